@@ -1,0 +1,361 @@
+"""The archive of important experiences, persisted in SQLite and mirrored in memory.
+
+What it keeps, by kind (``KINDS``):
+
+- ``unexplained``: inputs no member could handle; the creator's raw material.
+- ``mistake``: inputs a member accepted although they were not its own.
+- ``close_call``: inputs near a meta-model's threshold (almost or barely answered).
+- ``sample``: a representative sample of what each member handles, for rehearsal and as
+  the negatives of new members.
+
+The archive is bounded by a count and/or byte budget. When full, it evicts from the label
+that holds the most records the record of lowest importance, so every class keeps its
+share and, within a class, the least useful record goes first.
+
+Every change goes to SQLite inside an open transaction that ``commit`` closes, so a crash
+mid-batch leaves the file as it was after the previous batch.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+FORMAT_VERSION = 1
+KINDS = ("unexplained", "mistake", "close_call", "sample")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    label INTEGER NOT NULL,
+    member INTEGER NOT NULL,
+    importance REAL NOT NULL,
+    step INTEGER NOT NULL,
+    x BLOB NOT NULL
+);
+"""
+
+
+class ArchiveFormatError(ValueError):
+    """The file is not a riscmoe archive of a format version this code reads."""
+
+
+class Archive:
+    """A bounded store of important experiences.
+
+    Args:
+        dim: flattened input size D of every stored input (float32).
+        max_records: at most this many records (None: no count limit).
+        max_bytes: at most this many bytes of stored inputs (None: no byte limit).
+        path: SQLite file, or ":memory:" (the default) until ``save_to`` writes one.
+        connection: an open SQLite connection to use instead of opening ``path``.
+        featurizer: maps inputs (n, D) to features (n, F); when given, the archive keeps
+            every record's features in memory (never on disk: they can be recomputed), so
+            that rehearsal does not encode the same inputs again and again.
+
+    Example:
+        >>> a = Archive(dim=4, max_records=10)
+        >>> ids = a.add(np.zeros((2, 4), np.float32), "unexplained", labels=[3, 3])
+        >>> a.count(kind="unexplained", label=3)
+        2
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        max_records: int | None = 1000,
+        max_bytes: int | None = None,
+        path: str | os.PathLike = ":memory:",
+        connection: sqlite3.Connection | None = None,
+        featurizer: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        if max_records is not None and max_records < 1:
+            raise ValueError(f"max_records must be at least 1, got {max_records}")
+        if max_bytes is not None and max_bytes < 4 * dim:
+            raise ValueError(f"max_bytes={max_bytes} cannot hold even one input of {4 * dim} bytes")
+        self.dim = dim
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        limits = [n for n in (max_records, None if max_bytes is None else max_bytes // (4 * dim)) if n is not None]
+        self.capacity = min(limits) if limits else None
+        self.path = str(path)
+        self._conn = connection if connection is not None else sqlite3.connect(self.path, isolation_level=None)
+        self._conn.executescript(_SCHEMA)
+        self._check_or_stamp()
+        # In-memory mirror of the table: the hot path never waits on SQLite reads.
+        self._ids = np.zeros(0, np.int64)
+        self._kind = np.zeros(0, np.int8)
+        self._label = np.zeros(0, np.int64)
+        self._member = np.zeros(0, np.int64)
+        self._importance = np.zeros(0, np.float64)
+        self._X = np.zeros((0, dim), np.float32)
+        self.featurizer = featurizer
+        self._F: np.ndarray | None = None
+        self._load_rows()
+        self._next_id = int(self._ids.max()) + 1 if len(self._ids) else 1
+        self._conn.execute("BEGIN")
+
+    # ------------------------------------------------------------------ format
+    def _check_or_stamp(self) -> None:
+        rows = dict(self._conn.execute("SELECT key, value FROM info").fetchall())
+        if not rows:
+            self._conn.execute("BEGIN")
+            self._conn.executemany(
+                "INSERT INTO info VALUES (?, ?)",
+                [("format", "riscmoe-archive"), ("format_version", str(FORMAT_VERSION)), ("dim", str(self.dim))],
+            )
+            self._conn.execute("COMMIT")
+            return
+        if rows.get("format") != "riscmoe-archive":
+            raise ArchiveFormatError(f"{self.path} is not a riscmoe archive (format={rows.get('format')!r})")
+        if rows.get("format_version") != str(FORMAT_VERSION):
+            raise ArchiveFormatError(
+                f"{self.path} is archive format version {rows.get('format_version')}, "
+                f"this riscmoe reads version {FORMAT_VERSION}"
+            )
+        if rows.get("dim") != str(self.dim):
+            raise ArchiveFormatError(f"{self.path} stores inputs of size {rows.get('dim')}, expected {self.dim}")
+
+    def _load_rows(self) -> None:
+        rows = self._conn.execute("SELECT id, kind, label, member, importance, x FROM records ORDER BY id").fetchall()
+        if not rows:
+            return
+        try:
+            self._ids = np.array([r[0] for r in rows], np.int64)
+            self._kind = np.array([KINDS.index(r[1]) for r in rows], np.int8)
+            self._label = np.array([r[2] for r in rows], np.int64)
+            self._member = np.array([r[3] for r in rows], np.int64)
+            self._importance = np.array([r[4] for r in rows], np.float64)
+            self._X = np.stack([np.frombuffer(r[5], np.float32) for r in rows])
+        except ValueError as exc:
+            raise ArchiveFormatError(f"{self.path} holds a corrupt record: {exc}") from None
+        if self._X.shape[1] != self.dim:
+            raise ArchiveFormatError(f"{self.path} holds inputs of size {self._X.shape[1]}, expected {self.dim}")
+        self._F = None
+
+    def _features(self) -> np.ndarray:
+        if self.featurizer is None:
+            raise RuntimeError("this archive has no featurizer")
+        if self._F is None or len(self._F) != len(self._X):
+            self._F = np.asarray(self.featurizer(self._X), np.float32).reshape(len(self._X), -1)
+        return self._F
+
+    def get_features(self, ids: np.ndarray) -> np.ndarray:
+        """Features (n, F) of the given record ids, computed once per record."""
+        return self._features()[self._positions(ids)]
+
+    # ----------------------------------------------------------------- queries
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def _mask(self, kind: str | None = None, label: int | None = None, member: int | None = None) -> np.ndarray:
+        m = np.ones(len(self._ids), bool)
+        if kind is not None:
+            m &= self._kind == KINDS.index(kind)
+        if label is not None:
+            m &= self._label == label
+        if member is not None:
+            m &= self._member == member
+        return m
+
+    def ids(self, kind: str | None = None, label: int | None = None, member: int | None = None) -> np.ndarray:
+        """Ids of the records that match every given field."""
+        return self._ids[self._mask(kind, label, member)]
+
+    def count(self, kind: str | None = None, label: int | None = None, member: int | None = None) -> int:
+        return int(self._mask(kind, label, member).sum())
+
+    def counts_by_kind(self) -> dict[str, int]:
+        return {k: int((self._kind == i).sum()) for i, k in enumerate(KINDS)}
+
+    def labels(self) -> np.ndarray:
+        return self._label.copy()
+
+    def members(self) -> np.ndarray:
+        return self._member.copy()
+
+    def kinds(self) -> np.ndarray:
+        """Kind of each record as an index into ``KINDS``."""
+        return self._kind.copy()
+
+    def get(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Inputs (n, D), labels (n,) and members (n,) of the given record ids."""
+        pos = self._positions(ids)
+        return self._X[pos], self._label[pos], self._member[pos]
+
+    def _positions(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, np.int64)
+        pos = np.searchsorted(self._ids, ids)
+        ok = (pos < len(self._ids)) & (self._ids[np.minimum(pos, len(self._ids) - 1)] == ids) if len(self._ids) else np.zeros(len(ids), bool)
+        if not np.all(ok):
+            raise KeyError(f"no archive records with ids {ids[~ok][:5].tolist()}")
+        return pos
+
+    # ----------------------------------------------------------------- changes
+    def add(
+        self,
+        X: np.ndarray,
+        kind: str,
+        labels: np.ndarray | list[int],
+        members: np.ndarray | list[int] | int = -1,
+        importance: np.ndarray | float = 1.0,
+        step: int = 0,
+    ) -> np.ndarray:
+        """Store inputs X (n, D) as records of one kind; evict if over budget. Returns ids."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown archive kind {kind!r}; expected one of {KINDS}")
+        X = np.ascontiguousarray(X, np.float32).reshape(len(X), -1)
+        if X.shape[1] != self.dim:
+            raise ValueError(f"archive stores inputs of size {self.dim}, got {X.shape[1]}")
+        n = len(X)
+        if n == 0:
+            return np.zeros(0, np.int64)
+        labels = np.broadcast_to(np.asarray(labels, np.int64), (n,)).copy()
+        members = np.broadcast_to(np.asarray(members, np.int64), (n,)).copy()
+        importance = np.broadcast_to(np.asarray(importance, np.float64), (n,)).copy()
+        ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        self._next_id += n
+        self._conn.executemany(
+            "INSERT INTO records (id, kind, label, member, importance, step, x) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(int(i), kind, int(lab), int(mem), float(imp), int(step), X[j].tobytes())
+             for j, (i, lab, mem, imp) in enumerate(zip(ids, labels, members, importance))],
+        )
+        self._ids = np.concatenate([self._ids, ids])
+        self._kind = np.concatenate([self._kind, np.full(n, KINDS.index(kind), np.int8)])
+        self._label = np.concatenate([self._label, labels])
+        self._member = np.concatenate([self._member, members])
+        self._importance = np.concatenate([self._importance, importance])
+        if self._F is not None and len(self._F) == len(self._X):
+            assert self.featurizer is not None
+            self._F = np.concatenate([self._F, np.asarray(self.featurizer(X), np.float32).reshape(n, -1)])
+        self._X = np.concatenate([self._X, X])
+        self._evict()
+        return ids[np.isin(ids, self._ids)]
+
+    def update(self, ids: np.ndarray, kind: str | None = None, member: int | None = None, importance: np.ndarray | float | None = None) -> None:
+        """Change the kind, member or importance of stored records."""
+        pos = self._positions(ids)
+        if kind is not None:
+            if kind not in KINDS:
+                raise ValueError(f"unknown archive kind {kind!r}; expected one of {KINDS}")
+            self._kind[pos] = KINDS.index(kind)
+        if member is not None:
+            self._member[pos] = member
+        if importance is not None:
+            self._importance[pos] = np.broadcast_to(np.asarray(importance, np.float64), (len(pos),))
+        self._conn.executemany(
+            "UPDATE records SET kind = ?, member = ?, importance = ? WHERE id = ?",
+            [(KINDS[self._kind[p]], int(self._member[p]), float(self._importance[p]), int(self._ids[p])) for p in pos],
+        )
+
+    def remove(self, ids: np.ndarray) -> None:
+        pos = self._positions(ids)
+        self._drop(pos)
+
+    def _drop(self, pos: np.ndarray) -> None:
+        self._conn.executemany("DELETE FROM records WHERE id = ?", [(int(self._ids[p]),) for p in pos])
+        keep = np.ones(len(self._ids), bool)
+        keep[pos] = False
+        self._ids, self._kind, self._label = self._ids[keep], self._kind[keep], self._label[keep]
+        if self._F is not None and len(self._F) == len(keep):
+            self._F = self._F[keep]
+        self._member, self._importance, self._X = self._member[keep], self._importance[keep], self._X[keep]
+
+    def _evict(self) -> None:
+        if self.capacity is None or len(self._ids) <= self.capacity:
+            return
+        drop: list[int] = []
+        alive = np.ones(len(self._ids), bool)
+        for _ in range(len(self._ids) - self.capacity):
+            # The label holding the most records gives one up: its least important record.
+            labels, counts = np.unique(self._label[alive], return_counts=True)
+            lab = labels[np.argmax(counts)]
+            cand = np.flatnonzero(alive & (self._label == lab))
+            victim = cand[np.argmin(self._importance[cand])]
+            alive[victim] = False
+            drop.append(int(victim))
+        self._drop(np.array(drop, np.int64))
+
+    def commit(self) -> None:
+        """Make every change since the last commit durable, atomically."""
+        self._conn.execute("COMMIT")
+        self._conn.execute("BEGIN")
+
+    def rollback(self) -> None:
+        """Forget every change since the last commit (memory and file alike)."""
+        self._conn.execute("ROLLBACK")
+        self._conn.execute("BEGIN")
+        self._ids = np.zeros(0, np.int64)
+        self._kind = np.zeros(0, np.int8)
+        self._label = np.zeros(0, np.int64)
+        self._member = np.zeros(0, np.int64)
+        self._importance = np.zeros(0, np.float64)
+        self._X = np.zeros((0, self.dim), np.float32)
+        self._F = None
+        self._load_rows()
+
+    # ------------------------------------------------------------- persistence
+    def save_to(self, path: str | os.PathLike) -> None:
+        """Write a consistent copy of the committed archive to ``path`` (atomically)."""
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=".archive-", suffix=".sqlite", dir=path.parent)
+        os.close(fd)
+        try:
+            dest = sqlite3.connect(tmp)
+            self._conn.execute("COMMIT")
+            try:
+                self._conn.backup(dest)
+            finally:
+                self._conn.execute("BEGIN")
+                dest.close()
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike,
+        dim: int,
+        max_records: int | None,
+        max_bytes: int | None,
+        featurizer: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> "Archive":
+        """Load a saved archive file into memory, checking its format version.
+
+        The file itself is only read: later learning changes the in-memory copy, and the
+        next ``save_to`` writes it back.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"archive file {path} does not exist")
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        if head != b"SQLite format 3\x00":
+            raise ArchiveFormatError(f"{path} is not an SQLite file, so not a riscmoe archive")
+        mem = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                src.backup(mem)
+            finally:
+                src.close()
+            return cls(dim=dim, max_records=max_records, max_bytes=max_bytes, path=path, connection=mem, featurizer=featurizer)
+        except sqlite3.DatabaseError as exc:
+            mem.close()
+            raise ArchiveFormatError(f"{path} is a corrupt archive: {exc}") from None
+
+    def close(self) -> None:
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error:
+            pass
+        self._conn.close()

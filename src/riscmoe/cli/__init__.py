@@ -1,0 +1,1 @@
+"""The riscmoe command line."""

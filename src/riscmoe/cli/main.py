@@ -1,0 +1,185 @@
+"""Command line: ``riscmoe run`` streams a data set through the system; ``riscmoe inspect`` lists members."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="riscmoe", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="stream a data set through a new system and evaluate it")
+    run.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or digits")
+    run.add_argument("--scenario", default="class-incremental", choices=["class-incremental", "recurring"])
+    run.add_argument("--policy", default="best", choices=["first", "best", "mixture"])
+    run.add_argument("--groups", type=int, default=5, help="class groups in the stream")
+    run.add_argument("--batch-size", type=int, default=64)
+    run.add_argument("--archive-size", type=int, default=1000, help="most inputs the archive stores")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--train-limit", type=int, default=None, help="use only the first N training examples")
+    run.add_argument("--data-dir", default=None, help="folder holding the IDX files (else cache, then fetch)")
+    run.add_argument("--out", default=None, help="run folder (default runs/<dataset>-<scenario>-<policy>-<seed>)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ins = sub.add_parser("inspect", help="list the members of a saved system")
+    ins.add_argument("path")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _inspect(args)
+    except (ValueError, FileNotFoundError, RuntimeError, TypeError) as exc:
+        print(f"riscmoe: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from riscmoe import RiscClassifier
+    from riscmoe.cli.plots import plot_run
+    from riscmoe.data import class_incremental, load_dataset, recurring
+
+    t_start = time.perf_counter()
+    ds = load_dataset(args.dataset, data_dir=args.data_dir)
+    X_tr, y_tr = ds.X_train, ds.y_train
+    if args.train_limit:
+        X_tr, y_tr = X_tr[: args.train_limit], y_tr[: args.train_limit]
+    if args.scenario == "class-incremental":
+        stream = class_incremental(X_tr, y_tr, n_groups=args.groups, seed=args.seed, batch_size=args.batch_size)
+    else:
+        order = np.random.default_rng(args.seed).permutation(np.unique(y_tr))
+        groups = [tuple(int(c) for c in g) for g in np.array_split(order, args.groups)]
+        # Every group, then the first groups again: returning classes must reuse members.
+        schedule = groups + groups[: max(1, len(groups) // 2)]
+        stream = recurring(X_tr, y_tr, schedule, seed=args.seed, batch_size=args.batch_size)
+    out = Path(args.out or f"runs/{ds.name}-{args.scenario}-{args.policy}-{args.seed}")
+    out.mkdir(parents=True, exist_ok=True)
+    clf = RiscClassifier(policy=args.policy, archive_size=args.archive_size, seed=args.seed)
+    n_groups = len(stream.groups)
+    acc_matrix = np.full((n_groups, n_groups), np.nan)  # [after stage i, on group j]
+    stages: list[dict[str, Any]] = []
+    members_over_time: list[tuple[int, int]] = []
+    train_seconds = 0.0
+    boundaries = set(stream.boundaries)
+    seen = 0
+    bar = tqdm(total=stream.n_examples, unit="img", disable=args.no_progress, desc=f"{ds.name} {args.scenario}")
+    for i, (Xb, yb) in enumerate(stream):
+        t0 = time.perf_counter()
+        clf.partial_fit(Xb, yb)
+        train_seconds += time.perf_counter() - t0
+        seen += len(yb)
+        members_over_time.append((seen, clf.n_experts_))
+        bar.update(len(yb))
+        bar.set_postfix(members=clf.n_experts_)
+        if i in boundaries:
+            stage = stream.boundaries.index(i)
+            pred = clf.predict(ds.X_test)
+            run_per_input = clf.experts_run_per_input_
+            for j in range(n_groups):
+                mask = np.isin(ds.y_test, stream.groups[j])
+                acc_matrix[stage, j] = float(np.mean(pred[mask] == ds.y_test[mask]))
+            classes_so_far = np.unique(np.concatenate([stream.groups[j] for j in range(stage + 1)]))
+            m_seen = np.isin(ds.y_test, classes_so_far)
+            stages.append(
+                {
+                    "stage": stage,
+                    "examples_seen": seen,
+                    "classes": [int(c) for c in stream.groups[stage]],
+                    "accuracy_seen_classes": float(np.mean(pred[m_seen] == ds.y_test[m_seen])),
+                    "accuracy_all_test": float(np.mean(pred == ds.y_test)),
+                    "unknown_rate": float(np.mean(clf.last_n_run_ == 0)),
+                    "members": clf.n_experts_,
+                    "experts_run_per_input": run_per_input,
+                }
+            )
+            bar.write(
+                f"after stage {stage + 1}/{n_groups} (classes {stream.groups[stage]}): accuracy on classes seen "
+                f"{stages[-1]['accuracy_seen_classes']:.4f}, members {clf.n_experts_}, models run per input {run_per_input:.2f}"
+            )
+    bar.close()
+    t0 = time.perf_counter()
+    final_pred, _, answered_by = clf.predict_with_confidence(ds.X_test)
+    predict_seconds = time.perf_counter() - t0
+    final_acc = float(np.mean(final_pred == ds.y_test))
+    # Forgetting: for each group but the last, best accuracy it ever had minus its final one.
+    last = n_groups - 1
+    forgetting = [float(np.nanmax(acc_matrix[: last + 1, j]) - acc_matrix[last, j]) for j in range(last)]
+    n_run = clf.last_n_run_
+    timing = clf.last_timing_
+    metrics = {
+        "dataset": ds.name,
+        "scenario": args.scenario,
+        "policy": args.policy,
+        "seed": args.seed,
+        "groups": [list(map(int, g)) for g in stream.groups],
+        "train_examples": int(stream.n_examples),
+        "test_examples": int(len(ds.y_test)),
+        "archive_size": args.archive_size,
+        "final_accuracy": final_acc,
+        "average_forgetting": float(np.mean(forgetting)) if forgetting else 0.0,
+        "accuracy_matrix": acc_matrix.tolist(),
+        "members": clf.n_experts_,
+        "members_created": [dict(h) for h in clf.history_],
+        "experts_run_per_input": float(n_run.mean()),
+        "experts_run_per_input_p95": float(np.percentile(n_run, 95)),
+        "unknown_rate": float(np.mean(n_run == 0)),
+        "train_seconds": train_seconds,
+        "predict_seconds_final": predict_seconds,
+        "predict_split_seconds": timing,
+        "wall_seconds": time.perf_counter() - t_start,
+        "stages": stages,
+        "archive": clf.archive_.counts_by_kind(),
+    }
+    clf.save(out / "system")
+    member_labels = np.array([m.label for m in clf.collection_.members])
+    plot_run(out, metrics, members_over_time, answered_by, ds.y_test, [clf.classes_[l] for l in member_labels])
+    metrics["wall_seconds"] = time.perf_counter() - t_start
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    _print_table(metrics, out)
+    return 0
+
+
+def _print_table(m: dict[str, Any], out: Path) -> None:
+    rows = [
+        ("final accuracy", f"{m['final_accuracy'] * 100:.2f}%"),
+        ("average forgetting", f"{m['average_forgetting'] * 100:.2f} points"),
+        ("members created", str(m["members"])),
+        ("models run per input (mean / p95)", f"{m['experts_run_per_input']:.2f} / {m['experts_run_per_input_p95']:.0f}"),
+        ("unknown answers", f"{m['unknown_rate'] * 100:.2f}%"),
+        ("training seconds", f"{m['train_seconds']:.1f}"),
+        ("wall seconds", f"{m['wall_seconds']:.1f}"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{m['dataset']} {m['scenario']} policy={m['policy']} seed={m['seed']}")
+    for k, v in rows:
+        print(f"  {k:<{width}}  {v}")
+    print(f"run folder: {out}  (metrics.json, *.png, system/)")
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from riscmoe.persistence.folder import read_manifest
+
+    manifest = read_manifest(args.path)
+    classes = manifest["classes"]
+    print(f"{args.path}: riscmoe system, format {manifest['format_version']}, {len(manifest['members'])} members, "
+          f"{manifest['n_seen']} examples seen, input shape {tuple(manifest['input_shape'])}")
+    print(f"{'member':>6}  {'label':>10}  {'params':>8}  {'examples':>8}  {'refused':>8}  {'answered':>8}  {'made at':>8}  why")
+    for m in manifest["members"]:
+        print(f"{m['index']:>6}  {str(classes[m['label']]):>10}  {m['n_parameters']:>8}  {m['n_positive']:>8}  "
+              f"{m['n_negative']:>8}  {m['n_answered']:>8}  {m['created_at']:>8}  {m['reason']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""The controller: routes each input to the members whose meta-models accept it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from riscmoe.collection.collection import Collection
+
+POLICIES = ("first", "best", "mixture")
+
+
+@dataclass
+class Routing:
+    """What the controller decided for a batch.
+
+    label: (B,) label id answered, -1 for "unknown" (no member accepted).
+    member: (B,) index of the member that answered, -1 if none (or a mixture's top one).
+    n_run: (B,) how many members' models ran on each input.
+    confidence: (B,) confidence of the answer in [0, 1] (0 when unknown).
+    """
+
+    label: torch.Tensor
+    member: torch.Tensor
+    n_run: torch.Tensor
+    confidence: torch.Tensor
+
+
+class Controller:
+    """Route inputs to members by a named policy.
+
+    Policies, all over the members whose meta-model confidence reaches ``threshold``:
+
+    - ``first``: members in the order they were created; the first whose model does not
+      veto the input (probability of "mine" >= ``veto``) answers. At most ``max_experts``
+      models run.
+    - ``best``: the same cascade, but the most confident meta-model goes first (ranked by
+      the distance each confidence is calibrated from, which keeps its resolution where
+      confidences of typical inputs all sit near 1).
+    - ``mixture``: the ``max_experts`` most confident members all run; their outputs are
+      combined per label, weighted by meta-model confidence.
+
+    In the cascades, when every model that ran vetoes the input, the one that came closest
+    answers. When no meta-model accepts, the answer is "unknown" (label -1).
+
+    Args:
+        policy: one of ``POLICIES``.
+        threshold: meta-model confidence needed to accept.
+        max_experts: most members whose model may run on one input.
+        veto: a model's probability of "mine" below which it passes the input on.
+    """
+
+    def __init__(self, policy: str = "best", threshold: float = 1e-3, max_experts: int = 3, veto: float = 0.01) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+        self.policy, self.threshold, self.max_experts, self.veto = policy, threshold, max_experts, veto
+
+    def candidates(self, conf: torch.Tensor, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Members each input may be routed to, in policy order: (B, k) indices and validity.
+
+        Args:
+            conf: meta-model confidences (B, M).
+            dist: the squared distances they were calibrated from (B, M).
+        """
+        B, M = conf.shape
+        k = min(self.max_experts, M)
+        accepted = conf >= self.threshold
+        if self.policy == "first":
+            idx = torch.arange(M, dtype=conf.dtype).expand(B, M)
+            key = torch.where(accepted, -idx, -idx - M)  # accepted first, then by creation order
+        else:
+            rank = -dist
+            key = torch.where(accepted, rank, rank - (rank.max() - rank.min() + 1.0))
+        order = key.topk(k, dim=1).indices  # (B, k)
+        return order, accepted.gather(1, order)
+
+    @torch.no_grad()
+    def route(self, collection: Collection, X: torch.Tensor, conf: torch.Tensor, dist: torch.Tensor) -> Routing:
+        """Decide every input of a batch given its features X (B, F) and meta outputs (B, M)."""
+        B, M = conf.shape
+        label = torch.full((B,), -1, dtype=torch.long)
+        member = torch.full((B,), -1, dtype=torch.long)
+        n_run = torch.zeros(B, dtype=torch.long)
+        answer_conf = torch.zeros(B)
+        if M == 0:
+            return Routing(label, member, n_run, answer_conf)
+        order, valid = self.candidates(conf, dist)  # (B, k)
+        k = order.shape[1]
+        probs = torch.full((B, k), -1.0)
+        active = valid[:, 0].clone()
+        for j in range(k):
+            rows = torch.nonzero(active & valid[:, j]).squeeze(1)
+            if len(rows) == 0:
+                break
+            probs[rows, j] = self._run(collection, X, rows, order[rows, j])
+            n_run[rows] += 1
+            if self.policy != "mixture":
+                # A cascade stops at the first model that does not veto its input.
+                active = active & (probs[:, j] < self.veto)
+        ran = probs >= 0
+        if self.policy == "mixture":
+            labels = collection.labels()[order]  # (B, k)
+            n_labels = int(collection.labels().max()) + 1
+            weight = torch.where(ran, conf.gather(1, order) * probs.clamp(min=0.0), torch.zeros_like(probs))
+            scores = torch.zeros(B, n_labels).scatter_add_(1, labels, weight)
+            best = scores.argmax(1)
+            total = torch.where(ran, conf.gather(1, order), torch.zeros_like(probs)).sum(1).clamp(min=1e-12)
+            top = torch.where(ran & (labels == best[:, None]), weight, torch.full_like(weight, -1.0)).argmax(1)
+            answered = ran.any(1)
+            label = torch.where(answered, best, label)
+            member = torch.where(answered, order.gather(1, top[:, None]).squeeze(1), member)
+            answer_conf = torch.where(answered, scores.gather(1, best[:, None]).squeeze(1) / total, answer_conf)
+        else:
+            # Among the models that ran, the first not to veto (or the closest to it).
+            claimed = (probs >= self.veto).float()
+            first_claim = torch.where(claimed.any(1), claimed.argmax(1), probs.argmax(1))
+            answered = ran.any(1)
+            chosen = order.gather(1, first_claim[:, None]).squeeze(1)
+            member = torch.where(answered, chosen, member)
+            label = torch.where(answered, collection.labels()[chosen], label)
+            answer_conf = torch.where(answered, probs.gather(1, first_claim[:, None]).squeeze(1), answer_conf)
+        return Routing(label, member, n_run, answer_conf)
+
+    @staticmethod
+    def _run(collection: Collection, X: torch.Tensor, rows: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+        """Run each row's chosen member model, grouped by member: returns (len(rows),) probabilities."""
+        out = torch.empty(len(rows))
+        for m in torch.unique(members).tolist():
+            sel = members == m
+            model = collection.members[m].model
+            out[sel] = torch.sigmoid(model.logits(X[rows[sel]]))
+            collection.members[m].n_answered += int(sel.sum())
+        return out

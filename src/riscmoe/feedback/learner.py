@@ -1,0 +1,168 @@
+"""Feedback: labelled inputs improve the members that answered and those near the border."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from riscmoe.archive.sqlite_archive import Archive
+from riscmoe.collection.collection import Collection
+
+# Importance of each kind of archived record: eviction removes the lowest first within a
+# label, so mistakes outlive close calls, which outlive plain samples. Each record also
+# gets a random part below 1, which makes eviction among equals a uniform random draw.
+IMPORTANCE = {"sample": 1.0, "close_call": 1.5, "mistake": 2.0, "unexplained": 4.0}
+
+
+@dataclass
+class FeedbackReport:
+    """What one batch of feedback did (counts of inputs)."""
+
+    positives: int = 0
+    negatives: int = 0
+    unexplained: int = 0
+    mistakes: int = 0
+    close_calls: int = 0
+    members_trained: int = 0
+
+
+@dataclass
+class Feedback:
+    """Learn from a labelled batch, given every member's meta confidence on it.
+
+    For each input with label y:
+
+    - the member of label y that is most confident (its *owner*) learns it as a positive:
+      its meta-model's statistics grow and its model trains on it, whether it accepted
+      the input (answered) or not (almost answered: recorded as a close call, so the
+      border moves out);
+    - every member of another label whose confidence reached ``threshold / margin``
+      (it answered wrongly, or almost did) trains its model on the input as a negative,
+      and the input is archived as a mistake or a close call: that is how borders sharpen;
+    - if no member has label y, or every mature member of label y finds the input far
+      below ``threshold / margin`` (a new mode), it is archived as unexplained for the
+      creator.
+
+    Each member that trains also rehearses from the archive: its own representative
+    sample and a draw of other labels' records, so old members do not forget.
+
+    Args:
+        threshold: meta confidence at which a member accepts (the controller's).
+        margin: how far below the threshold still counts as "near" (a factor).
+        mature: examples after which a member's border is trusted to call inputs far.
+        rehearse_positives: archived inputs of its own each trained member replays.
+        rehearse_negatives: archived inputs of other labels each trained member replays.
+        steps: optimiser steps per member per batch.
+    """
+
+    threshold: float = 1e-3
+    margin: float = 100.0
+    mature: int = 500
+    rehearse_positives: int = 32
+    rehearse_negatives: int = 96
+    steps: int = 1
+
+    def learn(
+        self,
+        collection: Collection,
+        archive: Archive,
+        X: torch.Tensor,
+        Z: torch.Tensor,
+        y: torch.Tensor,
+        conf: torch.Tensor,
+        rng: np.random.Generator,
+        sample_quota: int,
+        step: int,
+    ) -> FeedbackReport:
+        """Apply one batch: inputs X (B, D), features Z (B, F), label ids y (B,), conf (B, M)."""
+        report = FeedbackReport()
+        B, M = conf.shape
+        near = self.threshold / self.margin
+        Xn = X.numpy()
+        yn = y.numpy()
+        kind = np.full(B, "", dtype=object)  # archive kind chosen for each row, if any
+        kind_member = np.full(B, -1, np.int64)
+        if M == 0:
+            novel = torch.ones(B, dtype=torch.bool)
+            owner = torch.full((B,), -1, dtype=torch.long)
+        else:
+            labels = collection.labels()
+            same = labels[None, :] == y[:, None]  # (B, M)
+            owner_conf, owner = torch.where(same, conf, torch.full_like(conf, -1.0)).max(1)
+            has_owner = owner_conf >= 0
+            n_pos = torch.tensor([m.n_positive for m in collection.members])
+            mature = n_pos[owner.clamp(min=0)] >= self.mature
+            far = has_owner & mature & (owner_conf < near)
+            novel = ~has_owner | far
+            owner = torch.where(novel, torch.full_like(owner, -1), owner)
+            almost = (owner >= 0) & (owner_conf < self.threshold)
+            kind[almost.numpy()] = "close_call"
+            kind_member[almost.numpy()] = owner[almost].numpy()
+            # Members of other labels that accepted (mistakes) or nearly did (close calls).
+            wrong_near = ~same & (conf >= near)  # (B, M)
+            wrong_conf = torch.where(wrong_near, conf, torch.full_like(conf, -1.0))
+            worst_conf, worst = wrong_conf.max(1)
+            is_mistake = (worst_conf >= self.threshold).numpy()
+            is_close = ((worst_conf >= near) & (worst_conf < self.threshold)).numpy()
+            kind[is_close & (kind == "")] = "close_call"
+            kind_member[is_close & (kind_member < 0)] = worst.numpy()[is_close & (kind_member < 0)]
+            kind[is_mistake] = "mistake"
+            kind_member[is_mistake] = worst.numpy()[is_mistake]
+            report.mistakes = int(is_mistake.sum())
+            report.close_calls = int((kind == "close_call").sum())
+            involved = set(owner[owner >= 0].tolist()) | set(torch.nonzero(wrong_near.any(0)).squeeze(1).tolist())
+            for m in sorted(involved):
+                member = collection.members[m]
+                pos_rows = torch.nonzero(owner == m).squeeze(1)
+                neg_rows = torch.nonzero(wrong_near[:, m]).squeeze(1)
+                if len(pos_rows):
+                    collection.meta.update(m, Z[pos_rows])
+                    member.n_positive += len(pos_rows)
+                member.n_negative += len(neg_rows)
+                Fr_pos, Fr_neg = self._rehearsal(archive, member.index, member.label, rng, Z.shape[1])
+                Fb = torch.cat([Z[pos_rows], torch.from_numpy(Fr_pos), Z[neg_rows], torch.from_numpy(Fr_neg)])
+                n_p = len(pos_rows) + len(Fr_pos)
+                target = torch.cat([torch.ones(n_p), torch.zeros(len(Fb) - n_p)])
+                if len(Fb):
+                    member.model.fit_step(Fb, target, steps=self.steps)
+                    report.members_trained += 1
+            report.positives = int((owner >= 0).sum())
+            report.negatives = int(wrong_near.sum())
+            # A representative sample of each member's own inputs, for rehearsal and as
+            # negatives of future members: keep each positive with probability quota/seen.
+            plain = (owner >= 0).numpy() & (kind == "")
+            for r in np.flatnonzero(plain):
+                mem = collection.members[int(owner[r])]
+                if rng.random() < min(1.0, 2.0 * sample_quota / max(mem.n_positive, 1)):
+                    kind[r] = "sample"
+                    kind_member[r] = mem.index
+        nov = novel.numpy()
+        kind[nov] = "unexplained"
+        kind_member[nov] = -1
+        report.unexplained = int(nov.sum())
+        for k in ("unexplained", "mistake", "close_call", "sample"):
+            rows = np.flatnonzero(kind == k)
+            if len(rows):
+                archive.add(Xn[rows], k, yn[rows], kind_member[rows], IMPORTANCE[k] + rng.random(len(rows)), step=step)
+        return report
+
+    def _rehearsal(self, archive: Archive, member: int, label: int, rng: np.random.Generator, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Features of archived inputs to replay: (own label's, other labels'), own mistakes first."""
+        labels, members = archive.labels(), archive.members()
+        all_ids = archive.ids()
+        own = all_ids[labels == label]
+        others = all_ids[labels != label]
+        mine = others[members[labels != label] == member]  # the look-alikes it got wrong
+        own = rng.choice(own, min(len(own), self.rehearse_positives), replace=False) if len(own) else own
+        n_mine = min(len(mine), self.rehearse_negatives // 2)
+        picks = [rng.choice(mine, n_mine, replace=False)] if n_mine else []
+        rest = self.rehearse_negatives - n_mine
+        if len(others) and rest > 0:
+            picks.append(rng.choice(others, min(rest, len(others)), replace=False))
+        neg = np.concatenate(picks) if picks else np.zeros(0, np.int64)
+        if len(own) + len(neg) == 0:
+            return np.zeros((0, dim), np.float32), np.zeros((0, dim), np.float32)
+        feats = archive.get_features(np.concatenate([own, neg]))
+        return feats[: len(own)], feats[len(own) :]
