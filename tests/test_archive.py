@@ -1,0 +1,76 @@
+import sqlite3
+
+import numpy as np
+import pytest
+
+from riscmoe.archive import Archive, ArchiveFormatError
+
+
+def test_budget_evicts_lowest_importance_from_largest_label():
+    a = Archive(dim=3, max_records=6)
+    a.add(np.zeros((4, 3), np.float32), "sample", labels=0, importance=[1.0, 1.1, 1.2, 1.3])
+    a.add(np.ones((2, 3), np.float32), "mistake", labels=1, importance=2.0)
+    a.add(np.full((2, 3), 2, np.float32), "unexplained", labels=2, importance=4.0)
+    assert len(a) == 6
+    # Label 0 held the most records: its two least important ones went.
+    _, labels, _ = a.get(a.ids(label=0))
+    assert a.count(label=0) == 2 and a.count(label=2) == 2
+    assert a.count(kind="unexplained") == 2
+
+
+def test_byte_budget():
+    a = Archive(dim=10, max_records=None, max_bytes=40 * 5)
+    a.add(np.zeros((9, 10), np.float32), "sample", labels=np.arange(9) % 3)
+    assert len(a) == 5
+
+
+def test_persist_reopen_and_version_check(tmp_path):
+    a = Archive(dim=2, max_records=10)
+    a.add(np.array([[1, 2], [3, 4]], np.float32), "close_call", labels=[5, 6], members=[0, 1])
+    a.commit()
+    a.save_to(tmp_path / "a.sqlite")
+    b = Archive.open(tmp_path / "a.sqlite", dim=2, max_records=10, max_bytes=None)
+    X, labels, members = b.get(b.ids())
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    assert labels.tolist() == [5, 6] and members.tolist() == [0, 1]
+    con = sqlite3.connect(tmp_path / "a.sqlite")
+    con.execute("UPDATE info SET value = '7' WHERE key = 'format_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(ArchiveFormatError, match="version 7"):
+        Archive.open(tmp_path / "a.sqlite", dim=2, max_records=10, max_bytes=None)
+    (tmp_path / "x.sqlite").write_bytes(b"hello")
+    with pytest.raises(ArchiveFormatError, match="not an SQLite"):
+        Archive.open(tmp_path / "x.sqlite", dim=2, max_records=10, max_bytes=None)
+
+
+def test_rollback_restores_committed_state():
+    a = Archive(dim=2, max_records=10)
+    a.add(np.zeros((2, 2), np.float32), "sample", labels=0)
+    a.commit()
+    a.add(np.ones((3, 2), np.float32), "sample", labels=1)
+    a.rollback()
+    assert len(a) == 2 and a.count(label=1) == 0
+
+
+def test_features_cached_and_kept_aligned():
+    calls = []
+    def feat(X):
+        calls.append(len(X))
+        return X * 2
+    a = Archive(dim=2, max_records=3, featurizer=feat)
+    ids = a.add(np.array([[1, 1], [2, 2]], np.float32), "sample", labels=[0, 1])
+    np.testing.assert_array_equal(a.get_features(ids), [[2, 2], [4, 4]])
+    a.add(np.array([[3, 3], [4, 4]], np.float32), "sample", labels=[0, 1], importance=[0.5, 3.0])
+    X, _, _ = a.get(a.ids())
+    np.testing.assert_array_equal(a.get_features(a.ids()), X * 2)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="max_records"):
+        Archive(dim=2, max_records=0)
+    a = Archive(dim=2)
+    with pytest.raises(ValueError, match="kind"):
+        a.add(np.zeros((1, 2), np.float32), "whatever", labels=0)
+    with pytest.raises(ValueError, match="size"):
+        a.add(np.zeros((1, 3), np.float32), "sample", labels=0)
