@@ -59,7 +59,7 @@ class Feedback:
 
     threshold: float = 1e-3
     margin: float = 100.0
-    mature: int = 500
+    mature: int = 2000
     rehearse_positives: int = 32
     rehearse_negatives: int = 96
     steps: int = 1
