@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from riscmoe import RiscClassifier
-from riscmoe.data import class_incremental
+from riscmoe.datasets import class_incremental
 
 
 @pytest.fixture(scope="module")
 def mnist():
-    from riscmoe.data import load_dataset
+    from riscmoe.datasets import load_dataset
 
     try:
         return load_dataset("mnist")

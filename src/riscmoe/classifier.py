@@ -133,7 +133,8 @@ class RiscClassifier:
         return len(self.collection_) if self.is_fitted else 0
 
     # -------------------------------------------------------------- labels
-    def _encode(self, y: np.ndarray, *, grow: bool) -> np.ndarray:
+    def _encode(self, y: np.ndarray, *, grow: bool) -> tuple[np.ndarray, list[Any], str]:
+        """Label ids for y, the labels seen for the first time, and the kind of labels."""
         kind = "str" if y.dtype == object else "int"
         if self.label_kind_ and kind != self.label_kind_:
             raise TypeError(f"labels were {self.label_kind_}s before; got {kind} labels now")

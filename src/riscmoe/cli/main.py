@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from riscmoe import RiscClassifier
     from riscmoe.cli.plots import plot_run
-    from riscmoe.data import class_incremental, load_dataset, recurring
+    from riscmoe.datasets import class_incremental, load_dataset, recurring
 
     t_start = time.perf_counter()
     ds = load_dataset(args.dataset, data_dir=args.data_dir)

@@ -1,4 +1,4 @@
-"""Tests for riscmoe.data.idx: IDX round trips and rejection of corrupt files."""
+"""Tests for riscmoe.datasets.idx: IDX round trips and rejection of corrupt files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from riscmoe.data import read_idx, write_idx
+from riscmoe.datasets import read_idx, write_idx
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 

@@ -1,8 +1,8 @@
 """Datasets (MNIST, Fashion-MNIST, digits), IDX file I/O and continual-learning streams."""
 
-from riscmoe.data.datasets import DATASET_NAMES, Dataset, class_names, data_cache_dir, load_dataset
-from riscmoe.data.idx import read_idx, write_idx
-from riscmoe.data.streams import (
+from riscmoe.datasets.loaders import DATASET_NAMES, Dataset, class_names, data_cache_dir, load_dataset
+from riscmoe.datasets.idx import read_idx, write_idx
+from riscmoe.datasets.streams import (
     Stream,
     apply_permutation,
     blurred,

@@ -1,4 +1,4 @@
-"""Tests for riscmoe.data.datasets: locating, downloading and checking MNIST-like sets."""
+"""Tests for riscmoe.datasets.loaders: locating, downloading and checking MNIST-like sets."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from riscmoe.data import Dataset, class_names, load_dataset, write_idx
-from riscmoe.data import datasets as ds
+from riscmoe.datasets import Dataset, class_names, load_dataset, write_idx
+from riscmoe.datasets import loaders as ds
 
 REAL_MNIST = Path("/tmp/mn/package/data")
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")

@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from riscmoe.data.idx import PathLike, read_idx
+from riscmoe.datasets.idx import PathLike, read_idx
 
 DATASET_NAMES: tuple[str, ...] = ("mnist", "fashion-mnist", "digits")
 
@@ -473,7 +473,7 @@ def _load_idx_dataset(name: str, files: dict[str, Path], full: bool) -> Dataset:
 
 def _load_digits() -> Dataset:
     """Load scikit-learn's 8x8 digits with a fixed stratified 75/25 split."""
-    # Imported here so that importing riscmoe.data stays fast.
+    # Imported here so that importing riscmoe.datasets stays fast.
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 

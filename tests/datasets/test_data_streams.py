@@ -1,11 +1,11 @@
-"""Tests for riscmoe.data.streams: coverage, hidden boundaries, seeding, argument checks."""
+"""Tests for riscmoe.datasets.streams: coverage, hidden boundaries, seeding, argument checks."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from riscmoe.data import Stream, apply_permutation, blurred, class_incremental, permuted, recurring
+from riscmoe.datasets import Stream, apply_permutation, blurred, class_incremental, permuted, recurring
 
 
 @pytest.fixture
