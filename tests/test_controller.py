@@ -25,8 +25,7 @@ def test_routes_to_accepting_members(policy):
     col, enc = _collection()
     X = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [60.0, 60.0]])
     Z = enc(X)
-    conf, dist = col.evaluate(Z)
-    r = Controller(policy, threshold=1e-3, max_experts=2).route(col, Z, conf, dist)
+    r = Controller(policy, threshold=1e-3, max_experts=2).route(col, Z, col.evaluate(Z))
     assert r.label.tolist() == [0, 1, 0, -1]  # far from everything: unknown
     assert r.n_run[3] == 0 and (r.n_run[:3] >= 1).all() and (r.n_run <= 2).all()
 
@@ -38,8 +37,8 @@ def test_unknown_policy_is_refused():
 
 def test_candidates_order():
     conf = torch.tensor([[0.5, 0.9, 0.0]])
-    dist = torch.tensor([[3.0, 1.0, 50.0]])
-    order, valid = Controller("best", threshold=0.1, max_experts=3).candidates(conf, dist)
+    rank = torch.log(conf.clamp(min=1e-30))
+    order, valid = Controller("best", threshold=0.1, max_experts=3).candidates(conf, rank)
     assert order[0].tolist()[:2] == [1, 0] and valid[0].tolist() == [True, True, False]
-    order, _ = Controller("first", threshold=0.1, max_experts=3).candidates(conf, dist)
+    order, _ = Controller("first", threshold=0.1, max_experts=3).candidates(conf, rank)
     assert order[0].tolist()[:2] == [0, 1]

@@ -1,38 +1,70 @@
 import numpy as np
+import pytest
 import torch
 
 from riscmoe.meta import GaussianMetaBank
 
 
-def _blobs(n=600, d=6, seed=0):
+def _blobs(n=600, d=6, seed=0, spread=6.0):
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(n, d, generator=g) + 6.0 * k for k in range(3)]
+    return [torch.randn(n, d, generator=g) + spread * k for k in range(3)]
+
+
+def _bank(**kw):
+    bank = GaussianMetaBank(dim=6, **kw)
+    for Z in _blobs(seed=0):
+        bank.add(Z)
+    return bank
 
 
 def test_confidence_is_calibrated_per_member():
-    bank = GaussianMetaBank(dim=6, reservoir=512)
-    train = _blobs(seed=0)
-    for Z in train:
-        bank.add(Z)
-    test = _blobs(seed=1)
-    for k, Z in enumerate(test):
-        conf, _ = bank.evaluate(Z)
+    bank = _bank(reservoir=512)
+    for k, Z in enumerate(_blobs(seed=1)):
+        out = bank.evaluate(Z)
         # About 10% of a member's own fresh inputs should look stranger than its 90% level.
-        frac = float((conf[:, k] < 0.1).float().mean())
+        frac = float((out.conf[:, k] < 0.1).float().mean())
         assert 0.03 < frac < 0.2
         # Other members refuse them.
         others = [j for j in range(3) if j != k]
-        assert float((conf[:, others] >= 1e-3).float().mean()) < 0.01
+        assert float((out.conf[:, others] >= 1e-3).float().mean()) < 0.01
+        assert (out.nearest == k).float().mean() > 0.99
 
 
-def test_batched_evaluation_equals_one_member_at_a_time():
-    bank = GaussianMetaBank(dim=6)
-    for Z in _blobs():
-        bank.add(Z)
+def test_far_inputs_are_novel_and_refused_by_all():
+    bank = _bank()
+    out = bank.evaluate(torch.full((5, 6), 200.0))
+    assert (out.novelty < 1e-6).all()
+    assert (out.conf < 1e-6).all()
+    assert torch.isfinite(out.rank).all()
+
+
+def test_batched_scores_equal_one_member_at_a_time():
+    """The one (F, M) product gives each member's Gaussian log-likelihood up to a shared term."""
+    bank = _bank()
     Zq = torch.randn(50, 6) * 4
-    _, dist = bank.evaluate(Zq)
+    out = bank.evaluate(Zq)
+    cov = bank.scatter / (bank.n_examples - len(bank))
+    n, d = bank.n_examples, bank.dim
+    alpha = bank.shrinkage + (1 - bank.shrinkage) * d / (n + d) * 0.1
+    cov = (1 - alpha) * cov + alpha * torch.trace(cov) / d * torch.eye(d, dtype=torch.float64)
+    prec = torch.linalg.inv(cov)
+    ll = torch.stack([-0.5 * (((Zq.double() - mu) @ prec) * (Zq.double() - mu)).sum(1) for mu in bank.means64], 1)
+    others = ll[:, None, :].expand(-1, 3, -1).masked_fill(torch.eye(3, dtype=torch.bool), float("-inf"))
+    expected = ll - torch.logsumexp(others, 2)
+    np.testing.assert_allclose(out.odds.numpy(), expected.float().numpy(), rtol=1e-3, atol=1e-2)
     for k in range(3):
-        np.testing.assert_allclose(dist[:, k].numpy(), bank._distance_rows(Zq, k).numpy(), rtol=1e-3, atol=1e-2)
+        rows = out.nearest == k
+        # Novelty is measured from the nearest member's own distance table.
+        expected = bank._calibrate(bank._distance_rows(Zq[rows], k), out.nearest[rows])
+        torch.testing.assert_close(out.novelty[rows], expected, rtol=1e-3, atol=1e-12)
+
+
+def test_log_odds_are_stable_far_from_the_border():
+    s = torch.tensor([[500.0, 0.0, -500.0], [0.0, 0.0, 0.0]])
+    odds = GaussianMetaBank._log_odds(s)
+    assert torch.isfinite(odds).all()
+    assert odds[0, 0] == pytest.approx(500.0, rel=1e-4) and odds[0, 1] < -400
+    np.testing.assert_allclose(odds[1].numpy(), np.log(0.5), rtol=1e-5)
 
 
 def test_streaming_update_matches_one_shot():
@@ -41,6 +73,57 @@ def test_streaming_update_matches_one_shot():
     a.add(Z)
     b.add(Z[:100])
     b.update(0, Z[100:250])
+    b.refresh()  # merges part of the stream, the rest stays pending
     b.update(0, Z[250:])
-    torch.testing.assert_close(a.scatter, b.scatter)
+    a.refresh()
+    b.refresh()
+    centred = Z.double() - Z.double().mean(0)
+    torch.testing.assert_close(a.scatter, centred.T @ centred, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(a.scatter, b.scatter, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(a.means64[0], b.means64[0])
+
+
+def test_border_moves_towards_its_feedback():
+    """Negatives near the threshold push a member's border in; positives push it out."""
+    bank = GaussianMetaBank(dim=6)
+    for Z in _blobs(seed=0, spread=1.0):  # overlapping members
+        bank.add(Z)
+    # Inputs between members 0 and 1: near both borders.
+    Z = torch.randn(200, 6, generator=torch.Generator().manual_seed(2)) * 0.5 + 0.5
+    out = bank.evaluate(Z)
+    before = out.conf[:, 1].clone()
+    assert 0.01 < before.mean() < 0.9
+    # Member 1 learns that these inputs are not its own.
+    member = torch.ones(len(Z), dtype=torch.long)
+    for _ in range(50):
+        bank.learn_border(member, out.odds[:, 1], torch.zeros(len(Z)))
+    after = bank.evaluate(Z).conf[:, 1]
+    assert after.mean() < 0.5 * before.mean()
+    assert bank.border_updates[1] == 50 * len(Z) and bank.border_updates[0] == 0
+    # Members without feedback keep their border.
+    torch.testing.assert_close(bank.border[0], torch.tensor([1.0, 0.0]))
+    bank.learn_border(member, out.odds[:, 1], torch.ones(len(Z)), steps=200)
+    assert bank.evaluate(Z).conf[:, 1].mean() > after.mean()
+
+
+def test_state_round_trip_gives_identical_verdicts():
+    bank = _bank()
+    bank.learn_border(torch.tensor([0, 2]), torch.tensor([1.0, -2.0]), torch.tensor([0.0, 1.0]))
+    other = GaussianMetaBank(dim=6)
+    other.load_state_dict(bank.state_dict(), 3)
+    Zq = torch.randn(40, 6) * 5
+    a, b = bank.evaluate(Zq), other.evaluate(Zq)
+    torch.testing.assert_close(a.conf, b.conf)
+    torch.testing.assert_close(a.rank, b.rank)
+    with pytest.raises(ValueError, match="borders"):
+        GaussianMetaBank(dim=6).load_state_dict(bank.state_dict(), 2)
+
+
+def test_bank_costs_a_small_fraction_of_a_model():
+    from riscmoe.models import Verifier
+
+    bank = GaussianMetaBank(dim=1152)
+    model = Verifier(1152, hidden=128)
+    # Per member, the meta-model costs about one percent of its model.
+    assert bank.macs_per_input(10) < 0.2 * model.macs_per_input
+    assert bank.macs_per_input(100) - bank.macs_per_input(99) < 0.01 * model.macs_per_input

@@ -186,9 +186,9 @@ class RiscClassifier:
         yt = torch.from_numpy(y_ids)
         Z = self.collection_.encode(Xt)
         # A fit at most a few thousand examples old is close enough to decide what to learn.
-        conf, _ = self.collection_.evaluate(Z, exact=False)
+        meta = self.collection_.evaluate(Z, exact=False)
         quota = max(1, (self.archive_.capacity or 10**9) // max(1, len(self.classes_)))
-        report = feedback.learn(self.collection_, self.archive_, Xt, Z, yt, conf, self._rng, quota, self.n_seen_)
+        report = feedback.learn(self.collection_, self.archive_, Xt, Z, yt, meta, self._rng, quota, self.n_seen_)
         self.n_seen_ += len(Xc)
         for label in creator.ready_labels(self.archive_):
             member = creator.create(label, self.archive_, self.collection_, self.n_seen_, self._rng)
@@ -210,9 +210,9 @@ class RiscClassifier:
         t0 = time.perf_counter()
         Z = self.collection_.encode(Xt)
         t1 = time.perf_counter()
-        conf, dist = self.collection_.evaluate(Z)
+        meta = self.collection_.evaluate(Z)
         t2 = time.perf_counter()
-        routing = controller.route(self.collection_, Z, conf, dist)
+        routing = controller.route(self.collection_, Z, meta)
         t3 = time.perf_counter()
         self.experts_run_per_input_ = float(routing.n_run.float().mean())
         self.last_timing_ = {"encoder_seconds": t1 - t0, "meta_seconds": t2 - t1, "model_seconds": t3 - t2, "n": len(Xc)}

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from riscmoe.meta.gaussian import GaussianMetaBank
+from riscmoe.meta.gaussian import GaussianMetaBank, MetaOutput
 from riscmoe.encoders.random_features import RandomConvEncoder, RandomReLUEncoder
 from riscmoe.models.verifier import Verifier
 
@@ -54,8 +54,8 @@ class Collection:
         """Shared features of flattened inputs: (B, D) -> (B, F)."""
         return self.encoder(X)
 
-    def evaluate(self, Z: torch.Tensor, exact: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every member's meta-model on encoded inputs: confidences and distances, (B, M) each."""
+    def evaluate(self, Z: torch.Tensor, exact: bool = True) -> MetaOutput:
+        """Every member's meta-model on encoded inputs (B, F), in one batched pass."""
         return self.meta.evaluate(Z, exact=exact)
 
     def add(self, label: int, Z: torch.Tensor, model: Verifier, created_at: int, reason: str) -> Member:

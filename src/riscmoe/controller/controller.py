@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from riscmoe.collection.collection import Collection
+from riscmoe.meta.gaussian import MetaOutput
 
 POLICIES = ("first", "best", "mixture")
 
@@ -32,36 +33,43 @@ class Controller:
 
     Policies, all over the members whose meta-model confidence reaches ``threshold``:
 
-    - ``first``: members in the order they were created; the first whose model does not
-      veto the input (probability of "mine" >= ``veto``) answers. At most ``max_experts``
-      models run.
-    - ``best``: the same cascade, but the most confident meta-model goes first (ranked by
-      the distance each confidence is calibrated from, which keeps its resolution where
-      confidences of typical inputs all sit near 1).
+    - ``first``: members in the order they were created; the first whose model is sure
+      the input is its own (probability of "mine" >= ``sure``) answers. At most
+      ``max_experts`` models run.
+    - ``best``: the most confident meta-model goes first (ranked by the log of the
+      confidence, which keeps its resolution where confidences sit near 1 or near 0); the
+      next one runs only while the models that ran are unsure. The answer is the member
+      whose meta-model and model agree most: the highest
+      ``log conf + model_weight * log p(mine)`` among those that ran.
     - ``mixture``: the ``max_experts`` most confident members all run; their outputs are
       combined per label, weighted by meta-model confidence.
 
-    In the cascades, when every model that ran vetoes the input, the one that came closest
-    answers. When no meta-model accepts, the answer is "unknown" (label -1).
+    In ``first``, when no model that ran is sure, the ``best`` rule picks among them.
+    When no meta-model accepts, the answer is "unknown" (label -1).
 
     Args:
         policy: one of ``POLICIES``.
         threshold: meta-model confidence needed to accept.
         max_experts: most members whose model may run on one input.
-        veto: a model's probability of "mine" below which it passes the input on.
+        sure: a model's probability of "mine" from which the cascade stops.
+        model_weight: weight of a model's log probability against its meta-model's
+            log confidence when choosing the answer.
     """
 
-    def __init__(self, policy: str = "best", threshold: float = 1e-3, max_experts: int = 3, veto: float = 0.01) -> None:
+    def __init__(
+        self, policy: str = "best", threshold: float = 1e-3, max_experts: int = 3, sure: float = 0.1, model_weight: float = 0.3
+    ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
-        self.policy, self.threshold, self.max_experts, self.veto = policy, threshold, max_experts, veto
+        self.policy, self.threshold, self.max_experts = policy, threshold, max_experts
+        self.sure, self.model_weight = sure, model_weight
 
-    def candidates(self, conf: torch.Tensor, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def candidates(self, conf: torch.Tensor, rank: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Members each input may be routed to, in policy order: (B, k) indices and validity.
 
         Args:
             conf: meta-model confidences (B, M).
-            dist: the squared distances they were calibrated from (B, M).
+            rank: an order of the same (B, M), higher first (the log confidences).
         """
         B, M = conf.shape
         k = min(self.max_experts, M)
@@ -70,14 +78,14 @@ class Controller:
             idx = torch.arange(M, dtype=conf.dtype).expand(B, M)
             key = torch.where(accepted, -idx, -idx - M)  # accepted first, then by creation order
         else:
-            rank = -dist
             key = torch.where(accepted, rank, rank - (rank.max() - rank.min() + 1.0))
         order = key.topk(k, dim=1).indices  # (B, k)
         return order, accepted.gather(1, order)
 
     @torch.no_grad()
-    def route(self, collection: Collection, X: torch.Tensor, conf: torch.Tensor, dist: torch.Tensor) -> Routing:
-        """Decide every input of a batch given its features X (B, F) and meta outputs (B, M)."""
+    def route(self, collection: Collection, X: torch.Tensor, meta: MetaOutput) -> Routing:
+        """Decide every input of a batch given its features X (B, F) and the meta-models' verdict."""
+        conf = meta.conf
         B, M = conf.shape
         label = torch.full((B,), -1, dtype=torch.long)
         member = torch.full((B,), -1, dtype=torch.long)
@@ -85,7 +93,7 @@ class Controller:
         answer_conf = torch.zeros(B)
         if M == 0:
             return Routing(label, member, n_run, answer_conf)
-        order, valid = self.candidates(conf, dist)  # (B, k)
+        order, valid = self.candidates(conf, meta.rank)  # (B, k)
         k = order.shape[1]
         probs = torch.full((B, k), -1.0)
         active = valid[:, 0].clone()
@@ -96,8 +104,8 @@ class Controller:
             probs[rows, j] = self._run(collection, X, rows, order[rows, j])
             n_run[rows] += 1
             if self.policy != "mixture":
-                # A cascade stops at the first model that does not veto its input.
-                active = active & (probs[:, j] < self.veto)
+                # A cascade stops at the first model that is sure of its input.
+                active = active & (probs[:, j] < self.sure)
         ran = probs >= 0
         if self.policy == "mixture":
             labels = collection.labels()[order]  # (B, k)
@@ -112,9 +120,13 @@ class Controller:
             member = torch.where(answered, order.gather(1, top[:, None]).squeeze(1), member)
             answer_conf = torch.where(answered, scores.gather(1, best[:, None]).squeeze(1) / total, answer_conf)
         else:
-            # Among the models that ran, the first not to veto (or the closest to it).
-            claimed = (probs >= self.veto).float()
-            first_claim = torch.where(claimed.any(1), claimed.argmax(1), probs.argmax(1))
+            # Meta-model and model agreeing most; in "first", the first sure model wins.
+            combined = meta.rank.gather(1, order) + self.model_weight * torch.log(probs.clamp(min=1e-12))
+            pick = torch.where(ran, combined, torch.full_like(combined, float("-inf"))).argmax(1)
+            if self.policy == "first":
+                claimed = (probs >= self.sure).float()
+                pick = torch.where(claimed.any(1), claimed.argmax(1), pick)
+            first_claim = pick
             answered = ran.any(1)
             chosen = order.gather(1, first_claim[:, None]).squeeze(1)
             member = torch.where(answered, chosen, member)

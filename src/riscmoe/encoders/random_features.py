@@ -25,7 +25,7 @@ class RandomConvEncoder:
         chunk: inputs encoded at once (bounds memory).
     """
 
-    def __init__(self, input_shape: tuple[int, ...], filters: int = 32, kernel: int = 5, pool: int = 4, seed: int = 0, chunk: int = 4096) -> None:
+    def __init__(self, input_shape: tuple[int, ...], filters: int = 64, kernel: int = 5, pool: int = 4, seed: int = 0, chunk: int = 512) -> None:
         if len(input_shape) == 2:
             input_shape = (1, *input_shape)
         if len(input_shape) != 3:

@@ -9,6 +9,7 @@ import torch
 
 from riscmoe.archive.sqlite_archive import Archive
 from riscmoe.collection.collection import Collection
+from riscmoe.meta.gaussian import MetaOutput
 
 # Importance of each kind of archived record: eviction removes the lowest first within a
 # label, so mistakes outlive close calls, which outlive plain samples. Each record also
@@ -26,6 +27,7 @@ class FeedbackReport:
     mistakes: int = 0
     close_calls: int = 0
     members_trained: int = 0
+    border_updates: int = 0
 
 
 @dataclass
@@ -36,14 +38,17 @@ class Feedback:
 
     - the member of label y that is most confident (its *owner*) learns it as a positive:
       its meta-model's statistics grow and its model trains on it, whether it accepted
-      the input (answered) or not (almost answered: recorded as a close call, so the
-      border moves out);
+      the input (answered) or not (almost answered: recorded as a close call);
     - every member of another label whose confidence reached ``threshold / margin``
       (it answered wrongly, or almost did) trains its model on the input as a negative,
-      and the input is archived as a mistake or a close call: that is how borders sharpen;
-    - if no member has label y, or every mature member of label y finds the input far
-      below ``threshold / margin`` (a new mode), it is archived as unexplained for the
-      creator.
+      and the input is archived as a mistake or a close call;
+    - every meta-model whose confidence fell near its threshold (between
+      ``threshold / margin`` and ``threshold * margin``: it almost accepted, or barely
+      did) moves its border: towards accepting the input if it is its own, away if not.
+      That is how borders sharpen;
+    - if no member has label y, or the input is far from everything its mature members
+      know (novelty below ``threshold / margin``: a new mode), it is archived as
+      unexplained for the creator.
 
     Each member that trains also rehearses from the archive: its own representative
     sample and a draw of other labels' records, so old members do not forget.
@@ -54,6 +59,7 @@ class Feedback:
         mature: examples after which a member's border is trusted to call inputs far.
         rehearse_positives: archived inputs of its own each trained member replays.
         rehearse_negatives: archived inputs of other labels each trained member replays.
+        rehearse_border: archived inputs replayed to the borders with every batch.
         steps: optimiser steps per member per batch.
     """
 
@@ -62,6 +68,7 @@ class Feedback:
     mature: int = 2000
     rehearse_positives: int = 32
     rehearse_negatives: int = 96
+    rehearse_border: int = 128
     steps: int = 1
 
     def learn(
@@ -71,13 +78,14 @@ class Feedback:
         X: torch.Tensor,
         Z: torch.Tensor,
         y: torch.Tensor,
-        conf: torch.Tensor,
+        meta: MetaOutput,
         rng: np.random.Generator,
         sample_quota: int,
         step: int,
     ) -> FeedbackReport:
-        """Apply one batch: inputs X (B, D), features Z (B, F), label ids y (B,), conf (B, M)."""
+        """Apply one batch: inputs X (B, D), features Z (B, F), label ids y (B,), the meta verdict."""
         report = FeedbackReport()
+        conf = meta.conf
         B, M = conf.shape
         near = self.threshold / self.margin
         Xn = X.numpy()
@@ -90,11 +98,13 @@ class Feedback:
         else:
             labels = collection.labels()
             same = labels[None, :] == y[:, None]  # (B, M)
-            owner_conf, owner = torch.where(same, conf, torch.full_like(conf, -1.0)).max(1)
-            has_owner = owner_conf >= 0
+            # The owner: the label's member ranked highest (log confidences never underflow).
+            owner = torch.where(same, meta.rank, torch.full_like(conf, float("-inf"))).max(1).indices
+            owner_conf = conf.gather(1, owner[:, None]).squeeze(1)
+            has_owner = same.any(1)
             n_pos = torch.tensor([m.n_positive for m in collection.members])
             mature = n_pos[owner.clamp(min=0)] >= self.mature
-            far = has_owner & mature & (owner_conf < near)
+            far = has_owner & mature & (meta.novelty < near)
             novel = ~has_owner | far
             owner = torch.where(novel, torch.full_like(owner, -1), owner)
             almost = (owner >= 0) & (owner_conf < self.threshold)
@@ -111,6 +121,7 @@ class Feedback:
             kind[is_mistake] = "mistake"
             kind_member[is_mistake] = worst.numpy()[is_mistake]
             report.mistakes = int(is_mistake.sum())
+            report.border_updates = self._learn_borders(collection, archive, meta, same, rng)
             report.close_calls = int((kind == "close_call").sum())
             involved = set(owner[owner >= 0].tolist()) | set(torch.nonzero(wrong_near.any(0)).squeeze(1).tolist())
             for m in sorted(involved):
@@ -147,6 +158,34 @@ class Feedback:
             if len(rows):
                 archive.add(Xn[rows], k, yn[rows], kind_member[rows], IMPORTANCE[k] + rng.random(len(rows)), step=step)
         return report
+
+    def _learn_borders(self, collection: Collection, archive: Archive, meta: MetaOutput, same: torch.Tensor, rng: np.random.Generator) -> int:
+        """Every meta-model near its threshold on an input moves its border; returns how many did.
+
+        The stream brings each label in its own time, so the near misses of one moment are
+        all of a few labels; archived inputs of every label (mostly earlier mistakes and
+        close calls: border cases by construction) are replayed alongside, so that no
+        member's border drifts with what happens to arrive now.
+        """
+        near = self.threshold / self.margin
+        members, odds, target = [], [], []
+        draw = archive.ids()
+        if len(draw) > self.rehearse_border:
+            draw = rng.choice(draw, self.rehearse_border, replace=False)
+        replay = collection.meta.evaluate(torch.from_numpy(archive.get_features(draw)), exact=False) if len(draw) else None
+        replay_same = collection.labels()[None, :] == torch.from_numpy(archive.get(draw)[1])[:, None] if len(draw) else None
+        for out, is_own in ((meta, same), (replay, replay_same)):
+            if out is None or is_own is None:
+                continue
+            band = (out.conf >= near) & (out.conf < self.threshold * self.margin)  # (n, M)
+            rows, cols = torch.nonzero(band, as_tuple=True)
+            members.append(cols)
+            odds.append(out.odds[rows, cols])
+            target.append(is_own[rows, cols].float())
+        m = torch.cat(members)
+        if len(m):
+            collection.meta.learn_border(m, torch.cat(odds), torch.cat(target))
+        return len(m)
 
     def _rehearsal(self, archive: Archive, member: int, label: int, rng: np.random.Generator, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """Features of archived inputs to replay: (own label's, other labels'), own mistakes first."""

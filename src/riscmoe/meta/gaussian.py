@@ -1,29 +1,69 @@
-"""Every member's meta-model at once: Gaussians with a shared shape, calibrated.
+"""Every member's meta-model at once: Gaussians with a shared shape, calibrated, with borders.
 
 Each member's meta-model is a Gaussian in the shared feature space: its own mean, and a
 covariance shared by the whole collection (the pooled within-member scatter, as in
 linear discriminant analysis). Sharing the shape makes every member's estimate good from
-a few dozen examples and makes distances comparable across members.
+a few dozen examples, and it makes the bank cheap to evaluate: with one shared
+covariance, comparing members needs only one linear score per member,
+``w_k . z + b_k`` with ``w_k = S^-1 mu_k``, so the whole bank is a single (F, M) matrix
+product, the cost of one linear layer with M outputs.
 
-A member's confidence that it should run on x is calibrated to mean the same for every
-member: the estimated fraction of the member's own inputs that lie at least as far from
-its mean as x (a p-value of the squared Mahalanobis distance, read off a table of the
-member's own distances with an exponential tail). A threshold of 0.001 means "accept
-unless x is stranger than 99.9% of what I have seen", whichever member is asking.
+A member's confidence that it should run on z is the product of two calibrated parts:
 
-The whole collection is evaluated in one batched operation:
-(B, F) @ (F, F) -> (B, F) whitened inputs, then distances to the (M, F) whitened means.
+- **which member** (its border): the Gaussian posterior odds of member k against all the
+  others, passed through a per-member logistic correction ``sigmoid(a_k * odds + c_k)``.
+  ``a_k`` starts at 1 and ``c_k`` at 0 (the plain posterior); feedback on inputs near the
+  threshold moves them, so each member's border sharpens (or softens) where it erred;
+- **is it typical at all** (novelty): the fraction of the nearest member's own inputs
+  that lie at least as far from its mean as z, under a diagonal metric (a p-value read
+  off a table of the member's own distances, with an exponential tail). Only the nearest
+  member's distance is computed: an input far from its nearest member is far from all.
+
+Both parts are probabilities, so one threshold means the same for every member. The
+cost per input is F * M multiply-adds for the scores plus about 3F for the novelty
+test: per member, well under one percent of a member's model (see ``macs_per_input``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 # Calibration table: quantile levels up to _TAIL_LEVEL, then an exponential tail so that
 # far-out confidences stay ordered instead of collapsing to zero.
 _TAIL_LEVEL = 0.9
 _N_KNOTS = 64
+# Odds given to the only member of a collection of one (no rival to compare with).
+_ALONE_ODDS = 30.0
+# Range kept for the border's slope: it may sharpen or soften, never flip or vanish.
+_SLOPE_RANGE = (0.05, 20.0)
+
+
+@dataclass
+class MetaOutput:
+    """The bank's verdict on a batch of B inputs for M members.
+
+    conf: (B, M) confidence in [0, 1] that each member should run.
+    rank: (B, M) log of ``conf`` (finite; higher is better), for ordering members.
+    odds: (B, M) Gaussian log posterior odds of each member against the rest (the input
+        of each member's border).
+    novelty: (B,) p-value of the input under its nearest member (small = unlike anything).
+    nearest: (B,) index of that member.
+    """
+
+    conf: torch.Tensor
+    rank: torch.Tensor
+    odds: torch.Tensor
+    novelty: torch.Tensor
+    nearest: torch.Tensor
+
+    @staticmethod
+    def empty(batch: int) -> "MetaOutput":
+        z = torch.zeros(batch, 0)
+        return MetaOutput(z, z, z, torch.zeros(batch), torch.full((batch,), -1, dtype=torch.long))
 
 
 class GaussianMetaBank:
@@ -34,16 +74,20 @@ class GaussianMetaBank:
         shrinkage: least weight of the spherical part of the shared covariance (more
             while few examples have been seen).
         reservoir: calibration examples kept per member (uniform reservoir sample).
-        refresh_every: examples learned between refits of the shared factor while
+        refresh_every: examples learned between refits of the shared solve while
             training; a query after any change always sees an up-to-date fit.
+        border_lr: step size of the per-member border correction.
         seed: seed of the reservoir sampling.
     """
 
-    def __init__(self, dim: int, shrinkage: float = 1e-3, reservoir: int = 256, refresh_every: int = 2048, seed: int = 0) -> None:
+    def __init__(
+        self, dim: int, shrinkage: float = 1e-3, reservoir: int = 256, refresh_every: int = 2048, border_lr: float = 0.05, seed: int = 0
+    ) -> None:
         self.dim = dim
         self.shrinkage = shrinkage
         self.reservoir = reservoir
         self.refresh_every = refresh_every
+        self.border_lr = border_lr
         self._rng = np.random.default_rng(seed)
         self.levels = torch.linspace(0.0, _TAIL_LEVEL, _N_KNOTS)  # (Q,)
         # Sufficient statistics in float64, exact however long the stream.
@@ -52,9 +96,18 @@ class GaussianMetaBank:
         self.scatter = torch.zeros(dim, dim, dtype=torch.float64)  # pooled within-member scatter
         self.seen: list[int] = []
         self.reservoirs: list[torch.Tensor] = []  # per member, (r, F)
+        self.border = torch.zeros(0, 2)  # per member (slope a_k, offset c_k)
+        self.border_updates: list[int] = []  # near-threshold examples each border learned from
+        # Examples not yet merged into the scatter, and each member's state at the last merge.
+        self._pending: dict[int, list[torch.Tensor]] = {}
+        self._flushed_counts: list[float] = []
+        self._flushed_means: list[torch.Tensor] = []
         # Derived by _refit.
-        self._factor: torch.Tensor | None = None  # (F, F), precision = L L^T
-        self._white_means: torch.Tensor | None = None  # (M, F)
+        self._scores: torch.Tensor | None = None  # (F, M): S^-1 mu_k
+        self._bias: torch.Tensor | None = None  # (M,)
+        self._inv_var: torch.Tensor | None = None  # (F,): diagonal metric of the novelty test
+        self._scaled_means: torch.Tensor | None = None  # (M, F): mu_k / var
+        self._mean_norms: torch.Tensor | None = None  # (M,): mu_k . mu_k / var
         self._knots: torch.Tensor | None = None  # (M, Q)
         self._tails: torch.Tensor | None = None  # (M, 2)
         self._changed_since_fit = 0
@@ -67,6 +120,11 @@ class GaussianMetaBank:
     def n_examples(self) -> float:
         return float(sum(self.counts))
 
+    def macs_per_input(self, n_members: int | None = None) -> int:
+        """Multiply-adds to evaluate every meta-model on one input (a machine-independent cost)."""
+        m = len(self) if n_members is None else n_members
+        return self.dim * m + 3 * self.dim + 8 * m
+
     # ----------------------------------------------------------------- learning
     def add(self, Z: torch.Tensor) -> int:
         """Create the meta-model of a new member from its first examples Z (n, F)."""
@@ -74,27 +132,82 @@ class GaussianMetaBank:
         self.means64.append(torch.zeros(self.dim, dtype=torch.float64))
         self.seen.append(0)
         self.reservoirs.append(torch.zeros(0, self.dim))
+        self.border = torch.cat([self.border, torch.tensor([[1.0, 0.0]])])
+        self.border_updates.append(0)
+        self._flushed_counts.append(0.0)
+        self._flushed_means.append(torch.zeros(self.dim, dtype=torch.float64))
         idx = len(self.counts) - 1
         self._structure_changed = True
         self.update(idx, Z)
         return idx
 
     def update(self, idx: int, Z: torch.Tensor) -> None:
-        """Add examples Z (n, F) that belong to member ``idx``."""
+        """Add examples Z (n, F) that belong to member ``idx``.
+
+        Counts and means change at once; the pooled scatter is merged lazily, in one large
+        product over everything pending (see ``_flush``), which is far cheaper than a
+        small F x F product for every member of every batch.
+        """
         n_b = len(Z)
         if n_b == 0:
             return
-        Z64 = Z.to(torch.float64)
-        mean_b = Z64.mean(0)
-        centred = Z64 - mean_b
         n_0 = self.counts[idx]
-        delta = mean_b - self.means64[idx]
-        # Chan et al.'s pairwise update: exact pooled scatter without revisiting old data.
-        self.scatter += centred.T @ centred + (n_0 * n_b / (n_0 + n_b)) * torch.outer(delta, delta)
-        self.means64[idx] = self.means64[idx] + delta * (n_b / (n_0 + n_b))
+        mean_b = Z.to(torch.float64).mean(0)
+        self.means64[idx] = self.means64[idx] + (mean_b - self.means64[idx]) * (n_b / (n_0 + n_b))
         self.counts[idx] = n_0 + n_b
+        self._pending.setdefault(idx, []).append(Z.float())
         self._reservoir_add(idx, Z)
         self._changed_since_fit += n_b
+
+    def _flush(self) -> None:
+        """Merge pending examples into the pooled scatter (exact, Chan et al.'s pairwise rule)."""
+        if not self._pending:
+            return
+        centred, outer = [], torch.zeros(self.dim, self.dim, dtype=torch.float64)
+        for idx, parts in self._pending.items():
+            P = torch.cat(parts)
+            n_b = len(P)
+            mean_b = P.to(torch.float64).mean(0)
+            n_0 = self._flushed_counts[idx]
+            delta = mean_b - self._flushed_means[idx]
+            centred.append(P - mean_b.float())
+            if n_0 > 0:
+                outer.addr_(delta, delta, alpha=n_0 * n_b / (n_0 + n_b))
+            self._flushed_counts[idx] = n_0 + n_b
+            self._flushed_means[idx] = self._flushed_means[idx] + delta * (n_b / (n_0 + n_b))
+        C = torch.cat(centred)
+        self.scatter += (C.T @ C).to(torch.float64) + outer
+        self._pending = {}
+
+    def learn_border(self, members: torch.Tensor, odds: torch.Tensor, target: torch.Tensor, steps: int = 3) -> None:
+        """Move members' borders with labelled inputs that fell near their threshold.
+
+        Args:
+            members: (n,) member index of each example.
+            odds: (n,) that member's posterior odds on the input (``MetaOutput.odds``).
+            target: (n,) 1 where the input was the member's own, 0 where it was not.
+            steps: gradient steps of the logistic correction on these examples.
+        """
+        if len(members) == 0:
+            return
+        members = members.long()
+        odds = odds.float().clamp(-_ALONE_ODDS, _ALONE_ODDS)
+        target = target.float()
+        M = len(self)
+        counts = torch.zeros(M).index_add_(0, members, torch.ones(len(members)))
+        for _ in range(steps):
+            a, c = self.border[members, 0], self.border[members, 1]
+            err = torch.sigmoid(a * odds + c) - target  # d(log loss)/d(logit)
+            # Mean gradient per member (a member's few examples count as much as many).
+            g_a = torch.zeros(M).index_add_(0, members, err * odds) / counts.clamp(min=1.0)
+            g_c = torch.zeros(M).index_add_(0, members, err) / counts.clamp(min=1.0)
+            # Odds are large numbers: scale the slope's step by their typical size.
+            scale = torch.zeros(M).index_add_(0, members, odds * odds) / counts.clamp(min=1.0)
+            self.border[:, 0] -= self.border_lr * g_a / (1.0 + scale)
+            self.border[:, 1] -= self.border_lr * g_c
+        self.border[:, 0].clamp_(*_SLOPE_RANGE)
+        for m, n in zip(*np.unique(members.numpy(), return_counts=True)):
+            self.border_updates[int(m)] += int(n)
 
     def _reservoir_add(self, idx: int, Z: torch.Tensor) -> None:
         res = self.reservoirs[idx]
@@ -114,17 +227,22 @@ class GaussianMetaBank:
         self.reservoirs[idx] = res
 
     def _refit(self) -> None:
+        self._flush()
         d, n, m = self.dim, self.n_examples, len(self)
         cov = self.scatter / max(n - m, 1.0)
         # Shrink towards a sphere of the same total variance, heavily while n is small.
         alpha = self.shrinkage + (1.0 - self.shrinkage) * d / (n + d) * 0.1
         scale = torch.clamp(torch.trace(cov) / d, min=1e-8)
         cov = (1.0 - alpha) * cov + alpha * scale * torch.eye(d, dtype=torch.float64)
-        chol = torch.linalg.cholesky(cov)  # cov = C C^T, so precision = C^-T C^-1
-        eye = torch.eye(d, dtype=torch.float64)
-        factor = torch.linalg.solve_triangular(chol, eye, upper=False).T  # L = C^-T
-        self._factor = factor.float().contiguous()
-        self._white_means = (torch.stack(self.means64) @ factor).float()  # (M, F)
+        means = torch.stack(self.means64)  # (M, F)
+        chol = torch.linalg.cholesky(cov)
+        w = torch.cholesky_solve(means.T.contiguous(), chol)  # (F, M) = S^-1 mu
+        self._scores = w.float().contiguous()
+        self._bias = (-0.5 * (means * w.T).sum(1)).float()
+        var = cov.diagonal()
+        self._inv_var = (1.0 / var).float()
+        self._scaled_means = (means / var).float().contiguous()
+        self._mean_norms = (means * means / var).sum(1).float()
         knots, tails = [], []
         for i in range(m):
             m2 = self._distance_rows(self.reservoirs[i], i)
@@ -139,7 +257,7 @@ class GaussianMetaBank:
         self._structure_changed = False
 
     def refresh(self, force: bool = False) -> None:
-        """Refit the shared factor and calibrations if anything changed (or if forced)."""
+        """Refit the shared solve and calibrations if anything changed (or if forced)."""
         if force or self._structure_changed or self._changed_since_fit > 0:
             self._refit()
 
@@ -148,34 +266,63 @@ class GaussianMetaBank:
             self._refit()
 
     def _distance_rows(self, Z: torch.Tensor, idx: int) -> torch.Tensor:
-        assert self._factor is not None and self._white_means is not None
-        return ((Z @ self._factor - self._white_means[idx]) ** 2).sum(1)
+        """Novelty distances of rows Z (n, F) to member ``idx`` (diagonal metric)."""
+        assert self._inv_var is not None and self._scaled_means is not None
+        mu = self._scaled_means[idx] / self._inv_var
+        return ((Z - mu) ** 2 * self._inv_var).sum(1)
 
     # ---------------------------------------------------------------- inference
-    def evaluate(self, Z: torch.Tensor, exact: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """Confidences (B, M) in [0, 1] and squared distances (B, M) of every member.
+    def evaluate(self, Z: torch.Tensor, exact: bool = True) -> MetaOutput:
+        """Every member's meta-model on features Z (B, F), in one batched pass.
 
         Args:
             Z: features (B, F).
             exact: refit first if anything changed; False lets a training loop reuse a
                 fit that is at most ``refresh_every`` examples old.
         """
-        if len(self) == 0:
-            empty = torch.zeros(len(Z), 0)
-            return empty, empty
+        B, M = len(Z), len(self)
+        if M == 0:
+            return MetaOutput.empty(B)
         self._maybe_refresh(exact)
-        assert self._factor is not None and self._white_means is not None
-        W = Z @ self._factor  # (B, F) whitened
-        m2 = (W * W).sum(1, keepdim=True) - 2.0 * W @ self._white_means.T + (self._white_means**2).sum(1)
-        m2 = m2.clamp(min=0.0)  # (B, M)
-        return self._calibrate(m2), m2
+        assert self._scores is not None and self._bias is not None and self._inv_var is not None
+        assert self._scaled_means is not None and self._mean_norms is not None
+        s = torch.addmm(self._bias, Z, self._scores)  # (B, M): the one product over all members
+        odds = self._log_odds(s)
+        nearest = s.argmax(1)
+        # Diagonal distance to the nearest member only: |z|^2_v - 2 z . mu/v + |mu|^2_v.
+        d2 = (Z * Z) @ self._inv_var - 2.0 * (Z * self._scaled_means[nearest]).sum(1) + self._mean_norms[nearest]
+        novelty = self._calibrate(d2.clamp(min=0.0), nearest)
+        a, c = self.border[:, 0], self.border[:, 1]
+        logit = odds * a + c
+        log_novelty = torch.log(novelty.clamp(min=1e-30))
+        rank = F.logsigmoid(logit) + log_novelty[:, None]
+        conf = torch.sigmoid(logit) * novelty[:, None]
+        return MetaOutput(conf=conf, rank=rank, odds=odds, novelty=novelty, nearest=nearest)
 
-    def _calibrate(self, m2: torch.Tensor) -> torch.Tensor:
-        knots, tails = self._knots, self._tails
-        assert knots is not None and tails is not None
-        values = m2.T.contiguous()  # (M, B)
+    @staticmethod
+    def _log_odds(s: torch.Tensor) -> torch.Tensor:
+        """log p_k / (1 - p_k) under a softmax over members, stable for every k."""
+        B, M = s.shape
+        if M == 1:
+            return torch.full_like(s, _ALONE_ODDS)
+        lse = torch.logsumexp(s, 1, keepdim=True)
+        log_p = s - lse
+        # For members below the top, p_k <= 1/2 and log1p(-p_k) is accurate.
+        log_rest = torch.log1p(-log_p.exp().clamp(max=1.0 - 1e-7))
+        # For the top member, sum the others directly.
+        top = s.argmax(1, keepdim=True)
+        masked = s.scatter(1, top, float("-inf"))
+        log_rest_top = torch.logsumexp(masked, 1, keepdim=True) - lse
+        log_rest = log_rest.scatter(1, top, log_rest_top)
+        return (log_p - log_rest).clamp(-1e4, 1e4)
+
+    def _calibrate(self, d2: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
+        """p-values (B,) of distances d2 (B,) each under its own member's table."""
+        assert self._knots is not None and self._tails is not None
+        knots, tails = self._knots[member], self._tails[member]  # (B, Q), (B, 2)
+        values = d2[:, None]
         Q = knots.shape[1]
-        hi = torch.searchsorted(knots.contiguous(), values).clamp(1, Q - 1)
+        hi = torch.searchsorted(knots.contiguous(), values.contiguous()).clamp(1, Q - 1)
         lo = hi - 1
         k_lo, k_hi = knots.gather(1, lo), knots.gather(1, hi)
         frac = ((values - k_lo) / (k_hi - k_lo).clamp(min=1e-12)).clamp(0.0, 1.0)
@@ -183,12 +330,14 @@ class GaussianMetaBank:
         cdf = torch.where(values <= knots[:, :1], torch.zeros_like(cdf), cdf)
         start, scale = tails[:, :1], tails[:, 1:]
         tail = (1.0 - _TAIL_LEVEL) * torch.exp(-(values - start).clamp(min=0.0) / scale)
-        return torch.where(values > start, tail, 1.0 - cdf).T.contiguous()
+        return torch.where(values > start, tail, 1.0 - cdf).squeeze(1)
 
     # -------------------------------------------------------------- persistence
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Arrays for safetensors; member order is the collection's order."""
-        out = {"meta.scatter": self.scatter.contiguous()}
+        self._flush()
+        out = {"meta.scatter": self.scatter.contiguous(), "meta.border": self.border.contiguous()}
+        out["meta.border_updates"] = torch.tensor(self.border_updates, dtype=torch.int64)
         for i in range(len(self)):
             out[f"meta.{i}.count"] = torch.tensor([self.counts[i]], dtype=torch.float64)
             out[f"meta.{i}.seen"] = torch.tensor([self.seen[i]], dtype=torch.int64)
@@ -198,7 +347,7 @@ class GaussianMetaBank:
 
     def load_state_dict(self, state: dict[str, torch.Tensor], n_members: int) -> None:
         try:
-            scatter = state["meta.scatter"]
+            scatter, border, border_updates = state["meta.scatter"], state["meta.border"], state["meta.border_updates"]
             rows = [
                 (float(state[f"meta.{i}.count"][0]), int(state[f"meta.{i}.seen"][0]), state[f"meta.{i}.mean"], state[f"meta.{i}.reservoir"])
                 for i in range(n_members)
@@ -207,9 +356,16 @@ class GaussianMetaBank:
             raise ValueError(f"saved meta-models lack the array {exc.args[0]!r}") from None
         if tuple(scatter.shape) != (self.dim, self.dim) or any(tuple(r[2].shape) != (self.dim,) for r in rows):
             raise ValueError(f"saved meta-models do not fit a feature space of size {self.dim}")
+        if tuple(border.shape) != (n_members, 2) or tuple(border_updates.shape) != (n_members,):
+            raise ValueError(f"saved meta-model borders do not match {n_members} members")
         self.scatter = scatter.to(torch.float64)
+        self.border = border.float().clone()
+        self.border_updates = [int(v) for v in border_updates.tolist()]
         self.counts = [r[0] for r in rows]
         self.seen = [r[1] for r in rows]
         self.means64 = [r[2].to(torch.float64) for r in rows]
+        self._pending = {}
+        self._flushed_counts = list(self.counts)
+        self._flushed_means = [m.clone() for m in self.means64]
         self.reservoirs = [r[3].float() for r in rows]
         self._structure_changed = True

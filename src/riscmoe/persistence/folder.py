@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 FORMAT = "riscmoe-system"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class SaveFormatError(ValueError):
