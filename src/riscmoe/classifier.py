@@ -132,6 +132,23 @@ class RiscClassifier:
         """Members now in the collection."""
         return len(self.collection_) if self.is_fitted else 0
 
+    @property
+    def cost_per_input_(self) -> dict[str, float]:
+        """Multiply-adds per input (machine-independent): the shared encoder, the whole
+        bank of meta-models, one member's model, and the models the last ``predict`` ran."""
+        if not self.is_fitted:
+            return {}
+        col = self.collection_
+        model = max((m.model.macs_per_input for m in col.members), default=0)
+        meta = col.meta.macs_per_input()
+        return {
+            "encoder_macs": float(col.encoder.macs_per_input),
+            "meta_bank_macs": float(meta),
+            "one_model_macs": float(model),
+            "meta_bank_over_one_model": meta / model if model else 0.0,
+            "models_macs_last_predict": self.experts_run_per_input_ * model,
+        }
+
     # -------------------------------------------------------------- labels
     def _encode(self, y: np.ndarray, *, grow: bool) -> tuple[np.ndarray, list[Any], str]:
         """Label ids for y, the labels seen for the first time, and the kind of labels."""

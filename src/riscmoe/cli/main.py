@@ -140,6 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         "wall_seconds": time.perf_counter() - t_start,
         "stages": stages,
         "archive": clf.archive_.counts_by_kind(),
+        "cost_per_input": clf.cost_per_input_,
     }
     clf.save(out / "system")
     member_labels = np.array([m.label for m in clf.collection_.members])
@@ -151,12 +152,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_table(m: dict[str, Any], out: Path) -> None:
+    c = m["cost_per_input"]
     rows = [
         ("final accuracy", f"{m['final_accuracy'] * 100:.2f}%"),
         ("average forgetting", f"{m['average_forgetting'] * 100:.2f} points"),
         ("members created", str(m["members"])),
         ("models run per input (mean / p95)", f"{m['experts_run_per_input']:.2f} / {m['experts_run_per_input_p95']:.0f}"),
         ("unknown answers", f"{m['unknown_rate'] * 100:.2f}%"),
+        (
+            "meta-models / one model (MACs)",
+            f"{c['meta_bank_macs'] / 1e3:.0f}k / {c['one_model_macs'] / 1e3:.0f}k = {c['meta_bank_over_one_model'] * 100:.1f}%",
+        ),
         ("training seconds", f"{m['train_seconds']:.1f}"),
         ("wall seconds", f"{m['wall_seconds']:.1f}"),
     ]
@@ -174,10 +180,17 @@ def _inspect(args: argparse.Namespace) -> int:
     classes = manifest["classes"]
     print(f"{args.path}: riscmoe system, format {manifest['format_version']}, {len(manifest['members'])} members, "
           f"{manifest['n_seen']} examples seen, input shape {tuple(manifest['input_shape'])}")
-    print(f"{'member':>6}  {'label':>10}  {'params':>8}  {'examples':>8}  {'refused':>8}  {'answered':>8}  {'made at':>8}  why")
+    cost = manifest["cost_per_input"]
+    print(f"per input: encoder {cost['encoder_macs'] / 1e3:.0f}k MACs, all meta-models {cost['meta_bank_macs'] / 1e3:.0f}k, "
+          f"one model {cost['one_model_macs'] / 1e3:.0f}k (meta-models cost {cost['meta_bank_over_one_model'] * 100:.1f}% of one model)")
+    print(f"{'member':>6}  {'label':>10}  {'params':>8}  {'examples':>8}  {'refused':>8}  {'answered':>8}  {'border':>13}  "
+          f"{'border ex.':>10}  {'made at':>8}  why")
     for m in manifest["members"]:
+        border = f"{m['border'][0]:.2f}x{m['border'][1]:+.2f}"
         print(f"{m['index']:>6}  {str(classes[m['label']]):>10}  {m['n_parameters']:>8}  {m['n_positive']:>8}  "
-              f"{m['n_negative']:>8}  {m['n_answered']:>8}  {m['created_at']:>8}  {m['reason']}")
+              f"{m['n_negative']:>8}  {m['n_answered']:>8}  {border:>13}  {m['border_updates']:>10}  {m['created_at']:>8}  {m['reason']}")
+    print("border: slope x offset of each member's logistic correction of its posterior odds, learned from near-threshold "
+          "feedback (1.00x+0.00 = untouched)")
     return 0
 
 

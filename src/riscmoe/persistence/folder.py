@@ -74,9 +74,12 @@ def save(clf: Any, path: str | os.PathLike) -> None:
                 "n_answered": m.n_answered,
                 "hidden": m.model.hidden,
                 "n_parameters": m.model.n_parameters,
+                "border": [round(float(v), 4) for v in col.meta.border[m.index].tolist()],
+                "border_updates": col.meta.border_updates[m.index],
             }
             for m in col.members
         ],
+        "cost_per_input": clf.cost_per_input_,
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:

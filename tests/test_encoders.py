@@ -1,0 +1,25 @@
+import pytest
+import torch
+
+from riscmoe.encoders import RandomConvEncoder, RandomReLUEncoder, make_encoder
+
+
+def test_conv_encoder_is_fixed_by_its_seed_and_batches_in_chunks():
+    X = torch.rand(70, 28 * 28)
+    a = RandomConvEncoder((28, 28), seed=3, chunk=16)
+    b = RandomConvEncoder((28, 28), seed=3)
+    Z = a(X)
+    assert Z.shape == (70, a.dim) and (Z >= 0).all()
+    torch.testing.assert_close(Z, b(X))
+    assert not torch.equal(Z, RandomConvEncoder((28, 28), seed=4)(X))
+    assert a.macs_per_input == a.filters * 25 * 24 * 24
+
+
+def test_make_encoder_picks_by_shape():
+    assert isinstance(make_encoder((28, 28)), RandomConvEncoder)
+    assert isinstance(make_encoder((8, 8)), RandomConvEncoder)
+    assert isinstance(make_encoder((3, 32, 32)), RandomConvEncoder)
+    flat = make_encoder((20,))
+    assert isinstance(flat, RandomReLUEncoder) and flat(torch.rand(4, 20)).shape == (4, flat.dim)
+    with pytest.raises(ValueError, match="shape"):
+        RandomConvEncoder((2, 3, 4, 5))
