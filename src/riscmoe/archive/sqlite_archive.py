@@ -201,15 +201,22 @@ class Archive:
     def add(
         self,
         X: np.ndarray,
-        kind: str,
+        kind: str | np.ndarray | list[str],
         labels: np.ndarray | list[int],
         members: np.ndarray | list[int] | int = -1,
         importance: np.ndarray | float = 1.0,
         step: int = 0,
     ) -> np.ndarray:
-        """Store inputs X (n, D) as records of one kind; evict if over budget. Returns ids."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown archive kind {kind!r}; expected one of {KINDS}")
+        """Store inputs X (n, D) as records of one kind (or one kind each); evict if over budget.
+
+        Returns the ids of the new records that survived eviction.
+        """
+        kinds = [kind] * len(X) if isinstance(kind, str) else [str(k) for k in kind]
+        bad = sorted(set(kinds) - set(KINDS))
+        if bad:
+            raise ValueError(f"unknown archive kind {bad[0]!r}; expected one of {KINDS}")
+        if len(kinds) != len(X):
+            raise ValueError(f"got {len(kinds)} kinds for {len(X)} inputs")
         X = np.ascontiguousarray(X, np.float32).reshape(len(X), -1)
         if X.shape[1] != self.dim:
             raise ValueError(f"archive stores inputs of size {self.dim}, got {X.shape[1]}")
@@ -223,11 +230,11 @@ class Archive:
         self._next_id += n
         self._conn.executemany(
             "INSERT INTO records (id, kind, label, member, importance, step, x) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(int(i), kind, int(lab), int(mem), float(imp), int(step), X[j].tobytes())
+            [(int(i), kinds[j], int(lab), int(mem), float(imp), int(step), X[j].tobytes())
              for j, (i, lab, mem, imp) in enumerate(zip(ids, labels, members, importance))],
         )
         self._ids = np.concatenate([self._ids, ids])
-        self._kind = np.concatenate([self._kind, np.full(n, KINDS.index(kind), np.int8)])
+        self._kind = np.concatenate([self._kind, np.array([KINDS.index(k) for k in kinds], np.int8)])
         self._label = np.concatenate([self._label, labels])
         self._member = np.concatenate([self._member, members])
         self._importance = np.concatenate([self._importance, importance])

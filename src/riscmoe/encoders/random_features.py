@@ -25,7 +25,7 @@ class RandomConvEncoder:
         chunk: inputs encoded at once (bounds memory).
     """
 
-    def __init__(self, input_shape: tuple[int, ...], filters: int = 64, kernel: int = 5, pool: int = 4, seed: int = 0, chunk: int = 512) -> None:
+    def __init__(self, input_shape: tuple[int, ...], filters: int = 64, kernel: int = 5, pool: int = 4, seed: int = 0, chunk: int = 128) -> None:
         if len(input_shape) == 2:
             input_shape = (1, *input_shape)
         if len(input_shape) != 3:
@@ -55,7 +55,7 @@ class RandomConvEncoder:
         out = []
         for i in range(0, len(X), self.chunk):
             x = X[i : i + self.chunk].reshape(-1, *self.input_shape)
-            h = F.relu(F.conv2d(x, self.weight, self.bias))
+            h = F.conv2d(x, self.weight, self.bias).relu_()  # in place: the map is the big tensor here
             out.append(F.avg_pool2d(h, self.pool).flatten(1))
         return torch.cat(out) if out else torch.zeros(0, self.dim)
 

@@ -153,10 +153,11 @@ class Feedback:
         kind[nov] = "unexplained"
         kind_member[nov] = -1
         report.unexplained = int(nov.sum())
-        for k in ("unexplained", "mistake", "close_call", "sample"):
-            rows = np.flatnonzero(kind == k)
-            if len(rows):
-                archive.add(Xn[rows], k, yn[rows], kind_member[rows], IMPORTANCE[k] + rng.random(len(rows)), step=step)
+        rows = np.flatnonzero(kind != "")
+        if len(rows):
+            # One insertion for the whole batch: eviction then weighs every new record at once.
+            importance = np.array([IMPORTANCE[k] for k in kind[rows]]) + rng.random(len(rows))
+            archive.add(Xn[rows], kind[rows].tolist(), yn[rows], kind_member[rows], importance, step=step)
         return report
 
     def _learn_borders(self, collection: Collection, archive: Archive, meta: MetaOutput, same: torch.Tensor, rng: np.random.Generator) -> int:

@@ -81,7 +81,7 @@ class GaussianMetaBank:
     """
 
     def __init__(
-        self, dim: int, shrinkage: float = 1e-3, reservoir: int = 256, refresh_every: int = 2048, border_lr: float = 0.05, seed: int = 0
+        self, dim: int, shrinkage: float = 1e-3, reservoir: int = 256, refresh_every: int = 4096, border_lr: float = 0.05, seed: int = 0
     ) -> None:
         self.dim = dim
         self.shrinkage = shrinkage
@@ -229,11 +229,11 @@ class GaussianMetaBank:
     def _refit(self) -> None:
         self._flush()
         d, n, m = self.dim, self.n_examples, len(self)
-        cov = self.scatter / max(n - m, 1.0)
         # Shrink towards a sphere of the same total variance, heavily while n is small.
         alpha = self.shrinkage + (1.0 - self.shrinkage) * d / (n + d) * 0.1
-        scale = torch.clamp(torch.trace(cov) / d, min=1e-8)
-        cov = (1.0 - alpha) * cov + alpha * scale * torch.eye(d, dtype=torch.float64)
+        cov = self.scatter * ((1.0 - alpha) / max(n - m, 1.0))
+        scale = torch.clamp(torch.trace(self.scatter) / max(n - m, 1.0) / d, min=1e-8)
+        cov.diagonal().add_(alpha * scale)
         means = torch.stack(self.means64)  # (M, F)
         chol = torch.linalg.cholesky(cov)
         w = torch.cholesky_solve(means.T.contiguous(), chol)  # (F, M) = S^-1 mu
