@@ -1,6 +1,6 @@
 """Run the class-incremental MNIST and Fashion-MNIST streams and write BENCHMARKS.md.
 
-Usage: python benchmarks/streams.py [--seeds 0] [--policy best]
+Usage: python benchmarks/streams.py [--seeds 0] [--policies best first mixture]
 
 Each run is the command line's ``riscmoe run`` (same code path a user gets); its
 metrics.json is read back and the table below the marker in BENCHMARKS.md is rewritten.
@@ -25,37 +25,41 @@ MARK_END = "<!-- streams:end -->"
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--policy", default="best")
+    ap.add_argument("--policies", nargs="+", default=["best"], choices=["first", "best", "mixture"])
     ap.add_argument("--datasets", nargs="+", default=["mnist", "fashion-mnist"])
     args = ap.parse_args()
     rows = []
-    for ds in args.datasets:
-        for seed in args.seeds:
-            out = ROOT / "runs" / f"bench-{ds}-{args.policy}-{seed}"
-            print(f"running {ds} seed {seed} ...", flush=True)
-            t0 = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "riscmoe.cli.main", "run", "--dataset", ds, "--policy", args.policy,
-                 "--seed", str(seed), "--archive-size", "1000", "--no-progress", "--out", str(out)],
-                check=True,
-            )
-            m = json.loads((out / "metrics.json").read_text())
-            m["process_seconds"] = time.perf_counter() - t0
-            rows.append(m)
+    runs = [(ds, p, seed) for ds in args.datasets for p in args.policies for seed in args.seeds]
+    for ds, policy, seed in runs:
+        out = ROOT / "runs" / f"bench-{ds}-{policy}-{seed}"
+        print(f"running {ds} policy {policy} seed {seed} ...", flush=True)
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "riscmoe.cli.main", "run", "--dataset", ds, "--policy", policy,
+             "--seed", str(seed), "--archive-size", "1000", "--no-progress", "--out", str(out)],
+            check=True,
+        )
+        m = json.loads((out / "metrics.json").read_text())
+        m["process_seconds"] = time.perf_counter() - t0
+        rows.append(m)
     cmd = "python benchmarks/streams.py " + " ".join(sys.argv[1:])
     lines = [
         MARK_BEGIN,
         f"Command: `{cmd.strip()}` — machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}.",
         "",
-        "| dataset | seed | policy | final accuracy | avg forgetting | members | models run / input (mean, p95) | unknown | train s | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | seed | policy | final accuracy | avg forgetting | members | models run / input (mean, p95) | unknown "
+        "| meta-models / one model (MACs per input) | train s | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in rows:
+        c = m["cost_per_input"]
         lines.append(
             f"| {m['dataset']} | {m['seed']} | {m['policy']} | {100 * m['final_accuracy']:.2f}% | "
             f"{100 * m['average_forgetting']:.2f} pts | {m['members']} | {m['experts_run_per_input']:.2f}, "
-            f"{m['experts_run_per_input_p95']:.0f} | {100 * m['unknown_rate']:.2f}% | {m['train_seconds']:.1f} | "
+            f"{m['experts_run_per_input_p95']:.0f} | {100 * m['unknown_rate']:.2f}% | "
+            f"{c['meta_bank_macs'] / 1e3:.0f}k / {c['one_model_macs'] / 1e3:.0f}k ({100 * c['meta_bank_over_one_model']:.1f}%) | "
+            f"{m['train_seconds']:.1f} | "
             f"{m['wall_seconds']:.1f} |"
         )
     lines.append(MARK_END)
