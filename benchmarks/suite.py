@@ -1,0 +1,242 @@
+"""The benchmark suite: riscmoe and its peers on the same streams, in the same run.
+
+Usage:
+    python -m benchmarks --suite standard          # the whole suite, writes BENCHMARKS.md
+    python -m benchmarks --suite quick             # smoke check on scikit-learn digits
+    python -m benchmarks --suite standard --only split-mnist --systems riscmoe-best slda-random-conv
+
+Every job (a system on a stream with a seed) runs in its own process
+(``benchmarks/worker.py``; Avalanche's strategies in their own environment through
+``benchmarks/avalanche_runner.py``), so that peak memory is each job's own. Results go
+to ``runs/bench-SUITE/results.json``, plots next to it, and for the standard suite a table
+between the ``suite`` markers of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.specs import SUITES
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK_BEGIN = "<!-- suite:begin -->"
+MARK_END = "<!-- suite:end -->"
+AVALANCHE_PYTHON = ROOT / ".venv-avalanche" / "bin" / "python"
+AVALANCHE_STRATEGIES = ("naive", "replay", "ewc", "lwf", "icarl", "gdumb")
+
+
+@dataclass(frozen=True)
+class Job:
+    system: str
+    stream: str
+    seed: int
+
+
+def plan(suite: str, only: list[str] | None, systems: list[str] | None, seeds: list[int] | None) -> list[Job]:
+    """The jobs of a suite: every peer on the class-incremental streams over several seeds,
+    riscmoe's three policies side by side, and riscmoe with the streaming baseline on the
+    harder streams."""
+    avalanche = [f"avalanche-{s}" for s in AVALANCHE_STRATEGIES]
+    if suite == "quick":
+        layout = {
+            "split-digits": (["riscmoe-best", "riscmoe-first", "riscmoe-mixture", "slda-pixels", "slda-random-conv", "joint-mlp-x1"], [0]),
+            "permuted-digits": (["riscmoe-best", "slda-random-conv"], [0]),
+        }
+    else:
+        peers = ["riscmoe-best", "slda-pixels", "slda-random-conv", "joint-mlp-x1", "joint-mlp-x4", *avalanche]
+        layout = {
+            "split-mnist": (peers + ["riscmoe-first", "riscmoe-mixture"], [0, 1, 2]),
+            "split-fashion": (peers + ["riscmoe-first", "riscmoe-mixture"], [0, 1, 2]),
+            "mnist-10x1": (["riscmoe-best", "slda-random-conv", "avalanche-replay"], [0]),
+            "mnist-blurred": (["riscmoe-best", "slda-random-conv", "avalanche-replay"], [0]),
+            "mnist-recurring": (["riscmoe-best", "slda-random-conv", "avalanche-replay"], [0]),
+            "mnist-batch1": (["riscmoe-best", "slda-random-conv"], [0]),
+            "permuted-mnist": (["riscmoe-best", "slda-random-conv", "avalanche-replay"], [0]),
+        }
+    jobs = []
+    for stream, (names, stream_seeds) in layout.items():
+        if only and stream not in only:
+            continue
+        for name in names:
+            if systems and name not in systems:
+                continue
+            for seed in seeds or stream_seeds:
+                jobs.append(Job(name, stream, seed))
+    return jobs
+
+
+def run_job(job: Job, suite: str, out_dir: Path, data_dir: str | None) -> dict[str, Any]:
+    """Run one job in a child process; returns its figures (or why it could not run)."""
+    out = out_dir / "jobs" / f"{job.stream}--{job.system}--{job.seed}.json"
+    if job.system.startswith("avalanche-"):
+        if not AVALANCHE_PYTHON.exists():
+            return {"system": job.system, "stream": job.stream, "seed": job.seed,
+                    "skipped": "Avalanche is not installed: run benchmarks/install_avalanche.sh"}
+        cmd = [sys.executable, "-m", "benchmarks.avalanche_job", "--strategy", job.system.split("-", 1)[1],
+               "--stream", job.stream, "--suite", suite, "--seed", str(job.seed), "--out", str(out)]
+    else:
+        cmd = [sys.executable, "-m", "benchmarks.worker", "--system", job.system, "--stream", job.stream,
+               "--suite", suite, "--seed", str(job.seed), "--out", str(out)]
+    if data_dir:
+        cmd += ["--data-dir", data_dir]
+    proc = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=True)
+    for line in proc.stdout.splitlines():
+        print(line, flush=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        return {"system": job.system, "stream": job.stream, "seed": job.seed, "failed": " | ".join(tail)}
+    return json.loads(out.read_text())
+
+
+def _fmt(values: list[float], scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
+    vals = [v * scale for v in values if v is not None]
+    if not vals:
+        return "-"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}{unit}"
+    return f"{np.mean(vals):.{digits}f} ± {np.std(vals):.{digits}f}{unit}"
+
+
+def table(results: list[dict[str, Any]], suite: str) -> list[str]:
+    """Markdown: one table per stream, one row per system, mean ± std over seeds."""
+    lines = []
+    streams = [s.name for s in SUITES[suite]]
+    for stream in streams:
+        rows = [r for r in results if r["stream"] == stream]
+        if not rows:
+            continue
+        lines += [f"#### {stream}", "",
+                  "| system | seeds | final accuracy % | forgetting pts | members | models run / input (mean, p95) "
+                  "| meta s / model s (test set) | params total / per input | train s | wall s | peak MB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        systems = list(dict.fromkeys(r["system"] for r in rows))
+        for name in systems:
+            rs = [r for r in rows if r["system"] == name]
+            bad = [r for r in rs if "skipped" in r or "failed" in r]
+            if bad:
+                why = bad[0].get("skipped") or "failed: " + bad[0]["failed"][:160]
+                lines.append(f"| {name} | {len(rs)} | {why} | | | | | | | | |")
+                continue
+            get = lambda k: [r.get(k) for r in rs]  # noqa: E731
+            runs = "-" if rs[0].get("runs_mean") is None else f"{_fmt(get('runs_mean'))}, {_fmt(get('runs_p95'), digits=0)}"
+            timing = "-" if rs[0].get("meta_seconds") is None else f"{_fmt(get('meta_seconds'), digits=3)} / {_fmt(get('model_seconds'), digits=3)}"
+            params = f"{np.mean(get('params_total')) / 1e6:.2f}M / {np.mean(get('params_per_input')) / 1e3:.0f}k"
+            lines.append(
+                f"| {name} | {len(rs)} | {_fmt(get('final_accuracy'), 100)} | {_fmt(get('average_forgetting'), 100)} | "
+                f"{_fmt(get('members'), digits=1) if rs[0].get('members') is not None else '-'} | {runs} | {timing} | {params} | "
+                f"{_fmt(get('train_seconds'), digits=1)} | {_fmt(get('wall_seconds'), digits=1)} | {_fmt(get('peak_rss_mb'), digits=0)} |"
+            )
+        lines.append("")
+    return lines
+
+
+def plots(results: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """Final accuracy of every system per stream, and riscmoe's policies' trade-off."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in results if "final_accuracy" in r]
+    paths = []
+    streams = list(dict.fromkeys(r["stream"] for r in ok))
+    if streams:
+        fig, axes = plt.subplots(len(streams), 1, figsize=(9, 2.2 + 0.45 * 12 * len(streams) / max(1, len(streams))), squeeze=False)
+        for ax, stream in zip(axes[:, 0], streams):
+            rs = [r for r in ok if r["stream"] == stream]
+            names = list(dict.fromkeys(r["system"] for r in rs))
+            means = [100 * np.mean([r["final_accuracy"] for r in rs if r["system"] == n]) for n in names]
+            stds = [100 * np.std([r["final_accuracy"] for r in rs if r["system"] == n]) for n in names]
+            colours = ["tab:red" if n.startswith("riscmoe") else "tab:gray" if n.startswith("joint") else "tab:blue" for n in names]
+            ax.barh(names, means, xerr=stds, color=colours)
+            ax.set_xlim(0, 100)
+            ax.set_title(f"{stream}: final accuracy (%)", fontsize=10)
+            for y, m in enumerate(means):
+                ax.text(min(m + 1, 90), y, f"{m:.1f}", va="center", fontsize=8)
+        fig.tight_layout()
+        path = out_dir / "accuracy.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    pol = [r for r in ok if r["system"].startswith("riscmoe-") and r.get("runs_mean") is not None]
+    if pol:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for stream in dict.fromkeys(r["stream"] for r in pol):
+            for name, marker in (("riscmoe-first", "o"), ("riscmoe-best", "s"), ("riscmoe-mixture", "^")):
+                rs = [r for r in pol if r["stream"] == stream and r["system"] == name]
+                if rs:
+                    ax.scatter([np.mean([r["runs_mean"] for r in rs])], [100 * np.mean([r["final_accuracy"] for r in rs])],
+                               marker=marker, label=f"{stream} {name.split('-')[1]}")
+        ax.set_xlabel("members' models run per input (mean)")
+        ax.set_ylabel("final accuracy (%)")
+        ax.set_title("routing policies: accuracy against compute")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out_dir / "policies.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", default="standard", choices=sorted(SUITES))
+    ap.add_argument("--only", nargs="+", help="streams to run (default: all of the suite)")
+    ap.add_argument("--systems", nargs="+", help="systems to run (default: the suite's plan)")
+    ap.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the suite's plan)")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--out", default=None, help="results folder (default runs/bench-SUITE)")
+    ap.add_argument("--markdown", default=None, help="file whose suite table to rewrite (default: BENCHMARKS.md for the standard suite, none for quick)")
+    args = ap.parse_args(argv)
+    out_dir = Path(args.out or ROOT / "runs" / f"bench-{args.suite}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = plan(args.suite, args.only, args.systems, args.seeds)
+    if not jobs:
+        print("nothing to run: no job matches --only/--systems", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    results = []
+    for i, job in enumerate(jobs, 1):
+        print(f"[{i}/{len(jobs)}] {job.system} on {job.stream}, seed {job.seed} ({time.perf_counter() - t0:.0f} s so far)", flush=True)
+        r = run_job(job, args.suite, out_dir, args.data_dir)
+        if "final_accuracy" in r:
+            print(f"    final accuracy {100 * r['final_accuracy']:.2f}%, wall {r['wall_seconds']:.1f} s", flush=True)
+        else:
+            print(f"    {r.get('skipped') or 'FAILED: ' + r.get('failed', '')}", flush=True)
+        results.append(r)
+    total = time.perf_counter() - t0
+    meta = {"suite": args.suite, "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "date": time.strftime("%Y-%m-%d"), "total_seconds": total}
+    (out_dir / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    pics = plots(results, out_dir)
+    lines = [MARK_BEGIN, f"Command: `{meta['command'].strip()}` — {meta['machine']}, {meta['date']}, "
+             f"whole suite {total / 60:.1f} min. Plots: {', '.join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in pics)}.", ""]
+    lines += table(results, args.suite)
+    lines.append(MARK_END)
+    block = "\n".join(lines)
+    print(block)
+    md = args.markdown if args.markdown is not None else ("BENCHMARKS.md" if args.suite == "standard" and not (args.only or args.systems or args.seeds) else "")
+    if md:
+        path = ROOT / md if not Path(md).is_absolute() else Path(md)
+        text = path.read_text() if path.exists() else ""
+        if MARK_BEGIN in text and MARK_END in text:
+            text = text[: text.index(MARK_BEGIN)] + block + text[text.index(MARK_END) + len(MARK_END):]
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        path.write_text(text)
+        print(f"wrote the table into {path}")
+    failed = [r for r in results if "failed" in r]
+    return 1 if failed else 0

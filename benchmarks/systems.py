@@ -1,0 +1,216 @@
+"""Systems the suite runs in its own process: riscmoe, joint training, streaming LDA.
+
+Each has the same small surface: ``partial_fit(X, y)`` for every batch of the stream
+(joint training only stores it: it trains once the stream is over, on everything
+shuffled), ``end_of_stream()``, ``predict(X)``, and ``stats()`` for the figures of the
+table (members, models run per input, time in meta-models and models, parameters).
+Avalanche's strategies run in their own environment (``avalanche_runner.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from riscmoe import RiscClassifier
+from riscmoe.encoders.random_features import make_encoder
+
+
+class RiscSystem:
+    """riscmoe with a routing policy, as a user would run it."""
+
+    def __init__(self, policy: str, seed: int, archive_size: int = 1000) -> None:
+        self.name = f"riscmoe-{policy}"
+        self.clf = RiscClassifier(policy=policy, archive_size=archive_size, seed=seed)
+        self._meta_s = self._model_s = 0.0
+        self._n_run: np.ndarray = np.zeros(0)
+
+    def partial_fit(self, X: np.ndarray, y: np.ndarray) -> None:
+        self.clf.partial_fit(X, y)
+
+    def end_of_stream(self) -> None:
+        pass
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        pred = self.clf.predict(X)
+        self._meta_s, self._model_s = self.clf.last_timing_["meta_seconds"], self.clf.last_timing_["model_seconds"]
+        self._n_run = self.clf.last_n_run_
+        return pred
+
+    def stats(self) -> dict[str, Any]:
+        col = self.clf.collection_
+        cost = self.clf.cost_per_input_
+        model_params = sum(m.model.n_parameters for m in col.members)
+        one_model = max((m.model.n_parameters for m in col.members), default=0)
+        enc = col.encoder
+        enc_params = int(enc.weight.numel() + enc.bias.numel())
+        meta_params = col.meta.dim * col.meta.dim + len(col) * (col.meta.dim + 2)
+        return {
+            "members": self.clf.n_experts_,
+            "runs_mean": float(self._n_run.mean()) if len(self._n_run) else 0.0,
+            "runs_p95": float(np.percentile(self._n_run, 95)) if len(self._n_run) else 0.0,
+            "meta_seconds": self._meta_s,
+            "model_seconds": self._model_s,
+            "params_total": enc_params + meta_params + model_params,
+            # What one input touches: the encoder, one column of scores per member plus the
+            # novelty test, and the models that ran.
+            "params_per_input": enc_params + col.meta.macs_per_input() + float(self._n_run.mean()) * one_model,
+            "macs_meta_per_input": cost["meta_bank_macs"],
+            "macs_one_model": cost["one_model_macs"],
+        }
+
+
+class StreamingLDA:
+    """Streaming linear discriminant analysis (Hayes & Kanan, 2020): class means and a
+    shared covariance updated exactly with every batch, no deep learning. ``features``
+    is ``pixels`` (raw inputs) or ``random-conv`` (riscmoe's own fixed encoder)."""
+
+    def __init__(self, features: str, seed: int, shrinkage: float = 1e-2) -> None:
+        self.name = f"slda-{features}"
+        self.features, self.seed, self.shrinkage = features, seed, shrinkage
+        self._enc: Any = None
+        self.sums: dict[int, torch.Tensor] = {}
+        self.counts: dict[int, int] = {}
+        self.scatter: torch.Tensor | None = None
+        self._fit: tuple[torch.Tensor, torch.Tensor, list[int]] | None = None
+        self._predict_s = 0.0
+
+    def _f(self, X: np.ndarray) -> torch.Tensor:
+        Xt = torch.from_numpy(np.ascontiguousarray(X, np.float32).reshape(len(X), -1))
+        if self.features == "pixels":
+            return Xt.double()
+        if self._enc is None:
+            self._enc = make_encoder(tuple(X.shape[1:]), seed=self.seed)
+        return self._enc(Xt).double()
+
+    def partial_fit(self, X: np.ndarray, y: np.ndarray) -> None:
+        Z = self._f(X)
+        if self.scatter is None:
+            self.scatter = torch.zeros(Z.shape[1], Z.shape[1], dtype=torch.float64)
+        for c in np.unique(y).tolist():
+            Zc = Z[torch.from_numpy(y == c)]
+            n0 = self.counts.get(c, 0)
+            mean0 = self.sums[c] / n0 if n0 else torch.zeros(Z.shape[1], dtype=torch.float64)
+            mb = Zc.mean(0)
+            d = Zc - mb
+            delta = mb - mean0
+            self.scatter += d.T @ d + (n0 * len(Zc) / (n0 + len(Zc))) * torch.outer(delta, delta)
+            self.sums[c] = self.sums.get(c, torch.zeros(Z.shape[1], dtype=torch.float64)) + Zc.sum(0)
+            self.counts[c] = n0 + len(Zc)
+        self._fit = None
+
+    def end_of_stream(self) -> None:
+        pass
+
+    def _refit(self) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        assert self.scatter is not None
+        classes = sorted(self.counts)
+        n = sum(self.counts.values())
+        cov = self.scatter / max(n - len(classes), 1)
+        d = cov.shape[0]
+        cov = (1 - self.shrinkage) * cov + self.shrinkage * torch.trace(cov) / d * torch.eye(d, dtype=torch.float64)
+        means = torch.stack([self.sums[c] / self.counts[c] for c in classes])
+        W = torch.linalg.solve(cov, means.T)
+        b = -0.5 * (means * W.T).sum(1)
+        return W, b, classes
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self._fit is None:
+            self._fit = self._refit()
+        W, b, classes = self._fit
+        t = time.perf_counter()
+        s = self._f(X) @ W + b
+        self._predict_s = time.perf_counter() - t
+        return np.asarray(classes)[s.argmax(1).numpy()]
+
+    def stats(self) -> dict[str, Any]:
+        d = 0 if self.scatter is None else self.scatter.shape[0]
+        k = len(self.counts)
+        return {"members": None, "runs_mean": None, "runs_p95": None, "meta_seconds": None, "model_seconds": self._predict_s,
+                "params_total": d * d + k * d, "params_per_input": d * k + k}
+
+
+class JointMLP:
+    """The big model: one MLP on riscmoe's fixed features (or pixels) trained on the whole
+    stream shuffled, for several epochs, once the stream is over. It has as many
+    parameters as riscmoe's members' models together (one per class), times ``mult``."""
+
+    def __init__(self, mult: int, seed: int, epochs: int = 2, features: str = "random-conv", member_hidden: int = 128) -> None:
+        self.name = f"joint-mlp-x{mult}"
+        self.mult, self.seed, self.epochs, self.features, self.member_hidden = mult, seed, epochs, features, member_hidden
+        self._X: list[np.ndarray] = []
+        self._y: list[np.ndarray] = []
+        self._enc: Any = None
+        self.net: nn.Module | None = None
+        self.classes: np.ndarray = np.zeros(0)
+        self._predict_s = 0.0
+
+    def _f(self, X: np.ndarray) -> torch.Tensor:
+        Xt = torch.from_numpy(np.ascontiguousarray(X, np.float32).reshape(len(X), -1))
+        if self.features == "pixels":
+            return Xt
+        if self._enc is None:
+            self._enc = make_encoder(tuple(X.shape[1:]), seed=self.seed)
+        return self._enc(Xt)
+
+    def partial_fit(self, X: np.ndarray, y: np.ndarray) -> None:
+        self._X.append(np.asarray(X, np.float32))
+        self._y.append(np.asarray(y))
+
+    def end_of_stream(self) -> None:
+        X, y = np.concatenate(self._X), np.concatenate(self._y)
+        self._X, self._y = [], []
+        self.classes = np.unique(y)
+        target = torch.from_numpy(np.searchsorted(self.classes, y))
+        Z = torch.cat([self._f(X[i : i + 4096]) for i in range(0, len(X), 4096)])
+        mu, sd = Z.mean(0), Z.std(0) + 1e-6
+        self._norm = (mu, sd)
+        Z = (Z - mu) / sd
+        # As many parameters as riscmoe's members' models on this stream (one member of
+        # width member_hidden per class), times mult.
+        F_in, k = Z.shape[1], len(self.classes)
+        budget = k * ((F_in + 1) * self.member_hidden + self.member_hidden + 1)
+        self.hidden = max(16, int(self.mult * budget / (F_in + 1 + k)))
+        g = torch.Generator().manual_seed(self.seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.net = nn.Sequential(nn.Linear(Z.shape[1], self.hidden), nn.ReLU(), nn.Linear(self.hidden, len(self.classes)))
+        opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+        for _ in range(self.epochs):
+            perm = torch.randperm(len(Z), generator=g)
+            for i in range(0, len(Z), 128):
+                idx = perm[i : i + 128]
+                opt.zero_grad(set_to_none=True)
+                F.cross_entropy(self.net(Z[idx]), target[idx]).backward()
+                opt.step()
+
+    @torch.no_grad()
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.net is None:
+            raise RuntimeError("joint training predicts only once the stream is over")
+        t = time.perf_counter()
+        mu, sd = self._norm
+        out = self.net((self._f(X) - mu) / sd).argmax(1).numpy()
+        self._predict_s = time.perf_counter() - t
+        return self.classes[out]
+
+    def stats(self) -> dict[str, Any]:
+        n = sum(p.numel() for p in self.net.parameters()) if self.net is not None else 0
+        return {"members": None, "runs_mean": None, "runs_p95": None, "meta_seconds": None, "model_seconds": self._predict_s,
+                "params_total": n, "params_per_input": n}
+
+
+def make_system(name: str, seed: int) -> Any:
+    """A system by its suite name: riscmoe-POLICY, slda-pixels, slda-random-conv, joint-mlp-xN."""
+    if name.startswith("riscmoe-"):
+        return RiscSystem(name.split("-", 1)[1], seed)
+    if name.startswith("slda-"):
+        return StreamingLDA(name.split("-", 1)[1], seed)
+    if name.startswith("joint-mlp-x"):
+        return JointMLP(int(name.rsplit("x", 1)[1]), seed)
+    raise ValueError(f"unknown system {name!r}")

@@ -1,0 +1,111 @@
+"""One job of the suite: a system on a stream with a seed, in its own process.
+
+Usage: python -m benchmarks.worker --system riscmoe-best --stream split-mnist --suite standard --seed 0 --out result.json
+
+The process measures its own peak memory, so every job starts clean. Progress goes to
+stdout, one line per stage; the figures go to the JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.specs import SUITES, build, stage_eval_index
+from benchmarks.systems import make_system
+
+
+def accuracy_row(system: Any, eval_sets: list[tuple[str, np.ndarray, np.ndarray]]) -> list[float]:
+    """Accuracy on each evaluation set ("unknown" counts as wrong)."""
+    return [float(np.mean(system.predict(X) == y)) for _, X, y in eval_sets]
+
+
+def run_job(system_name: str, stream_name: str, suite: str, seed: int, data_dir: str | None = None, log: Any = print) -> dict[str, Any]:
+    specs = {s.name: s for s in SUITES[suite]}
+    if stream_name not in specs:
+        raise ValueError(f"stream {stream_name!r} is not in the {suite} suite; it has {', '.join(specs)}")
+    t_start = time.perf_counter()
+    built = build(specs[stream_name], seed, data_dir=data_dir)
+    system = make_system(system_name, seed)
+    stream, eval_sets = built.stream, built.eval_sets
+    stage_set = stage_eval_index(built)
+    boundaries = set(stream.boundaries)
+    streaming = not system_name.startswith("joint-")
+    matrix = np.full((len(stream.groups), len(eval_sets)), np.nan)
+    learned: set[int] = set()
+    train_s = 0.0
+    for i, (Xb, yb) in enumerate(stream):
+        t0 = time.perf_counter()
+        system.partial_fit(Xb, yb)
+        train_s += time.perf_counter() - t0
+        if i in boundaries:
+            stage = stream.boundaries.index(i)
+            learned.add(stage_set[stage])
+            if streaming:
+                matrix[stage] = accuracy_row(system, eval_sets)
+                seen = sorted(learned)
+                log(f"  [{system_name} {stream_name} seed {seed}] stage {stage + 1}/{len(stream.groups)}: "
+                    f"accuracy on what was learned {np.mean(matrix[stage, seen]):.4f}")
+    t0 = time.perf_counter()
+    system.end_of_stream()
+    train_s += time.perf_counter() - t0
+    if not streaming:
+        matrix[-1] = accuracy_row(system, eval_sets)
+    X_all = np.concatenate([X for _, X, _ in eval_sets])
+    y_all = np.concatenate([y for _, _, y in eval_sets])
+    final = float(np.mean(system.predict(X_all) == y_all))
+    # Forgetting: for every set learned before the last stage, its best accuracy after it
+    # was learned minus its final accuracy (streaming systems only).
+    forgetting = None
+    if streaming and len(stream.groups) > 1:
+        drops = []
+        for j in set(stage_set[:-1]) - {stage_set[-1]}:
+            first = stage_set.index(j)
+            drops.append(float(np.nanmax(matrix[first:, j]) - matrix[-1, j]))
+        forgetting = float(np.mean(drops)) if drops else 0.0
+    result = {
+        "system": system_name,
+        "stream": stream_name,
+        "suite": suite,
+        "seed": seed,
+        "final_accuracy": final,
+        "average_forgetting": forgetting,
+        "accuracy_matrix": [[None if np.isnan(v) else float(v) for v in row] for row in matrix],
+        "eval_sets": [name for name, _, _ in eval_sets],
+        "train_examples": int(stream.n_examples),
+        "test_examples": int(len(y_all)),
+        "train_seconds": train_s,
+        "wall_seconds": time.perf_counter() - t_start,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        **system.stats(),
+    }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--system", required=True)
+    ap.add_argument("--stream", required=True)
+    ap.add_argument("--suite", default="standard", choices=sorted(SUITES))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    result = run_job(args.system, args.stream, args.suite, args.seed, args.data_dir, log=lambda s: print(s, flush=True))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The benchmark harness on small real data (scikit-learn digits): it must not rot."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.specs import QUICK, build, stage_eval_index
+from benchmarks.suite import plan, table
+from benchmarks.worker import run_job
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_streams_and_evaluation_sets_match():
+    split = build(QUICK[0], seed=0)
+    assert len(split.eval_sets) == 5 and stage_eval_index(split) == [0, 1, 2, 3, 4]
+    # Each evaluation set holds exactly the test examples of its group's classes.
+    for (name, X, y), group in zip(split.eval_sets, split.stream.groups):
+        assert set(np.unique(y).tolist()) == set(group) and len(X) == len(y)
+    perm = build(QUICK[1], seed=0)
+    assert len(perm.eval_sets) == 2
+    X0, X1 = perm.eval_sets[0][1], perm.eval_sets[1][1]
+    assert X0.shape == X1.shape and not np.array_equal(X0, X1)
+    assert np.allclose(np.sort(X0.reshape(len(X0), -1), 1), np.sort(X1.reshape(len(X1), -1), 1))
+
+
+def test_a_job_reports_every_figure():
+    r = run_job("slda-random-conv", "split-digits", "quick", seed=0, log=lambda s: None)
+    assert r["final_accuracy"] > 0.9 and 0 <= r["average_forgetting"] < 0.2
+    matrix = np.array(r["accuracy_matrix"], dtype=float)
+    # Every set is scored after every stage; classes not yet seen cannot be answered.
+    assert matrix.shape == (5, 5) and matrix[0, 1] == 0.0 and not np.isnan(matrix).any()
+    for key in ("train_seconds", "wall_seconds", "peak_rss_mb", "params_total", "params_per_input"):
+        assert r[key] > 0, key
+
+
+def test_plan_filters_and_unknown_stream_is_refused():
+    jobs = plan("quick", ["split-digits"], ["riscmoe-best"], None)
+    assert [(j.system, j.stream, j.seed) for j in jobs] == [("riscmoe-best", "split-digits", 0)]
+    assert any(j.system.startswith("avalanche-") for j in plan("standard", None, None, None))
+    with pytest.raises(ValueError, match="not in the quick suite"):
+        run_job("riscmoe-best", "split-mnist", "quick", seed=0)
+
+
+def test_table_shows_skipped_peers():
+    rows = [{"system": "avalanche-replay", "stream": "split-digits", "seed": 0, "skipped": "Avalanche is not installed"},
+            {"system": "slda-pixels", "stream": "split-digits", "seed": 0, "final_accuracy": 0.9, "average_forgetting": 0.01,
+             "members": None, "runs_mean": None, "runs_p95": None, "meta_seconds": None, "model_seconds": 0.1,
+             "params_total": 100, "params_per_input": 10, "train_seconds": 1.0, "wall_seconds": 2.0, "peak_rss_mb": 300.0}]
+    text = "\n".join(table(rows, "quick"))
+    assert "Avalanche is not installed" in text and "| slda-pixels | 1 | 90.00 |" in text
+
+
+def test_quick_suite_end_to_end(tmp_path):
+    """The smoke variant of the suite, as a user runs it: every job, results, table, plots."""
+    out = tmp_path / "bench"
+    md = tmp_path / "BENCH.md"
+    r = subprocess.run([sys.executable, "-m", "benchmarks", "--suite", "quick", "--out", str(out), "--markdown", str(md)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())["results"]
+    systems = {x["system"] for x in results}
+    assert {"riscmoe-best", "riscmoe-first", "riscmoe-mixture", "slda-pixels", "joint-mlp-x1"} <= systems
+    assert all("final_accuracy" in x for x in results)
+    best = [x for x in results if x["system"] == "riscmoe-best" and x["stream"] == "split-digits"][0]
+    assert best["final_accuracy"] > 0.9 and best["members"] >= 10 and best["runs_mean"] <= 2
+    for png in ("accuracy.png", "policies.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    text = md.read_text()
+    assert "<!-- suite:begin -->" in text and "#### split-digits" in text and "riscmoe-best" in text
