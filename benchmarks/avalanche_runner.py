@@ -18,6 +18,7 @@ import argparse
 import json
 import resource
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -40,7 +41,9 @@ def build_strategy(name: str, model: nn.Module, mem_size: int, mb: int, lr: floa
     if name == "lwf":
         return LwF(model=model, optimizer=opt, criterion=loss, alpha=1.0, temperature=2.0, **common)
     if name == "gdumb":
-        return GDumb(model=model, optimizer=opt, criterion=loss, mem_size=mem_size, **common)
+        # GDumb retrains from scratch on its memory after every experience; one pass over
+        # 1,000 examples is a few steps, so it gets the many epochs its authors use.
+        return GDumb(model=model, optimizer=opt, criterion=loss, mem_size=mem_size, **{**common, "train_epochs": 30})
     if name == "icarl":
         features = model[:-1]
         classifier = model[-1]
@@ -84,6 +87,13 @@ def main() -> int:
     model = nn.Sequential(nn.Linear(in_dim, args.hidden), nn.ReLU(), nn.Linear(args.hidden, args.hidden), nn.ReLU(),
                           nn.Linear(args.hidden, n_classes))
     strategy = build_strategy(args.strategy, model, args.mem_size, args.mb, args.lr, n_classes, in_dim)
+    # iCaRL reads the class order from the benchmark its experiences came from, which
+    # benchmark_from_datasets does not record: give each experience that information.
+    classes_per_exp = [sorted(set(y.tolist())) for _, y in train]
+    info = SimpleNamespace(n_classes_per_exp=[len(c) for c in classes_per_exp],
+                           classes_order=[c for cs in classes_per_exp for c in cs])
+    for exp in bench.train_stream:
+        object.__setattr__(exp, "benchmark", info)
 
     @torch.no_grad()
     def accuracy(X: torch.Tensor, y: torch.Tensor) -> float:

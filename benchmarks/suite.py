@@ -76,9 +76,13 @@ def plan(suite: str, only: list[str] | None, systems: list[str] | None, seeds: l
     return jobs
 
 
+def job_path(job: Job, out_dir: Path) -> Path:
+    return out_dir / "jobs" / f"{job.stream}--{job.system}--{job.seed}.json"
+
+
 def run_job(job: Job, suite: str, out_dir: Path, data_dir: str | None) -> dict[str, Any]:
     """Run one job in a child process; returns its figures (or why it could not run)."""
-    out = out_dir / "jobs" / f"{job.stream}--{job.system}--{job.seed}.json"
+    out = job_path(job, out_dir)
     if job.system.startswith("avalanche-"):
         if not AVALANCHE_PYTHON.exists():
             return {"system": job.system, "stream": job.stream, "seed": job.seed,
@@ -94,8 +98,9 @@ def run_job(job: Job, suite: str, out_dir: Path, data_dir: str | None) -> dict[s
     for line in proc.stdout.splitlines():
         print(line, flush=True)
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        return {"system": job.system, "stream": job.stream, "seed": job.seed, "failed": " | ".join(tail)}
+        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        why = next((ln for ln in reversed(lines) if "Error" in ln or "error" in ln), lines[-1] if lines else "no output")
+        return {"system": job.system, "stream": job.stream, "seed": job.seed, "failed": why}
     return json.loads(out.read_text())
 
 
@@ -198,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the suite's plan)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", default=None, help="results folder (default runs/bench-SUITE)")
+    ap.add_argument("--reuse", action="store_true", help="read the figures of jobs already in the results folder instead of running them again")
     ap.add_argument("--markdown", default=None, help="file whose suite table to rewrite (default: BENCHMARKS.md for the standard suite, none for quick)")
     args = ap.parse_args(argv)
     out_dir = Path(args.out or ROOT / "runs" / f"bench-{args.suite}")
@@ -210,20 +216,27 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for i, job in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {job.system} on {job.stream}, seed {job.seed} ({time.perf_counter() - t0:.0f} s so far)", flush=True)
-        r = run_job(job, args.suite, out_dir, args.data_dir)
+        if args.reuse and job_path(job, out_dir).exists():
+            r = json.loads(job_path(job, out_dir).read_text())
+            r["reused"] = True
+            print("    (figures of an earlier run reused)", flush=True)
+        else:
+            r = run_job(job, args.suite, out_dir, args.data_dir)
         if "final_accuracy" in r:
             print(f"    final accuracy {100 * r['final_accuracy']:.2f}%, wall {r['wall_seconds']:.1f} s", flush=True)
         else:
             print(f"    {r.get('skipped') or 'FAILED: ' + r.get('failed', '')}", flush=True)
         results.append(r)
     total = time.perf_counter() - t0
-    meta = {"suite": args.suite, "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
+    reused = sum(1 for r in results if r.get("reused"))
+    meta = {"suite": args.suite, "reused_jobs": reused, "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "date": time.strftime("%Y-%m-%d"), "total_seconds": total}
     (out_dir / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     pics = plots(results, out_dir)
     lines = [MARK_BEGIN, f"Command: `{meta['command'].strip()}` — {meta['machine']}, {meta['date']}, "
-             f"whole suite {total / 60:.1f} min. Plots: {', '.join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in pics)}.", ""]
+             f"whole suite {total / 60:.1f} min" + (f" ({reused} jobs' figures reused from an earlier run of the same code)" if reused else "")
+             + f". Plots: {', '.join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in pics)}.", ""]
     lines += table(results, args.suite)
     lines.append(MARK_END)
     block = "\n".join(lines)

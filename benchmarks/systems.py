@@ -67,57 +67,68 @@ class RiscSystem:
 
 class StreamingLDA:
     """Streaming linear discriminant analysis (Hayes & Kanan, 2020): class means and a
-    shared covariance updated exactly with every batch, no deep learning. ``features``
-    is ``pixels`` (raw inputs) or ``random-conv`` (riscmoe's own fixed encoder)."""
+    shared covariance, updated exactly with every batch, no deep learning. ``features``
+    is ``pixels`` (raw inputs) or ``random-conv`` (riscmoe's own fixed encoder).
 
-    def __init__(self, features: str, seed: int, shrinkage: float = 1e-2) -> None:
+    Sums, counts and the raw second moment are accumulated (in float64, from float32
+    products over a few thousand rows at a time), so a batch costs one matrix product."""
+
+    def __init__(self, features: str, seed: int, shrinkage: float = 1e-2, flush_rows: int = 4096) -> None:
         self.name = f"slda-{features}"
-        self.features, self.seed, self.shrinkage = features, seed, shrinkage
+        self.features, self.seed, self.shrinkage, self.flush_rows = features, seed, shrinkage, flush_rows
         self._enc: Any = None
         self.sums: dict[int, torch.Tensor] = {}
         self.counts: dict[int, int] = {}
-        self.scatter: torch.Tensor | None = None
+        self.second: torch.Tensor | None = None  # sum of z z^T over everything seen
+        self._pending: list[torch.Tensor] = []
         self._fit: tuple[torch.Tensor, torch.Tensor, list[int]] | None = None
         self._predict_s = 0.0
 
     def _f(self, X: np.ndarray) -> torch.Tensor:
         Xt = torch.from_numpy(np.ascontiguousarray(X, np.float32).reshape(len(X), -1))
         if self.features == "pixels":
-            return Xt.double()
+            return Xt
         if self._enc is None:
             self._enc = make_encoder(tuple(X.shape[1:]), seed=self.seed)
-        return self._enc(Xt).double()
+        return self._enc(Xt)
 
     def partial_fit(self, X: np.ndarray, y: np.ndarray) -> None:
         Z = self._f(X)
-        if self.scatter is None:
-            self.scatter = torch.zeros(Z.shape[1], Z.shape[1], dtype=torch.float64)
         for c in np.unique(y).tolist():
             Zc = Z[torch.from_numpy(y == c)]
-            n0 = self.counts.get(c, 0)
-            mean0 = self.sums[c] / n0 if n0 else torch.zeros(Z.shape[1], dtype=torch.float64)
-            mb = Zc.mean(0)
-            d = Zc - mb
-            delta = mb - mean0
-            self.scatter += d.T @ d + (n0 * len(Zc) / (n0 + len(Zc))) * torch.outer(delta, delta)
-            self.sums[c] = self.sums.get(c, torch.zeros(Z.shape[1], dtype=torch.float64)) + Zc.sum(0)
-            self.counts[c] = n0 + len(Zc)
+            self.sums[c] = self.sums.get(c, torch.zeros(Z.shape[1], dtype=torch.float64)) + Zc.sum(0).double()
+            self.counts[c] = self.counts.get(c, 0) + len(Zc)
+        self._pending.append(Z)
+        if sum(len(p) for p in self._pending) >= self.flush_rows:
+            self._flush()
         self._fit = None
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        P = torch.cat(self._pending)
+        self._pending = []
+        if self.second is None:
+            self.second = torch.zeros(P.shape[1], P.shape[1], dtype=torch.float64)
+        self.second += (P.T @ P).double()
 
     def end_of_stream(self) -> None:
         pass
 
     def _refit(self) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-        assert self.scatter is not None
+        self._flush()
+        assert self.second is not None
         classes = sorted(self.counts)
         n = sum(self.counts.values())
-        cov = self.scatter / max(n - len(classes), 1)
+        means = torch.stack([self.sums[c] / self.counts[c] for c in classes])
+        counts = torch.tensor([float(self.counts[c]) for c in classes], dtype=torch.float64)
+        within = self.second - (means.T * counts) @ means  # sum over classes of centred scatter
+        cov = within / max(n - len(classes), 1)
         d = cov.shape[0]
         cov = (1 - self.shrinkage) * cov + self.shrinkage * torch.trace(cov) / d * torch.eye(d, dtype=torch.float64)
-        means = torch.stack([self.sums[c] / self.counts[c] for c in classes])
         W = torch.linalg.solve(cov, means.T)
         b = -0.5 * (means * W.T).sum(1)
-        return W, b, classes
+        return W.float(), b.float(), classes
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self._fit is None:
@@ -129,7 +140,7 @@ class StreamingLDA:
         return np.asarray(classes)[s.argmax(1).numpy()]
 
     def stats(self) -> dict[str, Any]:
-        d = 0 if self.scatter is None else self.scatter.shape[0]
+        d = 0 if self.second is None else self.second.shape[0]
         k = len(self.counts)
         return {"members": None, "runs_mean": None, "runs_p95": None, "meta_seconds": None, "model_seconds": self._predict_s,
                 "params_total": d * d + k * d, "params_per_input": d * k + k}

@@ -5,8 +5,9 @@ covariance shared by the whole collection (the pooled within-member scatter, as 
 linear discriminant analysis). Sharing the shape makes every member's estimate good from
 a few dozen examples, and it makes the bank cheap to evaluate: with one shared
 covariance, comparing members needs only one linear score per member,
-``w_k . z + b_k`` with ``w_k = S^-1 mu_k``, so the whole bank is a single (F, M) matrix
-product, the cost of one linear layer with M outputs.
+``w_k . z + b_k`` with ``w_k = S^-1 mu_k``, so the whole bank is a single matrix product
+(with the novelty test's cross terms alongside: (F, 2M)), the cost of one linear layer
+with 2M outputs.
 
 A member's confidence that it should run on z is the product of two calibrated parts:
 
@@ -17,11 +18,11 @@ A member's confidence that it should run on z is the product of two calibrated p
 - **is it typical at all** (novelty): the fraction of the nearest member's own inputs
   that lie at least as far from its mean as z, under a diagonal metric (a p-value read
   off a table of the member's own distances, with an exponential tail). Only the nearest
-  member's distance is computed: an input far from its nearest member is far from all.
+  member's distance is used: an input far from its nearest member is far from all.
 
 Both parts are probabilities, so one threshold means the same for every member. The
-cost per input is F * M multiply-adds for the scores plus about 3F for the novelty
-test: per member, well under one percent of a member's model (see ``macs_per_input``).
+cost per input is 2 F M multiply-adds plus about 2F for the novelty test: per member,
+under two percent of a member's model (see ``macs_per_input``).
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class GaussianMetaBank:
         self._bias: torch.Tensor | None = None  # (M,)
         self._inv_var: torch.Tensor | None = None  # (F,): diagonal metric of the novelty test
         self._scaled_means: torch.Tensor | None = None  # (M, F): mu_k / var
+        self._product: torch.Tensor | None = None  # (F, 2M): scores and scaled means side by side
         self._mean_norms: torch.Tensor | None = None  # (M,): mu_k . mu_k / var
         self._knots: torch.Tensor | None = None  # (M, Q)
         self._tails: torch.Tensor | None = None  # (M, 2)
@@ -123,7 +125,7 @@ class GaussianMetaBank:
     def macs_per_input(self, n_members: int | None = None) -> int:
         """Multiply-adds to evaluate every meta-model on one input (a machine-independent cost)."""
         m = len(self) if n_members is None else n_members
-        return self.dim * m + 3 * self.dim + 8 * m
+        return 2 * self.dim * m + 2 * self.dim + 8 * m
 
     # ----------------------------------------------------------------- learning
     def add(self, Z: torch.Tensor) -> int:
@@ -242,6 +244,7 @@ class GaussianMetaBank:
         var = cov.diagonal()
         self._inv_var = (1.0 / var).float()
         self._scaled_means = (means / var).float().contiguous()
+        self._product = torch.cat([self._scores, self._scaled_means.T], 1).contiguous()  # (F, 2M)
         self._mean_norms = (means * means / var).sum(1).float()
         knots, tails = [], []
         for i in range(m):
@@ -285,12 +288,15 @@ class GaussianMetaBank:
             return MetaOutput.empty(B)
         self._maybe_refresh(exact)
         assert self._scores is not None and self._bias is not None and self._inv_var is not None
-        assert self._scaled_means is not None and self._mean_norms is not None
-        s = torch.addmm(self._bias, Z, self._scores)  # (B, M): the one product over all members
+        assert self._product is not None and self._mean_norms is not None
+        # One product over all members gives their scores and their novelty cross terms.
+        both = Z @ self._product  # (B, 2M)
+        s = both[:, :M] + self._bias
         odds = self._log_odds(s)
         nearest = s.argmax(1)
-        # Diagonal distance to the nearest member only: |z|^2_v - 2 z . mu/v + |mu|^2_v.
-        d2 = (Z * Z) @ self._inv_var - 2.0 * (Z * self._scaled_means[nearest]).sum(1) + self._mean_norms[nearest]
+        # Diagonal distance to the nearest member: |z|^2_v - 2 z . mu/v + |mu|^2_v.
+        cross = both[:, M:].gather(1, nearest[:, None]).squeeze(1)
+        d2 = (Z * Z) @ self._inv_var - 2.0 * cross + self._mean_norms[nearest]
         novelty = self._calibrate(d2.clamp(min=0.0), nearest)
         a, c = self.border[:, 0], self.border[:, 1]
         logit = odds * a + c
