@@ -157,7 +157,9 @@ def plots(results: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     paths = []
     streams = list(dict.fromkeys(r["stream"] for r in ok))
     if streams:
-        fig, axes = plt.subplots(len(streams), 1, figsize=(9, 2.2 + 0.45 * 12 * len(streams) / max(1, len(streams))), squeeze=False)
+        sizes = [len({r["system"] for r in ok if r["stream"] == st}) for st in streams]
+        fig, axes = plt.subplots(len(streams), 1, figsize=(9, 1.0 + sum(0.28 * n + 0.9 for n in sizes)), squeeze=False,
+                                 gridspec_kw={"height_ratios": [n + 3 for n in sizes]})
         for ax, stream in zip(axes[:, 0], streams):
             rs = [r for r in ok if r["stream"] == stream]
             names = list(dict.fromkeys(r["system"] for r in rs))
