@@ -21,6 +21,23 @@ from riscmoe import RiscClassifier
 from riscmoe.encoders.random_features import make_encoder
 
 
+class FeatureMap:
+    """Inputs as the peers see them: raw ``pixels``, or ``random-conv``, riscmoe's own
+    fixed encoder (made on first use, for the input shape it is given)."""
+
+    def __init__(self, features: str, seed: int) -> None:
+        self.features, self.seed = features, seed
+        self._enc: Any = None
+
+    def __call__(self, X: np.ndarray) -> torch.Tensor:
+        Xt = torch.from_numpy(np.ascontiguousarray(X, np.float32).reshape(len(X), -1))
+        if self.features == "pixels":
+            return Xt
+        if self._enc is None:
+            self._enc = make_encoder(tuple(X.shape[1:]), seed=self.seed)
+        return self._enc(Xt)
+
+
 class RiscSystem:
     """riscmoe with a routing policy, as a user would run it."""
 
@@ -76,21 +93,13 @@ class StreamingLDA:
     def __init__(self, features: str, seed: int, shrinkage: float = 1e-2, flush_rows: int = 4096) -> None:
         self.name = f"slda-{features}"
         self.features, self.seed, self.shrinkage, self.flush_rows = features, seed, shrinkage, flush_rows
-        self._enc: Any = None
+        self._f = FeatureMap(features, seed)
         self.sums: dict[int, torch.Tensor] = {}
         self.counts: dict[int, int] = {}
         self.second: torch.Tensor | None = None  # sum of z z^T over everything seen
         self._pending: list[torch.Tensor] = []
         self._fit: tuple[torch.Tensor, torch.Tensor, list[int]] | None = None
         self._predict_s = 0.0
-
-    def _f(self, X: np.ndarray) -> torch.Tensor:
-        Xt = torch.from_numpy(np.ascontiguousarray(X, np.float32).reshape(len(X), -1))
-        if self.features == "pixels":
-            return Xt
-        if self._enc is None:
-            self._enc = make_encoder(tuple(X.shape[1:]), seed=self.seed)
-        return self._enc(Xt)
 
     def partial_fit(self, X: np.ndarray, y: np.ndarray) -> None:
         Z = self._f(X)
@@ -156,18 +165,10 @@ class JointMLP:
         self.mult, self.seed, self.epochs, self.features, self.member_hidden = mult, seed, epochs, features, member_hidden
         self._X: list[np.ndarray] = []
         self._y: list[np.ndarray] = []
-        self._enc: Any = None
+        self._f = FeatureMap(features, seed)
         self.net: nn.Module | None = None
         self.classes: np.ndarray = np.zeros(0)
         self._predict_s = 0.0
-
-    def _f(self, X: np.ndarray) -> torch.Tensor:
-        Xt = torch.from_numpy(np.ascontiguousarray(X, np.float32).reshape(len(X), -1))
-        if self.features == "pixels":
-            return Xt
-        if self._enc is None:
-            self._enc = make_encoder(tuple(X.shape[1:]), seed=self.seed)
-        return self._enc(Xt)
 
     def partial_fit(self, X: np.ndarray, y: np.ndarray) -> None:
         self._X.append(np.asarray(X, np.float32))
