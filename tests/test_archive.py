@@ -74,3 +74,14 @@ def test_bad_arguments():
         a.add(np.zeros((1, 2), np.float32), "whatever", labels=0)
     with pytest.raises(ValueError, match="size"):
         a.add(np.zeros((1, 3), np.float32), "sample", labels=0)
+
+
+def test_one_kind_per_record_and_bad_kinds_change_nothing():
+    a = Archive(dim=2)
+    ids = a.add(np.zeros((3, 2), np.float32), ["sample", "mistake", "sample"], labels=[1, 2, 1])
+    assert a.count(kind="sample") == 2 and a.count(kind="mistake") == 1 and len(ids) == 3
+    with pytest.raises(ValueError, match="kind 'oops'"):
+        a.add(np.ones((2, 2), np.float32), ["sample", "oops"], labels=[1, 1])
+    with pytest.raises(ValueError, match="2 kinds for 3 inputs"):
+        a.add(np.ones((3, 2), np.float32), ["sample", "mistake"], labels=[1, 1, 1])
+    assert len(a) == 3 and a.count(kind="sample") == 2 and a.count(kind="mistake") == 1

@@ -126,12 +126,11 @@ class Controller:
             if self.policy == "first":
                 claimed = (probs >= self.sure).float()
                 pick = torch.where(claimed.any(1), claimed.argmax(1), pick)
-            first_claim = pick
             answered = ran.any(1)
-            chosen = order.gather(1, first_claim[:, None]).squeeze(1)
+            chosen = order.gather(1, pick[:, None]).squeeze(1)
             member = torch.where(answered, chosen, member)
             label = torch.where(answered, collection.labels()[chosen], label)
-            answer_conf = torch.where(answered, probs.gather(1, first_claim[:, None]).squeeze(1), answer_conf)
+            answer_conf = torch.where(answered, probs.gather(1, pick[:, None]).squeeze(1), answer_conf)
         return Routing(label, member, n_run, answer_conf)
 
     @staticmethod

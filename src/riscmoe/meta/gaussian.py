@@ -104,7 +104,6 @@ class GaussianMetaBank:
         self._flushed_counts: list[float] = []
         self._flushed_means: list[torch.Tensor] = []
         # Derived by _refit.
-        self._scores: torch.Tensor | None = None  # (F, M): S^-1 mu_k
         self._bias: torch.Tensor | None = None  # (M,)
         self._inv_var: torch.Tensor | None = None  # (F,): diagonal metric of the novelty test
         self._scaled_means: torch.Tensor | None = None  # (M, F): mu_k / var
@@ -239,12 +238,12 @@ class GaussianMetaBank:
         means = torch.stack(self.means64)  # (M, F)
         chol = torch.linalg.cholesky(cov)
         w = torch.cholesky_solve(means.T.contiguous(), chol)  # (F, M) = S^-1 mu
-        self._scores = w.float().contiguous()
         self._bias = (-0.5 * (means * w.T).sum(1)).float()
         var = cov.diagonal()
         self._inv_var = (1.0 / var).float()
         self._scaled_means = (means / var).float().contiguous()
-        self._product = torch.cat([self._scores, self._scaled_means.T], 1).contiguous()  # (F, 2M)
+        # Scores S^-1 mu_k and scaled means side by side: (F, 2M), one product per batch.
+        self._product = torch.cat([w.float(), self._scaled_means.T], 1).contiguous()
         self._mean_norms = (means * means / var).sum(1).float()
         knots, tails = [], []
         for i in range(m):
@@ -287,7 +286,7 @@ class GaussianMetaBank:
         if M == 0:
             return MetaOutput.empty(B)
         self._maybe_refresh(exact)
-        assert self._scores is not None and self._bias is not None and self._inv_var is not None
+        assert self._bias is not None and self._inv_var is not None
         assert self._product is not None and self._mean_norms is not None
         # One product over all members gives their scores and their novelty cross terms.
         both = Z @ self._product  # (B, 2M)
