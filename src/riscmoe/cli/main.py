@@ -29,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     ins = sub.add_parser("inspect", help="list the members of a saved system")
     ins.add_argument("path")
+    fn = sub.add_parser("functions", help="the functions domain: solve tasks with a growing library of code functions")
+    from riscmoe.functions.cli import add_arguments as add_functions_arguments  # argparse only; the rest loads on use
+
+    add_functions_arguments(fn)
     return p
 
 
@@ -37,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "functions":
+            from riscmoe.functions.cli import run as run_functions
+
+            return run_functions(args)
         return _inspect(args)
     except (ValueError, FileNotFoundError, RuntimeError, TypeError) as exc:
         print(f"riscmoe: error: {exc}", file=sys.stderr)

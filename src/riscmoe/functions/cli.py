@@ -1,0 +1,209 @@
+"""``riscmoe functions ...``: solve task files with the function library, list and show its functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LIBRARY = "riscmoe-functions.sqlite"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``functions`` sub-commands: solve, list, show."""
+    sub = p.add_subparsers(dest="functions_command", required=True)
+    solve = sub.add_parser("solve", help="answer the queries of a JSON Lines task file, growing the library")
+    solve.add_argument("tasks", help="JSON Lines task file (one task a line)")
+    solve.add_argument("--library", default=DEFAULT_LIBRARY, help=f"library file (default {DEFAULT_LIBRARY}; made with the seed functions if absent)")
+    solve.add_argument("--out", default="answers.jsonl", help="answers file, one line per task (default answers.jsonl)")
+    solve.add_argument("--report", default=None, help="report folder (default: the answers file's name + '-report')")
+    solve.add_argument("--policy", default="best", choices=["first", "best", "mixture"])
+    solve.add_argument("--time-limit", type=float, default=5.0, help="seconds of program search per task (default 5)")
+    solve.add_argument("--max-size", type=int, default=9, help="largest program size the synthesiser tries")
+    solve.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server, asked when the synthesiser finds nothing")
+    solve.add_argument("--llm-model", default=None, help="model name on that server")
+    solve.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ls = sub.add_parser("list", help="list the functions of a library")
+    ls.add_argument("--library", default=DEFAULT_LIBRARY)
+    show = sub.add_parser("show", help="show one function: source, signature, provenance, behaviour")
+    show.add_argument("name")
+    show.add_argument("--library", default=DEFAULT_LIBRARY)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch a parsed ``functions`` command."""
+    if args.functions_command == "solve":
+        return _solve(args)
+    if not Path(args.library).exists():
+        raise FileNotFoundError(f"no library at {args.library}; `riscmoe functions solve TASKS --library {args.library}` makes one")
+    from riscmoe.functions.library import FunctionLibrary
+
+    with FunctionLibrary(args.library, seed=False) as lib:
+        if args.functions_command == "list":
+            return _list(lib)
+        try:
+            lib.get(args.name)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        return _show(lib, args.name)
+
+
+def _solve(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from riscmoe.functions.controller import FunctionController
+    from riscmoe.functions.library import FunctionLibrary
+    from riscmoe.functions.synthesis import SynthesisCreator
+    from riscmoe.functions.tasks import load_tasks
+    from riscmoe.functions.values import values_equal
+
+    if (args.llm_base_url is None) != (args.llm_model is None):
+        raise ValueError("give both --llm-base-url and --llm-model, or neither")
+    if args.time_limit <= 0:
+        raise ValueError(f"--time-limit must be positive seconds, got {args.time_limit}")
+    tasks = load_tasks(args.tasks)  # a malformed file fails before the library is touched
+    t_start = time.perf_counter()
+    creators: list[Any] = [SynthesisCreator(budget=args.time_limit, max_size=args.max_size)]
+    if args.llm_base_url:
+        from riscmoe.functions.llm import LLMCreator
+
+        creators.append(LLMCreator(base_url=args.llm_base_url, model=args.llm_model))
+    out = Path(args.out)
+    report_dir = Path(args.report) if args.report else out.with_name(out.stem + "-report")
+    with FunctionLibrary(args.library) as lib:
+        n_start = len(lib)
+        ctl = FunctionController(lib, policy=args.policy, creators=creators)
+        rows: list[dict] = []
+        bar = tqdm(total=len(tasks), unit="task", disable=args.no_progress, desc="functions")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", encoding="utf-8") as fh:
+            for i, task in enumerate(tasks):
+                r = ctl.solve(task)
+                fh.write(json.dumps(r.to_answer_line()) + "\n")
+                fh.flush()
+                correct = None
+                if task.expected is not None:
+                    pairs = [(a, e) for a, e in zip(r.answers, task.expected) if e is not None]
+                    correct = sum(a is not None and values_equal(a, e, task.signature.output) for a, e in pairs)
+                rows.append({
+                    "index": i, "name": task.name, "signature": str(task.signature), "status": r.status,
+                    "function": r.function, "seconds": r.seconds, "library_size": len(lib), "candidates": r.candidates,
+                    "refuted": r.refuted, "verified": r.verified, "passing": r.passing, "creator": r.creator,
+                    "created_action": r.created_action, "search": {k: r.creator_stats.get(k) for k in ("candidates", "seconds", "size", "reason")} if r.creator_stats else None,
+                    "notes": r.notes, "scored_queries": None if correct is None else len(pairs), "correct_queries": correct,
+                })
+                bar.update(1)
+                bar.set_postfix(library=len(lib), status=r.status)
+                bar.write(f"[{i + 1:>4}/{len(tasks)}] {task.name:<28} {r.status:<8} {str(r.function):<28} {r.seconds:7.3f} s")
+        bar.close()
+    summary = _summary(rows, n_start, time.perf_counter() - t_start, args)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "report.json").write_text(json.dumps({"summary": summary, "tasks": rows}, indent=2))
+    _plot(report_dir / "library.png", rows, n_start)
+    _print_summary(summary, out, report_dir)
+    return 0
+
+
+def _summary(rows: list[dict], n_start: int, wall: float, args: argparse.Namespace) -> dict:
+    n = len(rows)
+    count = {s: sum(r["status"] == s for r in rows) for s in ("reused", "created", "failed")}
+    half = n // 2
+    first, second = rows[:half], rows[half:]
+
+    def mean_s(rs: list[dict]) -> float:
+        return sum(r["seconds"] for r in rs) / max(1, len(rs))
+
+    scored = [r for r in rows if r["scored_queries"]]
+    summary = {
+        "tasks_file": str(args.tasks), "library": str(args.library), "policy": args.policy, "time_limit": args.time_limit,
+        "tasks": n, "solved": n - count["failed"], "solve_rate": (n - count["failed"]) / max(1, n), **count,
+        "reused_in_second_half": sum(r["status"] == "reused" for r in second) / max(1, len(second)),
+        "library_before": n_start, "library_after": rows[-1]["library_size"] if rows else n_start,
+        "seconds_per_task_first_half": mean_s(first), "seconds_per_task_second_half": mean_s(second),
+        "seconds_solving": sum(r["seconds"] for r in rows), "wall_seconds": wall,
+    }
+    if scored:
+        summary["query_accuracy"] = sum(r["correct_queries"] for r in scored) / sum(r["scored_queries"] for r in scored)
+        summary["tasks_all_queries_correct"] = sum(r["correct_queries"] == r["scored_queries"] for r in scored) / len(scored)
+    return summary
+
+
+def _plot(path: Path, rows: list[dict], n_start: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = list(range(1, len(rows) + 1))
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(14, 3.8))
+    a1.step([0] + x, [n_start] + [r["library_size"] for r in rows], where="post")
+    a1.set(xlabel="task", ylabel="functions stored", title="library size")
+    solved = [0]
+    for r in rows:
+        solved.append(solved[-1] + (r["status"] != "failed"))
+    a2.plot(x, [s / i for s, i in zip(solved[1:], x)], label="solved")
+    reused = [0]
+    for r in rows:
+        reused.append(reused[-1] + (r["status"] == "reused"))
+    a2.plot(x, [s / i for s, i in zip(reused[1:], x)], label="answered by reuse")
+    a2.set(xlabel="task", ylabel="fraction of tasks so far", title="cumulative solve rate", ylim=(0, 1.05))
+    a2.legend()
+    colours = {"reused": "tab:green", "created": "tab:blue", "failed": "tab:red"}
+    a3.scatter(x, [max(r["seconds"], 1e-4) for r in rows], c=[colours[r["status"]] for r in rows], s=10)
+    a3.set(xlabel="task", ylabel="seconds", yscale="log", title="time per task")
+    for status, colour in colours.items():
+        a3.scatter([], [], c=colour, s=10, label=status)
+    a3.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _print_summary(s: dict, out: Path, report_dir: Path) -> None:
+    print(f"\n{s['tasks']} tasks: solved {s['solved']} ({s['solve_rate'] * 100:.1f}%), reused {s['reused']}, "
+          f"created {s['created']}, failed {s['failed']}")
+    print(f"library: {s['library_before']} -> {s['library_after']} functions")
+    print(f"seconds per task: first half {s['seconds_per_task_first_half']:.4f}, second half {s['seconds_per_task_second_half']:.4f}; "
+          f"second-half tasks answered by reuse {s['reused_in_second_half'] * 100:.1f}%")
+    if "query_accuracy" in s:
+        print(f"accuracy against expected answers: {s['query_accuracy'] * 100:.1f}% of queries, "
+              f"{s['tasks_all_queries_correct'] * 100:.1f}% of tasks fully right")
+    print(f"wall {s['wall_seconds']:.1f} s; answers: {out}; report: {report_dir}/ (report.json, library.png)")
+
+
+def _list(lib: Any) -> int:
+    recs = lib.list()
+    print(f"{lib.path}: {len(recs)} functions")
+    print(f"{'name':<26} {'signature':<34} {'made by':<11} {'uses':>5} {'size':>5}  description")
+    for r in recs:
+        print(f"{r.name:<26} {str(r.signature):<34} {r.provenance:<11} {r.uses:>5} {r.size:>5}  {r.description}")
+    return 0
+
+
+def _show(lib: Any, name: str) -> int:
+    from riscmoe.functions.library import probe_inputs
+    from riscmoe.functions.values import format_call
+
+    r = lib.get(name)
+    print(f"{r.name}: {r.signature}, made by {r.provenance}, {r.uses} uses, size {r.size} AST nodes, "
+          f"{r.mean_seconds * 1e6:.1f} us per call, created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.created))}")
+    print(f"description: {r.description}")
+    if r.solved:
+        print(f"answered tasks: {'; '.join(r.solved)}")
+    print("source:")
+    print("    " + r.source.rstrip().replace("\n", "\n    "))
+    if r.examples:
+        print(f"verified on {len(r.examples)} examples: " + ", ".join(f"{format_call(r.name, a)} = {o!r}" for a, o in r.examples[:6]))
+    probes = probe_inputs(r.signature)
+    shown = ", ".join(f"{format_call(r.name, a)} = {'error' if o == '!' else o}" for a, o in list(zip(probes, r.fingerprint))[:8])
+    print(f"behaviour fingerprint {r.fingerprint_hash}: {shown}, ...")
+    return 0
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(prog="riscmoe functions")
+    add_arguments(p)
+    sys.exit(run(p.parse_args()))

@@ -1,0 +1,423 @@
+"""A creator and a chooser backed by a language model behind an OpenAI-compatible endpoint.
+
+Any server that answers ``POST /v1/chat/completions`` the way OpenAI's API does works:
+llama.cpp's ``llama-server``, Ollama (``ollama serve``), vLLM. Only the standard library's
+``urllib`` is used. An API key, where the server wants one, comes from ``api_key`` or the
+environment variable ``OPENAI_API_KEY``.
+
+- ``ChatClient`` sends one chat request and returns the reply text, or raises ``LLMError``
+  saying what went wrong (server unreachable, too slow, HTTP error, not a chat completion).
+- ``LLMCreator`` writes a function for a task: it shows the model the task's signature,
+  description, examples and the library functions it may call, extracts one ``def`` from
+  the reply, verifies it on the examples and, when that fails, asks again with the failures
+  listed. It returns the first source that passes, or None.
+- ``LLMChooser`` asks the model which of a few candidate functions fits a task.
+
+Example (needs a running server)::
+
+    creator = LLMCreator(base_url="http://127.0.0.1:8080", model="qwen2.5-coder")
+    source = creator.create(task, library)  # verified on task.examples, or None
+"""
+
+from __future__ import annotations
+
+import ast
+import http.client
+import json
+import os
+import re
+import socket
+import textwrap
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+
+from riscmoe.functions.values import Signature, format_call
+
+if TYPE_CHECKING:
+    from riscmoe.functions.library import FunctionLibrary, FunctionRecord
+    from riscmoe.functions.tasks import Task
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+Verify = Callable[[str, "Task", "FunctionLibrary"], Sequence[str]]  # (source, task, library) -> failures
+
+
+class LLMError(RuntimeError):
+    """The language-model server could not be reached, was too slow or answered something unusable."""
+
+
+@dataclass
+class ChatClient:
+    """One OpenAI-compatible chat endpoint.
+
+    Args:
+        base_url: server root (``http://127.0.0.1:8080``) or its ``/v1`` path.
+        model: model name the server knows (``llama-server`` ignores it, Ollama needs it).
+        timeout: seconds to wait for a whole answer.
+        api_key: sent as a bearer token; None reads ``OPENAI_API_KEY`` (and sends none if unset).
+    """
+
+    base_url: str
+    model: str
+    timeout: float = 120.0
+    api_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^https?://[^/\s]+", self.base_url or ""):
+            raise ValueError(
+                f"language-model base URL {self.base_url!r} is not an http(s) URL; "
+                "give the server root, e.g. --llm-base-url http://127.0.0.1:8080"
+            )
+        if not self.model:
+            raise ValueError("no language-model name given; pass one with --llm-model (e.g. qwen2.5-coder)")
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be positive seconds, got {self.timeout}")
+
+    @property
+    def endpoint(self) -> str:
+        root = self.base_url.rstrip("/")
+        return root + ("/chat/completions" if root.endswith("/v1") else "/v1/chat/completions")
+
+    def complete(self, messages: Sequence[Message], temperature: float = 0.0) -> str:
+        """The assistant's reply to ``messages``; LLMError if there is no usable one."""
+        body = json.dumps({"model": self.model, "messages": list(messages), "temperature": temperature}).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        key = self.api_key if self.api_key is not None else os.environ.get("OPENAI_API_KEY")
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        request = urllib.request.Request(self.endpoint, data=body, headers=headers, method="POST")
+        url = self.endpoint
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = _snippet(exc.read())
+            hint = {
+                401: " Set OPENAI_API_KEY if the server wants a key.",
+                404: f" Is the base URL right ({self.base_url!r})? It should be the server root or end in /v1, and the model {self.model!r} must exist.",
+            }.get(exc.code, "")
+            raise LLMError(f"language-model server {url} answered HTTP {exc.code} {exc.reason}: {detail}.{hint}") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+                raise LLMError(self._too_slow()) from None
+            raise LLMError(
+                f"cannot reach the language-model server at {url}: {exc.reason}. Start one (llama.cpp's "
+                "llama-server, `ollama serve` or vLLM) or point --llm-base-url at a running one."
+            ) from None
+        except (TimeoutError, socket.timeout):
+            raise LLMError(self._too_slow()) from None
+        except (OSError, http.client.HTTPException) as exc:  # reset, closed or cut short while answering
+            raise LLMError(f"the language-model server at {url} broke off its answer: {exc}") from None
+        return _reply_text(raw, url)
+
+    def _too_slow(self) -> str:
+        return (
+            f"the language-model server at {self.endpoint} did not answer within {self.timeout:g} s; "
+            "give it more time (timeout) or use a smaller model"
+        )
+
+
+def _snippet(raw: bytes | str, limit: int = 200) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _reply_text(raw: bytes, url: str) -> str:
+    """``choices[0].message.content`` of a chat completion, or LLMError quoting what came instead."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise LLMError(f"the language-model server at {url} answered something that is not JSON: {_snippet(raw)}") from None
+    try:
+        content = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise LLMError(
+            f"the language-model server at {url} answered JSON that is not a chat completion "
+            f"(no choices[0].message.content): {_snippet(json.dumps(data))}"
+        ) from None
+    if not isinstance(content, str):
+        raise LLMError(f"the language-model server at {url} answered a non-text message content: {_snippet(json.dumps(content))}")
+    return content
+
+
+# -- reading a function out of a reply ---------------------------------------------------------
+
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.S)  # reasoning models' scratchpad
+_FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|$)", re.S)
+
+
+def extract_function(reply: str, name: str | None = None) -> str | None:
+    """The source of one top-level ``def`` in a model's reply, or None if there is none.
+
+    Fenced code blocks (```python ... ```) are read first, then the bare reply, from its
+    first ``def`` line to the end of that function. When the code holds several functions
+    the one called ``name`` wins, else the first. Imports and other statements are left
+    out: only the ``def`` itself comes back.
+
+    >>> extract_function("Sure!\\n```python\\ndef tri(n):\\n    return n * (n + 1) // 2\\n```\\nDone.")
+    'def tri(n):\\n    return n * (n + 1) // 2'
+    """
+    text = _THINK.sub("", reply)
+    blocks = [body for lang, body in _FENCE.findall(text) if lang.lower() in ("", "python", "py", "python3")]
+    for candidate in [*blocks, text]:
+        source = _one_def(candidate, name)
+        if source is not None:
+            return source
+    return None
+
+
+def _one_def(text: str, name: str | None) -> str | None:
+    text = textwrap.dedent(text)
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        # Prose around bare code: keep from the first "def" line to the first line back at
+        # column 0 that does not continue the function.
+        lines = text.splitlines()
+        start = next((i for i, ln in enumerate(lines) if ln.startswith("def ")), None)
+        if start is None:
+            return None
+        end = next((j for j in range(start + 1, len(lines)) if lines[j].strip() and not lines[j][0].isspace()), len(lines))
+        text = "\n".join(lines[start:end])
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            return None
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    if not defs:
+        return None
+    chosen = next((d for d in defs if d.name == name), defs[0])
+    return ast.get_source_segment(text, chosen)
+
+
+# -- prompts -------------------------------------------------------------------------------------
+
+RULES = """\
+You write small, pure Python functions that reproduce input/output examples.
+Answer with one ```python code block holding exactly one top-level def, and nothing else.
+Rules the code must follow, or it is refused:
+- no import statements; use plain Python and the listed library functions only;
+- no try/except, no print, no files or network, no names starting with an underscore;
+- no string literals except one docstring;
+- the function is deterministic and returns within a second;
+- return the output type asked for: an int as int, a float as float, a bool as True or False,
+  a list of ints as a list."""
+
+
+def _identifier(name: str) -> str:
+    ident = re.sub(r"\W", "_", name.strip()) or "f"
+    return ident if ident[0].isalpha() or ident[0] == "_" else f"f_{ident}"
+
+
+def _param_names(types: Sequence[str]) -> list[str]:
+    if len(types) == 1:
+        return ["xs" if types[0] == "list[int]" else "x"]
+    return [chr(ord("a") + i) for i in range(len(types))]
+
+
+def describe(name: str, sig: Signature, description: str = "") -> str:
+    """``name(x: int) -> int  # description``: one library function as the prompt lists it."""
+    params = ", ".join(f"{p}: {t}" for p, t in zip(_param_names(sig.args), sig.args))
+    return f"{name}({params}) -> {sig.output}" + (f"  # {description}" if description else "")
+
+
+def signature_line(name: str, task: Task) -> str:
+    """``def name(a: int, xs: list[int]) -> bool:`` for a task's signature."""
+    return f"def {describe(_identifier(name), task.signature)}:"
+
+
+def task_prompt(task: Task, functions: Sequence[str]) -> str:
+    """The first request for a task; ``functions`` are the library lines to offer (see ``describe``)."""
+    name = _identifier(task.name)
+    lines = [f"Write this function:\n\n    {signature_line(name, task)}\n"]
+    if task.description:
+        lines.append(f"What it computes: {task.description}\n")
+    lines.append("It must satisfy every one of these examples:")
+    lines += [f"    {format_call(name, args)} == {out!r}" for args, out in task.examples]
+    if functions:
+        lines.append("\nThese library functions are already defined; call them by name if they help:")
+        lines += [f"    {line}" for line in functions]
+    return "\n".join(lines)
+
+
+def retry_prompt(failures: Sequence[str], limit: int = 8) -> str:
+    """The follow-up request after a reply that failed verification."""
+    shown = [f"- {f}" for f in failures[:limit]]
+    if len(failures) > limit:
+        shown.append(f"- ... and {len(failures) - limit} more")
+    return "That function is wrong:\n" + "\n".join(shown) + "\nWrite a corrected version, following the same rules."
+
+
+NO_DEF = "the reply holds no Python function definition; answer with one ```python block holding one def"
+
+
+# -- the creator -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Attempt:
+    """One round of ``LLMCreator.create``: what the model said and how verification went."""
+
+    task: str
+    number: int  # 1 for the first request of a task
+    reply: str
+    source: str | None  # the def extracted from the reply, None if there was none
+    failures: list[str]  # empty: it passed
+
+
+@dataclass
+class LLMCreator:
+    """A creator that asks a language model to write the function, verifies it and retries.
+
+    It meets the ``riscmoe.functions.creator.Creator`` protocol. Of the library it reads
+    ``library.list()`` (name, signature, description and uses of each stored function) to
+    show the model what it may call; the default verification also uses ``library.sandbox``.
+
+    Args:
+        base_url: server root or its ``/v1`` path (``--llm-base-url``).
+        model: model name (``--llm-model``).
+        max_attempts: requests per task; each retry lists the previous attempt's failures.
+        timeout: seconds each request may take.
+        temperature: sampling temperature of the first request; retries add 0.2 each so a
+            stubborn model does not repeat itself.
+        max_functions: most library functions listed in the prompt.
+        api_key: bearer token; None reads ``OPENAI_API_KEY``.
+        verify: ``(source, task, library) -> failures``; None runs
+            ``riscmoe.functions.creator.check_on_examples`` in the library's sandbox.
+
+    ``client_`` is the ``ChatClient``; ``attempts_`` records every attempt of every ``create`` call.
+    """
+
+    base_url: str
+    model: str
+    max_attempts: int = 3
+    timeout: float = 120.0
+    temperature: float = 0.2
+    max_functions: int = 40
+    api_key: str | None = field(default=None, repr=False)
+    verify: Verify | None = None
+    provenance: str = field(default="llm", init=False)
+    client_: ChatClient = field(init=False, repr=False)
+    attempts_: list[Attempt] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        self.client_ = ChatClient(self.base_url, self.model, self.timeout, self.api_key)
+
+    def create(self, task: Task, library: FunctionLibrary) -> str | None:
+        """Source of one def that passes verification on ``task.examples``, or None.
+
+        Raises LLMError when the server cannot be reached or answers something that is not a
+        chat completion; a reply without a usable function only costs an attempt.
+        """
+        messages: list[Message] = [
+            {"role": "system", "content": RULES},
+            {"role": "user", "content": task_prompt(task, self.offer(task, library))},
+        ]
+        for number in range(1, self.max_attempts + 1):
+            reply = self.client_.complete(messages, temperature=self.temperature + 0.2 * (number - 1))
+            source = extract_function(reply, _identifier(task.name))
+            failures = [NO_DEF] if source is None else list(self._verify(source, task, library))
+            self.attempts_.append(Attempt(task.name, number, reply, source, failures))
+            if not failures:
+                return source
+            messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": retry_prompt(failures)}]
+        return None
+
+    def offer(self, task: Task, library: FunctionLibrary) -> list[str]:
+        """Lines presenting library functions to the model, e.g. ``square(x: int) -> int  # x times x``.
+
+        At most ``max_functions``: those of the task's signature first, then those of its
+        output type, then those sharing any type with it; the most used first within each.
+        """
+        sig = task.signature
+        wanted = {*sig.args, sig.output}
+
+        def rank(r: FunctionRecord) -> tuple[bool, bool, bool, int]:
+            s = r.signature
+            return (s != sig, s.output != sig.output, not ({*s.args, s.output} & wanted), -r.uses)
+
+        records = sorted(library.list(), key=rank)  # stable: library order among equals
+        return [describe(r.name, r.signature, r.description) for r in records[: self.max_functions]]
+
+    def _verify(self, source: str, task: Task, library: FunctionLibrary) -> Sequence[str]:
+        if self.verify is not None:
+            return self.verify(source, task, library)
+        from riscmoe.functions.creator import check_on_examples
+
+        return check_on_examples(source, task, library, library.sandbox)
+
+
+# -- the chooser -----------------------------------------------------------------------------------
+
+
+CHOOSER_RULES = """\
+You pick which stored function computes what a task's examples show.
+Answer with the function's name only, exactly as listed, or the word none if no function fits."""
+
+
+@dataclass
+class LLMChooser:
+    """Asks a language model which of some candidate functions fits a task.
+
+    Args:
+        base_url, model, timeout, api_key: as for ``ChatClient``.
+        temperature: sampling temperature (0: the model's most likely answer).
+
+    ``client_`` is the ``ChatClient``; ``replies_`` records every reply.
+
+    Example (needs a running server)::
+
+        LLMChooser("http://127.0.0.1:8080", "qwen2.5-coder").choose(task, {"square": "x * x", "double": "2 * x"})
+    """
+
+    base_url: str
+    model: str
+    timeout: float = 60.0
+    temperature: float = 0.0
+    api_key: str | None = field(default=None, repr=False)
+    client_: ChatClient = field(init=False, repr=False)
+    replies_: list[str] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.client_ = ChatClient(self.base_url, self.model, self.timeout, self.api_key)
+
+    def choose(self, task: Task, candidates: Mapping[str, str]) -> str | None:
+        """One name of ``candidates`` (name -> description or source), or None.
+
+        None when there are no candidates, the model answers "none", names no candidate,
+        or names more than one. LLMError when the server fails.
+        """
+        if not candidates:
+            return None
+        name = _identifier(task.name)
+        lines = [f"Task {name}" + (f": {task.description}" if task.description else "")]
+        lines += [f"    {format_call(name, args)} == {out!r}" for args, out in task.examples]
+        lines.append("\nCandidates:")
+        for cand, about in candidates.items():
+            about = " ".join(about.split())
+            lines.append(f"- {cand}" + (f": {about}" if about else ""))
+        lines.append("\nWhich candidate computes this? Answer with its name only, or none.")
+        reply = self.client_.complete(
+            [{"role": "system", "content": CHOOSER_RULES}, {"role": "user", "content": "\n".join(lines)}],
+            temperature=self.temperature,
+        )
+        self.replies_.append(reply)
+        return parse_choice(reply, list(candidates))
+
+
+def parse_choice(reply: str, names: Sequence[str]) -> str | None:
+    """The one name of ``names`` a reply gives, or None (none, several, or something else).
+
+    >>> parse_choice("`square`.", ["square", "double"]), parse_choice("none", ["square"])
+    ('square', None)
+    """
+    text = _THINK.sub("", reply).strip()
+    bare = text.strip("`'\"*.:! \n\t")
+    if bare in names:
+        return bare
+    found = {n for n in names if re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", text)}
+    return found.pop() if len(found) == 1 else None

@@ -1,0 +1,135 @@
+"""The controller: meta-model filtering, the three policies, creation, and hostile creators."""
+
+import pytest
+
+from riscmoe.functions.controller import FunctionController
+from riscmoe.functions.creator import Creator, check_on_examples
+from riscmoe.functions.library import FunctionLibrary
+from riscmoe.functions.meta import ApplicabilityIndex
+from riscmoe.functions.sandbox import Sandbox
+from riscmoe.functions.synthesis import SynthesisCreator
+from riscmoe.functions.tasks import Task
+
+
+@pytest.fixture(scope="module")
+def box():
+    with Sandbox(time_limit=0.5, grace=1.5) as b:
+        yield b
+
+
+class FixedCreator:
+    """A creator that always proposes the same source (a stand-in for a careless or hostile model)."""
+
+    provenance = "llm"
+
+    def __init__(self, source):
+        self.source = source
+        self.calls = 0
+
+    def create(self, task, library):
+        self.calls += 1
+        return self.source
+
+
+def test_reuses_a_seed_and_answers(box):
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    ctl = FunctionController(lib, creators=[SynthesisCreator(budget=2.0)])
+    r = ctl.solve(Task("tri", [((3,), 6), ((4,), 10), ((0,), 0)], [(10,), (100,)], description="sum of 1 to n",
+                       expected=[0, 0]))  # wrong held-back answers: the controller never looks at them
+    assert r.status == "reused" and r.function == "triangular" and r.answers == [55, 5050]
+    assert r.refuted > 0 and r.verified >= 1  # known outputs ruled functions out without running them
+    assert lib.get("triangular").uses == 1 and "sum of 1 to n" in lib.get("triangular").solved[0]
+
+
+def test_meta_model_ranks_by_description_and_refutes_by_known_outputs():
+    lib = FunctionLibrary(":memory:")
+    idx = ApplicabilityIndex()
+    # 0 -> 0 and 2 -> 4: square and double both fit; the description decides the order.
+    cands, refuted = idx.rank(Task("t", [((0,), 0), ((2,), 4)], description="twice the number, double"), lib)
+    names = [c.name for c in cands]
+    assert names[0] == "double" and "square" in names
+    assert "inc" not in names and refuted > 0  # inc(0) = 1 is known from its fingerprint
+    cands, _ = idx.rank(Task("t", [((0,), 0), ((2,), 4)], description="x times x, the square"), lib)
+    assert cands[0].name == "square"
+
+
+@pytest.mark.parametrize("policy", ["first", "best", "mixture"])
+def test_policies(box, policy):
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    ctl = FunctionController(lib, policy=policy)
+    task = Task("sq", [((0,), 0), ((2,), 4)], [(3,)], description="x times x, the square")
+    r = ctl.solve(task)
+    assert r.status == "reused"
+    if policy == "first":
+        assert r.passing == ["square"] and r.answers == [9]
+    elif policy == "best":
+        assert r.passing == ["square"] and r.answers == [9] and r.verified > 1
+    else:
+        assert {"square", "double"} <= set(r.passing) and r.answers == [9]  # weighted vote: square scores higher
+        assert all(lib.get(n).uses == 1 for n in r.passing)
+
+
+def test_creates_stores_and_then_reuses(box):
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    ctl = FunctionController(lib, creators=[SynthesisCreator(budget=3.0)])
+    n = len(lib)
+    r = ctl.solve(Task("spread", [(([6, 3, 11],), 8), (([10, -1, -2],), 12), (([5],), 0)], [([1, 9],)]))
+    assert r.status == "created" and r.creator == "synthesised" and r.answers == [8]
+    assert len(lib) == n + 1 and lib.get("spread").provenance == "synthesised"
+    assert lib.get("spread").examples == [[[[6, 3, 11]], 8], [[[10, -1, -2]], 12], [[[5]], 0]]
+    r2 = ctl.solve(Task("range_width", [(([4, 0],), 4), (([7, 7, 1],), 6)], [([2, 5, 3],)]))
+    assert r2.status == "reused" and r2.function == "spread" and r2.answers == [3] and len(lib) == n + 1
+
+
+@pytest.mark.parametrize(
+    "source, note",
+    [
+        ("import os\ndef f(x):\n    return os.system('rm -rf /')", "refused: line 1: Import"),
+        ("def f(x):\n    return ().__class__.__bases__[0].__subclasses__()", "refused"),
+        ("def f(x):\n    while True:\n        x += 1", "timeout"),
+        ("def f(x):\n    return [0] * (10 ** 10)", "memory"),
+        ("def f(x):\n    return x + 1", "does not reproduce its examples"),
+    ],
+)
+def test_hostile_or_wrong_creations_are_rejected_and_the_library_kept(box, source, note):
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    before = lib.sources()
+    creator = FixedCreator(source)
+    assert isinstance(creator, Creator)
+    ctl = FunctionController(lib, creators=[creator])
+    r = ctl.solve(Task("weird", [((1,), 91), ((2,), 17), ((3,), 55)], [(4,)]))
+    assert r.status == "failed" and r.answers == [None] and creator.calls == 1
+    assert any(note in n for n in r.notes), r.notes
+    assert lib.sources() == before
+    assert lib.run("square", [(3,)])[0].value == 9  # the library still works
+
+
+def test_a_failing_creator_does_not_stop_the_next_one(box):
+    class Broken:
+        provenance = "llm"
+
+        def create(self, task, library):
+            raise ConnectionError("server gone")
+
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    ctl = FunctionController(lib, creators=[Broken(), FixedCreator("def g(x):\n    return x * 7 + 1\n")])
+    r = ctl.solve(Task("seven", [((1,), 8), ((2,), 15)], [(10,)]))
+    assert r.status == "created" and r.answers == [71] and "server gone" in r.notes[0]
+    assert lib.get("seven").source.startswith("def seven(x)")
+
+
+def test_check_on_examples_reports_failures_for_people(box):
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    task = Task("t", [((3,), 6), ((0,), 0)])
+    assert check_on_examples("def t(n):\n    return n * (n + 1) // 2\n", task, lib, box) == []
+    problems = check_on_examples("def t(n):\n    return 6 // n\n", task, lib, box)
+    assert problems == ["t(3) returned 2, expected 6", "t(0) failed: error: ZeroDivisionError: integer division or modulo by zero"]
+    assert "refused by the source check" in check_on_examples("import os", task, lib, box)[0]
+
+
+def test_bad_arguments(box):
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    with pytest.raises(ValueError, match="unknown policy 'any'"):
+        FunctionController(lib, policy="any")
+    with pytest.raises(TypeError, match="is not a creator"):
+        FunctionController(lib, creators=[object()])

@@ -1,0 +1,216 @@
+"""The language-model creator and chooser, against a real loopback OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import ast
+import socket
+import time
+
+import pytest
+
+from riscmoe.functions.library import FunctionLibrary
+from riscmoe.functions.llm import NO_DEF, ChatClient, LLMChooser, LLMCreator, LLMError, extract_function, parse_choice
+from riscmoe.functions.tasks import Task
+from riscmoe.functions.values import format_call
+from tests.functions.openai_server import Reply, ScriptedServer
+
+STACK = Task(
+    "stack",
+    [((0,), 0), ((1,), 1), ((3,), 6), ((4,), 10), ((-2,), 1)],
+    [(10,)],
+    description="cans in a triangular stack with n rows",
+)
+WRONG = "Here you go:\n```python\ndef stack(x: int) -> int:\n    return x * x\n```\nThis squares x."
+RIGHT_SOURCE = "def stack(x: int) -> int:\n    return x * (x + 1) // 2"
+RIGHT = f"```python\n{RIGHT_SOURCE}\n```"
+
+
+@pytest.fixture(scope="module")
+def library():
+    lib = FunctionLibrary(":memory:")  # the seed library
+    yield lib
+    lib.close()
+
+
+def verify_by_exec(source: str, task: Task, library: FunctionLibrary) -> list[str]:
+    """The test's own check: run the source in-process on the examples (trusted test replies only)."""
+    ns: dict = {}
+    for src in library.sources().values():
+        exec(src, ns)
+    exec(source, ns)
+    name = ast.parse(source).body[0].name
+    failures = []
+    for args, want in task.examples:
+        try:
+            got = ns[name](*args)
+        except Exception as exc:
+            failures.append(f"{format_call(name, args)} failed: {exc!r}")
+            continue
+        if type(got) is not type(want) or got != want:
+            failures.append(f"{format_call(name, args)} returned {got!r}, expected {want!r}")
+    return failures
+
+
+def creator(url: str, **kw) -> LLMCreator:
+    return LLMCreator(base_url=url, model="test-model", verify=verify_by_exec, **{"timeout": 5.0, **kw})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the creator ------------------------------------------------------------------------------------
+
+
+def test_retry_lists_the_failures_and_the_passing_source_comes_back(library):
+    with ScriptedServer([WRONG, RIGHT]) as server:
+        c = creator(server.url)
+        assert c.create(STACK, library) == RIGHT_SOURCE
+    assert len(server.requests) == 2
+    first = server.prompt(0)
+    assert "def stack(x: int) -> int:" in first
+    assert "stack(3) == 6" in first and "stack(-2) == 1" in first
+    assert "cans in a triangular stack" in first
+    assert f"square(x: int) -> int  # {library.get('square').description}" in first
+    assert "no import statements" in first  # the sandbox's rules are spelled out
+    second = server.requests[1]["messages"]
+    assert second[-2] == {"role": "assistant", "content": WRONG}
+    assert "stack(3) returned 9, expected 6" in second[-1]["content"]
+    assert "stack(3) returned" not in first
+    assert [r["model"] for r in server.requests] == ["test-model"] * 2
+    assert [r["temperature"] for r in server.requests] == pytest.approx([0.2, 0.4])
+    assert [(a.task, a.number, a.failures == []) for a in c.attempts_] == [("stack", 1, False), ("stack", 2, True)]
+    assert c.attempts_[0].source == "def stack(x: int) -> int:\n    return x * x"
+
+
+def test_a_reply_without_a_def_costs_an_attempt_and_none_comes_back_when_all_fail(library):
+    script = ["Sorry, I cannot write code today.", "def stack(x):\n    return 0\n\nThat always returns zero."]
+    with ScriptedServer(script) as server:
+        c = creator(server.url, max_attempts=2)
+        assert c.create(STACK, library) is None
+    assert len(server.requests) == 2  # stops at max_attempts
+    assert NO_DEF in server.requests[1]["messages"][-1]["content"]
+    assert [a.source for a in c.attempts_] == [None, "def stack(x):\n    return 0"]
+    assert "stack(1) returned 0, expected 1" in c.attempts_[1].failures
+
+
+def test_offered_functions_rank_by_signature_then_output_type_then_use():
+    with FunctionLibrary(":memory:") as lib:
+        names = lambda task, n: [line.split("(")[0] for line in creator("http://127.0.0.1:9", max_functions=n).offer(task, lib)]
+        same = [r.name for r in lib.list() if str(r.signature) == "(int) -> int"]
+        assert names(STACK, 2) == same[:2]  # library order among equals
+        listy = Task("rev", [(([1, 2],), [2, 1])])
+        order = names(listy, 100)
+        # its signature, its output type, a shared type, nothing shared ((float, float) -> float)
+        assert order.index("reverse") < order.index("range_list") < order.index("sum_list") < order.index("hypotenuse")
+        lib.record_use(["sort", "sort", "sum_list"])
+        assert creator("http://127.0.0.1:9", max_functions=2).offer(listy, lib) == [
+            f"sort(xs: list[int]) -> list[int]  # {lib.get('sort').description}",
+            f"reverse(xs: list[int]) -> list[int]  # {lib.get('reverse').description}",
+        ]
+
+
+def test_default_verification_runs_in_the_library_sandbox(library):
+    escape = "```python\ndef stack(x):\n    import os\n    return os.getpid()\n```"
+    with ScriptedServer([escape, WRONG, RIGHT]) as server:
+        c = LLMCreator(base_url=server.url, model="m", timeout=5.0)
+        assert c.create(STACK, library) == RIGHT_SOURCE
+    assert "refused" in server.requests[1]["messages"][-1]["content"]
+    assert "stack(3) returned 9, expected 6" in server.requests[2]["messages"][-1]["content"]
+
+
+# -- server failures ----------------------------------------------------------------------------------
+
+
+def test_unreachable_server_is_a_clear_error(library):
+    c = creator(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(LLMError, match=r"cannot reach the language-model server at http://127\.0\.0\.1:\d+/v1/chat/completions.*--llm-base-url"):
+        c.create(STACK, library)
+
+
+@pytest.mark.parametrize(
+    "reply, message",
+    [
+        (Reply(raw=b"<html>Bad Gateway</html>"), r"not JSON: '<html>Bad Gateway</html>'"),
+        (Reply(raw=b'{"result": "def f(x): return x"}'), r"not a chat completion \(no choices\[0\]\.message\.content\)"),
+        (Reply(raw=b'{"error": "model crashed"}', status=500), r"answered HTTP 500 .*model crashed"),
+        (Reply(raw=b'{"error": "no such model"}', status=404), r"HTTP 404 .*Is the base URL right"),
+    ],
+)
+def test_garbage_and_http_errors_are_clear_errors(reply, message, library):
+    with ScriptedServer([reply]) as server:
+        with pytest.raises(LLMError, match=message):
+            creator(server.url).create(STACK, library)
+
+
+def test_a_slow_server_times_out(library):
+    with ScriptedServer([Reply(content=RIGHT, delay=2.0)]) as server:
+        start = time.perf_counter()
+        with pytest.raises(LLMError, match=r"did not answer within 0\.3 s"):
+            creator(server.url, timeout=0.3).create(STACK, library)
+        assert time.perf_counter() - start < 1.5
+
+
+def test_base_url_forms_api_key_and_bad_settings(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with ScriptedServer(["a", "b"]) as server:
+        assert ChatClient(server.url + "/v1/", "m", timeout=5).complete([{"role": "user", "content": "hi"}]) == "a"
+        assert ChatClient(server.url + "/", "m", timeout=5, api_key="sk-given").complete([{"role": "user", "content": "hi"}]) == "b"
+    assert server.paths == ["/v1/chat/completions"] * 2
+    assert [h.get("Authorization") for h in server.headers] == ["Bearer sk-test", "Bearer sk-given"]
+    assert server.requests[0] == {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.0}
+    with pytest.raises(ValueError, match="not an http"):
+        ChatClient("localhost:8080", "m")
+    with pytest.raises(ValueError, match="--llm-model"):
+        ChatClient("http://localhost:8080", "")
+    with pytest.raises(ValueError, match="max_attempts"):
+        LLMCreator("http://localhost:8080", "m", max_attempts=0)
+
+
+# -- reading replies ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply, source",
+    [
+        ("```python\ndef f(x):\n    return x + 1\n```", "def f(x):\n    return x + 1"),
+        ("```\ndef f(x):\n    return x + 1\n```", "def f(x):\n    return x + 1"),
+        ("Try this:\n\ndef f(x):\n    y = x + 1\n\n    return y\nIt adds one.", "def f(x):\n    y = x + 1\n\n    return y"),
+        ("```python\nimport math\n\ndef f(x):\n    return x + 1\n\nprint(f(2))\n```", "def f(x):\n    return x + 1"),
+        ("<think>maybe def g(x): ...</think>\n```python\ndef f(x):\n    return 2\n```", "def f(x):\n    return 2"),
+        ("```python\ndef helper(x):\n    return x\n\ndef stack(x):\n    return helper(x)\n```", "def stack(x):\n    return helper(x)"),
+        ("```python\ndef f(x):\n    return x  # cut off here", "def f(x):\n    return x"),
+        ("```python\nprint('no function')\n```\nNothing to define.", None),
+        ("def f(x) return x", None),
+        ("", None),
+    ],
+)
+def test_extract_function(reply, source):
+    assert extract_function(reply, "stack") == source
+
+
+# -- the chooser ----------------------------------------------------------------------------------------
+
+
+CANDIDATES = {"square": "the square of x", "double": "two times x", "stack": "triangular numbers"}
+
+
+def test_chooser_returns_a_listed_name_or_none():
+    replies = ["`stack`", "I think **square** fits best.", "none", "square or double", "triple", "stack."]
+    with ScriptedServer(replies) as server:
+        chooser = LLMChooser(server.url, "m", timeout=5)
+        got = [chooser.choose(STACK, CANDIDATES) for _ in replies]
+        assert chooser.choose(STACK, {}) is None  # nothing to choose: no request
+    assert got == ["stack", "square", None, None, None, "stack"]
+    assert len(server.requests) == len(replies)
+    prompt = server.prompt(0)
+    assert "- double: two times x" in prompt and "stack(4) == 10" in prompt and "cans in a triangular stack" in prompt
+    assert chooser.replies_ == replies
+
+
+def test_parse_choice_needs_whole_names():
+    assert parse_choice("squared", ["square"]) is None
+    assert parse_choice("use is_even", ["is_even", "even"]) == "is_even"
+    assert parse_choice("<think>square? double?</think>double", ["square", "double"]) == "double"
