@@ -20,7 +20,9 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ MARK_BEGIN = "<!-- suite:begin -->"
 MARK_END = "<!-- suite:end -->"
 AVALANCHE_PYTHON = ROOT / ".venv-avalanche" / "bin" / "python"
 AVALANCHE_STRATEGIES = ("naive", "replay", "ewc", "lwf", "icarl", "gdumb")
+SINGLE_SEED = {"joint-mlp-x4"}  # systems the standard plan runs on the first seed only
 
 
 @dataclass(frozen=True)
@@ -55,14 +58,20 @@ def plan(suite: str, only: list[str] | None, systems: list[str] | None, seeds: l
         }
     else:
         peers = ["riscmoe-best", "slda-pixels", "slda-random-conv", "joint-mlp-x1", "joint-mlp-x4", *avalanche]
+        others = ["riscmoe-best", "riscmoe-first", "riscmoe-mixture", "slda-pixels", "slda-random-conv", *avalanche]
+        # Joint training shuffles the whole training set, so a seed changes only its
+        # initialisation and shuffle, not a class order: the 4x network (the slowest job)
+        # runs on seed 0 only.
         layout = {
             "split-mnist": (peers + ["riscmoe-first", "riscmoe-mixture"], [0, 1, 2]),
             "split-fashion": (peers + ["riscmoe-first", "riscmoe-mixture"], [0, 1, 2]),
-            "mnist-10x1": (["riscmoe-best", "slda-random-conv", "avalanche-replay"], [0]),
-            "mnist-blurred": (["riscmoe-best", "slda-random-conv", "avalanche-replay"], [0]),
-            "mnist-recurring": (["riscmoe-best", "slda-random-conv", "avalanche-replay"], [0]),
-            "mnist-batch1": (["riscmoe-best", "slda-random-conv"], [0]),
-            "permuted-mnist": (["riscmoe-best", "slda-random-conv", "avalanche-replay"], [0]),
+            # Joint training on these three MNIST streams would see the very data of
+            # split-mnist, shuffled: its split-mnist row stands for them.
+            "mnist-10x1": (others, [0]),
+            "mnist-blurred": (others, [0]),
+            "mnist-recurring": (others, [0]),
+            "mnist-batch1": (others, [0]),
+            "permuted-mnist": (others + ["joint-mlp-x1"], [0]),
         }
     jobs = []
     for stream, (names, stream_seeds) in layout.items():
@@ -71,22 +80,76 @@ def plan(suite: str, only: list[str] | None, systems: list[str] | None, seeds: l
         for name in names:
             if systems and name not in systems:
                 continue
-            for seed in seeds or stream_seeds:
+            for seed in seeds or (stream_seeds[:1] if name in SINGLE_SEED else stream_seeds):
                 jobs.append(Job(name, stream, seed))
-    return jobs
+    return merge_policies(jobs)
+
+
+def merge_policies(jobs: list[Job]) -> list[Job]:
+    """Jobs that can share a process on one stream and seed become one job.
+
+    Several riscmoe policies become one ``riscmoe`` job: training does not depend on the
+    policy, so one trained system is evaluated under all three. Several Avalanche
+    strategies become one ``avalanche-a+b+...`` job: the stream is exported and Avalanche
+    imported once, and each strategy runs in its own forked process."""
+    groups: dict[tuple[str, str, int], list[Job]] = {}
+    for job in jobs:
+        family = job.system.split("-", 1)[0]
+        if family in ("riscmoe", "avalanche"):
+            groups.setdefault((family, job.stream, job.seed), []).append(job)
+    out, placed = [], set()
+    for job in jobs:
+        family = job.system.split("-", 1)[0]
+        key = (family, job.stream, job.seed)
+        if key in groups and len(groups[key]) > 1:
+            if key not in placed:
+                placed.add(key)
+                if family == "riscmoe":
+                    out.append(Job("riscmoe", job.stream, job.seed))
+                else:
+                    names = "+".join(j.system.split("-", 1)[1] for j in groups[key])
+                    out.append(Job(f"avalanche-{names}", job.stream, job.seed))
+            continue
+        out.append(job)
+    return out
+
+
+def job_systems(job: Job) -> list[str]:
+    """The table rows a job produces."""
+    if job.system == "riscmoe":
+        return [f"riscmoe-{p}" for p in ("best", "first", "mixture")]
+    if job.system.startswith("avalanche-"):
+        return [f"avalanche-{name}" for name in job.system.split("-", 1)[1].split("+")]
+    return [job.system]
+
+
+def _expected_seconds(job: Job) -> float:
+    """A rough cost, to start the longest jobs first."""
+    n_strategies = job.system.count("+") + 1 if job.system.startswith("avalanche-") else 1
+    base = {"riscmoe": 90.0, "joint-mlp-x4": 150.0}.get(job.system, 60.0 if job.system.startswith("riscmoe") else 20.0 * n_strategies)
+    return base * (3.0 if "batch1" in job.stream else 1.0)
 
 
 def job_path(job: Job, out_dir: Path) -> Path:
     return out_dir / "jobs" / f"{job.stream}--{job.system}--{job.seed}.json"
 
 
-def run_job(job: Job, suite: str, out_dir: Path, data_dir: str | None) -> dict[str, Any]:
-    """Run one job in a child process; returns its figures (or why it could not run)."""
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """A job's figures: one entry per system variant it measured."""
+    data = json.loads(path.read_text())
+    return data if isinstance(data, list) else [data]
+
+
+def run_job(job: Job, suite: str, out_dir: Path, data_dir: str | None, threads: int | None = None) -> list[dict[str, Any]]:
+    """Run one job in a child process; returns its figures (or why it could not run).
+
+    ``threads`` caps the child's math threads (OMP/MKL), so that parallel jobs share the
+    cores instead of fighting over them."""
     out = job_path(job, out_dir)
     if job.system.startswith("avalanche-"):
         if not AVALANCHE_PYTHON.exists():
-            return {"system": job.system, "stream": job.stream, "seed": job.seed,
-                    "skipped": "Avalanche is not installed: run benchmarks/install_avalanche.sh"}
+            return [{"system": name, "stream": job.stream, "seed": job.seed,
+                     "skipped": "Avalanche is not installed: run benchmarks/install_avalanche.sh"} for name in job_systems(job)]
         cmd = [sys.executable, "-m", "benchmarks.avalanche_job", "--strategy", job.system.split("-", 1)[1],
                "--stream", job.stream, "--suite", suite, "--seed", str(job.seed), "--out", str(out)]
     else:
@@ -94,14 +157,17 @@ def run_job(job: Job, suite: str, out_dir: Path, data_dir: str | None) -> dict[s
                "--suite", suite, "--seed", str(job.seed), "--out", str(out)]
     if data_dir:
         cmd += ["--data-dir", data_dir]
-    proc = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=True)
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    proc = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=True, env=env)
     for line in proc.stdout.splitlines():
         print(line, flush=True)
     if proc.returncode != 0:
         lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
         why = next((ln for ln in reversed(lines) if "Error" in ln or "error" in ln), lines[-1] if lines else "no output")
-        return {"system": job.system, "stream": job.stream, "seed": job.seed, "failed": why}
-    return json.loads(out.read_text())
+        return [{"system": name, "stream": job.stream, "seed": job.seed, "failed": why} for name in job_systems(job)]
+    return read_results(out)
 
 
 def _fmt(values: list[float], scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
@@ -205,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the suite's plan)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", default=None, help="results folder (default runs/bench-SUITE)")
+    ap.add_argument("--jobs", type=int, default=2, help="jobs run at once, sharing the cores (default 2; 1 runs one at a time on all cores)")
     ap.add_argument("--reuse", action="store_true", help="read the figures of jobs already in the results folder instead of running them again")
     ap.add_argument("--markdown", default=None, help="file whose suite table to rewrite (default: BENCHMARKS.md for the standard suite, none for quick)")
     args = ap.parse_args(argv)
@@ -215,29 +282,44 @@ def main(argv: list[str] | None = None) -> int:
         print("nothing to run: no job matches --only/--systems", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    results = []
-    for i, job in enumerate(jobs, 1):
-        print(f"[{i}/{len(jobs)}] {job.system} on {job.stream}, seed {job.seed} ({time.perf_counter() - t0:.0f} s so far)", flush=True)
+    n_par = max(1, int(args.jobs))
+    threads = max(1, (os.cpu_count() or 1) // n_par) if n_par > 1 else None
+    done = [0]
+    lock = threading.Lock()
+
+    def one(job: Job) -> list[dict[str, Any]]:
         if args.reuse and job_path(job, out_dir).exists():
-            r = json.loads(job_path(job, out_dir).read_text())
-            r["reused"] = True
-            print("    (figures of an earlier run reused)", flush=True)
+            rs = read_results(job_path(job, out_dir))
+            for r in rs:
+                r["reused"] = True
         else:
-            r = run_job(job, args.suite, out_dir, args.data_dir)
-        if "final_accuracy" in r:
-            print(f"    final accuracy {100 * r['final_accuracy']:.2f}%, wall {r['wall_seconds']:.1f} s", flush=True)
-        else:
-            print(f"    {r.get('skipped') or 'FAILED: ' + r.get('failed', '')}", flush=True)
-        results.append(r)
+            rs = run_job(job, args.suite, out_dir, args.data_dir, threads)
+        with lock:
+            done[0] += 1
+            print(f"[{done[0]}/{len(jobs)}] {job.system} on {job.stream}, seed {job.seed} "
+                  f"({time.perf_counter() - t0:.0f} s so far){' (figures of an earlier run reused)' if rs and rs[0].get('reused') else ''}", flush=True)
+            for r in rs:
+                if "final_accuracy" in r:
+                    print(f"    {r['system']}: final accuracy {100 * r['final_accuracy']:.2f}%, wall {r['wall_seconds']:.1f} s", flush=True)
+                else:
+                    print(f"    {r['system']}: {r.get('skipped') or 'FAILED: ' + r.get('failed', '')}", flush=True)
+        return rs
+
+    print(f"{len(jobs)} jobs, {n_par} at a time" + (f" ({threads} math threads each)" if threads else ""), flush=True)
+    with ThreadPoolExecutor(max_workers=n_par) as pool:
+        # Longest jobs first keeps both workers busy to the end; results keep plan order.
+        futures = {job: pool.submit(one, job) for job in sorted(jobs, key=_expected_seconds, reverse=True)}
+        results = [r for job in jobs for r in futures[job].result()]
     total = time.perf_counter() - t0
     reused = sum(1 for r in results if r.get("reused"))
     meta = {"suite": args.suite, "reused_jobs": reused, "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-            "date": time.strftime("%Y-%m-%d"), "total_seconds": total}
+            "date": time.strftime("%Y-%m-%d"), "total_seconds": total, "parallel_jobs": n_par, "threads_per_job": threads}
     (out_dir / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     pics = plots(results, out_dir)
     lines = [MARK_BEGIN, f"Command: `{meta['command'].strip()}` — {meta['machine']}, {meta['date']}, "
-             f"whole suite {total / 60:.1f} min" + (f" ({reused} jobs' figures reused from an earlier run of the same code)" if reused else "")
+             f"whole suite {total / 60:.1f} min, {n_par} jobs at a time" + (f" with {threads} math thread(s) each" if threads else "")
+             + (f" ({reused} jobs' figures reused from an earlier run of the same code)" if reused else "")
              + f". Plots: {', '.join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in pics)}.", ""]
     lines += table(results, args.suite)
     lines.append(MARK_END)

@@ -21,24 +21,34 @@ import numpy as np
 from benchmarks.specs import SUITES, build, stage_eval_index
 from benchmarks.systems import make_system
 
+RISC_POLICIES = ("best", "first", "mixture")
+
 
 def accuracy_row(system: Any, eval_sets: list[tuple[str, np.ndarray, np.ndarray]]) -> list[float]:
     """Accuracy on each evaluation set ("unknown" counts as wrong)."""
     return [float(np.mean(system.predict(X) == y)) for _, X, y in eval_sets]
 
 
-def run_job(system_name: str, stream_name: str, suite: str, seed: int, data_dir: str | None = None, log: Any = print) -> dict[str, Any]:
+def run_job(system_name: str, stream_name: str, suite: str, seed: int, data_dir: str | None = None, log: Any = print) -> list[dict[str, Any]]:
+    """Run one system on one stream; returns its figures (one entry per variant).
+
+    ``riscmoe`` trains one system and evaluates it under every routing policy: the policy
+    only decides how a trained collection answers, so the three share one training run and
+    differ only in what they answer (each variant's accuracy matrix, routing figures and
+    prediction timings are its own; training time and peak memory are shared)."""
     specs = {s.name: s for s in SUITES[suite]}
     if stream_name not in specs:
         raise ValueError(f"stream {stream_name!r} is not in the {suite} suite; it has {', '.join(specs)}")
     t_start = time.perf_counter()
     built = build(specs[stream_name], seed, data_dir=data_dir)
-    system = make_system(system_name, seed)
+    variants = [f"riscmoe-{p}" for p in RISC_POLICIES] if system_name == "riscmoe" else [system_name]
+    system = make_system(variants[0], seed)
     stream, eval_sets = built.stream, built.eval_sets
     stage_set = stage_eval_index(built)
     boundaries = set(stream.boundaries)
     streaming = not system_name.startswith("joint-")
-    matrix = np.full((len(stream.groups), len(eval_sets)), np.nan)
+    matrices = {v: np.full((len(stream.groups), len(eval_sets)), np.nan) for v in variants}
+    eval_s = {v: 0.0 for v in variants}  # seconds spent scoring each variant
     learned: set[int] = set()
     train_s = 0.0
     for i, (Xb, yb) in enumerate(stream):
@@ -49,18 +59,45 @@ def run_job(system_name: str, stream_name: str, suite: str, seed: int, data_dir:
             stage = stream.boundaries.index(i)
             learned.add(stage_set[stage])
             if streaming:
-                matrix[stage] = accuracy_row(system, eval_sets)
                 seen = sorted(learned)
-                log(f"  [{system_name} {stream_name} seed {seed}] stage {stage + 1}/{len(stream.groups)}: "
-                    f"accuracy on what was learned {np.mean(matrix[stage, seen]):.4f}")
+                for v in variants:
+                    t_eval = time.perf_counter()
+                    use(system, v)
+                    matrices[v][stage] = accuracy_row(system, eval_sets)
+                    eval_s[v] += time.perf_counter() - t_eval
+                    log(f"  [{v} {stream_name} seed {seed}] stage {stage + 1}/{len(stream.groups)}: "
+                        f"accuracy on what was learned {np.mean(matrices[v][stage, seen]):.4f}")
     t0 = time.perf_counter()
     system.end_of_stream()
     train_s += time.perf_counter() - t0
-    if not streaming:
-        matrix[-1] = accuracy_row(system, eval_sets)
     X_all = np.concatenate([X for _, X, _ in eval_sets])
     y_all = np.concatenate([y for _, _, y in eval_sets])
-    final = float(np.mean(system.predict(X_all) == y_all))
+    results = []
+    for v in variants:
+        t_eval = time.perf_counter()
+        use(system, v)
+        matrix = matrices[v]
+        if not streaming:
+            matrix[-1] = accuracy_row(system, eval_sets)
+        final = float(np.mean(system.predict(X_all) == y_all))
+        eval_s[v] += time.perf_counter() - t_eval
+        results.append((v, matrix, final, system.stats()))  # routing figures of this variant's predictions
+    wall = time.perf_counter() - t_start
+    # Each variant's wall time is the job's less the time spent scoring the other variants:
+    # what a user running that policy alone would have waited.
+    return [_figures(stats, v, matrix, final, streaming, stage_set, stream, eval_sets, stream_name, suite, seed, train_s,
+                     wall - sum(t for u, t in eval_s.items() if u != v), len(y_all)) for v, matrix, final, stats in results]
+
+
+def use(system: Any, variant: str) -> None:
+    """Switch a trained riscmoe system to the routing policy of ``variant`` (others: no-op)."""
+    if variant.startswith("riscmoe-"):
+        system.use_policy(variant.split("-", 1)[1])
+
+
+def _figures(stats: dict[str, Any], system_name: str, matrix: np.ndarray, final: float, streaming: bool, stage_set: list[int], stream: Any,
+             eval_sets: list[tuple[str, np.ndarray, np.ndarray]], stream_name: str, suite: str, seed: int, train_s: float,
+             wall_s: float, n_test: int) -> dict[str, Any]:
     # Forgetting: for every set learned before the last stage, its best accuracy after it
     # was learned minus its final accuracy (streaming systems only).
     forgetting = None
@@ -80,11 +117,11 @@ def run_job(system_name: str, stream_name: str, suite: str, seed: int, data_dir:
         "accuracy_matrix": [[None if np.isnan(v) else float(v) for v in row] for row in matrix],
         "eval_sets": [name for name, _, _ in eval_sets],
         "train_examples": int(stream.n_examples),
-        "test_examples": int(len(y_all)),
+        "test_examples": int(n_test),
         "train_seconds": train_s,
-        "wall_seconds": time.perf_counter() - t_start,
+        "wall_seconds": wall_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        **system.stats(),
+        **stats,
     }
     return result
 

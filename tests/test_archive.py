@@ -85,3 +85,26 @@ def test_one_kind_per_record_and_bad_kinds_change_nothing():
     with pytest.raises(ValueError, match="2 kinds for 3 inputs"):
         a.add(np.ones((3, 2), np.float32), ["sample", "mistake"], labels=[1, 1, 1])
     assert len(a) == 3 and a.count(kind="sample") == 2 and a.count(kind="mistake") == 1
+
+
+def test_features_given_by_the_caller_are_stored_not_recomputed():
+    calls = []
+
+    def feat(X):
+        calls.append(len(X))
+        return X * 2
+
+    a = Archive(dim=2, max_records=10, featurizer=feat)
+    first = a.add(np.array([[1, 1]], np.float32), "sample", labels=[0])
+    np.testing.assert_array_equal(a.get_features(first), [[2, 2]])  # first use computes the cache
+    n_calls = len(calls)
+    # Features unlike the featurizer's show which ones were kept.
+    ids = a.add(np.array([[2, 2], [3, 3]], np.float32), "sample", labels=[0, 1], features=np.array([[7, 7], [9, 9]], np.float32))
+    assert len(calls) == n_calls
+    np.testing.assert_array_equal(a.get_features(ids), [[7, 7], [9, 9]])
+    # Features of the wrong count or width are refused before anything is stored.
+    with pytest.raises(ValueError, match="features of shape"):
+        a.add(np.zeros((2, 2), np.float32), "sample", labels=[0, 1], features=np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match="features of shape"):
+        a.add(np.zeros((2, 2), np.float32), "sample", labels=[0, 1], features=np.zeros((2, 5), np.float32))
+    assert len(a) == 3

@@ -29,7 +29,7 @@ def test_streams_and_evaluation_sets_match():
 
 
 def test_a_job_reports_every_figure():
-    r = run_job("slda-random-conv", "split-digits", "quick", seed=0, log=lambda s: None)
+    [r] = run_job("slda-random-conv", "split-digits", "quick", seed=0, log=lambda s: None)
     assert r["final_accuracy"] > 0.9 and 0 <= r["average_forgetting"] < 0.2
     matrix = np.array(r["accuracy_matrix"], dtype=float)
     # Every set is scored after every stage; classes not yet seen cannot be answered.
@@ -41,9 +41,24 @@ def test_a_job_reports_every_figure():
 def test_plan_filters_and_unknown_stream_is_refused():
     jobs = plan("quick", ["split-digits"], ["riscmoe-best"], None)
     assert [(j.system, j.stream, j.seed) for j in jobs] == [("riscmoe-best", "split-digits", 0)]
-    assert any(j.system.startswith("avalanche-") for j in plan("standard", None, None, None))
+    standard = plan("standard", None, None, None)
+    assert any(j.system.startswith("avalanche-") for j in standard)
+    # Several policies on one stream and seed share one training run.
+    assert ("riscmoe", "split-mnist", 1) in [(j.system, j.stream, j.seed) for j in standard]
+    assert not any(j.system.startswith("riscmoe-") and j.stream == "split-mnist" for j in standard)
+    assert [j.seed for j in standard if j.system == "joint-mlp-x4" and j.stream == "split-mnist"] == [0]
     with pytest.raises(ValueError, match="not in the quick suite"):
         run_job("riscmoe-best", "split-mnist", "quick", seed=0)
+
+
+def test_one_training_run_is_scored_under_every_policy():
+    rs = run_job("riscmoe", "split-digits", "quick", seed=0, log=lambda s: None)
+    assert [r["system"] for r in rs] == ["riscmoe-best", "riscmoe-first", "riscmoe-mixture"]
+    assert len({r["train_seconds"] for r in rs}) == 1  # one training run
+    # Mixture runs several models per input, the cascades fewer: the policies really differ.
+    runs = {r["system"]: r["runs_mean"] for r in rs}
+    assert runs["riscmoe-mixture"] > runs["riscmoe-best"] > 0.9
+    assert all(r["final_accuracy"] > 0.85 for r in rs)
 
 
 def test_table_shows_skipped_peers():

@@ -206,10 +206,12 @@ class Archive:
         members: np.ndarray | list[int] | int = -1,
         importance: np.ndarray | float = 1.0,
         step: int = 0,
+        features: np.ndarray | None = None,
     ) -> np.ndarray:
         """Store inputs X (n, D) as records of one kind (or one kind each); evict if over budget.
 
-        Returns the ids of the new records that survived eviction.
+        ``features`` (n, F), when the caller already has the inputs' features, saves
+        encoding them again. Returns the ids of the new records that survived eviction.
         """
         kinds = [kind] * len(X) if isinstance(kind, str) else [str(k) for k in kind]
         bad = sorted(set(kinds) - set(KINDS))
@@ -221,6 +223,10 @@ class Archive:
         if X.shape[1] != self.dim:
             raise ValueError(f"archive stores inputs of size {self.dim}, got {X.shape[1]}")
         n = len(X)
+        if features is not None:
+            features = np.ascontiguousarray(features, np.float32).reshape(len(features), -1)
+            if len(features) != n or (self._F is not None and len(self._F) and features.shape[1] != self._F.shape[1]):
+                raise ValueError(f"features of shape {features.shape} do not match {n} inputs of this archive's feature size")
         if n == 0:
             return np.zeros(0, np.int64)
         labels = np.broadcast_to(np.asarray(labels, np.int64), (n,)).copy()
@@ -240,7 +246,8 @@ class Archive:
         self._importance = np.concatenate([self._importance, importance])
         if self._F is not None and len(self._F) == len(self._X):
             assert self.featurizer is not None
-            self._F = np.concatenate([self._F, np.asarray(self.featurizer(X), np.float32).reshape(n, -1)])
+            new_F = features if features is not None else np.asarray(self.featurizer(X), np.float32).reshape(n, -1)
+            self._F = np.concatenate([self._F, new_F])
         self._X = np.concatenate([self._X, X])
         self._evict()
         return ids[np.isin(ids, self._ids)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch.nn import functional as F
 
 from riscmoe.collection.collection import Collection
 from riscmoe.meta.gaussian import MetaOutput
@@ -38,9 +39,10 @@ class Controller:
       ``max_experts`` models run.
     - ``best``: the most confident meta-model goes first (ranked by the log of the
       confidence, which keeps its resolution where confidences sit near 1 or near 0); the
-      next one runs only while the models that ran are unsure. The answer is the member
-      whose meta-model and model agree most: the highest
-      ``log conf + model_weight * log p(mine)`` among those that ran.
+      next one runs while the models that ran are unsure, or while its meta-model's log
+      posterior lies within ``close`` nats of the first one's (a close call, which the
+      models settle). The answer is the member whose meta-model and model agree most: the
+      highest ``log posterior + model_weight * log p(mine)`` among those that ran.
     - ``mixture``: the ``max_experts`` most confident members all run; their outputs are
       combined per label, weighted by meta-model confidence.
 
@@ -53,16 +55,24 @@ class Controller:
         max_experts: most members whose model may run on one input.
         sure: a model's probability of "mine" from which the cascade stops.
         model_weight: weight of a model's log probability against its meta-model's
-            log confidence when choosing the answer.
+            log posterior when choosing the answer.
+        close: in ``best``, a further member's model also runs when its meta-model's log
+            posterior is within this many nats of the top one's (0 turns this off).
     """
 
     def __init__(
-        self, policy: str = "best", threshold: float = 1e-3, max_experts: int = 3, sure: float = 0.1, model_weight: float = 0.3
+        self,
+        policy: str = "best",
+        threshold: float = 1e-3,
+        max_experts: int = 3,
+        sure: float = 0.1,
+        model_weight: float = 0.5,
+        close: float = 3.0,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
         self.policy, self.threshold, self.max_experts = policy, threshold, max_experts
-        self.sure, self.model_weight = sure, model_weight
+        self.sure, self.model_weight, self.close = sure, model_weight, close
 
     def candidates(self, conf: torch.Tensor, rank: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Members each input may be routed to, in policy order: (B, k) indices and validity.
@@ -97,8 +107,14 @@ class Controller:
         k = order.shape[1]
         probs = torch.full((B, k), -1.0)
         active = valid[:, 0].clone()
+        # Gaussian log posterior of each candidate: what the answer weighs models against.
+        log_post = F.logsigmoid(meta.odds.gather(1, order))  # (B, k)
+        if self.policy == "best" and self.close > 0:
+            near = valid[:, :1] & (log_post[:, :1] - log_post < self.close)  # (B, k) close calls
+        else:
+            near = torch.zeros_like(valid)
         for j in range(k):
-            rows = torch.nonzero(active & valid[:, j]).squeeze(1)
+            rows = torch.nonzero((active | near[:, j]) & valid[:, j]).squeeze(1)
             if len(rows) == 0:
                 break
             probs[rows, j] = self._run(collection, X, rows, order[rows, j])
@@ -121,7 +137,7 @@ class Controller:
             answer_conf = torch.where(answered, scores.gather(1, best[:, None]).squeeze(1) / total, answer_conf)
         else:
             # Meta-model and model agreeing most; in "first", the first sure model wins.
-            combined = meta.rank.gather(1, order) + self.model_weight * torch.log(probs.clamp(min=1e-12))
+            combined = log_post + self.model_weight * torch.log(probs.clamp(min=1e-12))
             pick = torch.where(ran, combined, torch.full_like(combined, float("-inf"))).argmax(1)
             if self.policy == "first":
                 claimed = (probs >= self.sure).float()

@@ -123,11 +123,14 @@ class Feedback:
             report.mistakes = int(is_mistake.sum())
             report.border_updates = self._learn_borders(collection, archive, meta, same, rng)
             report.close_calls = int((kind == "close_call").sum())
-            involved = set(owner[owner >= 0].tolist()) | set(torch.nonzero(wrong_near.any(0)).squeeze(1).tolist())
+            # A model only ever runs on inputs its meta-model accepts, so it learns to refuse
+            # the look-alikes that were accepted (mistakes); near misses move the border only.
+            wrong_accept = ~same & (conf >= self.threshold)  # (B, M)
+            involved = set(owner[owner >= 0].tolist()) | set(torch.nonzero(wrong_accept.any(0)).squeeze(1).tolist())
             for m in sorted(involved):
                 member = collection.members[m]
                 pos_rows = torch.nonzero(owner == m).squeeze(1)
-                neg_rows = torch.nonzero(wrong_near[:, m]).squeeze(1)
+                neg_rows = torch.nonzero(wrong_accept[:, m]).squeeze(1)
                 if len(pos_rows):
                     collection.meta.update(m, Z[pos_rows])
                     member.n_positive += len(pos_rows)
@@ -140,7 +143,7 @@ class Feedback:
                     member.model.fit_step(Fb, target, steps=self.steps)
                     report.members_trained += 1
             report.positives = int((owner >= 0).sum())
-            report.negatives = int(wrong_near.sum())
+            report.negatives = int(wrong_accept.sum())
             # A representative sample of each member's own inputs, for rehearsal and as
             # negatives of future members: keep each positive with probability quota/seen.
             plain = (owner >= 0).numpy() & (kind == "")
@@ -157,7 +160,7 @@ class Feedback:
         if len(rows):
             # One insertion for the whole batch: eviction then weighs every new record at once.
             importance = np.array([IMPORTANCE[k] for k in kind[rows]]) + rng.random(len(rows))
-            archive.add(Xn[rows], kind[rows].tolist(), yn[rows], kind_member[rows], importance, step=step)
+            archive.add(Xn[rows], kind[rows].tolist(), yn[rows], kind_member[rows], importance, step=step, features=Z[torch.from_numpy(rows)].numpy())
         return report
 
     def _learn_borders(self, collection: Collection, archive: Archive, meta: MetaOutput, same: torch.Tensor, rng: np.random.Generator) -> int:
