@@ -6,7 +6,7 @@ import torch
 import pytest
 
 from riscmoe import RiscClassifier, SaveFormatError, load
-from conftest import class_incremental_batches
+from tests.conftest import class_incremental_batches
 
 
 def test_class_incremental_digits_learns_every_class(fitted, digits):

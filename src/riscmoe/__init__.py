@@ -1,8 +1,28 @@
 """riscmoe: a growing collection of small models, each behind a fast meta-model."""
 
-from riscmoe.classifier import RiscClassifier
-from riscmoe.persistence.folder import SaveFormatError, load
-
+# The names below are imported on first use (PEP 562), so that a command that needs none of
+# them (``riscmoe functions ...``) does not pay for importing torch.
 __version__ = "0.1.0"
 
 __all__ = ["RiscClassifier", "SaveFormatError", "load", "__version__"]
+
+_LAZY = {
+    "RiscClassifier": ("riscmoe.classifier", "RiscClassifier"),
+    "SaveFormatError": ("riscmoe.persistence.folder", "SaveFormatError"),
+    "load": ("riscmoe.persistence.folder", "load"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'riscmoe' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -85,3 +85,23 @@ def test_show_unknown_name(files, capsys):
     FunctionLibrary(lib).close()
     assert main(["functions", "show", "squar", "--library", str(lib)]) == 2
     assert "did you mean square" in capsys.readouterr().err
+
+
+def test_the_functions_commands_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, riscmoe, riscmoe.cli.main, riscmoe.functions.cli, riscmoe.functions.controller, "
+            "riscmoe.functions.synthesis; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+    # The package's names are still there, imported on first use.
+    code = ("import riscmoe; from riscmoe import RiscClassifier, SaveFormatError, load, __version__; "
+            "from riscmoe.classifier import RiscClassifier as C; assert RiscClassifier is C; "
+            "print(sorted(riscmoe.__all__), 'RiscClassifier' in dir(riscmoe))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['RiscClassifier', 'SaveFormatError', '__version__', 'load'] True"
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        import riscmoe
+
+        riscmoe.nothing_here

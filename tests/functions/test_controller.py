@@ -9,6 +9,7 @@ from riscmoe.functions.meta import ApplicabilityIndex
 from riscmoe.functions.sandbox import Sandbox
 from riscmoe.functions.synthesis import SynthesisCreator
 from riscmoe.functions.tasks import Task
+from riscmoe.functions.values import Signature
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +134,101 @@ def test_bad_arguments(box):
         FunctionController(lib, policy="any")
     with pytest.raises(TypeError, match="is not a creator"):
         FunctionController(lib, creators=[object()])
+
+
+class NothingCreator:
+    """A creator that never finds anything (or raises, when told to), counting its calls in ``calls_`` (state, not a setting)."""
+
+    provenance = "synthesised"
+
+    def __init__(self, raise_error=False):
+        self.calls_, self.raise_error = 0, raise_error
+
+    def create(self, task, library):
+        self.calls_ += 1
+        if self.raise_error:
+            raise ConnectionError("server down")
+        return None
+
+
+def test_a_failure_is_not_searched_again_until_the_library_changes(box, tmp_path):
+    odd = Task("odd", [((1,), 91), ((2,), 17), ((3,), 55)], [(4,)])
+    path = tmp_path / "lib.sqlite"
+    creator = NothingCreator()
+    with FunctionLibrary(path, sandbox=box) as lib:
+        ctl = FunctionController(lib, creators=[creator])
+        assert ctl.solve(odd).status == "failed" and creator.calls_ == 1
+        r = ctl.solve(odd)
+        assert r.status == "failed" and creator.calls_ == 1 and "not searched again" in r.notes[0]
+    with FunctionLibrary(path, sandbox=box) as lib:  # remembered in the file
+        assert FunctionController(lib, creators=[creator]).solve(odd).status == "failed" and creator.calls_ == 1
+        # Other creator settings or a grown library: worth another search.
+        other = NothingCreator()
+        other.budget = 9.0
+        FunctionController(lib, creators=[other]).solve(odd)
+        assert other.calls_ == 1
+        lib.add("plus_seven", "def plus_seven(x):\n    return x + 7\n", Signature.parse("(int) -> int"))
+        FunctionController(lib, creators=[creator]).solve(odd)
+        assert creator.calls_ == 2
+    ctl = FunctionController(FunctionLibrary(":memory:", sandbox=box), creators=[creator], remember_failures=False)
+    ctl.solve(odd), ctl.solve(odd)
+    assert creator.calls_ == 4
+    flaky = NothingCreator(raise_error=True)  # a creator that raised may do better next time
+    ctl = FunctionController(FunctionLibrary(":memory:", sandbox=box), creators=[flaky])
+    ctl.solve(odd), ctl.solve(odd)
+    assert flaky.calls_ == 2
+
+
+def test_solve_many_batches_verification_yet_answers_as_solve_does(box):
+    def tasks():
+        return [
+            Task("tri", [((3,), 6), ((4,), 10), ((0,), 0)], [(10,)], description="sum of 1 to n"),
+            Task("sq1", [((1,), 2), ((2,), 5), ((5,), 26)], [(10,)]),
+            Task("sq1_b", [((3,), 10), ((4,), 17)], [(6,)], description="x times x plus one"),
+            Task("scale", [((0,), 0), ((2,), 4)], [(3,)], description="x times x, the square"),
+            Task("sq1_c", [((0,), 1), ((-2,), 5)], [(7,)]),
+            Task("spread", [(([6, 3, 11],), 8), (([10, -1, -2],), 12), (([5],), 0)], [([1, 9],)]),
+            Task("sq1_d", [((6,), 37), ((1,), 2)], [(2,)]),
+        ]
+
+    one = FunctionController(FunctionLibrary(":memory:", sandbox=box), creators=[SynthesisCreator(budget=3.0)])
+    expected = [one.solve(t) for t in tasks()]
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    many = FunctionController(lib, creators=[SynthesisCreator(budget=3.0)])
+    trips = []
+    real = box.run_many
+    box.run_many = lambda jobs, library=None: trips.append(len(jobs)) or real(jobs, library)
+    try:
+        got = many.solve_many(tasks())
+    finally:
+        del box.run_many
+    assert [(r.status, r.function, r.answers) for r in got] == [(r.status, r.function, r.answers) for r in expected]
+    assert [r.status for r in got].count("reused") == 5
+    # sq1_b, sq1_c and sq1_d run the stored sq1 in the sandbox; batching shares round trips.
+    assert len(trips) < sum(r.verified for r in got)
+    assert lib.get("sq1").uses == 4
+
+
+def test_deferred_uses_are_written_in_one_go_and_on_close(box, tmp_path):
+    import sqlite3
+
+    path = tmp_path / "lib.sqlite"
+
+    def stored_uses(name):
+        with sqlite3.connect(path) as conn:
+            return conn.execute("SELECT uses FROM functions WHERE name = ?", (name,)).fetchone()[0]
+
+    lib = FunctionLibrary(path, sandbox=box)
+    lib.record_use(["square", "double"], "some task", defer=True)
+    lib.record_use("square", defer=True)
+    assert lib.get("square").uses == 2 and stored_uses("square") == 0  # in memory now, in the file later
+    lib.flush_uses()
+    assert stored_uses("square") == 2 and stored_uses("double") == 1
+    lib.record_use("double", defer=True)
+    lib.close()
+    assert stored_uses("double") == 2
+    with FunctionLibrary(path, sandbox=box) as again:
+        assert again.get("double").solved == ["some task"]
+    ctl = FunctionController(FunctionLibrary(path, sandbox=box))
+    ctl.solve_many([Task("tri", [((3,), 6), ((4,), 10), ((0,), 0)], [(10,)], description="sum of 1 to n")])
+    assert stored_uses("triangular") == 1  # solve_many writes its uses before it returns

@@ -214,3 +214,68 @@ def test_parse_choice_needs_whole_names():
     assert parse_choice("squared", ["square"]) is None
     assert parse_choice("use is_even", ["is_even", "even"]) == "is_even"
     assert parse_choice("<think>square? double?</think>double", ["square", "double"]) == "double"
+
+
+# -- the chooser inside the controller ----------------------------------------------------------
+
+# square and double both reproduce 0 -> 0 and 2 -> 4, and disagree on 3 (9 against 6).
+TWINS = Task("scale", [((0,), 0), ((2,), 4)], [(3,)], description="x times x, the square")
+
+
+@pytest.fixture
+def fresh():
+    with FunctionLibrary(":memory:") as lib:  # use counts change scores: one library per test
+        yield lib
+
+
+def test_controller_asks_the_chooser_when_passing_functions_disagree(fresh):
+    from riscmoe.functions.controller import FunctionController
+
+    with ScriptedServer(["double"]) as server:
+        ctl = FunctionController(fresh, chooser=LLMChooser(server.url, "m", timeout=5.0))
+        r = ctl.solve(TWINS)
+    assert r.status == "reused" and r.function == "double" and r.answers == [6] and r.chosen_by == "chooser"
+    prompt = server.requests[0]["messages"][-1]["content"]
+    assert "- square:" in prompt and "- double:" in prompt and "scale(2) == 4" in prompt
+
+
+@pytest.mark.parametrize("reply", ["none", Reply(raw=b"busy", status=500)])
+def test_a_chooser_that_declines_or_fails_leaves_the_choice_to_the_scores(fresh, reply):
+    from riscmoe.functions.controller import FunctionController
+
+    with ScriptedServer([reply]) as server:
+        r = FunctionController(fresh, chooser=LLMChooser(server.url, "m", timeout=5.0)).solve(TWINS)
+    assert r.function == "square" and r.answers == [9] and r.chosen_by == "score"
+    assert any("chooser" in n for n in r.notes)
+
+
+def test_the_chooser_is_not_asked_when_the_passing_functions_agree(fresh):
+    from riscmoe.functions.controller import FunctionController
+
+    agree = Task("tri", [((3,), 6), ((4,), 10), ((0,), 0)], [(10,)], description="sum of 1 to n")
+    with ScriptedServer([]) as server:
+        r = FunctionController(fresh, chooser=LLMChooser(server.url, "m", timeout=5.0)).solve(agree)
+    assert r.function == "triangular" and r.answers == [55] and server.requests == []
+
+
+def test_cli_llm_choose(tmp_path, capsys):
+    import json
+
+    from riscmoe.cli.main import main
+
+    tasks = tmp_path / "t.jsonl"
+    tasks.write_text(json.dumps({"name": "scale", "description": "x times x, the square",
+                                 "examples": [{"args": [0], "output": 0}, {"args": [2], "output": 4}],
+                                 "queries": [{"args": [3]}]}) + "\n")
+    lib, out = tmp_path / "lib.sqlite", tmp_path / "a.jsonl"
+    with ScriptedServer(["double"]) as server:
+        args = ["functions", "solve", str(tasks), "--library", str(lib), "--out", str(out), "--no-progress"]
+        assert main(args + ["--llm-base-url", server.url, "--llm-model", "m", "--llm-choose"]) == 0
+    assert json.loads(out.read_text()) == {"name": "scale", "answers": [6], "status": "reused", "function": "double"}
+    report = json.loads((tmp_path / "a-report" / "report.json").read_text())
+    assert report["tasks"][0]["chosen_by"] == "chooser"
+    capsys.readouterr()
+    assert main(args + ["--llm-choose"]) == 2
+    assert "--llm-choose needs --llm-base-url" in capsys.readouterr().err
+    assert main(args + ["--llm-base-url", "http://127.0.0.1:9", "--llm-model", "m", "--llm-choose", "--policy", "first"]) == 2
+    assert "--llm-choose works with --policy best" in capsys.readouterr().err

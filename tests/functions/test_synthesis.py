@@ -1,6 +1,7 @@
 """The program synthesiser: finds small programs, reuses stored functions, respects its budget."""
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,27 @@ def test_creator_runs_in_the_sandbox_and_its_source_is_safe(box):
     assert box.run_one(src, "f", (10,), lib.sources()).value == 101
     with pytest.raises(ValueError, match="budget must be positive"):
         SynthesisCreator(budget=0)
+
+
+def test_a_focused_second_pass_finds_what_the_whole_library_hides(box):
+    """relatively_prime(a, b): among all the seeds the search runs out of time; among the few
+    whose texts match the task's ("greatest common divisor": gcd, divides, ...) it finds one."""
+    import json
+
+    import riscmoe.functions
+
+    line = next(l for l in (Path(riscmoe.functions.__file__).with_name("data") / "tasks.jsonl").read_text().splitlines()
+                if json.loads(l)["name"] == "relatively_prime")
+    from riscmoe.functions.tasks import task_from_dict
+
+    task = task_from_dict({k: v for k, v in json.loads(line).items()})
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    whole = SynthesisCreator(budget=1.5, focus=1000)  # one pass over every component
+    assert whole.create(task, lib) is None and whole.last["reason"] == "budget"
+    focused = SynthesisCreator(budget=4.0, focus=12, focus_share=0.6)
+    source = focused.create(task, lib)
+    assert source is not None and "gcd" in source
+    outs = box.run_many([(source, "f", list(task.queries))], lib.sources())[0]
+    assert [o.value for o in outs] == task.expected
+    with pytest.raises(ValueError, match="focus must be at least 1"):
+        SynthesisCreator(focus=0)

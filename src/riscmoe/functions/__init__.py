@@ -3,13 +3,13 @@
 - ``tasks``: examples of an unknown function plus queries (JSON Lines files);
 - ``library``: the functions, in SQLite, deduplicated by behaviour; ``seed``: the seed functions;
 - ``meta``: the meta-models that say which stored functions may solve a task;
-- ``controller``: reuse (policies first / best / mixture) or create, then answer;
+- ``controller``: reuse (policies first / best / mixture, optionally a ``Chooser``) or create, then answer;
 - ``creator``: the creator protocol; ``synthesis``: the embedded program synthesiser;
-  ``llm``: a language-model creator;
+  ``llm``: a language-model creator and chooser;
 - ``sandbox`` (and ``worker``): safe execution of untrusted functions.
 """
 
-from riscmoe.functions.controller import POLICIES, FunctionController, TaskResult
+from riscmoe.functions.controller import POLICIES, Chooser, FunctionController, TaskResult
 from riscmoe.functions.creator import Creator, check_on_examples
 from riscmoe.functions.library import AddResult, FunctionLibrary, FunctionRecord, LibraryFormatError
 from riscmoe.functions.meta import ApplicabilityIndex, Candidate
@@ -19,7 +19,7 @@ from riscmoe.functions.tasks import Task, TaskFormatError, load_tasks
 from riscmoe.functions.values import Signature
 
 __all__ = [
-    "POLICIES", "AddResult", "ApplicabilityIndex", "Candidate", "Creator", "FunctionController", "FunctionLibrary",
+    "POLICIES", "AddResult", "ApplicabilityIndex", "Candidate", "Chooser", "Creator", "FunctionController", "FunctionLibrary",
     "FunctionRecord", "LibraryFormatError", "Outcome", "Sandbox", "Signature", "SynthesisCreator", "Task",
     "TaskFormatError", "TaskResult", "UnsafeSourceError", "check_on_examples", "check_source", "load_tasks", "search",
 ]

@@ -25,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     solve.add_argument("--max-size", type=int, default=9, help="largest program size the synthesiser tries")
     solve.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server, asked when the synthesiser finds nothing")
     solve.add_argument("--llm-model", default=None, help="model name on that server")
+    solve.add_argument("--llm-choose", action="store_true",
+                       help="under --policy best, ask the model to choose when several stored functions fit but disagree on the queries")
     solve.add_argument("--no-progress", action="store_true", help="no progress bar")
     ls = sub.add_parser("list", help="list the functions of a library")
     ls.add_argument("--library", default=DEFAULT_LIBRARY)
@@ -62,26 +64,35 @@ def _solve(args: argparse.Namespace) -> int:
 
     if (args.llm_base_url is None) != (args.llm_model is None):
         raise ValueError("give both --llm-base-url and --llm-model, or neither")
+    if args.llm_choose and args.llm_base_url is None:
+        raise ValueError("--llm-choose needs --llm-base-url and --llm-model")
+    if args.llm_choose and args.policy != "best":
+        raise ValueError(f"--llm-choose works with --policy best, not {args.policy}")
     if args.time_limit <= 0:
         raise ValueError(f"--time-limit must be positive seconds, got {args.time_limit}")
     tasks = load_tasks(args.tasks)  # a malformed file fails before the library is touched
     t_start = time.perf_counter()
     creators: list[Any] = [SynthesisCreator(budget=args.time_limit, max_size=args.max_size)]
+    chooser = None
     if args.llm_base_url:
-        from riscmoe.functions.llm import LLMCreator
+        from riscmoe.functions.llm import LLMChooser, LLMCreator
 
         creators.append(LLMCreator(base_url=args.llm_base_url, model=args.llm_model))
+        if args.llm_choose:
+            chooser = LLMChooser(base_url=args.llm_base_url, model=args.llm_model)
     out = Path(args.out)
     report_dir = Path(args.report) if args.report else out.with_name(out.stem + "-report")
     with FunctionLibrary(args.library) as lib:
         n_start = len(lib)
-        ctl = FunctionController(lib, policy=args.policy, creators=creators)
+        ctl = FunctionController(lib, policy=args.policy, creators=creators, chooser=chooser)
         rows: list[dict] = []
         bar = tqdm(total=len(tasks), unit="task", disable=args.no_progress, desc="functions")
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "w", encoding="utf-8") as fh:
-            for i, task in enumerate(tasks):
-                r = ctl.solve(task)
+
+            def record(r: Any) -> None:
+                i = len(rows)
+                task = tasks[i]
                 fh.write(json.dumps(r.to_answer_line()) + "\n")
                 fh.flush()
                 correct = None
@@ -92,12 +103,15 @@ def _solve(args: argparse.Namespace) -> int:
                     "index": i, "name": task.name, "signature": str(task.signature), "status": r.status,
                     "function": r.function, "seconds": r.seconds, "library_size": len(lib), "candidates": r.candidates,
                     "refuted": r.refuted, "verified": r.verified, "passing": r.passing, "creator": r.creator,
-                    "created_action": r.created_action, "search": {k: r.creator_stats.get(k) for k in ("candidates", "seconds", "size", "reason")} if r.creator_stats else None,
+                    "created_action": r.created_action, "chosen_by": r.chosen_by,
+                    "search": {k: r.creator_stats.get(k) for k in ("candidates", "seconds", "size", "reason")} if r.creator_stats else None,
                     "notes": r.notes, "scored_queries": None if correct is None else len(pairs), "correct_queries": correct,
                 })
                 bar.update(1)
                 bar.set_postfix(library=len(lib), status=r.status)
                 bar.write(f"[{i + 1:>4}/{len(tasks)}] {task.name:<28} {r.status:<8} {str(r.function):<28} {r.seconds:7.3f} s")
+
+            ctl.solve_many(tasks, callback=record)
         bar.close()
     summary = _summary(rows, n_start, time.perf_counter() - t_start, args)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -157,8 +171,8 @@ def _plot(path: Path, rows: list[dict], n_start: int) -> None:
     for status, colour in colours.items():
         a3.scatter([], [], c=colour, s=10, label=status)
     a3.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.14, top=0.9, wspace=0.28)  # tight_layout costs ~0.5 s
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 

@@ -4,6 +4,11 @@ One file holds everything. A ``meta`` table stamps the format and its version; a
 another format or version is refused before anything is written to it. Every change runs
 in one transaction, so a crash in the middle loses no stored function.
 
+Use counts may be deferred (``record_use(..., defer=True)``) and written together by
+``flush_uses`` (``add`` and ``close`` flush too): a crash loses at most those counters. A
+``failures`` table remembers tasks on which every creator failed, with the library's
+``state()`` at the time, so the same search is not repeated until the library changes.
+
 Each function's *behaviour fingerprint* is its outputs on fixed probe inputs of its
 signature (``probe_inputs``); two functions of one signature with equal fingerprints are
 duplicates, and only the better one (smaller, then faster; seeds always stay) is kept.
@@ -51,7 +56,15 @@ CREATE TABLE functions (
     solved TEXT NOT NULL DEFAULT '[]' -- JSON list: texts of the tasks it answered (latest MAX_SOLVED)
 );
 CREATE INDEX functions_by_signature ON functions (arg_types, return_type, fingerprint_hash);
+""" + """
+CREATE TABLE IF NOT EXISTS failures (
+    key TEXT PRIMARY KEY,             -- hash of a task's examples and the creators' settings
+    state TEXT NOT NULL,              -- library_state() when every creator failed on it
+    reason TEXT NOT NULL,
+    created REAL NOT NULL
+);
 """
+_FAILURES = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS failures"):]
 _COLUMNS = ("name", "source", "arg_types", "return_type", "description", "provenance", "examples",
             "fingerprint", "fingerprint_hash", "size", "mean_seconds", "uses", "created", "solved")
 
@@ -160,6 +173,9 @@ class FunctionLibrary:
         self._sandbox = sandbox
         self._trusted_runner = InProcessRunner()
         self.revision = 0  # bumps on every change (for caches such as the meta-model index)
+        self._changes = 0  # bumps when a function is added or replaced (not on a use)
+        self._pending_uses: dict[str, int] = {}  # name -> uses not yet written (record_use(defer=True))
+        self._state: tuple[int, str] = (-1, "")
         self._conn = self._open()
         self._records: dict[str, FunctionRecord] = {}
         self._load()
@@ -211,6 +227,8 @@ class FunctionLibrary:
                 f"{p} is function-library format version {info.get('format_version')}, this riscmoe reads version "
                 f"{FORMAT_VERSION}; it was left untouched. Use the riscmoe release that wrote it."
             )
+        if "failures" not in tables:  # libraries written before failures were remembered
+            conn.executescript("BEGIN;" + _FAILURES + "COMMIT;")
         return conn
 
     def _load(self) -> None:
@@ -265,19 +283,23 @@ class FunctionLibrary:
 
         Seeds run in this process; the others in one sandbox round trip.
         """
-        for n in names:
+        return self.run_jobs([(n, arg_list) for n in names])
+
+    def run_jobs(self, jobs: Sequence[tuple[str, Sequence[tuple]]]) -> list[list]:
+        """Outcomes of each (stored function name, argument tuples) job: seeds here, the rest in one round trip."""
+        for n, _ in jobs:
             self.get(n)
-        out: dict[str, list] = {}
-        trusted = [n for n in names if self._records[n].trusted]
-        untrusted = [n for n in names if not self._records[n].trusted]
+        out: list[list | None] = [None] * len(jobs)
+        trusted = [i for i, (n, _) in enumerate(jobs) if self._records[n].trusted]
+        untrusted = [i for i, (n, _) in enumerate(jobs) if not self._records[n].trusted]
         if trusted:
             seeds = {n: r.source for n, r in self._records.items() if r.trusted}
-            for n, res in zip(trusted, self._trusted_runner.run_many([(None, n, list(arg_list)) for n in trusted], seeds)):
-                out[n] = res
+            for i, res in zip(trusted, self._trusted_runner.run_many([(None, jobs[i][0], list(jobs[i][1])) for i in trusted], seeds)):
+                out[i] = res
         if untrusted:
-            for n, res in zip(untrusted, self.sandbox.run_many([(None, n, list(arg_list)) for n in untrusted], self.sources())):
-                out[n] = res
-        return [out[n] for n in names]
+            for i, res in zip(untrusted, self.sandbox.run_many([(None, jobs[i][0], list(jobs[i][1])) for i in untrusted], self.sources())):
+                out[i] = res
+        return out  # type: ignore[return-value]
 
     # ----------------------------------------------------------------- changes
     def add(
@@ -299,6 +321,7 @@ class FunctionLibrary:
         """
         if provenance not in PROVENANCES:
             raise ValueError(f"unknown provenance {provenance!r}; use one of {', '.join(PROVENANCES)}")
+        self.flush_uses()  # a replaced function's counters must be written before it is
         if provenance == "seed" and shipped_seeds().get(name) != source:
             raise ValueError(f"{name!r} is not a shipped seed function; only those may have provenance 'seed' "
                              f"(seeds run outside the sandbox). Use 'synthesised' or 'llm'.")
@@ -343,11 +366,13 @@ class FunctionLibrary:
                 self._insert(rec)
             self._records[twin.name] = rec
             self.revision += 1
+            self._changes += 1
             return AddResult("replaced", twin.name, duplicate_of=twin.name)
         with self._tx():
             self._insert(rec)
         self._records[name] = rec
         self.revision += 1
+        self._changes += 1
         return AddResult("added", name)
 
     def add_seeds(self) -> list[AddResult]:
@@ -361,24 +386,62 @@ class FunctionLibrary:
                 results.append(self.add(name, src, Signature.parse(sig), desc, provenance="seed"))
         return results
 
-    def record_use(self, names: Sequence[str] | str, task_text: str = "") -> None:
-        """Count one more use of each named function; remember the text of the task it answered."""
+    def record_use(self, names: Sequence[str] | str, task_text: str = "", defer: bool = False) -> None:
+        """Count one more use of each named function; remember the text of the task it answered.
+
+        ``defer``: change the records in memory now and write them with the next ``flush_uses``
+        (which ``add`` and ``close`` call): many uses in one transaction. A crash before then
+        loses those counters, never a function.
+        """
         names = [names] if isinstance(names, str) else list(names)
         for n in names:
             self.get(n)
-        solved = {}
         for n in names:
-            s = list(self._records[n].solved)
-            if task_text and task_text not in s:
-                s = (s + [task_text])[-MAX_SOLVED:]
-            solved[n] = s
-        with self._tx():
-            self._conn.executemany("UPDATE functions SET uses = uses + 1, solved = ? WHERE name = ?",
-                                   [(json.dumps(solved[n]), n) for n in names])
-        for n in names:
-            self._records[n].uses += 1
-            self._records[n].solved = solved[n]
+            r = self._records[n]
+            if task_text and task_text not in r.solved:
+                r.solved = (list(r.solved) + [task_text])[-MAX_SOLVED:]
+            r.uses += 1
+            self._pending_uses[n] = self._pending_uses.get(n, 0) + 1
         self.revision += 1
+        if not defer:
+            self.flush_uses()
+
+    def flush_uses(self) -> None:
+        """Write the use counts and solved-task texts recorded with ``defer`` in one transaction."""
+        if not self._pending_uses:
+            return
+        pending, self._pending_uses = self._pending_uses, {}
+        with self._tx():
+            self._conn.executemany("UPDATE functions SET uses = uses + ?, solved = ? WHERE name = ?",
+                                   [(k, json.dumps(self._records[n].solved), n) for n, k in pending.items() if n in self._records])
+
+    @property
+    def changes(self) -> int:
+        """Bumps whenever a function is added or replaced (not on a use): outcomes cached under it stay true."""
+        return self._changes
+
+    def state(self) -> str:
+        """A hash of every stored function's name and source: equal states, equal libraries."""
+        if self._state[0] != self._changes:
+            h = hashlib.sha256()
+            for n in sorted(self._records):
+                h.update(f"{n}\0{self._records[n].source}\0".encode())
+            self._state = (self._changes, h.hexdigest()[:32])
+        return self._state[1]
+
+    def failed_before(self, key: str) -> str | None:
+        """The reason recorded when every creator failed on ``key`` with the library as it is now, else None."""
+        row = self._conn.execute("SELECT state, reason FROM failures WHERE key = ?", (key,)).fetchone()
+        return row[1] if row is not None and row[0] == self.state() else None
+
+    def record_failure(self, key: str, reason: str) -> None:
+        """Remember that every creator failed on ``key`` with the library as it is now.
+
+        Only ``failed_before`` reads it, and only while no function was added or replaced:
+        a grown library makes a new search worth its time.
+        """
+        with self._tx():
+            self._conn.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)", (key, self.state(), reason, time.time()))
 
     def free_name(self, wanted: str) -> str:
         """``wanted`` made a valid identifier not yet stored (and not a builtin or forbidden name)."""
@@ -397,8 +460,11 @@ class FunctionLibrary:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        """Close the file and stop the sandbox this library started."""
-        self._conn.close()
+        """Write deferred use counts, close the file and stop the sandbox this library started."""
+        try:
+            self.flush_uses()
+        finally:
+            self._conn.close()
         if self._own_sandbox and self._sandbox is not None:
             self._sandbox.close()
 

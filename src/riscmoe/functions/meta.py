@@ -88,6 +88,7 @@ class ApplicabilityIndex:
         self.dim, self.w_text, self.w_known, self.w_use, self.w_size = dim, w_text, w_known, w_use, w_size
         self._revision = -1
         self._library_id = -1
+        self._changes = -1
         self.names_: list[str] = []
         self.text_: np.ndarray = np.zeros((0, dim), np.float32)  # (M, dim)
         self.known_: list[dict] = []  # per function: canonical args -> canonical output
@@ -99,8 +100,24 @@ class ApplicabilityIndex:
         if self._revision == library.revision and self._library_id == id(library):
             return
         recs = library.list()
+        if self._library_id == id(library) and self._changes == library.changes and len(recs) == len(self.names_):
+            # Only uses changed (no function added or replaced): update those rows in place.
+            for i, r in enumerate(recs):
+                if r.uses != self.uses_[i]:
+                    self.uses_[i] = r.uses
+                    t = _text(r)
+                    v = self._text_cache.get(t)
+                    if v is None:
+                        v = self._text_cache[t] = embed([t], self.dim)[0]
+                    self.text_[i] = v
+            self._revision = library.revision
+            return
         self.names_ = [r.name for r in recs]
         self.sigs_ = [r.signature for r in recs]
+        by_sig: dict = {}
+        for i, sig in enumerate(self.sigs_):
+            by_sig.setdefault(sig, []).append(i)
+        self.by_sig_ = {sig: np.array(ix, np.int64) for sig, ix in by_sig.items()}  # signature -> rows
         # Per-function parts are cached by what they depend on: a use only redoes one row.
         texts = [_text(r) for r in recs]
         rows = [self._text_cache.get(t) for t in texts]
@@ -119,15 +136,18 @@ class ApplicabilityIndex:
                 self._known_cache[key] = _known(r)
             known.append(self._known_cache[key])
         self.known_ = known
-        self._revision, self._library_id = library.revision, id(library)
+        self._revision, self._library_id, self._changes = library.revision, id(library), library.changes
 
     def rank(self, task: Task, library: FunctionLibrary) -> tuple[list[Candidate], int]:
         """Candidates for ``task`` best first, and how many were refuted without running."""
         self.refresh(library)
-        idx = np.array([i for i, s in enumerate(self.sigs_) if s == task.signature], np.int64)
-        if len(idx) == 0:
+        idx = self.by_sig_.get(task.signature)
+        if idx is None:
             return [], 0
-        q = embed([task.name + " " + task.description], self.dim)[0]  # (dim,)
+        text_q = task.name + " " + task.description
+        q = self._text_cache.get(text_q)
+        if q is None:
+            q = self._text_cache[text_q] = embed([text_q], self.dim)[0]  # (dim,)
         text = self.text_[idx] @ q  # (k,) cosine similarities
         keys = [tuple(canonical(a) for a in args) for args, _ in task.examples]
         wants = [canonical(o) for _, o in task.examples]

@@ -475,6 +475,8 @@ class SynthesisCreator:
     Args:
         budget: seconds of search per task.
         max_size: largest expression size tried.
+        focus: components of the focused second pass (the most relevant ones).
+        focus_share: share of the budget kept for the focused pass.
 
     Components are offered to the search in order of their texts' similarity to the task's
     name and description, which breaks ties between equally small programs.
@@ -483,22 +485,44 @@ class SynthesisCreator:
 
     provenance = "synthesised"
 
-    def __init__(self, budget: float = 5.0, max_size: int = 9) -> None:
+    def __init__(self, budget: float = 5.0, max_size: int = 9, focus: int = 12, focus_share: float = 0.4) -> None:
         if budget <= 0:
             raise ValueError(f"budget must be positive seconds, got {budget}")
-        self.budget, self.max_size = budget, max_size
+        if focus < 1 or not 0 < focus_share < 1:
+            raise ValueError(f"focus must be at least 1 and focus_share in (0, 1), got {focus} and {focus_share}")
+        self.budget, self.max_size, self.focus, self.focus_share = budget, max_size, focus, focus_share
         self.last: dict = {}
 
     def create(self, task: Task, library: FunctionLibrary) -> str | None:
-        """Source of the smallest program found that reproduces the task's examples, or None."""
+        """Source of the smallest program found that reproduces the task's examples, or None.
+
+        When the library is large and the search over every component finds nothing within
+        ``1 - focus_share`` of the budget, a second search over only the ``focus``
+        components whose texts are closest to the task's gets the rest: a program built
+        from a few relevant functions (``gcd`` for "share no divisor") may be too large to
+        reach among all of them in time, and small enough among those few.
+        """
         comps = [[r.name, list(r.signature.args), r.signature.output] for r in _by_relevance(task, library)]
+        t0 = time.perf_counter()
+        if len(comps) <= self.focus:
+            self.last = self._search(task, library, comps, self.budget, self.max_size)
+            return self.last.get("source") if self.last.get("ok") else None
+        full = self._search(task, library, comps, self.budget * (1 - self.focus_share), self.max_size)
+        self.last = full
+        if not full.get("ok"):
+            left = max(0.05, self.budget - (time.perf_counter() - t0))
+            focused = self._search(task, library, comps[: self.focus], left, self.max_size)
+            self.last = dict(focused, candidates=int(full.get("candidates") or 0) + int(focused.get("candidates") or 0),
+                             seconds=time.perf_counter() - t0)
+        return self.last.get("source") if self.last.get("ok") else None
+
+    def _search(self, task: Task, library: FunctionLibrary, comps: list, budget: float, max_size: int) -> dict:
         req = {
             "op": "synthesise", "arg_types": list(task.signature.args), "out_type": task.signature.output,
             "inputs": [list(a) for a, _ in task.examples], "outputs": [o for _, o in task.examples],
-            "components": comps, "budget": self.budget, "max_size": self.max_size, "name": "f",
+            "components": comps, "budget": budget, "max_size": max_size, "name": "f",
         }
-        self.last = library.sandbox.request(req, library.sources(), timeout=self.budget + 5.0)
-        return self.last.get("source") if self.last.get("ok") else None
+        return library.sandbox.request(req, library.sources(), timeout=budget + 5.0)
 
 
 def _by_relevance(task: Task, library: FunctionLibrary) -> list:

@@ -21,13 +21,14 @@ add ``--check`` to check the file on disk without writing it.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 SEED = 20261129
 HERE = Path(__file__).resolve().parent
@@ -101,6 +102,7 @@ DOMAINS: dict[str, Domain] = {
     "list2": Domain(([4, -1],), _list(-9, 12, 2, 7)),  # at least two items
     "natlist": Domain(([], [2]), _list(0, 40, 2, 8)),
     "duplist": Domain(([], [3, 3]), _list(0, 5, 2, 8)),  # duplicates likely
+    "emptylist": Domain(([], [0], [4], [1, 3]), _list(-9, 12, 1, 7)),  # non-empty lists that look empty to sum, max, ...
 }
 
 
@@ -229,7 +231,7 @@ COMPOSED = [
     composed("second_element", "the second item of a list", lambda xs: xs[1], "list2"),
     composed("all_but_first", "a list without its first item", lambda xs: xs[1:], "list"),
     composed("first_two", "the first two items of a list", lambda xs: xs[:2], "list"),
-    composed("is_empty", "does a list hold nothing", lambda xs: len(xs) == 0, "list"),
+    composed("is_empty", "does a list hold nothing", lambda xs: len(xs) == 0, "emptylist"),
     composed("digit_sum_is_even", "is the sum of n's digits even", lambda n: digit_sum(n) % 2 == 0, "digits"),
     composed("square_minus_one", "x squared, minus one", lambda x: x * x - 1, "int"),
     composed("count_positive", "how many numbers in a list are above zero", lambda xs: sum(x > 0 for x in xs), "list"),
@@ -286,6 +288,100 @@ DISTRACTORS: list[tuple[str, int, Callable[..., Any]]] = [
     ("all_unless_zero", 2, lambda xs, n: xs if n else []),
     ("none_unless_zero", 2, lambda xs, n: [] if n else xs),
 ]
+
+
+def _type_of(value: Any) -> str:
+    return {bool: "bool", int: "int", float: "float", list: "list[int]"}[type(value)]
+
+
+@functools.lru_cache(maxsize=1)
+def seed_functions() -> list[tuple[str, tuple[str, ...], str, Callable[..., Any]]]:
+    """The seed library's functions as (name, argument types, output type, callable).
+
+    They are riscmoe's own trusted sources, executed here in one namespace.
+    """
+    from riscmoe.functions.seed import SEEDS
+
+    ns: dict[str, Any] = {}
+    out = []
+    for sig, _, src in SEEDS:
+        exec(src, ns)  # our own shipped source
+        name = src.split("(", 1)[0].removeprefix("def ").strip()
+        args, result = sig.split(" -> ")
+        types = tuple(t.strip() for t in args.strip("()").split(",") if t.strip())
+        out.append((name, types, result.strip(), ns[name]))
+    return out
+
+
+def _spec_types(spec: Spec) -> tuple[tuple[str, ...], str]:
+    """A spec's argument and output types, from one draw of its inputs."""
+    args = [DOMAINS[d].edges[-1] for d in spec.args]
+    return tuple(_type_of(a) for a in args), _type_of(_call(spec.fn, args))
+
+
+def _small(v: Any, limit: int) -> Any:
+    """``v`` if it is a small intermediate value; a wrong candidate that builds huge ones is skipped."""
+    if isinstance(v, list) and (len(v) > 64 or any(abs(x) > limit for x in v)):
+        raise ValueError("intermediate list too large")
+    if isinstance(v, int) and abs(v) > limit:
+        raise ValueError("intermediate number too large")
+    return v
+
+
+def _compose(g: Callable[..., Any], f: Callable[..., Any], limit: int) -> Callable[..., Any]:
+    return lambda *a: g(_small(f(*a), limit))
+
+
+def _on_arg(f: Callable[..., Any], i: int) -> Callable[..., Any]:
+    return lambda *a: f(a[i])
+
+
+def _count_if(p: Callable[[int], bool]) -> Callable[[list[int]], int]:
+    return lambda xs: sum(1 for x in xs if p(x) is True)
+
+
+def _filter_by(p: Callable[[int], bool]) -> Callable[[list[int]], list[int]]:
+    return lambda xs: [x for x in xs if p(x) is True]
+
+
+def _map_by(g: Callable[[int], int]) -> Callable[[list[int]], list[int]]:
+    return lambda xs: [g(x) for x in xs]
+
+
+@functools.lru_cache(maxsize=None)
+def simple_candidates(arg_types: tuple[str, ...], out_type: str) -> tuple[tuple[str, Callable[..., Any]], ...]:
+    """Plausible wrong programs of one signature: what a small program search finds first.
+
+    Built from the seed functions and every task's reference function: each of them alone,
+    one applied to another's result (``g(f(x))``), a one-argument function applied to one
+    argument of a two-argument task, and per-element counts, filters and maps of a list by
+    a predicate or an int function.
+    """
+    blocks: list[tuple[str, tuple[str, ...], str, Callable[..., Any]]] = list(seed_functions())
+    seeds = {b[0] for b in blocks}  # seeds guard their inputs; reference functions do not (factorial of 10**6)
+    for s in all_specs():
+        if s.kind != "repeat":
+            blocks.append((s.name, *_spec_types(s), s.fn))
+    blocks += [(n, ("int",) * a, "int" if n != "non_negative" else "bool", f) for n, a, f in DISTRACTORS if n in ("identity", "square_minus_x", "non_negative")]
+    unary = [b for b in blocks if len(b[1]) == 1]
+    for n, _, o, p in [b for b in unary if b[1] == ("int",) and b[2] == "bool"]:
+        blocks += [(f"count_if({n})", ("list[int]",), "int", _count_if(p)), (f"filter({n})", ("list[int]",), "list[int]", _filter_by(p))]
+    for n, _, o, g in [b for b in unary if b[1] == ("int",) and b[2] == "int"]:
+        blocks.append((f"map({n})", ("list[int]",), "list[int]", _map_by(g)))
+    unary = [b for b in blocks if len(b[1]) == 1]
+    out: list[tuple[str, Callable[..., Any]]] = []
+    for n, a, o, f in blocks:
+        if a == arg_types and o == out_type:
+            out.append((n, f))
+        if a == arg_types:  # g(f(...))
+            out += [(f"{gn}({n})", _compose(g, f, 10**9 if gn in seeds else 10**4))
+                    for gn, ga, go, g in unary if ga == (o,) and go == out_type]
+    if len(arg_types) == 2:
+        for i, t in enumerate(arg_types):
+            out += [(f"{n}(arg{i})", _on_arg(f, i)) for n, a, o, f in unary if a == (t,) and o == out_type]
+    return tuple(out)
+
+
 # Which composition a later one builds on, so the sequence keeps it after its part.
 BUILDS_ON = {"sum_of_cubes": "cube", "cube_plus_one": "cube"}
 
@@ -364,27 +460,84 @@ def _ambiguous_with(spec: Spec, examples: list[list[Any]], outputs: list[Any], r
     return None
 
 
-def make_task(spec: Spec, rivals: list[tuple[str, Callable[..., Any]]]) -> dict[str, Any]:
-    """Examples that rule out every rival, then queries on other inputs."""
+def misleading(examples: list[list[Any]], outputs: list[Any], queries: list[list[Any]], answers: list[Any],
+               candidates: Sequence[tuple[str, Callable[..., Any]]]) -> str | None:
+    """The name of a candidate that fits every example yet answers some query wrongly, if any.
+
+    A candidate that fits the examples and the queries computes the task's function as far
+    as the task can tell, and is no harm.
+    """
+    for name, fn in candidates:
+        try:
+            if not all(same(_call(fn, a), o) for a, o in zip(examples, outputs)):
+                continue
+        except Exception:  # cannot take these inputs: does not fit them
+            continue
+        for q, want in zip(queries, answers):
+            try:
+                if not same(_call(fn, q), want):
+                    return name
+            except Exception:  # fails on a query: a wrong answer
+                return name
+    return None
+
+
+MIN_PREDICATE_EXAMPLES = 12
+
+
+def _draw_examples(spec: Spec, rng: random.Random, n: int, predicate: bool) -> list[list[Any]]:
+    """Edge cases, then distinct draws; a predicate's examples are half True, half False where the domain allows."""
+    edges = _edges(spec, rng)[: min(4 if predicate else 2, n - 2)]
+    examples = edges + _distinct_args(spec, rng, n - len(edges) if not predicate else 0, edges)
+    if predicate:
+        want = {True: n // 2, False: n - n // 2}
+        for e in edges:
+            want[_call(spec.fn, e)] -= 1
+        for _ in range(4000):
+            if len(examples) == n:
+                break
+            args = _draw_args(spec, rng)
+            out = _call(spec.fn, args)
+            # After many draws, accept either answer: a rare answer (the empty list) may have one input only.
+            if args not in examples and (want[out] > 0 or _ > 3000):
+                examples.append(args)
+                want[out] -= 1
+    rng.shuffle(examples)
+    return examples
+
+
+def make_task(spec: Spec, rivals: list[tuple[str, Callable[..., Any]]],
+              candidates: Sequence[tuple[str, Callable[..., Any]]] = ()) -> dict[str, Any]:
+    """Examples that rule out every rival and mislead no candidate, then queries on other inputs.
+
+    ``rivals`` (other tasks' functions, distractors) must not fit the examples at all;
+    ``candidates`` (seeds, compositions) may fit them only if they also answer every query right.
+    """
     rival = None
+    predicate = isinstance(_call(spec.fn, [DOMAINS[d].edges[0] for d in spec.args]), bool)
     for attempt in range(200):
         rng = random.Random(f"{SEED}:{spec.name}:{attempt}")
-        n_examples, n_queries = rng.randint(4, 6), rng.randint(3, 5)
-        edges = _edges(spec, rng)[: min(2, n_examples - 2)]
-        examples = edges + _distinct_args(spec, rng, n_examples - len(edges), edges)
-        rng.shuffle(examples)
+        n_examples = rng.randint(5, 7)
+        if predicate:  # 2**n labellings: a few thousand small programs must not realise them all
+            n_examples = 24 if len(spec.args) > 1 else rng.randint(MIN_PREDICATE_EXAMPLES, 16)
+        n_queries = rng.randint(3, 5)
+        examples = _draw_examples(spec, rng, n_examples, predicate)
         outputs = [_call(spec.fn, a) for a in examples]
-        if isinstance(outputs[0], bool) and len(set(outputs)) < 2:
+        if predicate and len(set(outputs)) < 2:
             continue  # a predicate's examples show both answers
         rival = _ambiguous_with(spec, examples, outputs, rivals)
         if rival is not None:
             continue
         queries = _distinct_args(spec, rng, n_queries, examples)
+        answers = [_call(spec.fn, a) for a in queries]
+        rival = misleading(examples, outputs, queries, answers, candidates)
+        if rival is not None:
+            continue
         return {
             "name": spec.name,
             "description": spec.description,
             "examples": [{"args": a, "output": o} for a, o in zip(examples, outputs)],
-            "queries": [{"args": a, "expected": _call(spec.fn, a)} for a in queries],
+            "queries": [{"args": a, "expected": e} for a, e in zip(queries, answers)],
         }
     raise RuntimeError(f"task {spec.name}: no draw of examples rules out every other function (last: {rival})")
 
@@ -423,7 +576,7 @@ def build() -> list[dict[str, Any]]:
     for spec in order(specs):
         rivals = [(s.name, s.fn) for s in specs if s.key != spec.key and len(s.args) == len(spec.args)]
         rivals += [(n, f) for n, arity, f in DISTRACTORS if arity == len(spec.args)]
-        tasks.append(make_task(spec, rivals))
+        tasks.append(make_task(spec, rivals, simple_candidates(*_spec_types(spec))))
     return tasks
 
 
@@ -459,7 +612,7 @@ def check(text: str) -> dict[str, int]:
         spec = specs.get(name)
         if spec is None:
             raise ValueError(f"{where}: no reference implementation of this name")
-        if not (4 <= len(task["examples"]) <= 6 and 3 <= len(task["queries"]) <= 5):
+        if not (5 <= len(task["examples"]) <= 24 and 3 <= len(task["queries"]) <= 5):
             raise ValueError(f"{where}: {len(task['examples'])} examples, {len(task['queries'])} queries")
         pairs = [(e["args"], e["output"]) for e in task["examples"]] + [(q["args"], q["expected"]) for q in task["queries"]]
         for args, out in pairs:
@@ -469,6 +622,14 @@ def check(text: str) -> dict[str, int]:
                 _check_value(where, v)
             if not same(_call(spec.fn, args), out):
                 raise ValueError(f"{where}: reference gives {_call(spec.fn, args)!r} for {args!r}, file says {out!r}")
+        outputs = [e["output"] for e in task["examples"]]
+        if isinstance(outputs[0], bool):
+            if len(outputs) < MIN_PREDICATE_EXAMPLES or len(set(outputs)) < 2:
+                raise ValueError(f"{where}: a predicate needs at least {MIN_PREDICATE_EXAMPLES} examples showing True and False")
+        wrong = misleading([e["args"] for e in task["examples"]], outputs, [q["args"] for q in task["queries"]],
+                           [q["expected"] for q in task["queries"]], simple_candidates(*_spec_types(spec)))
+        if wrong is not None:
+            raise ValueError(f"{where}: the examples also fit {wrong}, which answers a query differently")
         if spec.kind == "repeat" and first_of_key.get(spec.key, lineno) >= lineno:
             raise ValueError(f"{where}: repeats {spec.key!r}, which does not come earlier")
         first_of_key.setdefault(spec.key, lineno)
