@@ -244,17 +244,26 @@ def plots(results: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         paths.append(path)
     pol = [r for r in ok if r["system"].startswith("riscmoe-") and r.get("runs_mean") is not None]
     if pol:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for stream in dict.fromkeys(r["stream"] for r in pol):
-            for name, marker in (("riscmoe-first", "o"), ("riscmoe-best", "s"), ("riscmoe-mixture", "^")):
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        policies = (("riscmoe-first", "o"), ("riscmoe-best", "s"), ("riscmoe-mixture", "^"))
+        # One colour per stream, one marker per policy; a stream's policies are joined.
+        for k, stream in enumerate(dict.fromkeys(r["stream"] for r in pol)):
+            colour = plt.cm.tab10(k % 10)
+            xs, ys = [], []
+            for name, marker in policies:
                 rs = [r for r in pol if r["stream"] == stream and r["system"] == name]
                 if rs:
-                    ax.scatter([np.mean([r["runs_mean"] for r in rs])], [100 * np.mean([r["final_accuracy"] for r in rs])],
-                               marker=marker, label=f"{stream} {name.split('-')[1]}")
+                    xs.append(np.mean([r["runs_mean"] for r in rs]))
+                    ys.append(100 * np.mean([r["final_accuracy"] for r in rs]))
+                    ax.scatter(xs[-1:], ys[-1:], marker=marker, color=colour, zorder=3)
+            ax.plot(xs, ys, color=colour, lw=1, alpha=0.6, label=stream)
+        for name, marker in policies:
+            ax.scatter([], [], marker=marker, color="gray", label=name.split("-")[1])
         ax.set_xlabel("members' models run per input (mean)")
         ax.set_ylabel("final accuracy (%)")
         ax.set_title("routing policies: accuracy against compute")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.grid(alpha=0.3)
         fig.tight_layout()
         path = out_dir / "policies.png"
         fig.savefig(path, dpi=110)
