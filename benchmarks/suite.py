@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         futures = {job: pool.submit(one, job) for job in sorted(jobs, key=_expected_seconds, reverse=True)}
         results = [r for job in jobs for r in futures[job].result()]
     total = time.perf_counter() - t0
-    reused = sum(1 for r in results if r.get("reused"))
+    reused = sum(1 for job in jobs if any(r.get("reused") for r in futures[job].result()))  # jobs, not table rows
     meta = {"suite": args.suite, "reused_jobs": reused, "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "date": time.strftime("%Y-%m-%d"), "total_seconds": total, "parallel_jobs": n_par, "threads_per_job": threads}

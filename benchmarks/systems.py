@@ -200,7 +200,8 @@ class JointMLP:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.net = nn.Sequential(nn.Linear(Z.shape[1], self.hidden), nn.ReLU(), nn.Linear(self.hidden, len(self.classes)))
-        opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+        # Wider networks take smaller Adam steps (1e-3 for x1, 1e-3/sqrt(mult) beyond).
+        opt = torch.optim.Adam(self.net.parameters(), lr=1e-3 / self.mult**0.5)
         for _ in range(self.epochs):
             perm = torch.randperm(len(Z), generator=g)
             for i in range(0, len(Z), 128):
