@@ -91,6 +91,9 @@ def stage_eval_index(built: Built) -> list[int]:
     return [names.index("classes " + ",".join(map(str, g))) for g in built.stream.groups]
 
 
+# riscmoe's routing policies as the suite scores them, `best` (the default) first.
+RISC_POLICIES = ("best", "first", "mixture")
+
 STANDARD = [
     StreamSpec("split-mnist", "mnist", "class-incremental"),
     StreamSpec("split-fashion", "fashion-mnist", "class-incremental"),

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.specs import SUITES
+from benchmarks.specs import RISC_POLICIES, SUITES
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK_BEGIN = "<!-- suite:begin -->"
@@ -117,7 +117,7 @@ def merge_policies(jobs: list[Job]) -> list[Job]:
 def job_systems(job: Job) -> list[str]:
     """The table rows a job produces."""
     if job.system == "riscmoe":
-        return [f"riscmoe-{p}" for p in ("best", "first", "mixture")]
+        return [f"riscmoe-{p}" for p in RISC_POLICIES]
     if job.system.startswith("avalanche-"):
         return [f"avalanche-{name}" for name in job.system.split("-", 1)[1].split("+")]
     return [job.system]

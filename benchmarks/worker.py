@@ -18,10 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.specs import SUITES, build, stage_eval_index
+from benchmarks.specs import RISC_POLICIES, SUITES, build, stage_eval_index
 from benchmarks.systems import make_system
-
-RISC_POLICIES = ("best", "first", "mixture")
 
 
 def accuracy_row(system: Any, eval_sets: list[tuple[str, np.ndarray, np.ndarray]]) -> list[float]:

@@ -110,11 +110,11 @@ class Controller:
         # Gaussian log posterior of each candidate: what the answer weighs models against.
         log_post = F.logsigmoid(meta.odds.gather(1, order))  # (B, k)
         if self.policy == "best" and self.close > 0:
-            near = valid[:, :1] & (log_post[:, :1] - log_post < self.close)  # (B, k) close calls
+            close_call = valid[:, :1] & (log_post[:, :1] - log_post < self.close)  # (B, k)
         else:
-            near = torch.zeros_like(valid)
+            close_call = torch.zeros_like(valid)
         for j in range(k):
-            rows = torch.nonzero((active | near[:, j]) & valid[:, j]).squeeze(1)
+            rows = torch.nonzero((active | close_call[:, j]) & valid[:, j]).squeeze(1)
             if len(rows) == 0:
                 break
             probs[rows, j] = self._run(collection, X, rows, order[rows, j])
