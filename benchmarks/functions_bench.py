@@ -7,7 +7,7 @@ Run from the repository root::
 
 Each run is the real command (``python -m riscmoe.cli.main functions solve ...``) in a
 subprocess, so the whole wall time counts what a user waits for: start-up, the library,
-the sandbox worker, solving, the report and its plot. Per-task figures come from the
+the sandbox worker, solving, the report and its SVG plot. Per-task figures come from the
 report the command writes. Recorded in ``OUT/results.json``:
 
 - run 1 (fresh library): solve rate, accuracy against the held-back answers,
@@ -164,7 +164,7 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         f"Second run against the first: {_x(res['speedup_solving'])} faster in solving time, "
         f"{_x(res['speedup_wall'])} in whole wall time: both runs pay the same fixed costs (Python start-up, "
-        f"opening the library, starting the sandbox worker, and the report's plot, which imports matplotlib).",
+        f"opening the library, starting the sandbox worker, writing the report and its SVG plot).",
     ]
     if hostile:
         lines.append(f"Hostile-function and escape test cases in the tests: {sum(hostile.values())} "

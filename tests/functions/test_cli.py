@@ -1,6 +1,7 @@
 """``riscmoe functions``: solve twice (the second run only reuses), list, show, clear errors."""
 
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -41,7 +42,10 @@ def test_solve_twice_second_run_reuses_everything(files, capsys):
     assert lines[3]["function"] == "sq_plus_one" and lines[3]["answers"] == [26]
     report = json.loads((tmp / "a1-report" / "report.json").read_text())
     assert report["summary"]["created"] == 2 and report["summary"]["library_after"] == report["summary"]["library_before"] + 2
-    assert (tmp / "a1-report" / "library.png").stat().st_size > 1000
+    svg = ET.parse(tmp / "a1-report" / "library.svg").getroot()  # well-formed XML
+    texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert {"library size", "cumulative solve rate", "time per task"} <= set(texts)
+    assert len(list(svg.iter("{http://www.w3.org/2000/svg}circle"))) == 4  # one dot per task
 
     assert solve(tasks, lib, tmp / "a2.jsonl", "--policy", "first") == 0
     text = capsys.readouterr().out

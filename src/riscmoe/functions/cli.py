@@ -116,7 +116,7 @@ def _solve(args: argparse.Namespace) -> int:
     summary = _summary(rows, n_start, time.perf_counter() - t_start, args)
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "report.json").write_text(json.dumps({"summary": summary, "tasks": rows}, indent=2))
-    _plot(report_dir / "library.png", rows, n_start)
+    _plot(report_dir / "library.svg", rows, n_start)
     _print_summary(summary, out, report_dir)
     return 0
 
@@ -146,34 +146,24 @@ def _summary(rows: list[dict], n_start: int, wall: float, args: argparse.Namespa
 
 
 def _plot(path: Path, rows: list[dict], n_start: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Library size, cumulative solve and reuse rates, and time per task, as an SVG (see ``svg.py``)."""
+    from riscmoe.functions.svg import PALETTE, Panel, write_svg
 
     x = list(range(1, len(rows) + 1))
-    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(14, 3.8))
-    a1.step([0] + x, [n_start] + [r["library_size"] for r in rows], where="post")
-    a1.set(xlabel="task", ylabel="functions stored", title="library size")
-    solved = [0]
-    for r in rows:
-        solved.append(solved[-1] + (r["status"] != "failed"))
-    a2.plot(x, [s / i for s, i in zip(solved[1:], x)], label="solved")
-    reused = [0]
-    for r in rows:
-        reused.append(reused[-1] + (r["status"] == "reused"))
-    a2.plot(x, [s / i for s, i in zip(reused[1:], x)], label="answered by reuse")
-    a2.set(xlabel="task", ylabel="fraction of tasks so far", title="cumulative solve rate", ylim=(0, 1.05))
-    a2.legend()
-    colours = {"reused": "tab:green", "created": "tab:blue", "failed": "tab:red"}
-    a3.scatter(x, [max(r["seconds"], 1e-4) for r in rows], c=[colours[r["status"]] for r in rows], s=10)
-    a3.set(xlabel="task", ylabel="seconds", yscale="log", title="time per task")
-    for status, colour in colours.items():
-        a3.scatter([], [], c=colour, s=10, label=status)
-    a3.legend(fontsize=8)
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.14, top=0.9, wspace=0.28)  # tight_layout costs ~0.5 s
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    solved = reused = 0
+    rate, reuse = [], []
+    for i, r in enumerate(rows, 1):
+        solved += r["status"] != "failed"
+        reused += r["status"] == "reused"
+        rate.append(solved / i)
+        reuse.append(reused / i)
+    colours = {"reused": PALETTE["green"], "created": PALETTE["blue"], "failed": PALETTE["red"]}
+    size = Panel("library size", "task", "functions stored").add([0] + x, [n_start] + [r["library_size"] for r in rows], kind="step")
+    rates = Panel("cumulative solve rate", "task", "fraction of tasks so far", ylim=(0.0, 1.05), legend_at="bottom")
+    rates.add(x, rate, label="solved").add(x, reuse, colour=PALETTE["orange"], label="answered by reuse")
+    times = Panel("time per task", "task", "seconds", log_y=True, legend=[(s, c) for s, c in colours.items()])
+    times.add(x, [max(r["seconds"], 1e-4) for r in rows], kind="dots", colours=[colours[r["status"]] for r in rows])
+    write_svg(path, [size, rates, times])
 
 
 def _print_summary(s: dict, out: Path, report_dir: Path) -> None:
@@ -185,7 +175,7 @@ def _print_summary(s: dict, out: Path, report_dir: Path) -> None:
     if "query_accuracy" in s:
         print(f"accuracy against expected answers: {s['query_accuracy'] * 100:.1f}% of queries, "
               f"{s['tasks_all_queries_correct'] * 100:.1f}% of tasks fully right")
-    print(f"wall {s['wall_seconds']:.1f} s; answers: {out}; report: {report_dir}/ (report.json, library.png)")
+    print(f"wall {s['wall_seconds']:.1f} s; answers: {out}; report: {report_dir}/ (report.json, library.svg)")
 
 
 def _list(lib: Any) -> int:
