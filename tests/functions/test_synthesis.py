@@ -1,14 +1,19 @@
 """The program synthesiser: finds small programs, reuses stored functions, respects its budget."""
 
+import json
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+import riscmoe.functions
 from riscmoe.functions.library import FunctionLibrary
 from riscmoe.functions.sandbox import Sandbox, build_namespace, check_source
-from riscmoe.functions.synthesis import SynthesisCreator, search
-from riscmoe.functions.tasks import Task
+from riscmoe.functions.synthesis import SynthesisCreator, _CallGuard, _CallTimeout, search
+from riscmoe.functions.tasks import Task, task_from_dict
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +40,11 @@ SIGS = {
     "length": (("list[int]",), "int"),
     "hang": (("int",), "int"),
     "poly": (("int",), "int"),
+    "divides": (("int", "int"), "bool"),
 }
+DIVIDES = "def divides(a, b):\n    return a != 0 and b % a == 0\n"
+# No program of the grammar maps these (a hash-like target): a search over them runs to its end.
+HASH_LIKE = [((1,), 91), ((2,), 17), ((3,), 55), ((4,), 2), ((5,), 73), ((6,), 38)]
 SOURCES = {
     "square": "def square(x):\n    return x * x\n",
     "is_prime": "def is_prime(n):\n    return n > 1 and all(n % k for k in range(2, n))\n",
@@ -115,7 +124,9 @@ def test_a_focused_second_pass_finds_what_the_whole_library_hides(box):
 
     task = task_from_dict({k: v for k, v in json.loads(line).items()})
     lib = FunctionLibrary(":memory:", sandbox=box)
-    whole = SynthesisCreator(budget=1.5, focus=1000)  # one pass over every component
+    # One pass over every component: here it needs about 1.4 s (60,000 candidates) for
+    # is_prime(double(gcd(a, b))), so 0.75 s stays short of it on a faster machine too.
+    whole = SynthesisCreator(budget=0.75, focus=1000)
     assert whole.create(task, lib) is None and whole.last["reason"] == "budget"
     focused = SynthesisCreator(budget=4.0, focus=12, focus_share=0.6)
     source = focused.create(task, lib)
@@ -124,3 +135,124 @@ def test_a_focused_second_pass_finds_what_the_whole_library_hides(box):
     assert [o.value for o in outs] == task.expected
     with pytest.raises(ValueError, match="focus must be at least 1"):
         SynthesisCreator(focus=0)
+
+
+# ------------------------------------------------------------ time limits without lost alarms
+def spin(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_the_budget_holds_when_a_component_swallows_its_alarm():
+    """A component that catches the first alarm and carries on (as an alarm lost in a finaliser
+    would let it): the repeating alarm stops it, and the search ends on time."""
+    stuck = []
+
+    def stubborn(x):
+        if not stuck:
+            stuck.append(x)
+            end = time.perf_counter() + 1.5
+            try:
+                spin(1.5)
+            except BaseException:
+                pass  # the alarm, swallowed
+            spin(end - time.perf_counter())
+        return x
+
+    t0 = time.perf_counter()
+    r = run(["int"], "int", HASH_LIKE, {"stubborn": (("int",), "int", stubborn)}, budget=0.5)
+    took = time.perf_counter() - t0
+    assert stuck and r.source is None and r.reason in ("budget", "exhausted")
+    assert took < 0.5 + 0.4, took
+
+
+def test_an_alarm_in_a_foreign_finaliser_is_neither_lost_nor_unraisable():
+    """The garbage collector may run another module's finaliser in the middle of a component
+    call; an exception raised there would be 'unraisable' and lost. The alarm waits it out."""
+    foreign = {}
+    exec("import time\nclass Slow:\n    def __del__(self):\n        end = time.perf_counter() + 0.15\n"
+         "        while time.perf_counter() < end:\n            pass\n", foreign)
+    calls = []
+
+    def leaky(x):
+        calls.append(x)
+        if len(calls) == 1:
+            foreign["Slow"]()  # dropped at once: its finaliser runs while the alarm is due
+            spin(1.5)
+        return x
+
+    lost = []
+    hook, sys.unraisablehook = sys.unraisablehook, lost.append
+    try:
+        t0 = time.perf_counter()
+        r = run(["int"], "int", HASH_LIKE, {"leaky": (("int",), "int", leaky)}, budget=0.5)
+        took = time.perf_counter() - t0
+    finally:
+        sys.unraisablehook = hook
+    assert not lost and r.source is None
+    assert took < 0.5 + 0.4, took
+
+
+def test_the_call_guard_ignores_stray_alarms_and_restores_the_handler():
+    before = signal.getsignal(signal.SIGALRM)
+    with _CallGuard() as guard:
+        assert guard.run(lambda: 41 + 1, 1.0) == 42
+        signal.raise_signal(signal.SIGALRM)  # as if the timer fired just after the call: nothing happens
+        t0 = time.perf_counter()
+        with pytest.raises(_CallTimeout):
+            guard.run(lambda: spin(5.0), 0.05)
+        assert time.perf_counter() - t0 < 1.0
+        signal.raise_signal(signal.SIGALRM)
+    assert signal.getsignal(signal.SIGALRM) is before
+
+
+def test_search_outside_the_main_thread_keeps_its_budget():
+    """No signals there: calls run unguarded, and the deadline still ends the search."""
+    out = []
+    worker = threading.Thread(target=lambda: out.append((run(["int"], "int", [((1,), 2), ((2,), 5), ((5,), 26)], budget=2.0),
+                                                         run(["int"], "int", HASH_LIKE, budget=0.3))))
+    t0 = time.perf_counter()
+    worker.start()
+    worker.join(10.0)
+    found, hopeless = out[0]
+    assert found.expr.replace("(", "").replace(")", "") == "x * x + 1"
+    assert hopeless.source is None and time.perf_counter() - t0 < 2.0 + 0.3 + 1.0
+
+
+# ------------------------------------------------------- constants the examples leave free
+def test_a_constant_the_examples_leave_free_loses_to_a_program_without_one():
+    """'Is the list empty' with no example of length 10: divides(10, length(xs)) reproduces every
+    example (10 could as well be 9 or 11), length(xs) == 0 as well (its 0 is pinned down)."""
+    comps = components({"length": SOURCES["length"], "divides": DIVIDES})
+    lists = [[10, -4, 9], [], [0], [4, 5], [1, 2, 3, 4, 5, 6, 7], [3, 3, 3, 3], [8, 1, 2, 9, 9], [2, 0, 1, 5, 5, 5]]
+    r = run(["list[int]"], "bool", [((xs,), not xs) for xs in lists], comps, budget=3.0)
+    assert r.expr == "(length(xs) == 0)" and r.free_constants == 0 and r.alternatives >= 1
+    ns, _ = build_namespace({"length": SOURCES["length"], "divides": DIVIDES, "f": r.source})
+    assert ns["f"](list(range(10))) is False and ns["f"]([]) is True
+
+
+def test_pinned_constants_are_kept_and_a_free_one_is_the_last_resort():
+    r = run(["int"], "int", [((1,), 11), ((5,), 15), ((-3,), 7)], budget=2.0)
+    assert r.expr.replace("(", "").replace(")", "") == "x + 10" and r.free_constants == 0 and r.alternatives == 0
+    comps = components({"divides": DIVIDES})
+    r = run(["int"], "bool", [((3,), True), ((4,), False), ((9,), True), ((6,), True), ((5,), False), ((0,), True)], comps, budget=2.0)
+    assert r.expr == "divides(3, x)" and r.free_constants == 0
+    # Only 1 and 2 below, 8 above: x < 3 is right, and so are x < 4 ... x < 8. Nothing better
+    # of the same size or the next one exists, so it stands, flagged.
+    r = run(["int"], "bool", [((1,), True), ((2,), True), ((8,), False)], budget=2.0)
+    assert r.expr == "(x < 3)" and r.free_constants == 1 and r.seconds < 1.0
+
+
+def test_the_bundled_is_empty_task_gets_a_program_right_beyond_its_examples(box):
+    line = next(l for l in (Path(riscmoe.functions.__file__).with_name("data") / "tasks.jsonl").read_text().splitlines()
+                if json.loads(l)["name"] == "is_empty")
+    task = task_from_dict(json.loads(line))
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    creator = SynthesisCreator(budget=3.0)
+    source = creator.create(task, lib)
+    assert source is not None
+    probes = [(list(range(n)),) for n in (0, 1, 2, 5, 10, 20)]
+    outs = box.run_many([(source, "f", probes)], lib.sources())[0]
+    assert [o.value for o in outs] == [True, False, False, False, False, False], source
+    assert creator.last["free_constants"] == 0 and creator.last["alternatives"] >= 1

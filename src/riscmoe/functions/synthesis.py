@@ -23,6 +23,39 @@ the search looks up whether a kept B completes the target as ``A + B``, ``A - B`
 smaller expression has been tried (so smaller programs still win) or, at the latest,
 ``min(0.3 s, budget / 10)`` later.
 
+Which consistent program: the examples rarely single one out, and the smallest is not always
+the one meant. ``divides(10, length(xs))`` reproduces every example of "is the list empty"
+when no example list has 10 elements, and is as small as ``length(xs) == 0``. What gives it
+away is a *free constant*: its 10 could as well be 9 or 11 and every example would still come
+out right, so the examples do not determine it, and the program's answers on other inputs
+hang on an arbitrary choice. A constant counts as free when replacing it by its neighbour
+(``c - 1`` or ``c + 1``) still reproduces every example; a constant the examples pin down
+(``x + 10`` for "add ten", ``x * 3``, ``length(xs) == 0``) is not. So:
+
+- a consistent program without free constants is accepted as soon as it is found (the usual
+  case: the search costs what it did);
+- one with free constants starts a choice: the search goes on through the rest of its size,
+  and through the next size too while every program found has free constants, for at most
+  ``max(patience, time spent so far)`` more and never past the budget; of the consistent
+  programs met, it takes the one with the fewest free constants, then the smallest, then the
+  one with the fewest library calls (leaning least on other stored functions: among programs
+  the examples cannot tell apart, ``length(xs) == 0`` rather than ``is_even(sign(length(xs)))``),
+  then the first found.
+
+This is Occam's razor applied to what the examples support rather than to size alone, and
+no special case: the check runs the candidate's variants on the task's own examples.
+
+Time: the budget is a deadline. The enumeration compares ``time.perf_counter()`` with it
+every 256 candidates and before each call of a library function or comprehension, so the
+budget never depends on a signal. One call of a component (a stored function may loop for
+long on some input) is cut off after ``COMPONENT_TIME`` by ``_CallGuard``, an interval
+timer (SIGALRM) whose handler raises only while a guarded call runs and only in that call's
+own code: an alarm that arrives between calls, or inside someone else's finaliser or weakref
+callback (where an exception would be lost as "unraisable"), does nothing until the call is
+``LATE``, and the timer fires again every ``RETRY`` seconds until the call is stopped, so a
+skipped or swallowed alarm is not a lost one. Outside the main thread (no signals) calls run unguarded and the deadline still
+holds between calls. The sandbox worker's CPU and wall-clock limits stay the outer net.
+
 ``search`` runs wherever its components may safely run: ``SynthesisCreator`` sends the
 request to the sandbox worker, since library functions (and so candidates) are untrusted.
 Only the standard library is imported here: the worker loads this module.
@@ -34,6 +67,7 @@ import ast
 import math
 import operator
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -49,6 +83,9 @@ LIST_LIMIT = 1000
 CONSTANTS = (0, 1, 2, 3, 10)
 COMPONENT_TIME = 0.05  # seconds one component may spend on all examples together
 MAX_STRIKES = 3  # a component that runs out of time this often is dropped from the search
+RETRY = 0.01  # seconds between alarms while a guarded call is past its limit
+LATE = 0.25  # seconds past its limit after which a call is stopped even in foreign code
+CHECK_EVERY = 256  # candidates between two looks at the clock
 
 
 class _Found(Exception):
@@ -56,12 +93,79 @@ class _Found(Exception):
         self.src, self.size = src, size
 
 
-class _Timeout(BaseException):
-    pass
+class _OutOfTime(Exception):
+    """The search's deadline (or its extra time for a better program) passed; raised by the search itself."""
 
 
-def _alarm(signum: int, frame: Any) -> None:
-    raise _Timeout()
+class _CallTimeout(BaseException):
+    """Raised by ``_CallGuard``'s alarm inside a guarded call that ran past its limit."""
+
+
+class _CallGuard:
+    """A time limit on single calls (an interval timer), robust against stray and swallowed alarms.
+
+    ``run(thunk, limit)`` calls ``thunk()``; past ``limit`` seconds its SIGALRM handler raises
+    ``_CallTimeout`` in the call. The handler does nothing
+
+    - when no guarded call is running (``active`` is set only around ``thunk()``), so an alarm
+      that arrives late, between calls, cannot break the search;
+    - in ``run``'s own frame (between the call and resetting the timer);
+    - in code that belongs to neither the search nor its components (a finaliser or weakref
+      callback of another module's object that the garbage collector runs during the call,
+      where the exception would be "unraisable" and lost), unless the call is ``LATE``.
+
+    The timer repeats every ``RETRY`` seconds until ``run`` returns, so an alarm that was
+    skipped or swallowed comes again. Used as a context manager: it installs its handler on
+    entry and restores the previous one on exit; outside the main thread it is disabled
+    (``enabled`` False) and ``run`` calls ``thunk()`` without a limit.
+    """
+
+    def __init__(self, owners: Sequence[dict] = ()) -> None:
+        self.active = False
+        self.until = 0.0
+        self.owners = {id(globals())} | {id(g) for g in owners}
+        self.enabled = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+        self._old: Any = None
+
+    def __enter__(self) -> _CallGuard:
+        if self.enabled:
+            try:
+                self._old = signal.signal(signal.SIGALRM, self._alarm)
+            except ValueError:  # not the main interpreter's main thread after all
+                self.enabled = False
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self.active = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._old if self._old is not None else signal.SIG_DFL)
+
+    def _alarm(self, signum: int, frame: Any) -> None:
+        if not self.active or (frame is not None and frame.f_code is _RUN_CODE):
+            return
+        if frame is None or id(frame.f_globals) in self.owners or time.perf_counter() > self.until + LATE:
+            raise _CallTimeout()
+
+    def run(self, thunk: Callable[[], Any], limit: float) -> Any:
+        """``thunk()``, stopped by ``_CallTimeout`` after ``limit`` seconds."""
+        if not self.enabled:
+            return thunk()
+        self.until = time.perf_counter() + limit
+        self.active = True
+        try:
+            signal.setitimer(signal.ITIMER_REAL, max(limit, 1e-4), RETRY)
+            return thunk()
+        finally:
+            self.active = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def overran(self) -> bool:
+        """Whether the latest ``run`` ended past its limit (its value is then not trusted)."""
+        return self.enabled and time.perf_counter() > self.until + RETRY
+
+
+_RUN_CODE = _CallGuard.run.__code__
 
 
 def _floordiv(a: int, b: int) -> int:
@@ -137,6 +241,8 @@ class SearchResult:
     seconds: float = 0.0
     reason: str = ""  # why nothing was found: "budget" or "exhausted"
     per_size: dict = field(default_factory=dict)  # size -> distinct behaviours kept
+    free_constants: int = 0  # constants of the chosen program that the examples leave free
+    alternatives: int = 0  # consistent programs weighed (0: the first one found had no free constant)
 
 
 def search(
@@ -150,6 +256,10 @@ def search(
     name: str = "f",
 ) -> SearchResult:
     """Find the smallest expression over the grammar that maps every input to its output.
+
+    Among consistent programs, one whose constants the examples pin down is preferred to one
+    with free constants (see the module's docstring); ``free_constants`` of the result says
+    how many the chosen program still has, ``alternatives`` how many such programs were met.
 
     Args:
         arg_types, out_type: the task's signature.
@@ -178,27 +288,56 @@ def search(
     counter = [0]
     pending: list = []  # (source, size, when) found by the goal-directed step, not yet accepted
     patience = min(0.3, budget / 10)
+    # Consistent programs, from the first one with free constants on:
+    # (free constants, size, library calls, order, source); the least is chosen.
+    found: list[tuple[int, int, int, int, str]] = []
+    extra_until = [deadline]  # once something is found: how long to look for a better program
 
     def matches(t: str, vec: list) -> bool:
         if out_type == "float":
             return t in ("float", "int") and all(math.isclose(float(a), float(b), rel_tol=REL_TOL, abs_tol=ABS_TOL) for a, b in zip(vec, target))
         return t == out_type and _key(t, vec) == target_key
 
-    def offer(t: str, size: int, src: str, vec: list) -> None:
+    def tick() -> None:
+        """Count a candidate; every ``CHECK_EVERY`` candidates, look at the clock."""
         counter[0] += 1
-        if counter[0] & 255 == 0:
+        if counter[0] % CHECK_EVERY == 0:
+            clock()
+
+    def clock() -> None:
+        now = time.perf_counter()
+        if now > deadline or (found and now > extra_until[0]):
+            raise _OutOfTime()
+        if pending and now > pending[2] + patience:
+            take_pending()
+
+    def consider(src: str, size: int) -> None:
+        """A consistent program: accepted at once without free constants, else the choice begins."""
+        free = free_constants(src)
+        if free == 0 and not found:
+            raise _Found(src, size)
+        if not found:
             now = time.perf_counter()
-            if now > deadline or (pending and now > pending[2] + patience):
-                raise _Timeout()
+            extra_until[0] = min(deadline, now + max(patience, now - t0))
+        found.append((free, size, _calls(src, components), len(found), src))
+
+    def take_pending() -> None:
+        src, size = pending[0], pending[1]
+        pending.clear()
+        consider(src, size)
+
+    def offer(t: str, size: int, src: str, vec: list) -> None:
+        tick()
         if not _valid(t, vec):
+            return
+        if matches(t, vec):
+            consider(src, size)
             return
         k = _key(t, vec)
         if k in seen[t]:
             return
         seen[t][k] = (src, size)
         bank[t].setdefault(size, []).append((src, vec))
-        if matches(t, vec):
-            raise _Found(src, size)
         if t == "int" and out_type == "int" and not pending:
             hit = _witness(src, size, vec, target, seen["int"])
             if hit is not None:
@@ -213,37 +352,50 @@ def search(
 
     # Only functions whose types the search can produce, that take something.
     comps = [(nm, a, o, f) for nm, (a, o, f) in components.items() if a and all(x in bank for x in (*a, o))]
-    comps = [c for c in comps if not _same_as_primitive(c)]
     if not floats:
         comps = [c for c in comps if "float" not in (*c[1], c[2])]
     prims = [p for p in _PRIMITIVES if floats or not p[5]]
-    old_handler = signal.signal(signal.SIGALRM, _alarm)
+    env: dict[str, Any] = {"__builtins__": {}, **{nm: f for nm, (_, _, f) in components.items()}}
+    guard = _CallGuard([env] + [f.__globals__ for _, _, _, f in comps if isinstance(getattr(f, "__globals__", None), dict)])
 
     strikes: dict[str, int] = {}  # component -> calls that ran out of time
 
-    def guarded(thunk: Callable[[], list], who: str = "") -> list | None:
+    def guarded(thunk: Callable[[], Any], who: str = "", limit: float = COMPONENT_TIME) -> Any:
         """``thunk()`` under the per-component time limit; None on any failure."""
         counter[0] += 1
-        left = deadline - time.perf_counter()
+        left = (extra_until[0] if found else deadline) - time.perf_counter()
         if left <= 0:
-            raise _Timeout()
-        signal.setitimer(signal.ITIMER_REAL, min(COMPONENT_TIME, left))
+            raise _OutOfTime()
         try:
-            return thunk()
-        except _Timeout:
-            strikes[who] = strikes.get(who, 0) + 1
-            return None
+            value = guard.run(thunk, min(limit, left))
+        except _CallTimeout:
+            value = _CallTimeout
         except BaseException:  # errors, memory: the candidate is simply not kept
             return None
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+        if value is _CallTimeout or guard.overran():  # stopped, or it swallowed the alarm and went on
+            strikes[who] = strikes.get(who, 0) + 1
+            return None
+        return value
 
     def usable(name: str) -> bool:
         return strikes.get(name, 0) < MAX_STRIKES
 
-    result = SearchResult(None)
-    try:
+    def probe(thunk: Callable[[], Any]) -> Any:
+        """``thunk()`` under the per-call limit (not the deadline: a find is judged even late); None on failure."""
         try:
+            value = guard.run(thunk, COMPONENT_TIME)
+        except BaseException:
+            return None
+        return None if guard.overran() else value
+
+    def free_constants(src: str) -> int:
+        return _free_constants(src, params, arg_types, inputs, env,
+                               lambda vec: _valid(out_type, vec) and matches(out_type, vec), probe)
+
+    result = SearchResult(None)
+    with guard:
+        try:
+            comps = [c for c in comps if not _same_as_primitive(c, guarded)]
             for i, (p, t) in enumerate(zip(params, arg_types)):
                 offer(t, 1, p, [inp[i] for inp in inputs])
             for c in CONSTANTS:
@@ -251,33 +403,44 @@ def search(
             if floats:
                 offer("float", 1, "0.5", [0.5] * n)
             elements = _elements(inputs, arg_types)
-            maps, preds = _bodies(comps, elements, var, deadline)
+            maps, preds = _bodies(comps, elements, var, guarded)
             for size in range(2, max_size + 1):
                 if pending and pending[1] <= size:
-                    raise _Found(pending[0], pending[1])
-                _grow(size, prims, comps, maps, preds, entries, offer, guarded, usable, var)
+                    take_pending()
+                if found:
+                    smallest = min(f[1] for f in found)
+                    if size > smallest + 1 or (size > smallest and min(found)[0] == 0):
+                        break  # the first find's size was searched, and the next one while needed
+                clock()
+                _grow(size, prims, comps, maps, preds, entries, offer, guarded, usable, var, tick)
             if pending:
-                raise _Found(pending[0], pending[1])
+                take_pending()
             result.reason = "exhausted"
         except _Found as hit:
             result.expr, result.size = hit.src, hit.size
-            result.source = _to_source(name, params, hit.src)
-        except _Timeout:
-            if pending:  # out of time or patience: the goal-directed find stands
-                result.expr, result.size = pending[0], pending[1]
-                result.source = _to_source(name, params, pending[0])
-            else:
-                result.reason = "budget"
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old_handler)
+        except _OutOfTime:
+            result.reason = "budget"
+            if pending:  # out of time or patience: the goal-directed find stands (or competes)
+                try:
+                    take_pending()
+                except _Found as hit:
+                    result.expr, result.size = hit.src, hit.size
+                except _OutOfTime:
+                    pass
+    if result.expr is None and found:
+        free, size, _, _, src = min(found)
+        result.expr, result.size, result.free_constants = src, size, free
+    if result.expr is not None:
+        result.source = _to_source(name, params, result.expr)
+        result.reason = ""
+    result.alternatives = len(found)
     result.candidates = counter[0]
     result.seconds = time.perf_counter() - t0
     result.per_size = {s: sum(len(bank[t].get(s, [])) for t in bank) for s in range(1, max_size + 1) if any(s in bank[t] for t in bank)}
     return result
 
 
-def _grow(size, prims, comps, maps, preds, entries, offer, guarded, usable, var) -> None:
+def _grow(size, prims, comps, maps, preds, entries, offer, guarded, usable, var, tick) -> None:
     """Offer every expression of exactly ``size`` built from smaller kept ones."""
     # Library calls first: at equal size a call reads better than an operator expression.
     for name, arg_t, out_t, fn in comps:
@@ -298,6 +461,7 @@ def _grow(size, prims, comps, maps, preds, entries, offer, guarded, usable, var)
                 try:
                     vec = [fn(*args) for args in zip(*[c[1] for c in combo])]
                 except (ArithmeticError, IndexError, ValueError, TypeError, OverflowError):
+                    tick()  # counted as a candidate, so the clock is read even when all fail
                     continue
                 srcs = [c[0] for c in combo]
                 if comm and parts[0] < parts[1]:
@@ -343,14 +507,13 @@ def _witness(src: str, size: int, vec: list, target: list, index: dict) -> tuple
 _PAIRS = [(a, b) for a in (-7, -2, 0, 3, 5, 12) for b in (-3, 1, 2, 7)]
 
 
-def _same_as_primitive(comp) -> bool:
+def _same_as_primitive(comp, guarded: Callable) -> bool:
     """Whether an (int, int) -> int component behaves like one of the grammar's operators."""
     name, arg_t, out_t, fn = comp
     if arg_t != ("int", "int") or out_t != "int":
         return False
-    try:
-        outs = [fn(a, b) for a, b in _PAIRS]
-    except BaseException:
+    outs = guarded(lambda: [fn(a, b) for a, b in _PAIRS], name)
+    if outs is None:
         return False
     return any(outs == [op(a, b) for a, b in _PAIRS] for op in (operator.add, operator.sub, operator.mul, _floordiv, operator.mod))
 
@@ -386,7 +549,7 @@ def _elements(inputs: Sequence[Sequence], arg_types: Sequence[str]) -> list[int]
     return sorted(els)[:60]
 
 
-def _bodies(comps, elements: list[int], var: str, deadline: float) -> tuple[list[Body], list[Body]]:
+def _bodies(comps, elements: list[int], var: str, guarded: Callable) -> tuple[list[Body], list[Body]]:
     """Distinct small int -> int bodies and int -> bool predicates, by behaviour on ``elements``."""
     unary_int = [(n, f) for n, a, o, f in comps if a == ("int",) and o == "int"]
     unary_bool = [(n, f) for n, a, o, f in comps if a == ("int",) and o == "bool"]
@@ -419,20 +582,54 @@ def _bodies(comps, elements: list[int], var: str, deadline: float) -> tuple[list
             cand.append((f"{m}({n}({var}))", 2, lambda v, f=f, g=g: g(f(v)), "bool"))
     maps, preds, seen = [], [], set()
     for src, size, fn, kind in cand:
-        if time.perf_counter() > deadline:
-            raise _Timeout()
-        signal.setitimer(signal.ITIMER_REAL, COMPONENT_TIME)
-        try:
-            key = (kind, tuple(_quick(fn, e) for e in elements))
-        except _Timeout:
+        outs = guarded(lambda: [_quick(fn, e) for e in elements], src)
+        if outs is None:
             continue  # too slow on the elements: not a body worth keeping
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+        key = (kind, tuple(outs))
         if key in seen or (kind == "int" and not all(type(x) is int for x in key[1])):
             continue
         seen.add(key)
         (maps if kind == "int" else preds).append(Body(src, size, fn))
     return maps, preds
+
+
+def _free_constants(expr: str, params: Sequence[str], arg_types: Sequence[str], inputs: Sequence[Sequence],
+                    env: dict, fits: Callable[[list], bool], probe: Callable) -> int:
+    """How many int constants of ``expr`` the examples leave free.
+
+    A constant ``c`` is free when the program with ``c - 1`` or ``c + 1`` in its place still
+    gives outputs that ``fits`` (every example right): the examples do not determine it.
+    ``env`` holds the components by name; ``probe(thunk)`` runs one evaluation under the
+    per-call limit (None on failure).
+    """
+    try:
+        tree = ast.parse(f"lambda {', '.join(params)}: {expr}", mode="eval")
+    except SyntaxError:
+        return 0
+    consts = [node for node in ast.walk(tree.body) if isinstance(node, ast.Constant) and type(node.value) is int]
+    free = 0
+    for node in consts:
+        c = node.value
+        for alt in (c - 1, c + 1):
+            node.value = alt
+            try:
+                fn = eval(compile(tree, "<variant>", "eval"), env)
+            finally:
+                node.value = c
+            vec = probe(lambda: [fn(*[list(a) if t == "list[int]" else a for a, t in zip(args, arg_types)]) for args in inputs])
+            if vec is not None and fits(vec):
+                free += 1
+                break
+    return free
+
+
+def _calls(expr: str, components: dict) -> int:
+    """Calls of library functions in ``expr``."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return 0
+    return sum(1 for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in components)
 
 
 def _quick(fn: Callable, e: int) -> Any:
@@ -466,7 +663,8 @@ def search_request(req: dict, ns: dict) -> dict:
     r = search(req["arg_types"], req["out_type"], [tuple(a) for a in req["inputs"]], req["outputs"], comps,
                budget=float(req.get("budget", 5.0)), max_size=int(req.get("max_size", 9)), name=req.get("name", "f"))
     return {"ok": r.source is not None, "source": r.source, "expr": r.expr, "size": r.size, "candidates": r.candidates,
-            "seconds": r.seconds, "reason": r.reason, "per_size": r.per_size}
+            "seconds": r.seconds, "reason": r.reason, "per_size": r.per_size, "free_constants": r.free_constants,
+            "alternatives": r.alternatives}
 
 
 class SynthesisCreator:
