@@ -168,8 +168,10 @@ class JointMLP:
     stream shuffled, for several epochs, once the stream is over. It has as many
     parameters as riscmoe's members' models together (one per class), times ``mult``."""
 
-    def __init__(self, mult: int, seed: int, epochs: int = 2, features: str = "random-conv", member_hidden: int = 128) -> None:
+    def __init__(self, mult: int, seed: int, epochs: int = 2, features: str = "random-conv", member_hidden: int | None = None) -> None:
         self.name = f"joint-mlp-x{mult}"
+        # riscmoe's own default width, so that x1 always matches its parameter count.
+        member_hidden = RiscClassifier().hidden if member_hidden is None else member_hidden
         self.mult, self.seed, self.epochs, self.features, self.member_hidden = mult, seed, epochs, features, member_hidden
         self._X: list[np.ndarray] = []
         self._y: list[np.ndarray] = []

@@ -14,8 +14,9 @@ def test_run_and_inspect_on_digits(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert m["final_accuracy"] > 0.9 and 10 <= m["members"] <= 12
     assert len(m["accuracy_matrix"]) == 5
-    # The whole bank of meta-models costs a small fraction of one member's model.
-    assert 0 < m["cost_per_input"]["meta_bank_over_one_model"] < 0.25
+    # Each meta-model costs about 2F multiply-adds against a model's 64F: the whole bank of
+    # ten or so costs a fraction of one member's model.
+    assert 0 < m["cost_per_input"]["meta_bank_over_one_model"] < 0.4
     for png in ("accuracy.png", "members.png", "routing.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     r = subprocess.run([sys.executable, "-m", "riscmoe.cli.main", "inspect", str(out / "system")],

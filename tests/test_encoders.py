@@ -15,6 +15,17 @@ def test_conv_encoder_is_fixed_by_its_seed_and_batches_in_chunks():
     assert a.macs_per_input == a.filters * 25 * 24 * 24
 
 
+@pytest.mark.parametrize("shape", [(28, 28), (3, 32, 32), (8, 8)])
+def test_conv_encoder_is_conv_relu_avgpool(shape):
+    """The patch-product implementation gives the textbook conv2d -> ReLU -> avg_pool2d features."""
+    from torch.nn import functional as F
+
+    enc = RandomConvEncoder(shape, seed=1, chunk=16)  # chunks: views with a storage offset
+    X = torch.rand(40, enc.input_shape[0] * enc.input_shape[1] * enc.input_shape[2])
+    ref = F.avg_pool2d(F.conv2d(X.reshape(-1, *enc.input_shape), enc.weight, enc.bias).relu(), enc.pool).flatten(1)
+    torch.testing.assert_close(enc(X), ref, atol=1e-5, rtol=1e-5)
+
+
 def test_make_encoder_picks_by_shape():
     assert isinstance(make_encoder((28, 28)), RandomConvEncoder)
     assert isinstance(make_encoder((8, 8)), RandomConvEncoder)

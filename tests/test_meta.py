@@ -127,3 +127,11 @@ def test_bank_costs_a_small_fraction_of_a_model():
     # Per member, the meta-model costs under two percent of its model.
     assert bank.macs_per_input(10) < 0.2 * model.macs_per_input
     assert bank.macs_per_input(100) - bank.macs_per_input(99) < 0.02 * model.macs_per_input
+
+
+def test_gram_builds_the_full_symmetric_product_from_its_lower_blocks():
+    from riscmoe.meta.gaussian import _gram
+
+    for dim in (7, 700, 1000):  # one block, several, a ragged last block
+        C = torch.randn(50, dim)
+        torch.testing.assert_close(_gram(C), C.T @ C, atol=1e-4, rtol=1e-5)

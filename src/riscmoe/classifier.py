@@ -62,7 +62,7 @@ class RiscClassifier:
         min_examples: int = 32,
         archive_size: int | None = 1000,
         archive_bytes: int | None = None,
-        hidden: int = 128,
+        hidden: int = 64,
         lr: float = 2e-3,
         seed: int = 0,
     ) -> None:

@@ -94,9 +94,15 @@ class Archive:
         self._label = np.zeros(0, np.int64)
         self._member = np.zeros(0, np.int64)
         self._importance = np.zeros(0, np.float64)
-        self._X = np.zeros((0, dim), np.float32)
+        # Inputs and features live in slot buffers that grow by doubling; a record's row is
+        # _slot[position]. Adding and evicting then touch only the rows involved, never
+        # copy the whole store (the features alone are megabytes).
+        self._slot = np.zeros(0, np.int64)
+        self._Xbuf = np.zeros((0, dim), np.float32)
+        self._Fbuf: np.ndarray | None = None
+        self._f_valid = False  # every live record's features are in _Fbuf
+        self._free: list[int] = []
         self.featurizer = featurizer
-        self._F: np.ndarray | None = None
         self._load_rows()
         self._next_id = int(self._ids.max()) + 1 if len(self._ids) else 1
         self._conn.execute("BEGIN")
@@ -132,23 +138,44 @@ class Archive:
             self._label = np.array([r[2] for r in rows], np.int64)
             self._member = np.array([r[3] for r in rows], np.int64)
             self._importance = np.array([r[4] for r in rows], np.float64)
-            self._X = np.stack([np.frombuffer(r[5], np.float32) for r in rows])
+            X = np.stack([np.frombuffer(r[5], np.float32) for r in rows])
         except ValueError as exc:
             raise ArchiveFormatError(f"{self.path} holds a corrupt record: {exc}") from None
-        if self._X.shape[1] != self.dim:
-            raise ArchiveFormatError(f"{self.path} holds inputs of size {self._X.shape[1]}, expected {self.dim}")
-        self._F = None
+        if X.shape[1] != self.dim:
+            raise ArchiveFormatError(f"{self.path} holds inputs of size {X.shape[1]}, expected {self.dim}")
+        self._Xbuf, self._slot, self._free = X, np.arange(len(X), dtype=np.int64), []
+        self._Fbuf, self._f_valid = None, False
+
+    def _alloc(self, n: int) -> np.ndarray:
+        """n free slots, growing the buffers (by doubling) if needed."""
+        if len(self._free) < n:
+            old = len(self._Xbuf)
+            size = max(2 * old, old + n - len(self._free), 64)
+            X = np.zeros((size, self.dim), np.float32)
+            X[:old] = self._Xbuf
+            self._Xbuf = X
+            if self._Fbuf is not None:
+                Fb = np.zeros((size, self._Fbuf.shape[1]), np.float32)
+                Fb[:old] = self._Fbuf
+                self._Fbuf = Fb
+            self._free.extend(range(size - 1, old - 1, -1))
+        return np.array([self._free.pop() for _ in range(n)], np.int64)
 
     def _features(self) -> np.ndarray:
+        """The feature buffer, after computing any live record's missing features."""
         if self.featurizer is None:
             raise RuntimeError("this archive has no featurizer")
-        if self._F is None or len(self._F) != len(self._X):
-            self._F = np.asarray(self.featurizer(self._X), np.float32).reshape(len(self._X), -1)
-        return self._F
+        if not self._f_valid:
+            F = np.asarray(self.featurizer(self._Xbuf[self._slot]), np.float32).reshape(len(self._slot), -1)
+            self._Fbuf = np.zeros((len(self._Xbuf), F.shape[1]), np.float32)
+            self._Fbuf[self._slot] = F
+            self._f_valid = True
+        assert self._Fbuf is not None
+        return self._Fbuf
 
     def get_features(self, ids: np.ndarray) -> np.ndarray:
         """Features (n, F) of the given record ids, computed once per record."""
-        return self._features()[self._positions(ids)]
+        return self._features()[self._slot[self._positions(ids)]]
 
     # ----------------------------------------------------------------- queries
     def __len__(self) -> int:
@@ -187,7 +214,7 @@ class Archive:
     def get(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Inputs (n, D), labels (n,) and members (n,) of the given record ids."""
         pos = self._positions(ids)
-        return self._X[pos], self._label[pos], self._member[pos]
+        return self._Xbuf[self._slot[pos]], self._label[pos], self._member[pos]
 
     def _positions(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, np.int64)
@@ -225,7 +252,7 @@ class Archive:
         n = len(X)
         if features is not None:
             features = np.ascontiguousarray(features, np.float32).reshape(len(features), -1)
-            if len(features) != n or (self._F is not None and len(self._F) and features.shape[1] != self._F.shape[1]):
+            if len(features) != n or (self._Fbuf is not None and features.shape[1] != self._Fbuf.shape[1]):
                 raise ValueError(f"features of shape {features.shape} do not match {n} inputs of this archive's feature size")
         if n == 0:
             return np.zeros(0, np.int64)
@@ -244,11 +271,15 @@ class Archive:
         self._label = np.concatenate([self._label, labels])
         self._member = np.concatenate([self._member, members])
         self._importance = np.concatenate([self._importance, importance])
-        if self._F is not None and len(self._F) == len(self._X):
+        if self._f_valid:
             assert self.featurizer is not None
             new_F = features if features is not None else np.asarray(self.featurizer(X), np.float32).reshape(n, -1)
-            self._F = np.concatenate([self._F, new_F])
-        self._X = np.concatenate([self._X, X])
+        slots = self._alloc(n)
+        self._slot = np.concatenate([self._slot, slots])
+        self._Xbuf[slots] = X
+        if self._f_valid:
+            assert self._Fbuf is not None
+            self._Fbuf[slots] = new_F
         self._evict()
         return ids[np.isin(ids, self._ids)]
 
@@ -277,9 +308,8 @@ class Archive:
         keep = np.ones(len(self._ids), bool)
         keep[pos] = False
         self._ids, self._kind, self._label = self._ids[keep], self._kind[keep], self._label[keep]
-        if self._F is not None and len(self._F) == len(keep):
-            self._F = self._F[keep]
-        self._member, self._importance, self._X = self._member[keep], self._importance[keep], self._X[keep]
+        self._free.extend(self._slot[pos].tolist())
+        self._member, self._importance, self._slot = self._member[keep], self._importance[keep], self._slot[keep]
 
     def _evict(self) -> None:
         if self.capacity is None or len(self._ids) <= self.capacity:
@@ -310,8 +340,9 @@ class Archive:
         self._label = np.zeros(0, np.int64)
         self._member = np.zeros(0, np.int64)
         self._importance = np.zeros(0, np.float64)
-        self._X = np.zeros((0, self.dim), np.float32)
-        self._F = None
+        self._slot = np.zeros(0, np.int64)
+        self._Xbuf = np.zeros((0, self.dim), np.float32)
+        self._Fbuf, self._f_valid, self._free = None, False, []
         self._load_rows()
 
     # ------------------------------------------------------------- persistence

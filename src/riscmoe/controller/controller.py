@@ -20,7 +20,11 @@ class Routing:
     label: (B,) label id answered, -1 for "unknown" (no member accepted).
     member: (B,) index of the member that answered, -1 if none (or a mixture's top one).
     n_run: (B,) how many members' models ran on each input.
-    confidence: (B,) confidence of the answer in [0, 1] (0 when unknown).
+    confidence: (B,) confidence of the answer in [0, 1] (0 when unknown): the answering
+        member's meta-model confidence times its model's probability (a mixture: the
+        confidence-weighted vote for the answer, over at least one unit of confidence).
+        The model alone cannot tell an input unlike anything it was trained on; the
+        meta-model's typicality test can, so both must agree for a high confidence.
     """
 
     label: torch.Tensor
@@ -129,12 +133,12 @@ class Controller:
             weight = torch.where(ran, conf.gather(1, order) * probs.clamp(min=0.0), torch.zeros_like(probs))
             scores = torch.zeros(B, n_labels).scatter_add_(1, labels, weight)
             best = scores.argmax(1)
-            total = torch.where(ran, conf.gather(1, order), torch.zeros_like(probs)).sum(1).clamp(min=1e-12)
+            total = torch.where(ran, conf.gather(1, order), torch.zeros_like(probs)).sum(1)
             top = torch.where(ran & (labels == best[:, None]), weight, torch.full_like(weight, -1.0)).argmax(1)
             answered = ran.any(1)
             label = torch.where(answered, best, label)
             member = torch.where(answered, order.gather(1, top[:, None]).squeeze(1), member)
-            answer_conf = torch.where(answered, scores.gather(1, best[:, None]).squeeze(1) / total, answer_conf)
+            answer_conf = torch.where(answered, scores.gather(1, best[:, None]).squeeze(1) / total.clamp(min=1.0), answer_conf)
         else:
             # Meta-model and model agreeing most; in "first", the first sure model wins.
             combined = log_post + self.model_weight * torch.log(probs.clamp(min=1e-12))
@@ -146,7 +150,7 @@ class Controller:
             chosen = order.gather(1, pick[:, None]).squeeze(1)
             member = torch.where(answered, chosen, member)
             label = torch.where(answered, collection.labels()[chosen], label)
-            answer_conf = torch.where(answered, probs.gather(1, pick[:, None]).squeeze(1), answer_conf)
+            answer_conf = torch.where(answered, probs.gather(1, pick[:, None]).squeeze(1) * conf.gather(1, chosen[:, None]).squeeze(1), answer_conf)
         return Routing(label, member, n_run, answer_conf)
 
     @staticmethod

@@ -32,7 +32,7 @@ class Creator:
     """
 
     min_examples: int = 32
-    hidden: int = 128
+    hidden: int = 64
     lr: float = 2e-3
     steps: int = 40
     max_negatives: int = 512

@@ -43,6 +43,7 @@ class RandomConvEncoder:
         self.weight = torch.randn(filters, c, self.kernel, self.kernel, generator=g) * (1.0 / fan_in) ** 0.5
         self.bias = torch.rand(filters, generator=g) - 0.5
         self.dim = filters * (conv_h // self.pool) * (conv_w // self.pool)
+        self._weight_t = self.weight.reshape(filters, -1).T.contiguous()  # (C k k, filters)
 
     @property
     def macs_per_input(self) -> int:
@@ -52,11 +53,21 @@ class RandomConvEncoder:
     @torch.no_grad()
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         """(B, D) flattened inputs -> (B, dim) features."""
+        c, h, w = self.input_shape
+        k = self.kernel
+        oh, ow = h - k + 1, w - k + 1
         out = []
         for i in range(0, len(X), self.chunk):
-            x = X[i : i + self.chunk].reshape(-1, *self.input_shape)
-            h = F.conv2d(x, self.weight, self.bias).relu_()  # in place: the map is the big tensor here
-            out.append(F.avg_pool2d(h, self.pool).flatten(1))
+            x = X[i : i + self.chunk].reshape(-1, *self.input_shape).contiguous()
+            n = len(x)
+            # The convolution as one matrix product over image patches, laid out channels
+            # last: on CPU this and the pooling that follows run several times faster than
+            # conv2d and avg_pool2d on the channels-first map (same numbers). The patches
+            # are a strided view of the images, copied once into rows.
+            patches = x.as_strided((n, oh, ow, c, k, k), (c * h * w, w, 1, h * w, w, 1)).reshape(n * oh * ow, c * k * k)
+            maps = torch.addmm(self.bias, patches, self._weight_t).relu_()  # in place: the big tensor
+            maps = maps.view(n, oh, ow, self.filters).permute(0, 3, 1, 2)
+            out.append(F.avg_pool2d(maps, self.pool).flatten(1))
         return torch.cat(out) if out else torch.zeros(0, self.dim)
 
 

@@ -43,6 +43,21 @@ _ALONE_ODDS = 30.0
 _SLOPE_RANGE = (0.05, 20.0)
 
 
+def _gram(C: torch.Tensor, block: int = 256) -> torch.Tensor:
+    """C.T @ C for C (n, F), computing only the blocks on and below the diagonal.
+
+    The product is symmetric, so the upper blocks are copies: on CPU this costs about two
+    thirds of the full product when F is in the thousands.
+    """
+    F_ = C.shape[1]
+    if F_ <= 2 * block:
+        return C.T @ C
+    G = torch.empty(F_, F_, dtype=C.dtype)
+    for i in range(0, F_, block):
+        G[i : i + block, : i + block] = C[:, i : i + block].T @ C[:, : i + block]
+    return torch.tril(G) + torch.tril(G, -1).T
+
+
 @dataclass
 class MetaOutput:
     """The bank's verdict on a batch of B inputs for M members.
@@ -115,6 +130,8 @@ class GaussianMetaBank:
         self._tails: torch.Tensor | None = None  # (M, 2)
         self._changed_since_fit = 0
         self._structure_changed = True
+        self._chol: torch.Tensor | None = None  # Cholesky factor of the last shared covariance
+        self._var: torch.Tensor | None = None  # its diagonal
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -179,7 +196,7 @@ class GaussianMetaBank:
             self._flushed_counts[idx] = n_0 + n_b
             self._flushed_means[idx] = self._flushed_means[idx] + delta * (n_b / (n_0 + n_b))
         C = torch.cat(centred)
-        self.scatter += (C.T @ C).to(torch.float64) + outer
+        self.scatter += _gram(C).to(torch.float64) + outer
         self._pending = {}
 
     def learn_border(self, members: torch.Tensor, odds: torch.Tensor, target: torch.Tensor, steps: int = 3) -> None:
@@ -229,19 +246,29 @@ class GaussianMetaBank:
             self.seen[idx] += len(Z)
         self.reservoirs[idx] = res
 
-    def _refit(self) -> None:
-        self._flush()
-        d, n, m = self.dim, self.n_examples, len(self)
-        # Shrink towards a sphere of the same total variance, heavily while n is small.
-        alpha = self.shrinkage + (1.0 - self.shrinkage) * d / (n + d) * 0.002
-        cov = self.scatter * ((1.0 - alpha) / max(n - m, 1.0))
-        scale = torch.clamp(torch.trace(self.scatter) / max(n - m, 1.0) / d, min=1e-8)
-        cov.diagonal().add_(alpha * scale)
+    def _refit(self, shape: bool = True) -> None:
+        """Derive the scores and calibrations from the statistics.
+
+        ``shape=False`` keeps the last factorisation of the shared covariance and only
+        brings in the current means and members: what a new member needs at once, at a
+        small fraction of the cost (no merge of the scatter, no Cholesky factorisation).
+        """
+        if shape or self._chol is None:
+            self._flush()
+            d, n, m = self.dim, self.n_examples, len(self)
+            # Shrink towards a sphere of the same total variance, heavily while n is small.
+            alpha = self.shrinkage + (1.0 - self.shrinkage) * d / (n + d) * 0.002
+            cov = self.scatter * ((1.0 - alpha) / max(n - m, 1.0))
+            scale = torch.clamp(torch.trace(self.scatter) / max(n - m, 1.0) / d, min=1e-8)
+            cov.diagonal().add_(alpha * scale)
+            self._chol = torch.linalg.cholesky(cov)
+            self._var = cov.diagonal().clone()
+            self._changed_since_fit = 0
+        m = len(self)
         means = torch.stack(self.means64)  # (M, F)
-        chol = torch.linalg.cholesky(cov)
-        w = torch.cholesky_solve(means.T.contiguous(), chol)  # (F, M) = S^-1 mu
+        w = torch.cholesky_solve(means.T.contiguous(), self._chol)  # (F, M) = S^-1 mu
         self._bias = (-0.5 * (means * w.T).sum(1)).float()
-        var = cov.diagonal()
+        var = self._var
         self._inv_var = (1.0 / var).float()
         self._scaled_means = (means / var).float().contiguous()
         # Scores S^-1 mu_k and scaled means side by side: (F, 2M), one product per batch.
@@ -257,7 +284,6 @@ class GaussianMetaBank:
             tails.append(torch.stack([q[-1], torch.clamp(scale_t, min=1e-6)]))
         self._knots = torch.stack(knots)
         self._tails = torch.stack(tails)
-        self._changed_since_fit = 0
         self._structure_changed = False
 
     def refresh(self, force: bool = False) -> None:
@@ -266,8 +292,11 @@ class GaussianMetaBank:
             self._refit()
 
     def _maybe_refresh(self, exact: bool) -> None:
-        if self._structure_changed or (self._changed_since_fit and (exact or self._changed_since_fit >= self.refresh_every)):
+        stale = self._changed_since_fit and (exact or self._changed_since_fit >= self.refresh_every)
+        if stale:
             self._refit()
+        elif self._structure_changed:
+            self._refit(shape=False)  # a new member: its mean now, the shared shape at the next refresh
 
     def _distance_rows(self, Z: torch.Tensor, idx: int) -> torch.Tensor:
         """Novelty distances of rows Z (n, F) to member ``idx`` (diagonal metric)."""
@@ -376,3 +405,4 @@ class GaussianMetaBank:
         self._flushed_means = [m.clone() for m in self.means64]
         self.reservoirs = [r[3].float() for r in rows]
         self._structure_changed = True
+        self._chol = None
