@@ -37,6 +37,12 @@ MARK_END = "<!-- suite:end -->"
 AVALANCHE_PYTHON = ROOT / ".venv-avalanche" / "bin" / "python"
 AVALANCHE_STRATEGIES = ("naive", "replay", "ewc", "lwf", "icarl", "gdumb")
 SINGLE_SEED = {"joint-mlp-x4"}  # systems the standard plan runs on the first seed only
+# (stream, system) pairs the standard plan leaves out, and why: shown as such in the table.
+NOT_RUN = {
+    ("mnist-batch1", "avalanche-ewc"): "not run: at a minibatch of one EWC took 180 s (a third of all "
+    "Avalanche time in the suite) and diverged to 9.8% (chance) in the full run of 2026-11-29; LwF stands for "
+    "the regularisation strategies on this stream",
+}
 
 
 @dataclass(frozen=True)
@@ -80,9 +86,19 @@ def plan(suite: str, only: list[str] | None, systems: list[str] | None, seeds: l
         for name in names:
             if systems and name not in systems:
                 continue
+            if suite == "standard" and (stream, name) in NOT_RUN:
+                continue
             for seed in seeds or (stream_seeds[:1] if name in SINGLE_SEED else stream_seeds):
                 jobs.append(Job(name, stream, seed))
     return merge_policies(jobs)
+
+
+def not_run_rows(suite: str, only: list[str] | None, systems: list[str] | None) -> list[dict[str, Any]]:
+    """Table rows for the pairs the plan leaves out on purpose (``NOT_RUN``)."""
+    if suite != "standard":
+        return []
+    return [{"system": name, "stream": stream, "seed": 0, "skipped": why} for (stream, name), why in NOT_RUN.items()
+            if (not only or stream in only) and (not systems or name in systems)]
 
 
 def merge_policies(jobs: list[Job]) -> list[Job]:
@@ -126,7 +142,7 @@ def job_systems(job: Job) -> list[str]:
 def _expected_seconds(job: Job) -> float:
     """A rough cost, to start the longest jobs first."""
     n_strategies = job.system.count("+") + 1 if job.system.startswith("avalanche-") else 1
-    base = {"riscmoe": 90.0, "joint-mlp-x4": 150.0}.get(job.system, 60.0 if job.system.startswith("riscmoe") else 20.0 * n_strategies)
+    base = {"riscmoe": 60.0, "joint-mlp-x4": 100.0}.get(job.system, 40.0 if job.system.startswith("riscmoe") else 20.0 * n_strategies)
     return base * (3.0 if "batch1" in job.stream else 1.0)
 
 
@@ -318,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=n_par) as pool:
         # Longest jobs first keeps both workers busy to the end; results keep plan order.
         futures = {job: pool.submit(one, job) for job in sorted(jobs, key=_expected_seconds, reverse=True)}
-        results = [r for job in jobs for r in futures[job].result()]
+        results = [r for job in jobs for r in futures[job].result()] + not_run_rows(args.suite, args.only, args.systems)
     total = time.perf_counter() - t0
     reused = sum(1 for job in jobs if any(r.get("reused") for r in futures[job].result()))  # jobs, not table rows
     meta = {"suite": args.suite, "reused_jobs": reused, "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -172,8 +173,17 @@ def test_corrupt_or_foreign_save_folders(fitted, tmp_path):
         load(tmp_path / "empty")
     fitted.save(tmp_path / "sys")
     manifest = (tmp_path / "sys" / "manifest.json").read_text()
-    (tmp_path / "sys" / "manifest.json").write_text(manifest.replace('"format_version": 2', '"format_version": 99'))
+    from riscmoe.persistence.folder import FORMAT_VERSION
+
+    assert f'"format_version": {FORMAT_VERSION}' in manifest
+    (tmp_path / "sys" / "manifest.json").write_text(manifest.replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 99'))
     with pytest.raises(SaveFormatError, match="version 99"):
+        load(tmp_path / "sys")
+    # A save whose recorded encoder is not the one this code builds is refused, not misread.
+    data = json.loads(manifest)
+    data["encoder"]["filters"] += 1
+    (tmp_path / "sys" / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(SaveFormatError, match="encoder"):
         load(tmp_path / "sys")
     (tmp_path / "sys" / "manifest.json").write_text("{not json")
     with pytest.raises(SaveFormatError, match="corrupt"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks.specs import QUICK, build, stage_eval_index
-from benchmarks.suite import plan, table
+from benchmarks.suite import not_run_rows, plan, table
 from benchmarks.worker import run_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +47,11 @@ def test_plan_filters_and_unknown_stream_is_refused():
     assert ("riscmoe", "split-mnist", 1) in [(j.system, j.stream, j.seed) for j in standard]
     assert not any(j.system.startswith("riscmoe-") and j.stream == "split-mnist" for j in standard)
     assert [j.seed for j in standard if j.system == "joint-mlp-x4" and j.stream == "split-mnist"] == [0]
+    # A pair left out on purpose is not run, and the table says so and why.
+    batch1 = next(j for j in standard if j.stream == "mnist-batch1" and j.system.startswith("avalanche-"))
+    assert "ewc" not in batch1.system.split("-", 1)[1].split("+") and "lwf" in batch1.system
+    assert [r["system"] for r in not_run_rows("standard", ["mnist-batch1"], None)] == ["avalanche-ewc"]
+    assert not_run_rows("standard", ["split-mnist"], None) == [] and not_run_rows("quick", None, None) == []
     with pytest.raises(ValueError, match="not in the quick suite"):
         run_job("riscmoe-best", "split-mnist", "quick", seed=0)
 

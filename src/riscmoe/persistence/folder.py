@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 FORMAT = "riscmoe-system"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the encoder is recorded (its defaults changed)
 
 
 class SaveFormatError(ValueError):
@@ -59,6 +59,7 @@ def save(clf: Any, path: str | os.PathLike) -> None:
         "riscmoe_version": __version__,
         "params": clf.get_params(),
         "input_shape": list(clf.input_shape_),
+        "encoder": col.encoder.config(),
         "label_kind": clf.label_kind_,
         "classes": list(clf.classes_),
         "n_seen": clf.n_seen_,
@@ -148,6 +149,9 @@ def load(path: str | os.PathLike) -> Any:
     except (SafetensorError, OSError, ValueError) as exc:
         raise SaveFormatError(f"{path}/weights.safetensors is missing or corrupt: {exc}") from None
     col = clf.collection_
+    if manifest.get("encoder") != col.encoder.config():
+        raise SaveFormatError(f"{path}/manifest.json records the encoder {manifest.get('encoder')}, "
+                              f"but this riscmoe builds {col.encoder.config()} for that input shape")
     col.meta.load_state_dict(tensors, len(members))
     for info in members:
         model = Verifier(col.encoder.dim, hidden=int(info["hidden"]), lr=clf.lr)
