@@ -99,7 +99,8 @@ def machine() -> dict[str, Any]:
                       if line.startswith("model name")), "")
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": model or platform.processor() or "unknown", "python": platform.python_version()}
+    return {"nproc": os.cpu_count(), "cpu": model or platform.processor() or "unknown", "python": platform.python_version(),
+            "load_at_start": round(os.getloadavg()[0], 2)}
 
 
 def plot(path: Path, first: dict[str, Any], second: dict[str, Any]) -> None:
@@ -146,7 +147,8 @@ def markdown(res: dict[str, Any]) -> str:
         "## Functions: a growing library of code functions (issue 4)",
         "",
         f"Command: `{res['command']}` (fresh temporary library; each run is `riscmoe functions solve` in a subprocess).",
-        f"Machine: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}; other work shared the CPUs.",
+        f"Machine: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}; 1-minute load average {m.get('load_at_start', 'n/a')} "
+        f"when the runs started (above about 0.5, other work was sharing the CPUs).",
         f"Task set: `{res['tasks_file']}`, {r1['tasks']} tasks, search budget {res['time_limit']} s per task.",
         "",
         "| | run 1 (fresh library) | run 2 (same tasks again) |",
@@ -206,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             tasks = Path(tmp) / "tasks.jsonl"
             tasks.write_text("\n".join(lines[: args.limit]) + "\n")
         library = Path(tmp) / "library.sqlite"
+        host = machine()  # before the runs: the load average says whether they had the CPUs to themselves
         run1 = solve(tasks, library, Path(tmp) / "run1.jsonl", args.time_limit)
         run2 = solve(tasks, library, Path(tmp) / "run2.jsonl", args.time_limit)
         plot_path = args.out / "functions.png"
@@ -222,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_solving": f1["seconds_solving"] / f2["seconds_solving"] if f2["seconds_solving"] > 0 else None,
         "speedup_wall": f1["wall_seconds"] / f2["wall_seconds"] if f2["wall_seconds"] > 0 else None,
         "library_growth": f1["library_after"] - f1["library_before"],
-        "hostile_test_cases": hostile_cases(), "machine": machine(), "plot": shown_plot,
+        "hostile_test_cases": hostile_cases(), "machine": host, "plot": shown_plot,
         "results": shown_plot.rsplit("/", 1)[0] + "/results.json" if "/" in shown_plot else "results.json",
         "date": time.strftime("%Y-%m-%d"),
         "per_task": [{"name": a["name"], "status_run1": a["status"], "status_run2": b["status"], "seconds_run1": a["seconds"],
