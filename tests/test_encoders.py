@@ -15,14 +15,16 @@ def test_conv_encoder_is_fixed_by_its_seed_and_batches_in_chunks():
     assert a.macs_per_input == a.filters * 25 * 24 * 24
 
 
-@pytest.mark.parametrize("shape", [(28, 28), (3, 32, 32), (8, 8)])
-def test_conv_encoder_is_conv_relu_avgpool(shape):
-    """The patch-product implementation gives the textbook conv2d -> ReLU -> avg_pool2d features."""
+@pytest.mark.parametrize("shape, pool, stride", [((28, 28), 4, None), ((28, 28), 8, 4), ((28, 28), 6, 4), ((3, 32, 32), 4, None), ((8, 8), 4, None)])
+def test_conv_encoder_is_conv_relu_avgpool(shape, pool, stride):
+    """The patch-product implementation (with overlapping windows pooled as blocks) gives
+    the textbook conv2d -> ReLU -> avg_pool2d features."""
     from torch.nn import functional as F
 
-    enc = RandomConvEncoder(shape, seed=1, chunk=16)  # chunks: views with a storage offset
+    enc = RandomConvEncoder(shape, seed=1, pool=pool, stride=stride, chunk=16)  # chunks: views with a storage offset
     X = torch.rand(40, enc.input_shape[0] * enc.input_shape[1] * enc.input_shape[2])
-    ref = F.avg_pool2d(F.conv2d(X.reshape(-1, *enc.input_shape), enc.weight, enc.bias).relu(), enc.pool).flatten(1)
+    ref = F.avg_pool2d(F.conv2d(X.reshape(-1, *enc.input_shape), enc.weight, enc.bias).relu(), enc.pool, enc.stride).flatten(1)
+    assert ref.shape[1] == enc.dim
     torch.testing.assert_close(enc(X), ref, atol=1e-5, rtol=1e-5)
 
 

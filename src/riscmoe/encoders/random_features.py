@@ -23,10 +23,11 @@ class RandomConvEncoder:
         pool: average-pooling window (shrunk for small images).
         stride: step between pooling windows (default: the window, no overlap).
         seed: seed of the filters.
-        chunk: inputs encoded at once (bounds memory).
+        chunk: inputs encoded at once: small chunks keep the feature maps in cache (16
+            encodes MNIST about twice as fast as 128 on this machine's CPUs).
     """
 
-    def __init__(self, input_shape: tuple[int, ...], filters: int = 64, kernel: int = 5, pool: int = 4, seed: int = 0, chunk: int = 128,
+    def __init__(self, input_shape: tuple[int, ...], filters: int = 64, kernel: int = 5, pool: int = 4, seed: int = 0, chunk: int = 16,
         stride: int | None = None,
     ) -> None:
         if len(input_shape) == 2:
@@ -76,7 +77,15 @@ class RandomConvEncoder:
             patches = x.as_strided((n, oh, ow, c, k, k), (c * h * w, w, 1, h * w, w, 1)).reshape(n * oh * ow, c * k * k)
             maps = torch.addmm(self.bias, patches, self._weight_t).relu_()  # in place: the big tensor
             maps = maps.view(n, oh, ow, self.filters).permute(0, 3, 1, 2)
-            out.append(F.avg_pool2d(maps, self.pool, self.stride).flatten(1))
+            if self.pool % self.stride == 0:
+                # Overlapping windows as blocks: average stride x stride blocks (one pass
+                # over the big map), then windows of pool/stride blocks, one block apart.
+                # The same numbers as one overlapping pool, at about half the cost.
+                pooled = F.avg_pool2d(maps, self.stride)
+                r = self.pool // self.stride
+                out.append((F.avg_pool2d(pooled, r, 1) if r > 1 else pooled).flatten(1))
+            else:
+                out.append(F.avg_pool2d(maps, self.pool, self.stride).flatten(1))
         return torch.cat(out) if out else torch.zeros(0, self.dim)
 
 

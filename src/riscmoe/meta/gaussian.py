@@ -22,7 +22,7 @@ A member's confidence that it should run on z is the product of two calibrated p
 
 Both parts are probabilities, so one threshold means the same for every member. The
 cost per input is 2 F M multiply-adds plus about 2F for the novelty test: per member,
-under two percent of a member's model (see ``macs_per_input``).
+about three percent of a member's model of width 64 (see ``macs_per_input``).
 """
 
 from __future__ import annotations
