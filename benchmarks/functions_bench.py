@@ -109,18 +109,14 @@ def plot(path: Path, first: dict[str, Any], second: dict[str, Any]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from riscmoe.functions.cli import cumulative_rates
+
     rows, again = first["tasks"], second["tasks"]
     x = list(range(1, len(rows) + 1))
     fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(15, 4))
     a1.step([0] + x, [first["summary"]["library_before"]] + [r["library_size"] for r in rows], where="post")
     a1.set(xlabel="task (run 1)", ylabel="functions stored", title="library size")
-    solved = reused = 0
-    rate, reuse = [], []
-    for i, r in enumerate(rows, 1):
-        solved += r["status"] != "failed"
-        reused += r["status"] == "reused"
-        rate.append(solved / i)
-        reuse.append(reused / i)
+    rate, reuse = cumulative_rates(rows)
     a2.plot(x, rate, label="solved")
     a2.plot(x, reuse, label="answered by reuse")
     a2.set(xlabel="task (run 1)", ylabel="fraction of tasks so far", title="cumulative solve rate", ylim=(0, 1.05))

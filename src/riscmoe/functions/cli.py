@@ -145,11 +145,8 @@ def _summary(rows: list[dict], n_start: int, wall: float, args: argparse.Namespa
     return summary
 
 
-def _plot(path: Path, rows: list[dict], n_start: int) -> None:
-    """Library size, cumulative solve and reuse rates, and time per task, as an SVG (see ``svg.py``)."""
-    from riscmoe.functions.svg import PALETTE, Panel, write_svg
-
-    x = list(range(1, len(rows) + 1))
+def cumulative_rates(rows: list[dict]) -> tuple[list[float], list[float]]:
+    """Fractions of the tasks so far that were solved, and answered by reuse, after each task."""
     solved = reused = 0
     rate, reuse = [], []
     for i, r in enumerate(rows, 1):
@@ -157,6 +154,15 @@ def _plot(path: Path, rows: list[dict], n_start: int) -> None:
         reused += r["status"] == "reused"
         rate.append(solved / i)
         reuse.append(reused / i)
+    return rate, reuse
+
+
+def _plot(path: Path, rows: list[dict], n_start: int) -> None:
+    """Library size, cumulative solve and reuse rates, and time per task, as an SVG (see ``svg.py``)."""
+    from riscmoe.functions.svg import PALETTE, Panel, write_svg
+
+    x = list(range(1, len(rows) + 1))
+    rate, reuse = cumulative_rates(rows)
     colours = {"reused": PALETTE["green"], "created": PALETTE["blue"], "failed": PALETTE["red"]}
     size = Panel("library size", "task", "functions stored").add([0] + x, [n_start] + [r["library_size"] for r in rows], kind="step")
     rates = Panel("cumulative solve rate", "task", "fraction of tasks so far", ylim=(0.0, 1.05), legend_at="bottom")
