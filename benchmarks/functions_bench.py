@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = ROOT / "src" / "riscmoe" / "functions" / "data" / "tasks.jsonl"
 BEGIN, END = "<!-- functions:begin -->", "<!-- functions:end -->"
 # Test functions whose cases are hostile functions or escapes (file: test name).
 HOSTILE_TESTS = {
@@ -190,12 +189,16 @@ def write_markdown(path: Path, section: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.functions_bench", description=__doc__.splitlines()[0])
-    p.add_argument("--tasks", type=Path, default=TASKS, help="task file (default: the bundled set)")
+    p.add_argument("--tasks", type=Path, default=None, help="task file (default: the bundled set, generated on first use)")
     p.add_argument("--limit", type=int, default=None, help="only the first N tasks")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-functions", help="results folder")
     p.add_argument("--time-limit", type=float, default=5.0, help="search seconds per task (the command's default)")
     p.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"), help="file whose functions section to rewrite, or 'none'")
     args = p.parse_args(argv)
+    if args.tasks is None:
+        from riscmoe.functions.bundled import bundled_tasks_path
+
+        args.tasks = bundled_tasks_path()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="riscmoe-functions-bench-") as tmp:
         tasks = args.tasks

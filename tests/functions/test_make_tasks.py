@@ -1,31 +1,20 @@
 """The bundled task set's generator: its file checks out, and its self-check refuses misleading examples."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-import riscmoe.functions
-
-DATA = Path(riscmoe.functions.__file__).with_name("data")
+from riscmoe.functions import bundled
+from riscmoe.functions.bundled import bundled_tasks_path
 
 
 @pytest.fixture(scope="module")
 def make_tasks():
-    spec = importlib.util.spec_from_file_location("make_tasks", DATA / "make_tasks.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["make_tasks"] = mod  # its dataclasses look their module up there
-    try:
-        spec.loader.exec_module(mod)
-        yield mod
-    finally:
-        del sys.modules["make_tasks"]
+    return bundled.generator()
 
 
 def test_the_bundled_file_passes_the_generators_check(make_tasks):
-    counts = make_tasks.check((DATA / "tasks.jsonl").read_text())
+    counts = make_tasks.check(bundled_tasks_path().read_text())
     assert sum(counts.values()) >= 100 and counts["repeat"] >= 30
 
 
@@ -39,7 +28,7 @@ def test_misleading_finds_a_simpler_program_that_fits_the_examples_but_not_the_q
 
 
 def test_check_refuses_a_predicate_with_few_or_misleading_examples(make_tasks):
-    lines = (DATA / "tasks.jsonl").read_text().splitlines()
+    lines = bundled_tasks_path().read_text().splitlines()
     i = next(k for k, line in enumerate(lines) if json.loads(line)["name"] == "coprime")
     task = json.loads(lines[i])
     old = [([15, 26], True), ([1, 1], True), ([40, 15], False), ([35, 1], True), ([7, 3], True), ([6, 9], False)]
@@ -50,3 +39,20 @@ def test_check_refuses_a_predicate_with_few_or_misleading_examples(make_tasks):
     task["queries"] = [{"args": [4, 25], "expected": True}, {"args": [3, 7], "expected": True}, {"args": [2, 4], "expected": False}]
     with pytest.raises(ValueError, match="the examples also fit"):
         make_tasks.check("\n".join(lines[:i] + [json.dumps(task)] + lines[i + 1 :]))
+
+
+def test_the_bundled_set_is_generated_once_the_same_everywhere(make_tasks, tmp_path, monkeypatch):
+    """Not in git: written on first use, atomically, to the package folder or else the cache."""
+    path = bundled_tasks_path()
+    assert path.read_text() == make_tasks.dumps(make_tasks.build())  # deterministic
+    assert bundled_tasks_path() == path  # written once, then reused
+    # A package folder that cannot be written: the file goes to the user's cache folder.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setattr(bundled, "DATA", blocker / "data")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cached = bundled_tasks_path()
+    assert cached == tmp_path / "cache" / "riscmoe" / "tasks.jsonl"
+    assert cached.read_text() == path.read_text()
+    assert not list(cached.parent.glob(".tasks-*"))
+    assert bundled_tasks_path() == cached  # found there next time

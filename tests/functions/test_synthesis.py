@@ -5,11 +5,10 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-import riscmoe.functions
+from riscmoe.functions.bundled import bundled_tasks_path
 from riscmoe.functions.library import FunctionLibrary
 from riscmoe.functions.sandbox import Sandbox, build_namespace, check_source
 from riscmoe.functions.synthesis import SynthesisCreator, _CallGuard, _CallTimeout, search
@@ -118,7 +117,7 @@ def test_a_focused_second_pass_finds_what_the_whole_library_hides(box):
 
     import riscmoe.functions
 
-    line = next(l for l in (Path(riscmoe.functions.__file__).with_name("data") / "tasks.jsonl").read_text().splitlines()
+    line = next(l for l in bundled_tasks_path().read_text().splitlines()
                 if json.loads(l)["name"] == "relatively_prime")
     from riscmoe.functions.tasks import task_from_dict
 
@@ -245,7 +244,7 @@ def test_pinned_constants_are_kept_and_a_free_one_is_the_last_resort():
 
 
 def test_the_bundled_is_empty_task_gets_a_program_right_beyond_its_examples(box):
-    line = next(l for l in (Path(riscmoe.functions.__file__).with_name("data") / "tasks.jsonl").read_text().splitlines()
+    line = next(l for l in bundled_tasks_path().read_text().splitlines()
                 if json.loads(l)["name"] == "is_empty")
     task = task_from_dict(json.loads(line))
     lib = FunctionLibrary(":memory:", sandbox=box)

@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``functions`` sub-commands: solve, list, show."""
     sub = p.add_subparsers(dest="functions_command", required=True)
     solve = sub.add_parser("solve", help="answer the queries of a JSON Lines task file, growing the library")
-    solve.add_argument("tasks", help="JSON Lines task file (one task a line)")
+    solve.add_argument("tasks", help="JSON Lines task file (one task a line), or 'bundled' for the bundled 129-task set")
     solve.add_argument("--library", default=DEFAULT_LIBRARY, help=f"library file (default {DEFAULT_LIBRARY}; made with the seed functions if absent)")
     solve.add_argument("--out", default="answers.jsonl", help="answers file, one line per task (default answers.jsonl)")
     solve.add_argument("--report", default=None, help="report folder (default: the answers file's name + '-report')")
@@ -70,6 +70,10 @@ def _solve(args: argparse.Namespace) -> int:
         raise ValueError(f"--llm-choose works with --policy best, not {args.policy}")
     if args.time_limit <= 0:
         raise ValueError(f"--time-limit must be positive seconds, got {args.time_limit}")
+    if args.tasks == "bundled" and not Path(args.tasks).exists():
+        from riscmoe.functions.bundled import bundled_tasks_path
+
+        args.tasks = str(bundled_tasks_path())
     tasks = load_tasks(args.tasks)  # a malformed file fails before the library is touched
     t_start = time.perf_counter()
     creators: list[Any] = [SynthesisCreator(budget=args.time_limit, max_size=args.max_size)]
