@@ -42,3 +42,18 @@ def test_candidates_order():
     assert order[0].tolist()[:2] == [1, 0] and valid[0].tolist() == [True, True, False]
     order, _ = Controller("first", threshold=0.1, max_experts=3).candidates(conf, rank)
     assert order[0].tolist()[:2] == [0, 1]
+
+
+@pytest.mark.parametrize("policy", ["first", "best", "mixture"])
+def test_near_the_threshold_the_most_confident_member_answers(policy):
+    col, enc = _collection()
+    X = torch.tensor([[0.0, -5.0], [60.0, 60.0]])  # unusual for member 0; far from everything
+    Z = enc(X)
+    meta = col.evaluate(Z)
+    top = float(meta.conf[0].max())
+    assert top < 1e-3 and float(meta.conf[1].max()) < top / 100  # nobody accepts either
+    plain = Controller(policy, threshold=1e-3).route(col, Z, meta)
+    assert plain.label.tolist() == [-1, -1]
+    floored = Controller(policy, threshold=1e-3, floor=top / 10).route(col, Z, meta)
+    assert floored.label.tolist() == [0, -1] and floored.n_run.tolist() == [1, 0]
+    assert floored.member[0] == 0 and 0 < float(floored.confidence[0]) <= top

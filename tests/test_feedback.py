@@ -105,6 +105,17 @@ def test_far_input_of_a_mature_member_is_a_new_mode():
     assert report.unexplained == 0 and report.positives == 10
 
 
+def test_input_near_another_label_but_far_from_its_own_member_is_a_new_mode():
+    # Inputs labelled 0 that sit in the middle of member 1's blob: typical of *a* member
+    # (the nearest, of another label), but far from everything label 0's member knows.
+    col, enc, archive = _system()
+    X = _blob(1, 10, seed=12)
+    before = col.members[0].n_positive
+    report = _learn(col, enc, archive, X, [0] * 10, feedback=Feedback(mature=100))
+    assert report.unexplained == 10 and archive.count(kind="unexplained", label=0) == 10
+    assert col.members[0].n_positive == before  # label 0's member did not stretch to them
+
+
 def test_rehearsal_replays_own_and_other_labels():
     col, enc, archive = _system()
     fb = Feedback(rehearse_positives=16, rehearse_negatives=24)
@@ -113,3 +124,28 @@ def test_rehearsal_replays_own_and_other_labels():
     # Features come back encoded (x + 100): member 0's own sit near (100, 100).
     assert np.abs(own.mean(0) - 100.0).max() < 1.0
     assert other[:, 0].mean() > 104.0
+
+
+def test_replay_scales_with_the_new_inputs_a_member_learns_from():
+    col, enc, archive = _system()
+    fb = Feedback(rehearse_positives=16, rehearse_negatives=24)
+    own, other = fb._rehearsal(archive, 0, 0, np.random.default_rng(0), 2, share=0.25)
+    assert own.shape == (4, 2) and other.shape == (6, 2)
+
+    # A batch of one example trains its owner on far fewer replayed rows than a full batch.
+    seen = []
+
+    class Recorder:
+        def __init__(self, model):
+            self.model = model
+
+        def fit_step(self, X, target, steps=1):
+            seen.append(len(X))
+            return self.model.fit_step(X, target, steps)
+
+    for m in col.members:
+        m.model = Recorder(m.model)
+    fb = Feedback(rehearse_positives=16, rehearse_negatives=32)  # the archive holds 40 of label 1
+    _learn(col, enc, archive, _blob(0, 1, seed=5), [0], feedback=fb)
+    _learn(col, enc, archive, _blob(0, 32, seed=6), [0] * 32, feedback=fb)
+    assert seen == [1 + 2 + 4, 32 + 16 + 32]

@@ -30,6 +30,18 @@ def test_confidence_is_calibrated_per_member():
         assert (out.nearest == k).float().mean() > 0.99
 
 
+def test_novelty_under_a_chosen_member():
+    bank = _bank()
+    Z = _blobs(seed=2)[1][:50]  # member 1's kind of input
+    out = bank.evaluate(Z)
+    assert out.distance.shape == (50, 3)
+    # Under the nearest member it is the same p-value as the bank's own novelty.
+    assert torch.allclose(bank.novelty_of(out, out.nearest), out.novelty)
+    assert float(bank.novelty_of(out, torch.full((50,), 1)).median()) > 0.1
+    # Under another member (6 standard deviations per axis away) it is far out.
+    assert (bank.novelty_of(out, torch.full((50,), 0)) < 1e-6).all()
+
+
 def test_far_inputs_are_novel_and_refused_by_all():
     bank = _bank()
     out = bank.evaluate(torch.full((5, 6), 200.0))

@@ -26,16 +26,20 @@ class RiscClassifier:
     gathered, the creator makes a member for them. Feedback from every labelled batch trains
     the members that answered and those whose meta-models were near their threshold.
 
-    ``predict`` returns labels of the kind given to ``partial_fit``; an input no member
-    accepts gets "unknown": ``-1`` when labels are integers, ``None`` (in an object array)
-    when they are strings.
+    ``predict`` returns labels of the kind given to ``partial_fit``. An input no member
+    accepts, but whose most confident member comes near its threshold (confidence at
+    least ``threshold / margin``, the same band in which feedback moves borders), is
+    answered by that member with its low confidence; an input below that band is unlike
+    anything the collection knows and gets "unknown": ``-1`` when labels are integers,
+    ``None`` (in an object array) when they are strings.
 
     Args:
         policy: routing policy, one of ``"first"``, ``"best"``, ``"mixture"``.
         threshold: meta-model confidence needed to accept an input (the same for all
             members: the fraction of a member's own inputs that look stranger).
         max_experts: most members whose model may run on one input.
-        margin: confidences down to ``threshold / margin`` count as near the border.
+        margin: confidences down to ``threshold / margin`` count as near the border (and
+            still get an answer from ``predict``; below it, "unknown").
         min_examples: unexplained inputs of one label the creator waits for.
         archive_size: most inputs the archive stores (None: no count limit).
         archive_bytes: most bytes of inputs the archive stores (None: no byte limit).
@@ -122,7 +126,7 @@ class RiscClassifier:
         return self.collection_.encode(torch.from_numpy(np.ascontiguousarray(X, np.float32))).numpy()
 
     def _parts(self) -> tuple[Controller, Feedback, Creator]:
-        controller = Controller(self.policy, self.threshold, int(self.max_experts))
+        controller = Controller(self.policy, self.threshold, int(self.max_experts), floor=self.threshold / self.margin)
         feedback = Feedback(threshold=self.threshold, margin=self.margin)
         creator = Creator(min_examples=int(self.min_examples), hidden=self.hidden, lr=self.lr, seed=self.seed)
         return controller, feedback, creator

@@ -17,7 +17,7 @@ POLICIES = ("first", "best", "mixture")
 class Routing:
     """What the controller decided for a batch.
 
-    label: (B,) label id answered, -1 for "unknown" (no member accepted).
+    label: (B,) label id answered, -1 for "unknown" (no member accepted, nor came near).
     member: (B,) index of the member that answered, -1 if none (or a mixture's top one).
     n_run: (B,) how many members' models ran on each input.
     confidence: (B,) confidence of the answer in [0, 1] (0 when unknown): the answering
@@ -51,7 +51,10 @@ class Controller:
       combined per label, weighted by meta-model confidence.
 
     In ``first``, when no model that ran is sure, the ``best`` rule picks among them.
-    When no meta-model accepts, the answer is "unknown" (label -1).
+    When no meta-model accepts but the most confident one is near its threshold (its
+    confidence at least ``floor``), that member alone runs and answers, with the low
+    confidence it has: the input is unusual for what the member knows, not unlike
+    everything known. Below ``floor`` the answer is "unknown" (label -1).
 
     Args:
         policy: one of ``POLICIES``.
@@ -62,6 +65,9 @@ class Controller:
             log posterior when choosing the answer.
         close: in ``best``, a further member's model also runs when its meta-model's log
             posterior is within this many nats of the top one's (0 turns this off).
+        floor: least meta-model confidence for which an input no member accepts still
+            gets an answer from the most confident member (0: never; at or above
+            ``threshold``: the same as 0, every answer needs an accepting member).
     """
 
     def __init__(
@@ -72,11 +78,13 @@ class Controller:
         sure: float = 0.1,
         model_weight: float = 0.5,
         close: float = 3.0,
+        floor: float = 0.0,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
         self.policy, self.threshold, self.max_experts = policy, threshold, max_experts
         self.sure, self.model_weight, self.close = sure, model_weight, close
+        self.floor = floor
 
     def candidates(self, conf: torch.Tensor, rank: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Members each input may be routed to, in policy order: (B, k) indices and validity.
@@ -108,6 +116,12 @@ class Controller:
         if M == 0:
             return Routing(label, member, n_run, answer_conf)
         order, valid = self.candidates(conf, meta.rank)  # (B, k)
+        if 0.0 < self.floor < self.threshold:
+            # Nobody accepts, but the most confident member is near its threshold: it answers.
+            near = ~valid[:, 0] & (conf.max(1).values >= self.floor)
+            if near.any():
+                order[near, 0] = meta.rank[near].argmax(1)
+                valid[near, 0] = True
         k = order.shape[1]
         probs = torch.full((B, k), -1.0)
         active = valid[:, 0].clone()

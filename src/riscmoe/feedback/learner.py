@@ -56,19 +56,27 @@ class Feedback:
     Args:
         threshold: meta confidence at which a member accepts (the controller's).
         margin: how far below the threshold still counts as "near" (a factor).
-        mature: examples after which a member's border is trusted to call inputs far.
+        mature: examples after which a member is trusted to call inputs far from what it
+            knows (twice the meta-model's calibration reservoir of 256).
         rehearse_positives: archived inputs of its own each trained member replays.
         rehearse_negatives: archived inputs of other labels each trained member replays.
         rehearse_border: archived inputs replayed to the borders with every batch.
+        rehearse_batch: new inputs for which the three counts above apply: a batch of
+            that size for the borders, half of it for one member's model. Fewer new
+            inputs replay proportionally fewer (down to an eighth), so that replay keeps
+            its share of each update: one-example batches do not replay a hundred
+            archived inputs per example, nor does each of the ten members that a batch
+            of ten labels trains.
         steps: optimiser steps per member per batch.
     """
 
     threshold: float = 1e-3
     margin: float = 100.0
-    mature: int = 2000
+    mature: int = 512
     rehearse_positives: int = 32
     rehearse_negatives: int = 96
     rehearse_border: int = 128
+    rehearse_batch: int = 64
     steps: int = 1
 
     def learn(
@@ -87,6 +95,7 @@ class Feedback:
         report = FeedbackReport()
         conf = meta.conf
         B, M = conf.shape
+        share = min(1.0, max(B / self.rehearse_batch, 0.125))
         near = self.threshold / self.margin
         Xn = X.numpy()
         yn = y.numpy()
@@ -104,7 +113,8 @@ class Feedback:
             has_owner = same.any(1)
             n_pos = torch.tensor([m.n_positive for m in collection.members])
             mature = n_pos[owner.clamp(min=0)] >= self.mature
-            far = has_owner & mature & (meta.novelty < near)
+            # Far from what its own label's member knows (even if near another label's).
+            far = has_owner & mature & (collection.meta.novelty_of(meta, owner) < near)
             novel = ~has_owner | far
             owner = torch.where(novel, torch.full_like(owner, -1), owner)
             almost = (owner >= 0) & (owner_conf < self.threshold)
@@ -121,7 +131,7 @@ class Feedback:
             kind[is_mistake] = "mistake"
             kind_member[is_mistake] = worst.numpy()[is_mistake]
             report.mistakes = int(is_mistake.sum())
-            report.border_updates = self._learn_borders(collection, archive, meta, same, rng)
+            report.border_updates = self._learn_borders(collection, archive, meta, same, rng, share)
             report.close_calls = int((kind == "close_call").sum())
             # A model only ever runs on inputs its meta-model accepts, so it learns to refuse
             # the look-alikes that were accepted (mistakes); near misses move the border only.
@@ -135,7 +145,8 @@ class Feedback:
                     collection.meta.update(m, Z[pos_rows])
                     member.n_positive += len(pos_rows)
                 member.n_negative += len(neg_rows)
-                Fr_pos, Fr_neg = self._rehearsal(archive, member.index, member.label, rng, Z.shape[1])
+                own_share = min(1.0, max((len(pos_rows) + len(neg_rows)) * 2 / self.rehearse_batch, 0.125))
+                Fr_pos, Fr_neg = self._rehearsal(archive, member.index, member.label, rng, Z.shape[1], own_share)
                 Fb = torch.cat([Z[pos_rows], torch.from_numpy(Fr_pos), Z[neg_rows], torch.from_numpy(Fr_neg)])
                 n_p = len(pos_rows) + len(Fr_pos)
                 target = torch.cat([torch.ones(n_p), torch.zeros(len(Fb) - n_p)])
@@ -163,7 +174,9 @@ class Feedback:
             archive.add(Xn[rows], kind[rows].tolist(), yn[rows], kind_member[rows], importance, step=step, features=Z[torch.from_numpy(rows)].numpy())
         return report
 
-    def _learn_borders(self, collection: Collection, archive: Archive, meta: MetaOutput, same: torch.Tensor, rng: np.random.Generator) -> int:
+    def _learn_borders(
+        self, collection: Collection, archive: Archive, meta: MetaOutput, same: torch.Tensor, rng: np.random.Generator, share: float = 1.0
+    ) -> int:
         """Every meta-model near its threshold on an input moves its border; returns how many did.
 
         The stream brings each label in its own time, so the near misses of one moment are
@@ -174,8 +187,9 @@ class Feedback:
         near = self.threshold / self.margin
         members, odds, target = [], [], []
         draw = archive.ids()
-        if len(draw) > self.rehearse_border:
-            draw = rng.choice(draw, self.rehearse_border, replace=False)
+        n_border = round(self.rehearse_border * share)
+        if len(draw) > n_border:
+            draw = rng.choice(draw, n_border, replace=False)
         replay = collection.meta.evaluate(torch.from_numpy(archive.get_features(draw)), exact=False) if len(draw) else None
         replay_same = collection.labels()[None, :] == torch.from_numpy(archive.get(draw)[1])[:, None] if len(draw) else None
         for out, is_own in ((meta, same), (replay, replay_same)):
@@ -191,17 +205,24 @@ class Feedback:
             collection.meta.learn_border(m, torch.cat(odds), torch.cat(target))
         return len(m)
 
-    def _rehearsal(self, archive: Archive, member: int, label: int, rng: np.random.Generator, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """Features of archived inputs to replay: (own label's, other labels'), own mistakes first."""
+    def _rehearsal(
+        self, archive: Archive, member: int, label: int, rng: np.random.Generator, dim: int, share: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Features of archived inputs to replay: (own label's, other labels'), own mistakes first.
+
+        ``share`` (at most 1) scales the counts of ``rehearse_positives`` and
+        ``rehearse_negatives`` to the batch size."""
+        n_pos = max(1, round(self.rehearse_positives * share))
+        n_neg = max(2, round(self.rehearse_negatives * share))
         labels, members = archive.labels(), archive.members()
         all_ids = archive.ids()
         own = all_ids[labels == label]
         others = all_ids[labels != label]
         mine = others[members[labels != label] == member]  # the look-alikes it got wrong
-        own = rng.choice(own, min(len(own), self.rehearse_positives), replace=False) if len(own) else own
-        n_mine = min(len(mine), self.rehearse_negatives // 2)
+        own = rng.choice(own, min(len(own), n_pos), replace=False) if len(own) else own
+        n_mine = min(len(mine), n_neg // 2)
         picks = [rng.choice(mine, n_mine, replace=False)] if n_mine else []
-        rest = self.rehearse_negatives - n_mine
+        rest = n_neg - n_mine
         if len(others) and rest > 0:
             picks.append(rng.choice(others, min(rest, len(others)), replace=False))
         neg = np.concatenate(picks) if picks else np.zeros(0, np.int64)

@@ -68,6 +68,8 @@ class MetaOutput:
         of each member's border).
     novelty: (B,) p-value of the input under its nearest member (small = unlike anything).
     nearest: (B,) index of that member.
+    distance: (B, M) novelty distance of the input to every member's mean (diagonal
+        metric); ``GaussianMetaBank.novelty_of`` turns a column of it into p-values.
     """
 
     conf: torch.Tensor
@@ -75,11 +77,12 @@ class MetaOutput:
     odds: torch.Tensor
     novelty: torch.Tensor
     nearest: torch.Tensor
+    distance: torch.Tensor
 
     @staticmethod
     def empty(batch: int) -> "MetaOutput":
         z = torch.zeros(batch, 0)
-        return MetaOutput(z, z, z, torch.zeros(batch), torch.full((batch,), -1, dtype=torch.long))
+        return MetaOutput(z, z, z, torch.zeros(batch), torch.full((batch,), -1, dtype=torch.long), z)
 
 
 class GaussianMetaBank:
@@ -324,16 +327,26 @@ class GaussianMetaBank:
         s = both[:, :M] + self._bias
         odds = self._log_odds(s)
         nearest = s.argmax(1)
-        # Diagonal distance to the nearest member: |z|^2_v - 2 z . mu/v + |mu|^2_v.
-        cross = both[:, M:].gather(1, nearest[:, None]).squeeze(1)
-        d2 = (Z * Z) @ self._inv_var - 2.0 * cross + self._mean_norms[nearest]
-        novelty = self._calibrate(d2.clamp(min=0.0), nearest)
+        # Diagonal distances to every member: |z|^2_v - 2 z . mu/v + |mu|^2_v.
+        distance = ((Z * Z) @ self._inv_var)[:, None] - 2.0 * both[:, M:] + self._mean_norms
+        distance = distance.clamp(min=0.0)
+        novelty = self._calibrate(distance.gather(1, nearest[:, None]).squeeze(1), nearest)
         a, c = self.border[:, 0], self.border[:, 1]
         logit = odds * a + c
         log_novelty = torch.log(novelty.clamp(min=1e-30))
         rank = F.logsigmoid(logit) + log_novelty[:, None]
         conf = torch.sigmoid(logit) * novelty[:, None]
-        return MetaOutput(conf=conf, rank=rank, odds=odds, novelty=novelty, nearest=nearest)
+        return MetaOutput(conf=conf, rank=rank, odds=odds, novelty=novelty, nearest=nearest, distance=distance)
+
+    def novelty_of(self, out: MetaOutput, members: torch.Tensor) -> torch.Tensor:
+        """p-values (B,) of each input under a member of one's choice (``members``: (B,)).
+
+        ``out.novelty`` asks "is this input like anything known?"; this asks "is it like
+        what *this* member knows?", which is what tells a new mode of a known label (an
+        input far from every member of its label, though perhaps near another label's).
+        """
+        members = members.long()
+        return self._calibrate(out.distance.gather(1, members[:, None]).squeeze(1), members)
 
     @staticmethod
     def _log_odds(s: torch.Tensor) -> torch.Tensor:
