@@ -107,6 +107,7 @@ class StreamingLDA:
         self.second: torch.Tensor | None = None  # sum of z z^T over everything seen
         self._pending: list[torch.Tensor] = []
         self._fit: tuple[torch.Tensor, torch.Tensor, list[int]] | None = None
+        self._center = torch.zeros(0)  # mean of everything seen, set with each fit
         self._predict_s = 0.0
 
     def partial_fit(self, X: np.ndarray, y: np.ndarray) -> None:
@@ -143,8 +144,12 @@ class StreamingLDA:
         cov = within / max(n - len(classes), 1)
         d = cov.shape[0]
         cov = (1 - self.shrinkage) * cov + self.shrinkage * torch.trace(cov) / d * torch.eye(d, dtype=torch.float64)
-        W = torch.linalg.solve(cov, means.T)
-        b = -0.5 * (means * W.T).sum(1)
+        # Scores in coordinates centred on the data's mean: uncentred float32 scores on
+        # all-positive features are differences of numbers around 1e6 and lose close calls.
+        self._center = ((means.T * counts).sum(1) / counts.sum()).float()
+        centred = means - self._center.double()
+        W = torch.linalg.solve(cov, centred.T)
+        b = -0.5 * (centred * W.T).sum(1)
         return W.float(), b.float(), classes
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -152,7 +157,7 @@ class StreamingLDA:
             self._fit = self._refit()
         W, b, classes = self._fit
         t = time.perf_counter()
-        s = self._f(X) @ W + b
+        s = (self._f(X) - self._center) @ W + b
         self._predict_s = time.perf_counter() - t
         return np.asarray(classes)[s.argmax(1).numpy()]
 

@@ -126,7 +126,7 @@ def test_rehearsal_replays_own_and_other_labels():
     assert other[:, 0].mean() > 104.0
 
 
-def test_replay_scales_with_the_new_inputs_a_member_learns_from():
+def test_replay_scales_with_the_new_inputs_a_member_learns_from(monkeypatch):
     col, enc, archive = _system()
     fb = Feedback(rehearse_positives=16, rehearse_negatives=24)
     own, other = fb._rehearsal(archive, 0, 0, np.random.default_rng(0), 2, share=0.25)
@@ -134,17 +134,13 @@ def test_replay_scales_with_the_new_inputs_a_member_learns_from():
 
     # A batch of one example trains its owner on far fewer replayed rows than a full batch.
     seen = []
+    fit_step = Verifier.fit_step
 
-    class Recorder:
-        def __init__(self, model):
-            self.model = model
+    def recording(self, X, target, steps=1):
+        seen.append(len(X))
+        return fit_step(self, X, target, steps)
 
-        def fit_step(self, X, target, steps=1):
-            seen.append(len(X))
-            return self.model.fit_step(X, target, steps)
-
-    for m in col.members:
-        m.model = Recorder(m.model)
+    monkeypatch.setattr(Verifier, "fit_step", recording)
     fb = Feedback(rehearse_positives=16, rehearse_negatives=32)  # the archive holds 40 of label 1
     _learn(col, enc, archive, _blob(0, 1, seed=5), [0], feedback=fb)
     _learn(col, enc, archive, _blob(0, 32, seed=6), [0] * 32, feedback=fb)

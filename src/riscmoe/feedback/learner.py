@@ -137,6 +137,8 @@ class Feedback:
             # the look-alikes that were accepted (mistakes); near misses move the border only.
             wrong_accept = ~same & (conf >= self.threshold)  # (B, M)
             involved = set(owner[owner >= 0].tolist()) | set(torch.nonzero(wrong_accept.any(0)).squeeze(1).tolist())
+            # The archive's columns once per batch; every trained member draws its replay from them.
+            columns = (archive.ids(), archive.labels(), archive.members())
             for m in sorted(involved):
                 member = collection.members[m]
                 pos_rows = torch.nonzero(owner == m).squeeze(1)
@@ -146,7 +148,7 @@ class Feedback:
                     member.n_positive += len(pos_rows)
                 member.n_negative += len(neg_rows)
                 own_share = min(1.0, max((len(pos_rows) + len(neg_rows)) * 2 / self.rehearse_batch, 0.125))
-                Fr_pos, Fr_neg = self._rehearsal(archive, member.index, member.label, rng, Z.shape[1], own_share)
+                Fr_pos, Fr_neg = self._rehearsal(archive, member.index, member.label, rng, Z.shape[1], own_share, columns)
                 Fb = torch.cat([Z[pos_rows], torch.from_numpy(Fr_pos), Z[neg_rows], torch.from_numpy(Fr_neg)])
                 n_p = len(pos_rows) + len(Fr_pos)
                 target = torch.cat([torch.ones(n_p), torch.zeros(len(Fb) - n_p)])
@@ -206,16 +208,23 @@ class Feedback:
         return len(m)
 
     def _rehearsal(
-        self, archive: Archive, member: int, label: int, rng: np.random.Generator, dim: int, share: float = 1.0
+        self,
+        archive: Archive,
+        member: int,
+        label: int,
+        rng: np.random.Generator,
+        dim: int,
+        share: float = 1.0,
+        columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Features of archived inputs to replay: (own label's, other labels'), own mistakes first.
 
         ``share`` (at most 1) scales the counts of ``rehearse_positives`` and
-        ``rehearse_negatives`` to the batch size."""
+        ``rehearse_negatives`` to the batch size; ``columns`` are the archive's ids,
+        labels and members when the caller already has them."""
         n_pos = max(1, round(self.rehearse_positives * share))
         n_neg = max(2, round(self.rehearse_negatives * share))
-        labels, members = archive.labels(), archive.members()
-        all_ids = archive.ids()
+        all_ids, labels, members = columns if columns is not None else (archive.ids(), archive.labels(), archive.members())
         own = all_ids[labels == label]
         others = all_ids[labels != label]
         mine = others[members[labels != label] == member]  # the look-alikes it got wrong

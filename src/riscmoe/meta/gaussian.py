@@ -126,9 +126,11 @@ class GaussianMetaBank:
         # Derived by _refit.
         self._bias: torch.Tensor | None = None  # (M,)
         self._inv_var: torch.Tensor | None = None  # (F,): diagonal metric of the novelty test
-        self._scaled_means: torch.Tensor | None = None  # (M, F): mu_k / var
+        self._center: torch.Tensor | None = None  # (F,): the members' mean, subtracted before scoring
+        self._means32: torch.Tensor | None = None  # (M, F): mu_k - center
+        self._scaled_means: torch.Tensor | None = None  # (M, F): (mu_k - center) / var
         self._product: torch.Tensor | None = None  # (F, 2M): scores and scaled means side by side
-        self._mean_norms: torch.Tensor | None = None  # (M,): mu_k . mu_k / var
+        self._mean_norms: torch.Tensor | None = None  # (M,): |mu_k - center|^2 / var
         self._knots: torch.Tensor | None = None  # (M, Q)
         self._tails: torch.Tensor | None = None  # (M, 2)
         self._changed_since_fit = 0
@@ -260,7 +262,7 @@ class GaussianMetaBank:
             self._flush()
             d, n, m = self.dim, self.n_examples, len(self)
             # Shrink towards a sphere of the same total variance, heavily while n is small.
-            alpha = self.shrinkage + (1.0 - self.shrinkage) * d / (n + d) * 0.002
+            alpha = self.shrinkage + (1.0 - self.shrinkage) * (d / (n + d)) ** 2 * 0.002
             cov = self.scatter * ((1.0 - alpha) / max(n - m, 1.0))
             scale = torch.clamp(torch.trace(self.scatter) / max(n - m, 1.0) / d, min=1e-8)
             cov.diagonal().add_(alpha * scale)
@@ -268,8 +270,18 @@ class GaussianMetaBank:
             self._var = cov.diagonal().clone()
             self._changed_since_fit = 0
         m = len(self)
-        means = torch.stack(self.means64)  # (M, F)
-        w = torch.cholesky_solve(means.T.contiguous(), self._chol)  # (F, M) = S^-1 mu
+        raw = torch.stack(self.means64)  # (M, F)
+        # Work in coordinates centred on the members' mean. The features are all positive
+        # with a large common part, so uncentred float32 scores are differences of numbers
+        # around 1e6 and lose the last nats of the close calls (0.2 points of accuracy on
+        # Fashion-MNIST). Centring changes every score of an input by the same amount, so
+        # posteriors and distances are unchanged.
+        counts = torch.tensor(self.counts, dtype=torch.float64)
+        center = (raw * counts[:, None]).sum(0) / counts.sum().clamp(min=1.0)
+        means = raw - center
+        self._center = center.float()
+        self._means32 = means.float()
+        w = torch.cholesky_solve(means.T.contiguous(), self._chol)  # (F, M) = S^-1 (mu - center)
         self._bias = (-0.5 * (means * w.T).sum(1)).float()
         var = self._var
         self._inv_var = (1.0 / var).float()
@@ -303,9 +315,8 @@ class GaussianMetaBank:
 
     def _distance_rows(self, Z: torch.Tensor, idx: int) -> torch.Tensor:
         """Novelty distances of rows Z (n, F) to member ``idx`` (diagonal metric)."""
-        assert self._inv_var is not None and self._scaled_means is not None
-        mu = self._scaled_means[idx] / self._inv_var
-        return ((Z - mu) ** 2 * self._inv_var).sum(1)
+        assert self._inv_var is not None and self._means32 is not None and self._center is not None
+        return ((Z - self._center - self._means32[idx]) ** 2 * self._inv_var).sum(1)
 
     # ---------------------------------------------------------------- inference
     def evaluate(self, Z: torch.Tensor, exact: bool = True) -> MetaOutput:
@@ -320,8 +331,9 @@ class GaussianMetaBank:
         if M == 0:
             return MetaOutput.empty(B)
         self._maybe_refresh(exact)
-        assert self._bias is not None and self._inv_var is not None
+        assert self._bias is not None and self._inv_var is not None and self._center is not None
         assert self._product is not None and self._mean_norms is not None
+        Z = Z - self._center
         # One product over all members gives their scores and their novelty cross terms.
         both = Z @ self._product  # (B, 2M)
         s = both[:, :M] + self._bias
