@@ -118,6 +118,21 @@ def test_border_moves_towards_its_feedback():
     assert bank.evaluate(Z).conf[:, 1].mean() > after.mean()
 
 
+def test_border_rate_scales_the_step():
+    banks = []
+    for rate in (1.0, 0.25):
+        bank = GaussianMetaBank(dim=6)
+        for Z in _blobs(seed=0, spread=1.0):
+            bank.add(Z)
+        out = bank.evaluate(torch.full((20, 6), 0.5))
+        bank.learn_border(torch.ones(20, dtype=torch.long), out.odds[:, 1], torch.zeros(20), steps=1, rate=rate)
+        banks.append(bank)
+    moved_full = banks[0].border[1] - torch.tensor([1.0, 0.0])
+    moved_quarter = banks[1].border[1] - torch.tensor([1.0, 0.0])
+    assert float(moved_full.abs().sum()) > 0
+    torch.testing.assert_close(moved_quarter, 0.25 * moved_full)
+
+
 def test_state_round_trip_gives_identical_verdicts():
     bank = _bank()
     bank.learn_border(torch.tensor([0, 2]), torch.tensor([1.0, -2.0]), torch.tensor([0.0, 1.0]))

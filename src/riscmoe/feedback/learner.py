@@ -131,7 +131,7 @@ class Feedback:
             kind[is_mistake] = "mistake"
             kind_member[is_mistake] = worst.numpy()[is_mistake]
             report.mistakes = int(is_mistake.sum())
-            report.border_updates = self._learn_borders(collection, archive, meta, same, rng, share)
+            report.border_updates = self._learn_borders(collection, archive, meta, same, rng, share, rate=min(1.0, B / self.rehearse_batch))
             report.close_calls = int((kind == "close_call").sum())
             # A model only ever runs on inputs its meta-model accepts, so it learns to refuse
             # the look-alikes that were accepted (mistakes); near misses move the border only.
@@ -177,7 +177,14 @@ class Feedback:
         return report
 
     def _learn_borders(
-        self, collection: Collection, archive: Archive, meta: MetaOutput, same: torch.Tensor, rng: np.random.Generator, share: float = 1.0
+        self,
+        collection: Collection,
+        archive: Archive,
+        meta: MetaOutput,
+        same: torch.Tensor,
+        rng: np.random.Generator,
+        share: float = 1.0,
+        rate: float = 1.0,
     ) -> int:
         """Every meta-model near its threshold on an input moves its border; returns how many did.
 
@@ -204,7 +211,8 @@ class Feedback:
             target.append(is_own[rows, cols].float())
         m = torch.cat(members)
         if len(m):
-            collection.meta.learn_border(m, torch.cat(odds), torch.cat(target))
+            # A batch's step is the same whatever its size: smaller batches step less.
+            collection.meta.learn_border(m, torch.cat(odds), torch.cat(target), rate=rate)
         return len(m)
 
     def _rehearsal(

@@ -204,7 +204,7 @@ class GaussianMetaBank:
         self.scatter += _gram(C).to(torch.float64) + outer
         self._pending = {}
 
-    def learn_border(self, members: torch.Tensor, odds: torch.Tensor, target: torch.Tensor, steps: int = 3) -> None:
+    def learn_border(self, members: torch.Tensor, odds: torch.Tensor, target: torch.Tensor, steps: int = 3, rate: float = 1.0) -> None:
         """Move members' borders with labelled inputs that fell near their threshold.
 
         Args:
@@ -212,6 +212,9 @@ class GaussianMetaBank:
             odds: (n,) that member's posterior odds on the input (``MetaOutput.odds``).
             target: (n,) 1 where the input was the member's own, 0 where it was not.
             steps: gradient steps of the logistic correction on these examples.
+            rate: multiplies ``border_lr`` for this call; a caller that calls once per
+                few examples passes a small rate, so that borders move as far per
+                example whatever the batch size.
         """
         if len(members) == 0:
             return
@@ -228,8 +231,8 @@ class GaussianMetaBank:
             g_c = torch.zeros(M).index_add_(0, members, err) / counts.clamp(min=1.0)
             # Odds are large numbers: scale the slope's step by their typical size.
             scale = torch.zeros(M).index_add_(0, members, odds * odds) / counts.clamp(min=1.0)
-            self.border[:, 0] -= self.border_lr * g_a / (1.0 + scale)
-            self.border[:, 1] -= self.border_lr * g_c
+            self.border[:, 0] -= rate * self.border_lr * g_a / (1.0 + scale)
+            self.border[:, 1] -= rate * self.border_lr * g_c
         self.border[:, 0].clamp_(*_SLOPE_RANGE)
         for m, n in zip(*np.unique(members.numpy(), return_counts=True)):
             self.border_updates[int(m)] += int(n)
