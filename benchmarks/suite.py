@@ -43,6 +43,18 @@ NOT_RUN = {
     "Avalanche time in the suite) and diverged to 9.8% (chance) in the full run of 2026-11-29; LwF stands for "
     "the regularisation strategies on this stream",
 }
+# On the harder streams two of Avalanche's six strategies sit out, so that the harder
+# streams run on two seeds and the whole suite stays under 30 minutes on 2 cores (with
+# them it took 28.0 and 29.4 minutes on 2026-11-29). On those streams both trailed the
+# strategies kept: EWC at 10-36% (LwF stands for the regularisation strategies) and
+# iCaRL 1-13 points under GDumb (GDumb stands for the rehearsal-of-memory strategies).
+for _stream in ("mnist-10x1", "mnist-blurred", "mnist-recurring", "mnist-batch1", "permuted-mnist"):
+    for _name, _stand_in in (("ewc", "LwF"), ("icarl", "GDumb")):
+        NOT_RUN.setdefault(
+            (_stream, f"avalanche-{_name}"),
+            f"not run on the harder streams, to keep the whole suite under 30 minutes on 2 cores; {_stand_in} stands for "
+            f"it here and its split-stream rows show it",
+        )
 
 
 @dataclass(frozen=True)

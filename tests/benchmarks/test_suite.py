@@ -50,7 +50,12 @@ def test_plan_filters_and_unknown_stream_is_refused():
     # A pair left out on purpose is not run, and the table says so and why.
     batch1 = next(j for j in standard if j.stream == "mnist-batch1" and j.system.startswith("avalanche-"))
     assert "ewc" not in batch1.system.split("-", 1)[1].split("+") and "lwf" in batch1.system
-    assert [r["system"] for r in not_run_rows("standard", ["mnist-batch1"], None)] == ["avalanche-ewc"]
+    rows = not_run_rows("standard", ["mnist-batch1"], None)
+    assert [r["system"] for r in rows] == ["avalanche-ewc", "avalanche-icarl"]
+    assert "diverged" in rows[0]["skipped"] and "30 minutes" in rows[1]["skipped"]
+    # The split streams keep all six Avalanche strategies.
+    split = next(j for j in standard if j.stream == "split-mnist" and j.system.startswith("avalanche-"))
+    assert split.system == "avalanche-naive+replay+ewc+lwf+icarl+gdumb"
     assert not_run_rows("standard", ["split-mnist"], None) == [] and not_run_rows("quick", None, None) == []
     with pytest.raises(ValueError, match="not in the quick suite"):
         run_job("riscmoe-best", "split-mnist", "quick", seed=0)
