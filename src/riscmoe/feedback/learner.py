@@ -95,7 +95,7 @@ class Feedback:
         report = FeedbackReport()
         conf = meta.conf
         B, M = conf.shape
-        share = min(1.0, max(B / self.rehearse_batch, 0.125))
+        share = self._share(B, self.rehearse_batch)
         near = self.threshold / self.margin
         Xn = X.numpy()
         yn = y.numpy()
@@ -147,7 +147,7 @@ class Feedback:
                     collection.meta.update(m, Z[pos_rows])
                     member.n_positive += len(pos_rows)
                 member.n_negative += len(neg_rows)
-                own_share = min(1.0, max((len(pos_rows) + len(neg_rows)) * 2 / self.rehearse_batch, 0.125))
+                own_share = self._share(len(pos_rows) + len(neg_rows), self.rehearse_batch / 2)
                 Fr_pos, Fr_neg = self._rehearsal(archive, member.index, member.label, rng, Z.shape[1], own_share, columns)
                 Fb = torch.cat([Z[pos_rows], torch.from_numpy(Fr_pos), Z[neg_rows], torch.from_numpy(Fr_neg)])
                 n_p = len(pos_rows) + len(Fr_pos)
@@ -175,6 +175,11 @@ class Feedback:
             importance = np.array([IMPORTANCE[k] for k in kind[rows]]) + rng.random(len(rows))
             archive.add(Xn[rows], kind[rows].tolist(), yn[rows], kind_member[rows], importance, step=step, features=Z[torch.from_numpy(rows)].numpy())
         return report
+
+    @staticmethod
+    def _share(n_new: int, full: float) -> float:
+        """Fraction of the replay counts for ``n_new`` new inputs: 1 from ``full`` on, at least 1/8."""
+        return min(1.0, max(n_new / full, 0.125))
 
     def _learn_borders(
         self,
