@@ -1,4 +1,4 @@
-"""The bundled task set: generated from ``data/make_tasks.py`` on first use, not stored in git.
+"""The bundled task set: generated from ``taskset/make_tasks.py`` on first use, not stored in git.
 
 ``make_tasks.py`` holds a reference implementation of every task and draws examples and
 queries with a fixed seed, so the file it writes is the same on every machine (its tests
@@ -16,14 +16,14 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-DATA = Path(__file__).resolve().with_name("data")
+DATA = Path(__file__).resolve().with_name("taskset")
 GENERATOR = DATA / "make_tasks.py"
 NAME = "tasks.jsonl"
 BUNDLED = "bundled"  # what `riscmoe functions solve` accepts in place of a task file
 
 
 def generator() -> ModuleType:
-    """The ``make_tasks`` module (loaded from its file; the data folder is not a package)."""
+    """The ``make_tasks`` module (loaded from its file; the taskset folder is not a package)."""
     mod = sys.modules.get("make_tasks")
     if mod is not None and Path(getattr(mod, "__file__", "")).resolve() == GENERATOR:
         return mod

@@ -14,7 +14,7 @@ file is the same on every run. Three kinds of task, mixed through the sequence:
 The second half of the sequence holds most of the repeats and few new compositions, so
 later tasks are more often answerable from what was created earlier.
 
-Run ``python src/riscmoe/functions/data/make_tasks.py`` to rewrite the file and check it, or
+Run ``python src/riscmoe/functions/taskset/make_tasks.py`` to rewrite the file and check it, or
 add ``--check`` to check the file on disk without writing it.
 """
 
