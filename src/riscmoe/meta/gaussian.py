@@ -128,7 +128,6 @@ class GaussianMetaBank:
         self._inv_var: torch.Tensor | None = None  # (F,): diagonal metric of the novelty test
         self._center: torch.Tensor | None = None  # (F,): the members' mean, subtracted before scoring
         self._means32: torch.Tensor | None = None  # (M, F): mu_k - center
-        self._scaled_means: torch.Tensor | None = None  # (M, F): (mu_k - center) / var
         self._product: torch.Tensor | None = None  # (F, 2M): scores and scaled means side by side
         self._mean_norms: torch.Tensor | None = None  # (M,): |mu_k - center|^2 / var
         self._knots: torch.Tensor | None = None  # (M, Q)
@@ -288,9 +287,8 @@ class GaussianMetaBank:
         self._bias = (-0.5 * (means * w.T).sum(1)).float()
         var = self._var
         self._inv_var = (1.0 / var).float()
-        self._scaled_means = (means / var).float().contiguous()
-        # Scores S^-1 mu_k and scaled means side by side: (F, 2M), one product per batch.
-        self._product = torch.cat([w.float(), self._scaled_means.T], 1).contiguous()
+        # Scores S^-1 (mu_k - center) and scaled means (mu_k - center) / var side by side: (F, 2M), one product per batch.
+        self._product = torch.cat([w.float(), (means / var).float().T], 1).contiguous()
         self._mean_norms = (means * means / var).sum(1).float()
         knots, tails = [], []
         for i in range(m):
