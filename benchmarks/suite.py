@@ -4,6 +4,7 @@ Usage:
     python -m benchmarks --suite standard          # the whole suite, writes BENCHMARKS.md
     python -m benchmarks --suite quick             # smoke check on scikit-learn digits
     python -m benchmarks --suite standard --only split-mnist --systems riscmoe-best slda-random-conv
+    python -m benchmarks --suite standard --render  # tables and plots again from the last results.json
 
 Every job (a system on a stream with a seed) runs in its own process
 (``benchmarks/worker.py``; Avalanche's strategies in their own environment through
@@ -225,7 +226,7 @@ def table(results: list[dict[str, Any]], suite: str) -> list[str]:
             bad = [r for r in rs if "skipped" in r or "failed" in r]
             if bad:
                 why = bad[0].get("skipped") or "failed: " + bad[0]["failed"][:160]
-                lines.append(f"| {name} | {len(rs)} | {why} | | | | | | | | |")
+                lines.append(f"| {name} | {'-' if 'skipped' in bad[0] else len(rs)} | {why} | | | | | | | | |")
                 continue
             get = lambda k: [r.get(k) for r in rs]  # noqa: E731
             runs = "-" if rs[0].get("runs_mean") is None else f"{_fmt(get('runs_mean'))}, {_fmt(get('runs_p95'), digits=0)}"
@@ -311,8 +312,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="jobs run at once, sharing the cores (default 2; 1 runs one at a time on all cores)")
     ap.add_argument("--reuse", action="store_true", help="read the figures of jobs already in the results folder instead of running them again")
     ap.add_argument("--markdown", default=None, help="file whose suite table to rewrite (default: BENCHMARKS.md for the standard suite, none for quick)")
+    ap.add_argument("--render", action="store_true",
+                    help="run nothing: write the table and plots again from the results folder's results.json (its command, date and timings kept)")
     args = ap.parse_args(argv)
     out_dir = Path(args.out or ROOT / "runs" / f"bench-{args.suite}")
+    if args.render:
+        saved = out_dir / "results.json"
+        if not saved.exists():
+            print(f"nothing to render: {saved} does not exist (run the suite first)", file=sys.stderr)
+            return 2
+        data = json.loads(saved.read_text())
+        if data.get("meta", {}).get("suite") != args.suite:
+            print(f"{saved} holds the {data.get('meta', {}).get('suite')!r} suite, not {args.suite!r}", file=sys.stderr)
+            return 2
+        return report(data["results"], data["meta"], out_dir, args)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = plan(args.suite, args.only, args.systems, args.seeds)
     if not jobs:
@@ -352,7 +365,15 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"suite": args.suite, "reused_jobs": reused, "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "date": time.strftime("%Y-%m-%d"), "total_seconds": total, "parallel_jobs": n_par, "threads_per_job": threads}
-    (out_dir / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    tmp = out_dir / "results.json.tmp"
+    tmp.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    tmp.replace(out_dir / "results.json")
+    return report(results, meta, out_dir, args)
+
+
+def report(results: list[dict[str, Any]], meta: dict[str, Any], out_dir: Path, args: argparse.Namespace) -> int:
+    """Plots, the Markdown table (printed, and written into the suite's file); 1 if a job failed."""
+    total, n_par, threads, reused = meta["total_seconds"], meta["parallel_jobs"], meta["threads_per_job"], meta["reused_jobs"]
     pics = plots(results, out_dir)
     lines = [MARK_BEGIN, f"Command: `{meta['command'].strip()}` — {meta['machine']}, {meta['date']}, "
              f"whole suite {total / 60:.1f} min, {n_par} jobs at a time" + (f" with {threads} math thread(s) each" if threads else "")
@@ -362,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(MARK_END)
     block = "\n".join(lines)
     print(block)
-    md = args.markdown if args.markdown is not None else ("BENCHMARKS.md" if args.suite == "standard" and not (args.only or args.systems or args.seeds) else "")
+    # A run of part of the plan (now, or the one rendered) does not replace the whole suite's table.
+    partial = bool(args.only or args.systems or args.seeds) or any(f" {flag}" in meta["command"] for flag in ("--only", "--systems", "--seeds"))
+    md = args.markdown if args.markdown is not None else ("BENCHMARKS.md" if args.suite == "standard" and not partial else "")
     if md:
         path = ROOT / md if not Path(md).is_absolute() else Path(md)
         text = path.read_text() if path.exists() else ""

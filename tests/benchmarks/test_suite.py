@@ -78,6 +78,7 @@ def test_table_shows_skipped_peers():
              "params_total": 100, "params_per_input": 10, "train_seconds": 1.0, "wall_seconds": 2.0, "peak_rss_mb": 300.0}]
     text = "\n".join(table(rows, "quick"))
     assert "Avalanche is not installed" in text and "| slda-pixels | 1 | 90.00 |" in text
+    assert "| avalanche-replay | - | Avalanche is not installed |" in text  # no seed ran
 
 
 def test_quick_suite_end_to_end(tmp_path):
@@ -97,3 +98,16 @@ def test_quick_suite_end_to_end(tmp_path):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     text = md.read_text()
     assert "<!-- suite:begin -->" in text and "#### split-digits" in text and "riscmoe-best" in text
+
+    # --render runs nothing and writes the same table (command, date, timings kept) and plots again.
+    md.write_text("# notes\n")
+    for png in ("accuracy.png", "policies.png"):
+        (out / png).unlink()
+    r = subprocess.run([sys.executable, "-m", "benchmarks", "--suite", "quick", "--out", str(out), "--markdown", str(md), "--render"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert md.read_text() == "# notes\n\n" + text[text.index("<!-- suite:begin -->"):]
+    assert all((out / png).exists() for png in ("accuracy.png", "policies.png"))
+    r = subprocess.run([sys.executable, "-m", "benchmarks", "--suite", "quick", "--out", str(tmp_path / "none"), "--render"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "does not exist" in r.stderr
