@@ -66,6 +66,13 @@ def test_features_cached_and_kept_aligned():
     np.testing.assert_array_equal(a.get_features(a.ids()), X * 2)
 
 
+def test_features_of_an_empty_archive():
+    a = Archive(dim=2, featurizer=lambda X: np.concatenate([X, X], 1))
+    assert a.get_features(np.zeros(0, np.int64)).shape == (0, 4)
+    ids = a.add(np.ones((1, 2), np.float32), "sample", labels=0)
+    np.testing.assert_array_equal(a.get_features(ids), [[1, 1, 1, 1]])
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="max_records"):
         Archive(dim=2, max_records=0)

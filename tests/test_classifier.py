@@ -162,6 +162,29 @@ def test_save_load_identical_in_new_process(fitted, digits, tmp_path):
     loaded.partial_fit(Xte[:10], np.zeros(10, dtype=int))
 
 
+def test_save_keeps_the_models_optimiser_state(fitted, tmp_path):
+    fitted.save(tmp_path / "sys")
+    loaded = load(tmp_path / "sys")
+    for a, b in zip(fitted.collection_.members, loaded.collection_.members):
+        assert a.model._t == b.model._t > 0
+        for x, y in zip(a.model._m + a.model._v, b.model._m + b.model._v):
+            assert torch.equal(x, y)
+    # A save without the optimiser's arrays (made by an earlier build) loads with fresh moments.
+    from safetensors.torch import load_file, save_file
+
+    weights = tmp_path / "sys" / "weights.safetensors"
+    save_file({k: v for k, v in load_file(str(weights)).items() if not k.startswith("optim.")}, str(weights))
+    assert all(m.model._t == 0 for m in load(tmp_path / "sys").collection_.members)
+    # One that does not fit the models is refused.
+    tensors = load_file(str(tmp_path / "sys" / "weights.safetensors"))
+    fitted.save(tmp_path / "bad")
+    tensors.update({k: v[:, :3].contiguous() if v.ndim == 2 else v for k, v in load_file(str(tmp_path / "bad" / "weights.safetensors")).items()
+                    if k.startswith("optim.0.")})
+    save_file(tensors, str(tmp_path / "bad" / "weights.safetensors"))
+    with pytest.raises(SaveFormatError, match="optimiser state of member 0"):
+        load(tmp_path / "bad")
+
+
 def test_save_overwrites_atomically(fitted, tmp_path):
     fitted.save(tmp_path / "sys")
     fitted.save(tmp_path / "sys")

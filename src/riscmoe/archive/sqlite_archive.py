@@ -166,7 +166,9 @@ class Archive:
         if self.featurizer is None:
             raise RuntimeError("this archive has no featurizer")
         if not self._f_valid:
-            F = np.asarray(self.featurizer(self._Xbuf[self._slot]), np.float32).reshape(len(self._slot), -1)
+            F = np.asarray(self.featurizer(self._Xbuf[self._slot]), np.float32)
+            if F.ndim != 2:  # (an empty archive's features are (0, F) already: -1 cannot be inferred there)
+                F = F.reshape(len(self._slot), -1)
             self._Fbuf = np.zeros((len(self._Xbuf), F.shape[1]), np.float32)
             self._Fbuf[self._slot] = F
             self._f_valid = True

@@ -108,6 +108,26 @@ class Verifier:
             denom = (v / c2).sqrt_().add_(eps)
             p.addcdiv_(m, denom, value=-self.lr / c1)
 
+    def optimizer_state(self) -> dict[str, torch.Tensor]:
+        """Adam's moments and step count, so that a reloaded model trains on as it would have."""
+        state = {f"m{i}": m.contiguous() for i, m in enumerate(self._m)}
+        state.update({f"v{i}": v.contiguous() for i, v in enumerate(self._v)})
+        state["t"] = torch.tensor([self._t], dtype=torch.int64)
+        return state
+
+    def load_optimizer_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore ``optimizer_state``'s output; raises ValueError if it does not fit."""
+        n = len(self._m)
+        try:
+            m = [state[f"m{i}"].float() for i in range(n)]
+            v = [state[f"v{i}"].float() for i in range(n)]
+            t = int(state["t"].reshape(-1)[0])
+        except (KeyError, IndexError) as exc:
+            raise ValueError(f"optimiser state lacks {exc}") from None
+        if any(a.shape != p.shape for a, p in zip(m + v, list(self.net.parameters()) * 2)):
+            raise ValueError("optimiser state does not match the model's parameter shapes")
+        self._m, self._v, self._t = [a.clone() for a in m], [a.clone() for a in v], t
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
 

@@ -3,7 +3,8 @@
 Layout of a saved folder:
 
 - ``manifest.json``: format name and version, parameters, labels, members' metadata;
-- ``weights.safetensors``: every array (meta-model statistics, models' weights);
+- ``weights.safetensors``: every array (meta-model statistics, models' weights and their
+  optimiser's moments; saves made before the moments were stored load with fresh ones);
 - ``archive.sqlite``: the archive of important experiences.
 
 The folder is written next to its destination under a temporary name and swapped in
@@ -53,6 +54,8 @@ def save(clf: Any, path: str | os.PathLike) -> None:
     for m in col.members:
         for k, v in m.model.state_dict().items():
             tensors[f"model.{m.index}.{k}"] = v
+        for k, v in m.model.optimizer_state().items():
+            tensors[f"optim.{m.index}.{k}"] = v
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -161,6 +164,13 @@ def load(path: str | os.PathLike) -> Any:
             model.load_state_dict(state)
         except RuntimeError as exc:
             raise SaveFormatError(f"{path}: weights of member {info['index']} do not fit: {exc}") from None
+        prefix = f"optim.{info['index']}."
+        optim = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if optim:  # (absent from saves of earlier builds: Adam restarts there)
+            try:
+                model.load_optimizer_state(optim)
+            except ValueError as exc:
+                raise SaveFormatError(f"{path}: optimiser state of member {info['index']}: {exc}") from None
         col.members.append(
             Member(
                 index=int(info["index"]),
