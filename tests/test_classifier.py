@@ -162,31 +162,13 @@ def test_save_load_identical_in_new_process(fitted, digits, tmp_path):
     loaded.partial_fit(Xte[:10], np.zeros(10, dtype=int))
 
 
-def test_save_keeps_the_models_optimiser_state(digits, tmp_path):
-    Xtr, ytr, _, _ = digits
-    fitted = RiscClassifier(seed=0, min_examples=16)
-    for Xb, yb in class_incremental_batches(Xtr, ytr, [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]):
-        fitted.partial_fit(Xb, yb)
-    fitted.save(tmp_path / "sys")  # (refits: a basis fitted on everything seen so far)
-    fitted.partial_fit(Xtr[:64], ytr[:64])  # members that learn move to that basis
+def test_save_keeps_the_models_optimiser_state(fitted, tmp_path):
     fitted.save(tmp_path / "sys")
     loaded = load(tmp_path / "sys")
-    assert loaded.collection_.meta.last_basis.version == fitted.collection_.meta.last_basis.version
     for a, b in zip(fitted.collection_.members, loaded.collection_.members):
         assert a.model._t == b.model._t > 0
         for x, y in zip(a.model._m + a.model._v, b.model._m + b.model._v):
             assert torch.equal(x, y)
-    # A model that learned in the bank's last basis learns on in it (the same coordinates and
-    # weights); one of an older basis is re-expressed at its next step, saved or not.
-    current = fitted.collection_.meta.last_basis.version
-    restored = 0
-    for a, b in zip(fitted.collection_.members, loaded.collection_.members):
-        if a.model.basis is not None and a.model.basis.version == current:
-            assert b.model.basis.version == current and torch.equal(a.model.net[0].weight, b.model.net[0].weight)
-            restored += 1
-        else:
-            assert b.model.basis is None
-    assert restored > 0
     # A save without the optimiser's arrays (made by an earlier build) loads with fresh moments.
     from safetensors.torch import load_file, save_file
 

@@ -119,10 +119,8 @@ def test_input_near_another_label_but_far_from_its_own_member_is_a_new_mode():
 def test_rehearsal_replays_own_and_other_labels():
     col, enc, archive = _system()
     fb = Feedback(rehearse_positives=16, rehearse_negatives=24)
-    own_ids, other_ids = fb._rehearsal(archive, 0, 0, np.random.default_rng(0))
-    assert own_ids.shape == (16,) and other_ids.shape == (24,)
-    assert (archive.get(own_ids)[1] == 0).all() and (archive.get(other_ids)[1] != 0).all()
-    own, other = archive.get_features(own_ids), archive.get_features(other_ids)
+    own, other = fb._rehearsal(archive, 0, 0, np.random.default_rng(0), 2)
+    assert own.shape == (16, 2) and other.shape == (24, 2)
     # Features come back encoded (x + 100): member 0's own sit near (100, 100).
     assert np.abs(own.mean(0) - 100.0).max() < 1.0
     assert other[:, 0].mean() > 104.0
@@ -131,8 +129,8 @@ def test_rehearsal_replays_own_and_other_labels():
 def test_replay_scales_with_the_new_inputs_a_member_learns_from(monkeypatch):
     col, enc, archive = _system()
     fb = Feedback(rehearse_positives=16, rehearse_negatives=24)
-    own, other = fb._rehearsal(archive, 0, 0, np.random.default_rng(0), share=0.25)
-    assert own.shape == (4,) and other.shape == (6,)
+    own, other = fb._rehearsal(archive, 0, 0, np.random.default_rng(0), 2, share=0.25)
+    assert own.shape == (4, 2) and other.shape == (6, 2)
 
     # A batch of one example trains its owner on far fewer replayed rows than a full batch.
     seen = []

@@ -162,23 +162,3 @@ def test_gram_builds_the_full_symmetric_product_from_its_lower_blocks():
     for dim in (7, 700, 1000):  # one block, several, a ragged last block
         C = torch.randn(50, dim)
         torch.testing.assert_close(_gram(C), C.T @ C, atol=1e-4, rtol=1e-5)
-
-
-def test_basis_whitens_by_blocks_and_reexpresses_layers_exactly():
-    bank = GaussianMetaBank(dim=6, blocks=torch.tensor([[0, 2, 4], [1, 3, 5]]))
-    for Z in _blobs(seed=0):
-        bank.add(Z * torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]))
-    basis = bank.basis()
-    assert basis.chol.shape == (2, 3, 3)
-    Z = _blobs(seed=4)[0] * torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
-    U = basis.whiten(Z)
-    # Whitened features have (about) unit spread in every direction of a block.
-    cov = torch.cov(U.T)
-    assert torch.allclose(cov.diagonal(), torch.ones(6), atol=0.25)
-    W, b = torch.randn(4, 6), torch.randn(4)
-    A, c = basis.to_raw(W, b)
-    assert torch.allclose(U @ W.T + b, Z @ A.T + c, atol=1e-4)
-    W2, b2 = basis.from_raw(A, c)
-    assert torch.allclose(W2, W, atol=1e-5) and torch.allclose(b2, b, atol=1e-5)
-    with pytest.raises(ValueError, match="blocks"):
-        GaussianMetaBank(dim=6, blocks=torch.arange(4).reshape(2, 2))

@@ -54,36 +54,3 @@ def test_fit_step_matches_autograd_and_torch_adam():
         assert abs(ours - float(loss.detach())) < 1e-5
     for a, b in zip(ref.parameters(), model.net.parameters()):
         torch.testing.assert_close(a.detach(), b, atol=1e-6, rtol=1e-5)
-
-
-def test_verifier_in_a_whitened_basis_answers_raw_features_and_rebases_exactly():
-    from riscmoe.meta import GaussianMetaBank
-
-    g = torch.Generator().manual_seed(2)
-    mix = torch.randn(6, 6, generator=g)
-    Z = torch.randn(600, 6, generator=g) @ mix + 5.0  # correlated, off-centre features
-    target = (Z[:, 0] > Z[:, 0].median()).float()
-    bank = GaussianMetaBank(dim=6)
-    bank.add(Z[:300])
-    first = bank.basis()
-    model = Verifier(6, hidden=8, lr=1e-2, seed=0)
-    model.basis = first
-    for _ in range(50):
-        model.fit_step(first.whiten(Z), target)
-    # It learns in whitened coordinates and answers raw features.
-    torch.testing.assert_close(model.logits(Z), model.net(first.whiten(Z)).squeeze(1), rtol=1e-4, atol=1e-4)
-    before = model.logits(Z)
-    bank.add(Z[300:] * 2.0)  # a second member: the shared covariance, and so the basis, change
-    bank.refresh(force=True)
-    bank._basis_n = 0.0  # (a new basis is due at the next full refit)
-    bank.refresh(force=True)
-    second = bank.basis()
-    assert second.version != first.version
-    model.rebase(second)
-    assert model.basis is second and model._t == 0  # Adam restarts in the new coordinates
-    torch.testing.assert_close(model.logits(Z), before, rtol=1e-4, atol=1e-4)  # the same function
-    # Saved weights are raw-feature weights: a model without a basis computes the same.
-    twin = Verifier(6, hidden=8, seed=1)
-    twin.load_state_dict(model.state_dict())
-    assert twin.basis is None
-    torch.testing.assert_close(twin.logits(Z), before, rtol=1e-4, atol=1e-4)

@@ -115,8 +115,7 @@ class RiscClassifier:
         self.classes_: list[Any] = []
         self.label_kind_ = ""  # "int" or "str", fixed by the first labels seen
         encoder = make_encoder(self.input_shape_, seed=self.seed)
-        groups = encoder.feature_groups() if hasattr(encoder, "feature_groups") else None
-        self.collection_ = Collection(encoder, GaussianMetaBank(encoder.dim, seed=self.seed, blocks=groups))
+        self.collection_ = Collection(encoder, GaussianMetaBank(encoder.dim, seed=self.seed))
         self.archive_ = Archive(dim, max_records=self.archive_size, max_bytes=self.archive_bytes, featurizer=self._featurize)
         self.n_seen_ = 0
         self.experts_run_per_input_ = 0.0

@@ -180,11 +180,6 @@ class Archive:
         return self._features()[self._slot[self._positions(ids)]]
 
     # ----------------------------------------------------------------- queries
-    @property
-    def next_id(self) -> int:
-        """The id the next added record will get (ids count up and are never reused)."""
-        return self._next_id
-
     def __len__(self) -> int:
         return len(self._ids)
 

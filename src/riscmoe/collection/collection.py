@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
-from riscmoe.meta.gaussian import Basis, GaussianMetaBank, MetaOutput
+from riscmoe.meta.gaussian import GaussianMetaBank, MetaOutput
 from riscmoe.encoders.random_features import RandomConvEncoder, RandomReLUEncoder
 from riscmoe.models.verifier import Verifier
 
@@ -43,10 +42,6 @@ class Collection:
         self.encoder = encoder
         self.meta = meta
         self.members: list[Member] = []
-        # Whitened features of archived records in the current basis, by record id (record
-        # ids are never reused); emptied when the basis changes.
-        self._white: dict[int, torch.Tensor] = {}
-        self._white_version = -1
 
     def __len__(self) -> int:
         return len(self.members)
@@ -68,21 +63,3 @@ class Collection:
         member = Member(index=index, label=label, model=model, created_at=created_at, reason=reason, n_positive=len(Z))
         self.members.append(member)
         return member
-
-    def remember_whitened(self, ids: np.ndarray, U: torch.Tensor, basis: Basis) -> None:
-        """Keep whitened features U (n, F) of archived records ``ids`` computed in ``basis``."""
-        if basis.version == self._white_version:
-            self._white.update(zip(ids.tolist(), U))
-
-    def whitened(self, archive, ids: np.ndarray, basis: Basis) -> torch.Tensor:
-        """Features of archived records ``ids`` in ``basis`` (n, F), each whitened once per basis."""
-        if basis.version != self._white_version or len(self._white) > 2 * max(len(archive), 1024):
-            self._white, self._white_version = {}, basis.version
-        keys = ids.tolist()
-        missing = [i for i in dict.fromkeys(keys) if i not in self._white]
-        if missing:
-            U = basis.whiten(torch.from_numpy(archive.get_features(np.asarray(missing, np.int64))))
-            self._white.update(zip(missing, U))
-        if not keys:
-            return torch.zeros(0, self.meta.dim)
-        return torch.stack([self._white[i] for i in keys])

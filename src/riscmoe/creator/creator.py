@@ -57,13 +57,10 @@ class Creator:
         F_neg = archive.get_features(neg_ids) if len(neg_ids) else np.zeros((0, F_pos.shape[1]), np.float32)
         reason = "new mode of a known label" if any(m.label == label for m in collection.members) else "new label"
         model = Verifier(F_pos.shape[1], hidden=self.hidden, lr=self.lr, seed=self.seed + len(collection))
-        member = collection.add(label, torch.from_numpy(F_pos), model, created_at=seen, reason=reason)
-        # The model is born in the bank's whitened coordinates (its fresh weights are scaled
-        # for inputs of unit spread) and learns its first examples there.
-        model.basis = collection.meta.basis()
-        X = model.basis.whiten(torch.from_numpy(np.concatenate([F_pos, F_neg])))
+        X = torch.from_numpy(np.concatenate([F_pos, F_neg]))
         target = torch.cat([torch.ones(len(F_pos)), torch.zeros(len(F_neg))])
         model.fit_step(X, target, steps=self.steps)
+        member = collection.add(label, torch.from_numpy(F_pos), model, created_at=seen, reason=reason)
         member.n_negative = len(F_neg)
         # The inputs that prompted the member now stand as its representative sample.
         archive.update(ids, kind="sample", member=member.index, importance=1.0 + rng.random(len(ids)))

@@ -55,13 +55,6 @@ class RandomConvEncoder:
         return {"kind": "random-conv", "input_shape": list(self.input_shape), "filters": self.filters, "kernel": self.kernel,
                 "pool": self.pool, "stride": self.stride, "seed": self.seed, "dim": self.dim}
 
-    def feature_groups(self) -> torch.Tensor:
-        """(positions, filters) feature indices: the features of each pooling position.
-
-        Features are laid out filter-major (filter f at position p is f * positions + p)."""
-        positions = self.dim // self.filters
-        return torch.arange(self.filters)[None, :] * positions + torch.arange(positions)[:, None]
-
     @property
     def macs_per_input(self) -> int:
         c, h, w = self.input_shape

@@ -101,7 +101,6 @@ class Feedback:
         yn = y.numpy()
         kind = np.full(B, "", dtype=object)  # archive kind chosen for each row, if any
         kind_member = np.full(B, -1, np.int64)
-        basis, U = None, Z
         if M == 0:
             novel = torch.ones(B, dtype=torch.bool)
             owner = torch.full((B,), -1, dtype=torch.long)
@@ -116,10 +115,6 @@ class Feedback:
             mature = n_pos[owner.clamp(min=0)] >= self.mature
             # Far from what its own label's member knows (even if near another label's).
             far = has_owner & mature & (collection.meta.novelty_of(meta, owner) < near)
-            # Models learn in the bank's whitened coordinates (see ``meta.Basis``): the
-            # batch is whitened once, archived records once per basis.
-            basis = collection.meta.basis()
-            U = basis.whiten(Z)
             novel = ~has_owner | far
             owner = torch.where(novel, torch.full_like(owner, -1), owner)
             almost = (owner >= 0) & (owner_conf < self.threshold)
@@ -153,14 +148,12 @@ class Feedback:
                     member.n_positive += len(pos_rows)
                 member.n_negative += len(neg_rows)
                 own_share = self._share(len(pos_rows) + len(neg_rows), self.rehearse_batch / 2)
-                r_pos, r_neg = self._rehearsal(archive, member.index, member.label, rng, own_share, columns)
-                replay = collection.whitened(archive, np.concatenate([r_pos, r_neg]), basis)
-                Ub = torch.cat([U[pos_rows], replay[: len(r_pos)], U[neg_rows], replay[len(r_pos) :]])
-                n_p = len(pos_rows) + len(r_pos)
-                target = torch.cat([torch.ones(n_p), torch.zeros(len(Ub) - n_p)])
-                if len(Ub):
-                    member.model.rebase(basis)
-                    member.model.fit_step(Ub, target, steps=self.steps)
+                Fr_pos, Fr_neg = self._rehearsal(archive, member.index, member.label, rng, Z.shape[1], own_share, columns)
+                Fb = torch.cat([Z[pos_rows], torch.from_numpy(Fr_pos), Z[neg_rows], torch.from_numpy(Fr_neg)])
+                n_p = len(pos_rows) + len(Fr_pos)
+                target = torch.cat([torch.ones(n_p), torch.zeros(len(Fb) - n_p)])
+                if len(Fb):
+                    member.model.fit_step(Fb, target, steps=self.steps)
                     report.members_trained += 1
             report.positives = int((owner >= 0).sum())
             report.negatives = int(wrong_accept.sum())
@@ -180,11 +173,7 @@ class Feedback:
         if len(rows):
             # One insertion for the whole batch: eviction then weighs every new record at once.
             importance = np.array([IMPORTANCE[k] for k in kind[rows]]) + rng.random(len(rows))
-            first = archive.next_id
-            kept = archive.add(Xn[rows], kind[rows].tolist(), yn[rows], kind_member[rows], importance, step=step, features=Z[torch.from_numpy(rows)].numpy())
-            if basis is not None and len(kept):
-                # Their whitened features are at hand: replay will not whiten them again.
-                collection.remember_whitened(kept, U[torch.from_numpy(rows[kept - first])], basis)
+            archive.add(Xn[rows], kind[rows].tolist(), yn[rows], kind_member[rows], importance, step=step, features=Z[torch.from_numpy(rows)].numpy())
         return report
 
     @staticmethod
@@ -237,10 +226,11 @@ class Feedback:
         member: int,
         label: int,
         rng: np.random.Generator,
+        dim: int,
         share: float = 1.0,
         columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Ids of archived records to replay: (own label's, other labels'), own mistakes first.
+        """Features of archived inputs to replay: (own label's, other labels'), own mistakes first.
 
         ``share`` (at most 1) scales the counts of ``rehearse_positives`` and
         ``rehearse_negatives`` to the batch size; ``columns`` are the archive's ids,
@@ -258,4 +248,7 @@ class Feedback:
         if len(others) and rest > 0:
             picks.append(rng.choice(others, min(rest, len(others)), replace=False))
         neg = np.concatenate(picks) if picks else np.zeros(0, np.int64)
-        return np.asarray(own, np.int64), np.asarray(neg, np.int64)
+        if len(own) + len(neg) == 0:
+            return np.zeros((0, dim), np.float32), np.zeros((0, dim), np.float32)
+        feats = archive.get_features(np.concatenate([own, neg]))
+        return feats[: len(own)], feats[len(own) :]

@@ -58,56 +58,6 @@ def _gram(C: torch.Tensor, block: int = 256) -> torch.Tensor:
     return torch.tril(G) + torch.tril(G, -1).T
 
 
-@dataclass(frozen=True)
-class Basis:
-    """Whitened coordinates of the feature space: ``u = L^-1 (z - center)`` per block.
-
-    The features are split into equal blocks (``index``: (G, b) feature indices; one
-    block of all features when nothing finer is known); ``chol`` holds the Cholesky
-    factor of the shared covariance restricted to each block, taken at one refit. In
-    these coordinates the features' within-member spread is (nearly) the same in every
-    direction, and a gradient step there is a step preconditioned by the inverse
-    covariance: the members' models learn in them. On Split Fashion-MNIST features a
-    softmax layer trained for one pass scores 90.7% whitened by the full covariance,
-    89.8% by blocks of one pooling position (96 features: 1/25 of the cost) and 87.4% by
-    blocks of one filter, where the raw features leave it at the LDA's 88.7% or below.
-    ``version`` numbers the bases: a model learned in one is re-expressed in the next
-    (``to_raw``, ``from_raw``), so what it computes is kept.
-    """
-
-    version: int
-    chol: torch.Tensor  # (G, b, b) lower triangular, float32
-    center: torch.Tensor  # (F,)
-    index: torch.Tensor  # (G, b) feature indices of each block
-
-    def whiten(self, Z: torch.Tensor) -> torch.Tensor:
-        """(B, F) raw features -> (B, F) whitened ones (block after block)."""
-        G, b = self.index.shape
-        if len(Z) == 0:
-            return torch.zeros(0, G * b)
-        blocks = (Z.float() - self.center)[:, self.index].permute(1, 2, 0)  # (G, b, B)
-        U = torch.linalg.solve_triangular(self.chol, blocks, upper=False)
-        return U.permute(2, 0, 1).reshape(len(Z), G * b)
-
-    def to_raw(self, W: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A layer ``W u + c`` on whitened inputs as ``A z + d`` on raw ones: (A, d)."""
-        G, b = self.index.shape
-        H = W.shape[0]
-        Wb = W.reshape(H, G, b).permute(1, 2, 0)  # (G, b, H): W_g^T
-        Ab = torch.linalg.solve_triangular(self.chol.transpose(1, 2), Wb, upper=True)  # L_g^-T W_g^T
-        A = torch.zeros(H, G * b)
-        A[:, self.index.reshape(-1)] = Ab.permute(2, 0, 1).reshape(H, G * b)
-        return A, c - A @ self.center
-
-    def from_raw(self, A: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A layer ``A z + d`` on raw inputs as ``W u + c`` on whitened ones: (W, c)."""
-        G, b = self.index.shape
-        H = A.shape[0]
-        Ab = A[:, self.index].permute(1, 0, 2)  # (G, H, b)
-        W = torch.bmm(Ab, self.chol).permute(1, 0, 2).reshape(H, G * b)
-        return W.contiguous(), d + A @ self.center
-
-
 @dataclass
 class MetaOutput:
     """The bank's verdict on a batch of B inputs for M members.
@@ -149,18 +99,12 @@ class GaussianMetaBank:
             training; a query after any change always sees an up-to-date fit.
         border_lr: step size of the per-member border correction.
         seed: seed of the reservoir sampling.
-        blocks: (G, b) feature indices of the blocks the members' models are whitened by
-            (see ``Basis``; an encoder's ``feature_groups()``); None: one block of all.
     """
 
     def __init__(
-        self, dim: int, shrinkage: float = 1e-4, reservoir: int = 256, refresh_every: int = 4096, border_lr: float = 0.05, seed: int = 0,
-        blocks: torch.Tensor | None = None,
+        self, dim: int, shrinkage: float = 1e-4, reservoir: int = 256, refresh_every: int = 4096, border_lr: float = 0.05, seed: int = 0
     ) -> None:
         self.dim = dim
-        self.blocks = torch.arange(dim)[None, :] if blocks is None else torch.as_tensor(blocks, dtype=torch.long)
-        if self.blocks.ndim != 2 or self.blocks.numel() != dim or not torch.equal(self.blocks.reshape(-1).sort().values, torch.arange(dim)):
-            raise ValueError(f"blocks must split the {dim} features into equal groups, shape (G, b)")
         self.shrinkage = shrinkage
         self.reservoir = reservoir
         self.refresh_every = refresh_every
@@ -192,9 +136,6 @@ class GaussianMetaBank:
         self._structure_changed = True
         self._chol: torch.Tensor | None = None  # Cholesky factor of the last shared covariance
         self._var: torch.Tensor | None = None  # its diagonal
-        self._basis: Basis | None = None  # whitened coordinates of a recent factorisation
-        self._basis_n = 0.0  # examples it was fitted on
-        self._n_bases = 0
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -319,7 +260,6 @@ class GaussianMetaBank:
         brings in the current means and members: what a new member needs at once, at a
         small fraction of the cost (no merge of the scatter, no Cholesky factorisation).
         """
-        basis_chol = None
         if shape or self._chol is None:
             self._flush()
             d, n, m = self.dim, self.n_examples, len(self)
@@ -331,13 +271,6 @@ class GaussianMetaBank:
             self._chol = torch.linalg.cholesky(cov)
             self._var = cov.diagonal().clone()
             self._changed_since_fit = 0
-            # A new basis each time the examples have doubled: later factorisations are
-            # better estimates, but every change re-expresses the models and re-whitens
-            # the archive.
-            if self._basis is None or n >= 2.0 * self._basis_n:
-                idx = self.blocks
-                basis_chol = torch.linalg.cholesky(cov[idx[:, :, None], idx[:, None, :]]).float().contiguous()
-                self._basis_n = n
         m = len(self)
         raw = torch.stack(self.means64)  # (M, F)
         # Work in coordinates centred on the members' mean. The features are all positive
@@ -347,9 +280,6 @@ class GaussianMetaBank:
         # posteriors and distances are unchanged.
         counts = torch.tensor(self.counts, dtype=torch.float64)
         center = (raw * counts[:, None]).sum(0) / counts.sum().clamp(min=1.0)
-        if basis_chol is not None:
-            self._n_bases += 1
-            self._basis = Basis(self._n_bases, basis_chol, center.float(), self.blocks)
         means = raw - center
         self._center = center.float()
         self._means32 = means.float()
@@ -371,19 +301,6 @@ class GaussianMetaBank:
         self._knots = torch.stack(knots)
         self._tails = torch.stack(tails)
         self._structure_changed = False
-
-    @property
-    def last_basis(self) -> Basis | None:
-        """The basis of the last fit, as it is (None before any fit); never refits."""
-        return self._basis
-
-    def basis(self, exact: bool = False) -> Basis:
-        """The whitened coordinates of the current fit (refitting first as ``evaluate`` would)."""
-        if not len(self):
-            raise RuntimeError("the bank has no members: there is no covariance to whiten with")
-        self._maybe_refresh(exact)
-        assert self._basis is not None
-        return self._basis
 
     def refresh(self, force: bool = False) -> None:
         """Refit the shared solve and calibrations if anything changed (or if forced)."""
@@ -488,11 +405,6 @@ class GaussianMetaBank:
             out[f"meta.{i}.seen"] = torch.tensor([self.seen[i]], dtype=torch.int64)
             out[f"meta.{i}.mean"] = self.means64[i].contiguous()
             out[f"meta.{i}.reservoir"] = self.reservoirs[i].contiguous()
-        if self._basis is not None:  # the models' coordinates, so that they learn on where they were
-            out["meta.basis.chol"] = self._basis.chol.contiguous()
-            out["meta.basis.center"] = self._basis.center.contiguous()
-            out["meta.basis.index"] = self._basis.index.contiguous()
-            out["meta.basis.info"] = torch.tensor([float(self._basis.version), self._basis_n], dtype=torch.float64)
         return out
 
     def load_state_dict(self, state: dict[str, torch.Tensor], n_members: int) -> None:
@@ -520,14 +432,3 @@ class GaussianMetaBank:
         self.reservoirs = [r[3].float() for r in rows]
         self._structure_changed = True
         self._chol = None
-        self._basis, self._basis_n, self._n_bases = None, 0.0, 0
-        if "meta.basis.chol" in state:  # (saves of earlier builds have none: a basis is made at the next fit)
-            try:
-                chol, center, index, info = (state[f"meta.basis.{k}"] for k in ("chol", "center", "index", "info"))
-            except KeyError as exc:
-                raise ValueError(f"saved meta-models lack the array {exc.args[0]!r}") from None
-            if not torch.equal(index.long(), self.blocks) or tuple(chol.shape) != (*self.blocks.shape, self.blocks.shape[1]) or center.shape != (self.dim,):
-                raise ValueError("the saved whitening basis does not fit this feature space's blocks")
-            version, self._basis_n = int(info[0]), float(info[1])
-            self._basis = Basis(version, chol.float().contiguous(), center.float().contiguous(), self.blocks)
-            self._n_bases = version

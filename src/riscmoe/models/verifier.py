@@ -31,13 +31,6 @@ class Verifier:
     The model only runs on inputs its meta-model (or the routing policy) lets through, so
     its job is the fine border: telling its class from the look-alikes that reach it.
 
-    It learns in the coordinates of ``basis``: None for the raw features, or the meta
-    bank's whitened coordinates (a ``riscmoe.meta.Basis``), in which gradient steps are
-    well conditioned. ``fit_step`` takes inputs in those coordinates; ``logits`` always
-    takes raw features (the first layer is folded into raw coordinates once per change),
-    so running the model costs the same in either. ``rebase`` moves the model to another
-    basis without changing what it computes.
-
     Args:
         in_dim: flattened input size D.
         hidden: width of the hidden layer.
@@ -58,9 +51,6 @@ class Verifier:
         self._m = [torch.zeros_like(p) for p in self.net.parameters()]
         self._v = [torch.zeros_like(p) for p in self.net.parameters()]
         self._t = 0
-        self.basis = None  # coordinates it learns in: None (raw features) or a meta.Basis
-        self._edits = 0  # changes of the weights, which invalidate the folded first layer
-        self._raw: tuple[int, torch.Tensor, torch.Tensor] | None = None
 
     @property
     def n_parameters(self) -> int:
@@ -73,43 +63,12 @@ class Verifier:
 
     @torch.no_grad()
     def logits(self, X: torch.Tensor) -> torch.Tensor:
-        """Raw features (B, D) -> (B,) logits of "mine"."""
-        A, c = self.raw_first_layer()
-        h = torch.addmm(c, X, A.T).clamp_(min=0.0)
-        return (h @ self.net[2].weight.T).squeeze(1) + self.net[2].bias
-
-    def raw_first_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first layer as it acts on raw features: weight (H, D) and bias (H,)."""
-        W1, b1 = self.net[0].weight, self.net[0].bias
-        if self.basis is None:
-            return W1, b1
-        if self._raw is None or self._raw[0] != self._edits:
-            A, c = self.basis.to_raw(W1, b1)
-            self._raw = (self._edits, A, c)
-        return self._raw[1], self._raw[2]
-
-    @torch.no_grad()
-    def rebase(self, basis) -> None:
-        """Learn from now on in ``basis`` (None: raw features), computing the same function.
-
-        Adam's moments belong to the old coordinates, so they restart."""
-        if basis is self.basis or (basis is not None and self.basis is not None and basis.version == self.basis.version):
-            self.basis = basis
-            return
-        A, c = self.raw_first_layer()
-        W, b = (A, c) if basis is None else basis.from_raw(A, c)
-        self.net[0].weight.copy_(W)
-        self.net[0].bias.copy_(b)
-        self.basis = basis
-        self._m = [torch.zeros_like(p) for p in self.net.parameters()]
-        self._v = [torch.zeros_like(p) for p in self.net.parameters()]
-        self._t = 0
-        self._edits += 1
+        """(B, D) -> (B,) logits of "mine"."""
+        return self.net(X).squeeze(1)
 
     @torch.no_grad()
     def fit_step(self, X: torch.Tensor, target: torch.Tensor, steps: int = 1) -> float:
-        """Take ``steps`` Adam steps on inputs X (B, D) in the model's basis (see the class)
-        and binary targets (B,) in {0, 1}, classes balanced.
+        """Take ``steps`` Adam steps on binary targets (B,) in {0, 1}, classes balanced.
 
         The loss is the class-balanced mean binary cross-entropy. Its gradients are written
         out (two layers need four products) and Adam (Kingma & Ba, 2015; betas 0.9 and
@@ -132,7 +91,6 @@ class Verifier:
             dh = dz[:, None] * W2 * (pre > 0)  # (B, H)
             grads = (dh.T @ X, dh.sum(0), (dz @ h)[None, :], dz.sum().reshape(1))
             self._adam(grads)
-        self._edits += 1
         return loss_value
 
     def _adam(self, grads: tuple[torch.Tensor, ...], beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
@@ -170,37 +128,8 @@ class Verifier:
             raise ValueError("optimiser state does not match the model's parameter shapes")
         self._m, self._v, self._t = [a.clone() for a in m], [a.clone() for a in v], t
 
-    def basis_state(self) -> dict[str, torch.Tensor]:
-        """The first layer in the model's own basis (empty for a model on raw features)."""
-        if self.basis is None:
-            return {}
-        return {"weight": self.net[0].weight.detach().contiguous(), "bias": self.net[0].bias.detach().contiguous()}
-
-    @torch.no_grad()
-    def restore_basis(self, basis, state: dict[str, torch.Tensor]) -> None:
-        """After ``load_state_dict``: learn on in ``basis`` with the first layer ``basis_state`` saved.
-
-        The raw-coordinate layer just loaded stays the one that answers, so predictions are
-        exactly those of the saved model."""
-        W, b = state["weight"], state["bias"]
-        if W.shape != self.net[0].weight.shape or b.shape != self.net[0].bias.shape:
-            raise ValueError("the saved first layer does not match the model's shape")
-        A, c = self.net[0].weight.clone(), self.net[0].bias.clone()
-        self.net[0].weight.copy_(W)
-        self.net[0].bias.copy_(b)
-        self.basis = basis
-        self._edits += 1
-        self._raw = (self._edits, A, c)
-
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """Weights in raw-feature coordinates (a saved model does not depend on a basis)."""
-        state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
-        A, c = self.raw_first_layer()
-        state["0.weight"], state["0.bias"] = A.detach().contiguous(), c.detach().contiguous()
-        return state
+        return {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Load weights in raw-feature coordinates (as ``state_dict`` writes them)."""
         self.net.load_state_dict(state)
-        self.basis = None
-        self._edits += 1

@@ -56,8 +56,6 @@ def save(clf: Any, path: str | os.PathLike) -> None:
             tensors[f"model.{m.index}.{k}"] = v
         for k, v in m.model.optimizer_state().items():
             tensors[f"optim.{m.index}.{k}"] = v
-        for k, v in m.model.basis_state().items():
-            tensors[f"basis.{m.index}.{k}"] = v
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -79,7 +77,6 @@ def save(clf: Any, path: str | os.PathLike) -> None:
                 "n_negative": m.n_negative,
                 "n_answered": m.n_answered,
                 "hidden": m.model.hidden,
-                "basis_version": None if m.model.basis is None else m.model.basis.version,
                 "n_parameters": m.model.n_parameters,
                 "border": [round(float(v), 4) for v in col.meta.border[m.index].tolist()],
                 "border_updates": col.meta.border_updates[m.index],
@@ -167,16 +164,6 @@ def load(path: str | os.PathLike) -> Any:
             model.load_state_dict(state)
         except RuntimeError as exc:
             raise SaveFormatError(f"{path}: weights of member {info['index']} do not fit: {exc}") from None
-        # A model that learned in the bank's current basis learns on in it (one of an older
-        # basis is re-expressed at its next training, as it would have been unsaved).
-        prefix = f"basis.{info['index']}."
-        own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        basis = col.meta.last_basis
-        if own and basis is not None and info.get("basis_version") == basis.version:
-            try:
-                model.restore_basis(basis, own)
-            except (KeyError, ValueError) as exc:
-                raise SaveFormatError(f"{path}: first layer of member {info['index']} in its basis: {exc}") from None
         prefix = f"optim.{info['index']}."
         optim = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         if optim:  # (absent from saves of earlier builds: Adam restarts there)
