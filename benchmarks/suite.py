@@ -383,8 +383,8 @@ def report(results: list[dict[str, Any]], meta: dict[str, Any], out_dir: Path, a
     lines.append(MARK_END)
     block = "\n".join(lines)
     print(block)
-    # A run of part of the plan (now, or the one rendered) does not replace the whole suite's table.
-    partial = bool(args.only or args.systems or args.seeds) or any(f" {flag}" in meta["command"] for flag in ("--only", "--systems", "--seeds"))
+    # A run of part of the plan (the command it records) does not replace the whole suite's table.
+    partial = any(flag in meta["command"].split() for flag in ("--only", "--systems", "--seeds"))
     md = args.markdown if args.markdown is not None else ("BENCHMARKS.md" if args.suite == "standard" and not partial else "")
     if md:
         path = ROOT / md if not Path(md).is_absolute() else Path(md)
