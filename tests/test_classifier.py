@@ -185,6 +185,30 @@ def test_save_keeps_the_models_optimiser_state(fitted, tmp_path):
         load(tmp_path / "bad")
 
 
+def test_a_loaded_system_learns_on_exactly_as_the_saved_one(digits, tmp_path):
+    Xtr, ytr, Xte, _ = digits
+    batches = list(class_incremental_batches(Xtr, ytr, [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]))
+    a = RiscClassifier(seed=0, min_examples=16)
+    for Xb, yb in batches[: len(batches) // 2]:
+        a.partial_fit(Xb, yb)
+    a.save(tmp_path / "sys")
+    b = load(tmp_path / "sys")
+    for Xb, yb in batches[len(batches) // 2 :]:
+        a.partial_fit(Xb, yb)
+        b.partial_fit(Xb, yb)
+    assert b.n_experts_ == a.n_experts_ and len(b.archive_) == len(a.archive_)
+    np.testing.assert_array_equal(b.archive_.ids(), a.archive_.ids())
+    np.testing.assert_array_equal(b.predict(Xte), a.predict(Xte))
+    for ma, mb in zip(a.collection_.members, b.collection_.members):
+        assert torch.equal(ma.model.net[0].weight, mb.model.net[0].weight)
+    # Random states that do not fit are refused with the file named.
+    manifest = json.loads((tmp_path / "sys" / "manifest.json").read_text())
+    manifest["rng"]["learner"] = {"bit_generator": "PCG64", "state": "garbage"}
+    (tmp_path / "sys" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SaveFormatError, match="random states"):
+        load(tmp_path / "sys")
+
+
 def test_save_overwrites_atomically(fitted, tmp_path):
     fitted.save(tmp_path / "sys")
     fitted.save(tmp_path / "sys")

@@ -2,7 +2,9 @@
 
 Layout of a saved folder:
 
-- ``manifest.json``: format name and version, parameters, labels, members' metadata;
+- ``manifest.json``: format name and version, parameters, labels, members' metadata, the
+  random states (with the models' optimiser state below, a loaded system learns on
+  exactly as the saved one would have);
 - ``weights.safetensors``: every array (meta-model statistics, models' weights and their
   optimiser's moments; saves made before the moments were stored load with fresh ones);
 - ``archive.sqlite``: the archive of important experiences.
@@ -84,6 +86,8 @@ def save(clf: Any, path: str | os.PathLike) -> None:
             for m in col.members
         ],
         "cost_per_input": clf.cost_per_input_,
+        # Random states, so that a loaded system learns on exactly as the saved one would.
+        "rng": {"learner": clf._rng.bit_generator.state, "meta": col.meta._rng.bit_generator.state},
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
@@ -184,6 +188,13 @@ def load(path: str | os.PathLike) -> Any:
             )
         )
     col.meta.refresh(force=True)
+    rng = manifest.get("rng")  # (saves of earlier builds have none: fresh streams from the seed)
+    if rng is not None:
+        try:
+            clf._rng.bit_generator.state = rng["learner"]
+            col.meta._rng.bit_generator.state = rng["meta"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SaveFormatError(f"{path}/manifest.json holds unusable random states: {exc}") from None
     clf.archive_.close()
     clf.archive_ = Archive.open(
         path / "archive.sqlite",
