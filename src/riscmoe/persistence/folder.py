@@ -109,6 +109,11 @@ def save(clf: Any, path: str | os.PathLike) -> None:
         raise
 
 
+def _with_prefix(tensors: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The arrays whose names start with ``prefix``, named without it."""
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a saved folder's manifest."""
     path = Path(path)
@@ -162,14 +167,12 @@ def load(path: str | os.PathLike) -> Any:
     col.meta.load_state_dict(tensors, len(members))
     for info in members:
         model = Verifier(col.encoder.dim, hidden=int(info["hidden"]), lr=clf.lr)
-        prefix = f"model.{info['index']}."
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        state = _with_prefix(tensors, f"model.{info['index']}.")
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
             raise SaveFormatError(f"{path}: weights of member {info['index']} do not fit: {exc}") from None
-        prefix = f"optim.{info['index']}."
-        optim = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        optim = _with_prefix(tensors, f"optim.{info['index']}.")
         if optim:  # (absent from saves of earlier builds: Adam restarts there)
             try:
                 model.load_optimizer_state(optim)
