@@ -52,7 +52,7 @@ def test_far_inputs_are_novel_and_refused_by_all():
 
 def test_batched_scores_equal_one_member_at_a_time():
     """The one (F, M) product gives each member's Gaussian log-likelihood up to a shared term."""
-    bank = _bank()
+    bank = _bank(pair_margin=0.0)  # the shared shape alone
     Zq = torch.randn(50, 6) * 4
     out = bank.evaluate(Zq)
     cov = bank.scatter / (bank.n_examples - len(bank))
@@ -162,3 +162,122 @@ def test_gram_builds_the_full_symmetric_product_from_its_lower_blocks():
     for dim in (7, 700, 1000):  # one block, several, a ragged last block
         C = torch.randn(50, dim)
         torch.testing.assert_close(_gram(C), C.T @ C, atol=1e-4, rtol=1e-5)
+
+
+def _look_alikes(n, seed, d=6):
+    """Two members that differ along axis 0 and spread along axis 1 (a pooled shape's
+    common direction), and a third whose large spread along axis 0 dominates the pooled
+    shape: under the collection's shape, the first two look closer than they are."""
+    g = torch.Generator().manual_seed(seed)
+    scale_ab = torch.tensor([0.3, 3.0] + [1.0] * (d - 2))
+    scale_c = torch.tensor([6.0, 0.3] + [1.0] * (d - 2))
+    a = torch.randn(n, d, generator=g) * scale_ab
+    b = torch.randn(n, d, generator=g) * scale_ab + torch.tensor([1.0] + [0.0] * (d - 1))
+    c = torch.randn(n, d, generator=g) * scale_c + torch.tensor([0.0, 0.0, 12.0] + [0.0] * (d - 3))
+    return a, b, c
+
+
+def test_close_calls_are_settled_by_the_pair_s_own_shape():
+    train = _look_alikes(2000, seed=0)
+    test = _look_alikes(500, seed=1)
+    accuracy = {}
+    for margin in (0.0, 10.0):
+        bank = GaussianMetaBank(dim=6, pair_margin=margin)
+        for Z in train:
+            bank.add(Z)
+        out = bank.evaluate(torch.cat(test[:2]))
+        truth = torch.cat([torch.zeros(500), torch.ones(500)]).long()
+        accuracy[margin] = float((out.nearest == truth).float().mean())
+    # Under the pooled shape, axis 1 (noise for a and b) weighs as much as axis 0; the
+    # pair's own shape knows axis 0 alone tells a from b.
+    assert accuracy[10.0] > accuracy[0.0] + 0.05, accuracy
+
+
+def test_pair_gap_is_the_log_likelihood_ratio_under_the_pair_covariance():
+    bank = GaussianMetaBank(dim=6)
+    for Z in _look_alikes(1000, seed=0):
+        bank.add(Z)
+    Zq = _look_alikes(50, seed=3)[0]
+    shared = GaussianMetaBank(dim=6, pair_margin=0.0)
+    for Z in _look_alikes(1000, seed=0):
+        shared.add(Z)
+    out, ref = bank.evaluate(Zq), shared.evaluate(Zq)
+    # The pair's gap, computed directly in float64.
+    n = bank.counts[0] + bank.counts[1]
+    cov = bank._shrunk((bank.scatters[0] + bank.scatters[1]).double(), n, 2)
+    mu_a, mu_b = bank.means64[0], bank.means64[1]
+    w = torch.linalg.solve(cov, mu_a - mu_b)
+    llr = Zq.double() @ w - (w * (mu_a + mu_b)).sum() / 2
+    close = (out.nearest < 2) & (ref.odds[:, 2] < -20)  # a and b are the top two
+    gap = torch.log(torch.sigmoid(out.odds[:, 0])) - torch.log(torch.sigmoid(out.odds[:, 1]))
+    assert close.sum() > 40
+    np.testing.assert_allclose(gap[close].numpy(), llr[close].float().numpy(), rtol=1e-3, atol=1e-3)
+    # The third member stays far out of it.
+    assert (out.odds[close, 2] < -20).all()
+
+
+def test_members_scatters_add_up_to_the_pooled_one_and_pairs_are_cached():
+    bank = GaussianMetaBank(dim=6, pair_min=10)
+    for Z in _blobs(seed=0):
+        bank.add(Z[:300])
+    for k, Z in enumerate(_blobs(seed=0)):
+        bank.update(k, Z[300:])  # merged lazily, in pieces
+    bank.refresh()
+    torch.testing.assert_close(sum(S.double() for S in bank.scatters), bank.scatter, rtol=1e-5, atol=1e-3)
+    for k, Z in enumerate(_blobs(seed=0)):
+        centred = Z.double() - Z.double().mean(0)
+        torch.testing.assert_close(bank.scatters[k].double(), centred.T @ centred, rtol=1e-4, atol=1e-2)
+    first = bank._pairs_ready([(0, 1)])[(0, 1)]
+    assert bank._pairs_ready([(0, 1)])[(0, 1)][0] is first[0]  # cached
+    bank.update(0, _blobs(n=20, seed=5)[0])
+    bank.refresh()
+    assert bank._pairs_ready([(0, 1)])[(0, 1)][0] is not first[0]  # a member learned more: solved again
+    small = GaussianMetaBank(dim=6)  # pair_min 256: too few examples for a pair shape
+    for Z in _blobs(n=100, seed=0):
+        small.add(Z)
+    small.refresh()
+    assert small._pairs_ready([(0, 1)]) == {}
+
+
+def test_pair_solves_converge_to_the_exact_solve_and_do_not_depend_on_their_company():
+    g = torch.Generator().manual_seed(0)
+    d = 40
+    shapes = [torch.randn(d, d, generator=g) * 0.3 + torch.eye(d) * s for s in (0.5, 1.0, 2.0, 1.5)]
+    def make(iterations):
+        bank = GaussianMetaBank(dim=d, pair_min=10, pair_iterations=iterations)
+        for k, A in enumerate(shapes):
+            bank.add(torch.randn(400, d, generator=torch.Generator().manual_seed(k)) @ A + k)
+        bank.refresh()
+        return bank
+    bank = make(60)
+    w = bank._solve_pairs([(0, 1), (1, 2), (0, 3)])
+    for j, (a, b) in enumerate([(0, 1), (1, 2), (0, 3)]):
+        n = bank.counts[a] + bank.counts[b]
+        cov = bank._shrunk((bank.scatters[a] + bank.scatters[b]).double(), n, 2)
+        exact = torch.linalg.solve(cov, bank.means64[a] - bank.means64[b]).float()
+        assert float((w[j] - exact).norm() / exact.norm()) < 1e-3
+    # A pair's few-step solve is the same whichever other pairs are solved with it.
+    few = make(3)
+    together = few._solve_pairs([(0, 1), (1, 2), (0, 3)])
+    torch.testing.assert_close(together[1], few._solve_pairs([(1, 2)])[0], rtol=1e-4, atol=1e-6)
+
+
+def test_pair_shapes_survive_a_round_trip_and_old_saves_load_without_them():
+    bank = GaussianMetaBank(dim=6)
+    for Z in _look_alikes(1000, seed=0):
+        bank.add(Z)
+    state = bank.state_dict()
+    twin = GaussianMetaBank(dim=6)
+    twin.load_state_dict(state, 3)
+    Zq = torch.cat(_look_alikes(100, seed=4))
+    torch.testing.assert_close(twin.evaluate(Zq).odds, bank.evaluate(Zq).odds)
+    old = {k: v for k, v in state.items() if not k.endswith("scatter_tril")}
+    legacy = GaussianMetaBank(dim=6)
+    legacy.load_state_dict(old, 3)
+    shared = GaussianMetaBank(dim=6, pair_margin=0.0)
+    shared.load_state_dict(old, 3)
+    torch.testing.assert_close(legacy.evaluate(Zq).odds, shared.evaluate(Zq).odds)
+    bad = dict(state)
+    bad["meta.1.scatter_tril"] = torch.zeros(5)
+    with pytest.raises(ValueError, match="scatter of meta-model 1"):
+        GaussianMetaBank(dim=6).load_state_dict(bad, 3)

@@ -20,9 +20,24 @@ A member's confidence that it should run on z is the product of two calibrated p
   off a table of the member's own distances, with an exponential tail). Only the nearest
   member's distance is used: an input far from its nearest member is far from all.
 
+**Close calls between two members** are settled by the shape of those two alone. Each
+member also keeps its own within scatter, so the covariance pooled over just two members
+is always at hand, exactly, however long the stream. When a query's two best members
+score within ``pair_margin`` nats of each other, their score difference (a log
+likelihood ratio under the shared shape) is replaced by the log likelihood ratio under
+their pair's shape, ``w_ab . z + c_ab`` with ``w_ab = S_ab^-1 (mu_a - mu_b)``. Look-alike
+classes (shirts and T-shirts) spread along their own directions, which the collection's
+shared shape averages away: on all of Fashion-MNIST, on these features, batch LDA scores
+88.67% and the same LDA with pair shapes for its close calls (within 10 nats) 90.34%;
+on MNIST 98.77% and 99.1%. The pairs a query needs are solved together by a few
+conjugate-gradient steps (see ``_solve_pairs``), and each solve is cached until either
+member learns more.
+Pair shapes serve queries (``evaluate(exact=True)``); the training loop's own queries use
+the shared shape alone, which keeps learning cheap.
+
 Both parts are probabilities, so one threshold means the same for every member. The
-cost per input is 2 F M multiply-adds plus about 2F for the novelty test: per member,
-about three percent of a member's model of width 64 (see ``macs_per_input``).
+cost per input is 2 F M multiply-adds plus about 3F for the novelty and pair tests: per
+member, about three percent of a member's model of width 64 (see ``macs_per_input``).
 """
 
 from __future__ import annotations
@@ -55,7 +70,8 @@ def _gram(C: torch.Tensor, block: int = 256) -> torch.Tensor:
     G = torch.empty(F_, F_, dtype=C.dtype)
     for i in range(0, F_, block):
         G[i : i + block, : i + block] = C[:, i : i + block].T @ C[:, : i + block]
-    return torch.tril(G) + torch.tril(G, -1).T
+        G[:i, i : i + block] = G[i : i + block, :i].T
+    return G
 
 
 @dataclass
@@ -98,13 +114,19 @@ class GaussianMetaBank:
         refresh_every: examples learned between refits of the shared solve while
             training; a query after any change always sees an up-to-date fit.
         border_lr: step size of the per-member border correction.
+        pair_margin: score gap (nats) under which a query's two best members are
+            compared under their pair's own shape (0 turns pair shapes off).
+        pair_min: examples each of the two members needs before its pair shape is used.
+        pair_iterations: conjugate-gradient steps of the pair solves (see ``_solve_pairs``).
         seed: seed of the reservoir sampling.
     """
 
     def __init__(
-        self, dim: int, shrinkage: float = 1e-4, reservoir: int = 256, refresh_every: int = 4096, border_lr: float = 0.05, seed: int = 0
+        self, dim: int, shrinkage: float = 1e-4, reservoir: int = 256, refresh_every: int = 4096, border_lr: float = 0.05,
+        pair_margin: float = 10.0, pair_min: int = 256, pair_iterations: int = 6, seed: int = 0,
     ) -> None:
         self.dim = dim
+        self.pair_margin, self.pair_min, self.pair_iterations = pair_margin, pair_min, pair_iterations
         self.shrinkage = shrinkage
         self.reservoir = reservoir
         self.refresh_every = refresh_every
@@ -115,6 +137,11 @@ class GaussianMetaBank:
         self.counts: list[float] = []  # per member
         self.means64: list[torch.Tensor] = []  # per member, (F,)
         self.scatter = torch.zeros(dim, dim, dtype=torch.float64)  # pooled within-member scatter
+        # Each member's own within scatter (float32; None for members loaded from a save
+        # that lacks it): what pair shapes are made of.
+        self.scatters: list[torch.Tensor | None] = []
+        # Pair solves: (a, b) -> (counts of a and b when solved, w_ab (F,), w_ab . (mu_a + mu_b) / 2).
+        self._pairs: dict[tuple[int, int], tuple[tuple[float, float], torch.Tensor, torch.Tensor]] = {}
         self.seen: list[int] = []
         self.reservoirs: list[torch.Tensor] = []  # per member, (r, F)
         self.border = torch.zeros(0, 2)  # per member (slope a_k, offset c_k)
@@ -135,6 +162,7 @@ class GaussianMetaBank:
         self._changed_since_fit = 0
         self._structure_changed = True
         self._chol: torch.Tensor | None = None  # Cholesky factor of the last shared covariance
+        self._chol32: torch.Tensor | None = None  # the same in float32 (the pair solves' preconditioner)
         self._var: torch.Tensor | None = None  # its diagonal
 
     def __len__(self) -> int:
@@ -147,13 +175,14 @@ class GaussianMetaBank:
     def macs_per_input(self, n_members: int | None = None) -> int:
         """Multiply-adds to evaluate every meta-model on one input (a machine-independent cost)."""
         m = len(self) if n_members is None else n_members
-        return 2 * self.dim * m + 2 * self.dim + 8 * m
+        return 2 * self.dim * m + 3 * self.dim + 8 * m
 
     # ----------------------------------------------------------------- learning
     def add(self, Z: torch.Tensor) -> int:
         """Create the meta-model of a new member from its first examples Z (n, F)."""
         self.counts.append(0.0)
         self.means64.append(torch.zeros(self.dim, dtype=torch.float64))
+        self.scatters.append(torch.zeros(self.dim, self.dim))
         self.seen.append(0)
         self.reservoirs.append(torch.zeros(0, self.dim))
         self.border = torch.cat([self.border, torch.tensor([[1.0, 0.0]])])
@@ -184,23 +213,27 @@ class GaussianMetaBank:
         self._changed_since_fit += n_b
 
     def _flush(self) -> None:
-        """Merge pending examples into the pooled scatter (exact, Chan et al.'s pairwise rule)."""
+        """Merge pending examples into each member's scatter and the pooled one (exact, Chan et al.'s pairwise rule)."""
         if not self._pending:
             return
-        centred, outer = [], torch.zeros(self.dim, self.dim, dtype=torch.float64)
+        total = torch.zeros(self.dim, self.dim)
         for idx, parts in self._pending.items():
             P = torch.cat(parts)
             n_b = len(P)
             mean_b = P.to(torch.float64).mean(0)
             n_0 = self._flushed_counts[idx]
             delta = mean_b - self._flushed_means[idx]
-            centred.append(P - mean_b.float())
+            G = _gram(P - mean_b.float())
             if n_0 > 0:
-                outer.addr_(delta, delta, alpha=n_0 * n_b / (n_0 + n_b))
+                d32 = delta.float()
+                G.addr_(d32, d32, alpha=n_0 * n_b / (n_0 + n_b))
+            total += G
+            own = self.scatters[idx]
+            if own is not None:
+                own += G
             self._flushed_counts[idx] = n_0 + n_b
             self._flushed_means[idx] = self._flushed_means[idx] + delta * (n_b / (n_0 + n_b))
-        C = torch.cat(centred)
-        self.scatter += _gram(C).to(torch.float64) + outer
+        self.scatter += total.to(torch.float64)
         self._pending = {}
 
     def learn_border(self, members: torch.Tensor, odds: torch.Tensor, target: torch.Tensor, steps: int = 3, rate: float = 1.0) -> None:
@@ -262,13 +295,9 @@ class GaussianMetaBank:
         """
         if shape or self._chol is None:
             self._flush()
-            d, n, m = self.dim, self.n_examples, len(self)
-            # Shrink towards a sphere of the same total variance, heavily while n is small.
-            alpha = self.shrinkage + (1.0 - self.shrinkage) * (d / (n + d)) ** 2 * 0.002
-            cov = self.scatter * ((1.0 - alpha) / max(n - m, 1.0))
-            scale = torch.clamp(torch.trace(self.scatter) / max(n - m, 1.0) / d, min=1e-8)
-            cov.diagonal().add_(alpha * scale)
+            cov = self._shrunk(self.scatter, self.n_examples, len(self))
             self._chol = torch.linalg.cholesky(cov)
+            self._chol32 = self._chol.float()
             self._var = cov.diagonal().clone()
             self._changed_since_fit = 0
         m = len(self)
@@ -301,6 +330,132 @@ class GaussianMetaBank:
         self._knots = torch.stack(knots)
         self._tails = torch.stack(tails)
         self._structure_changed = False
+
+    def _shrunk(self, scatter: torch.Tensor, n: float, m: int) -> torch.Tensor:
+        """The covariance of ``m`` members' pooled ``scatter`` over ``n`` examples, shrunk.
+
+        Shrunk towards a sphere of the same total variance, heavily while n is small."""
+        d = self.dim
+        alpha = self.shrinkage + (1.0 - self.shrinkage) * (d / (n + d)) ** 2 * 0.002
+        cov = scatter * ((1.0 - alpha) / max(n - m, 1.0))
+        scale = torch.clamp(torch.trace(scatter) / max(n - m, 1.0) / d, min=1e-8)
+        cov.diagonal().add_(alpha * scale)
+        return cov
+
+    def _pairs_ready(self, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]]:
+        """The pair tests of ``pairs`` (a < b) that can be had: (a, b) -> (w_ab (F,), offset).
+
+        ``w_ab = S_ab^-1 (mu_a - mu_b)`` under the covariance of the two members' pooled
+        scatter, shrunk like the shared one; ``w_ab . z - offset`` is the log likelihood
+        ratio of a against b for an input z. A pair needs ``pair_min`` examples in each
+        member. Solves are cached until either member learns more; the missing ones are
+        solved together (see ``_solve_pairs``).
+        """
+        ready, todo = {}, []
+        for a, b in pairs:
+            Sa, Sb = self.scatters[a], self.scatters[b]
+            key = (self._flushed_counts[a], self._flushed_counts[b])
+            if Sa is None or Sb is None or min(key) < self.pair_min:
+                continue
+            hit = self._pairs.get((a, b))
+            if hit is not None and hit[0] == key:
+                ready[(a, b)] = (hit[1], hit[2])
+            else:
+                todo.append((a, b))
+        if todo:
+            for (a, b), w in zip(todo, self._solve_pairs(todo)):
+                mu_a, mu_b = self._flushed_means[a], self._flushed_means[b]
+                offset = (w.double() * (mu_a + mu_b)).sum() / 2.0
+                self._pairs[(a, b)] = ((self._flushed_counts[a], self._flushed_counts[b]), w, offset)
+                ready[(a, b)] = (w, offset)
+        return ready
+
+    def _solve_pairs(self, pairs: list[tuple[int, int]]) -> torch.Tensor:
+        """Solve every pair's ``S_ab w = mu_a - mu_b`` at once: (P, F), one row per pair.
+
+        A factorisation per pair would cost a sixth of the shared one each, and a stream
+        whose members all keep learning needs dozens of pairs at every query. Instead,
+        ``pair_iterations`` steps of conjugate gradients run on all pairs together,
+        preconditioned by the shared covariance (whose factor is at hand) and started
+        from the shared shape's answer. Each step reads every member's scatter once, for
+        all of its pairs (the cost is memory, not arithmetic). On Fashion-MNIST's
+        features, 5 steps decide the close calls as well as exact solves do (90.28% and
+        90.35% of the test set right; the shared shape alone 88.65%).
+        """
+        assert self._chol32 is not None
+        d, P = self.dim, len(pairs)
+        # One row per pair: products with a (symmetric) scatter then read it row by row,
+        # three times as fast as columns on this machine's CPUs.
+        rhs = torch.stack([(self._flushed_means[a] - self._flushed_means[b]).float() for a, b in pairs])  # (P, F)
+        # Each pair's covariance is scale_p * (S_a + S_b) + sphere_p * I (``_shrunk``'s rule).
+        scale, sphere = torch.empty(P, 1), torch.empty(P, 1)
+        for j, (a, b) in enumerate(pairs):
+            n, trace = self._flushed_counts[a] + self._flushed_counts[b], float(torch.trace(self.scatters[a]) + torch.trace(self.scatters[b]))
+            alpha = self.shrinkage + (1.0 - self.shrinkage) * (d / (n + d)) ** 2 * 0.002
+            scale[j] = (1.0 - alpha) / max(n - 2, 1.0)
+            sphere[j] = alpha * max(trace / max(n - 2, 1.0) / d, 1e-8)
+        rows: dict[int, list[int]] = {}
+        for j, (a, b) in enumerate(pairs):
+            rows.setdefault(a, []).append(j)
+            rows.setdefault(b, []).append(j)
+        index = {k: torch.tensor(js) for k, js in rows.items()}
+
+        def times_cov(X: torch.Tensor) -> torch.Tensor:
+            out = X * sphere
+            for k, js in index.items():
+                S = self.scatters[k]
+                assert S is not None
+                out.index_add_(0, js, (X.index_select(0, js) @ S) * scale[js])
+            return out
+
+        def precondition(R: torch.Tensor) -> torch.Tensor:
+            return torch.cholesky_solve(R.T, self._chol32).T
+
+        X = precondition(rhs)
+        R = rhs - times_cov(X)
+        Zr = precondition(R)
+        Pd = Zr.clone()
+        rz = (R * Zr).sum(1, keepdim=True)
+        for _ in range(self.pair_iterations):
+            AP = times_cov(Pd)
+            curvature = (Pd * AP).sum(1, keepdim=True)
+            step = torch.where(curvature > 0, rz / curvature.clamp(min=1e-30), torch.zeros_like(rz))
+            X += Pd * step
+            R -= AP * step
+            Zr = precondition(R)
+            rz_new = (R * Zr).sum(1, keepdim=True)
+            Pd = Zr + Pd * torch.where(rz > 0, rz_new / rz.clamp(min=1e-30), torch.zeros_like(rz))
+            rz = rz_new
+        return X
+
+    def _settle_pairs(self, s: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+        """Scores s (B, M) with each close call's two best members compared under their pair's shape.
+
+        ``Z`` is centred (Z - center). The pair keeps its mean score; only the gap
+        between its two members changes, to their pair's log likelihood ratio.
+        """
+        top = s.topk(2, dim=1)
+        close = torch.nonzero(top.values[:, 0] - top.values[:, 1] < self.pair_margin).squeeze(1)
+        if len(close) == 0:
+            return s
+        first, second = top.indices[close, 0], top.indices[close, 1]
+        lo, hi = torch.minimum(first, second), torch.maximum(first, second)
+        M = s.shape[1]
+        codes = lo * M + hi
+        ready = self._pairs_ready([divmod(int(c), M) for c in torch.unique(codes).tolist()])
+        if not ready:
+            return s
+        s = s.clone()
+        assert self._center is not None
+        center = self._center.double()
+        for (a, b), (w, offset) in ready.items():
+            rows = close[codes == a * M + b]
+            # In centred coordinates, as the shared scores are (see _refit).
+            llr = Z[rows] @ w + float((w.double() * center).sum() - offset)
+            mid = (s[rows, a] + s[rows, b]) / 2.0
+            s[rows, a] = mid + llr / 2.0
+            s[rows, b] = mid - llr / 2.0
+        return s
 
     def refresh(self, force: bool = False) -> None:
         """Refit the shared solve and calibrations if anything changed (or if forced)."""
@@ -338,6 +493,8 @@ class GaussianMetaBank:
         # One product over all members gives their scores and their novelty cross terms.
         both = Z @ self._product  # (B, 2M)
         s = both[:, :M] + self._bias
+        if exact and M > 1 and self.pair_margin > 0 and not self._changed_since_fit:
+            s = self._settle_pairs(s, Z)
         odds = self._log_odds(s)
         nearest = s.argmax(1)
         # Diagonal distances to every member: |z|^2_v - 2 z . mu/v + |mu|^2_v.
@@ -405,7 +562,14 @@ class GaussianMetaBank:
             out[f"meta.{i}.seen"] = torch.tensor([self.seen[i]], dtype=torch.int64)
             out[f"meta.{i}.mean"] = self.means64[i].contiguous()
             out[f"meta.{i}.reservoir"] = self.reservoirs[i].contiguous()
+            own = self.scatters[i]
+            if own is not None:  # symmetric: its lower triangle, row by row
+                out[f"meta.{i}.scatter_tril"] = own[self._tril()].contiguous()
         return out
+
+    def _tril(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rows, cols = torch.tril_indices(self.dim, self.dim)
+        return rows, cols
 
     def load_state_dict(self, state: dict[str, torch.Tensor], n_members: int) -> None:
         try:
@@ -430,5 +594,22 @@ class GaussianMetaBank:
         self._flushed_counts = list(self.counts)
         self._flushed_means = [m.clone() for m in self.means64]
         self.reservoirs = [r[3].float() for r in rows]
+        # Members' own scatters (saves before they were kept lack them: those members
+        # compare under the shared shape only).
+        self.scatters = []
+        tril = None
+        for i in range(n_members):
+            packed = state.get(f"meta.{i}.scatter_tril")
+            if packed is None:
+                self.scatters.append(None)
+                continue
+            if tuple(packed.shape) != (self.dim * (self.dim + 1) // 2,):
+                raise ValueError(f"saved scatter of meta-model {i} does not fit a feature space of size {self.dim}")
+            tril = self._tril() if tril is None else tril
+            own = torch.zeros(self.dim, self.dim)
+            own[tril] = packed.float()
+            own[tril[1], tril[0]] = packed.float()
+            self.scatters.append(own)
+        self._pairs = {}
         self._structure_changed = True
         self._chol = None
