@@ -348,27 +348,29 @@ class GaussianMetaBank:
         ``w_ab = S_ab^-1 (mu_a - mu_b)`` under the covariance of the two members' pooled
         scatter, shrunk like the shared one; ``w_ab . z - offset`` is the log likelihood
         ratio of a against b for an input z. A pair needs ``pair_min`` examples in each
-        member. Solves are cached until either member learns more; the missing ones are
-        solved together (see ``_solve_pairs``).
+        member. Solves are cached until either member learns more; stale ones are solved
+        together (see ``_solve_pairs``).
         """
-        ready, todo = {}, []
-        for a, b in pairs:
-            Sa, Sb = self.scatters[a], self.scatters[b]
-            key = (self._flushed_counts[a], self._flushed_counts[b])
-            if Sa is None or Sb is None or min(key) < self.pair_min:
-                continue
+        def usable(a: int, b: int) -> bool:
+            return self.scatters[a] is not None and self.scatters[b] is not None and min(self._flushed_counts[a], self._flushed_counts[b]) >= self.pair_min
+
+        def current(a: int, b: int) -> bool:
             hit = self._pairs.get((a, b))
-            if hit is not None and hit[0] == key:
-                ready[(a, b)] = (hit[1], hit[2])
-            else:
-                todo.append((a, b))
-        if todo:
+            return hit is not None and hit[0] == (self._flushed_counts[a], self._flushed_counts[b])
+
+        wanted = [p for p in pairs if usable(*p)]
+        if any(not current(*p) for p in wanted):
+            # Solve every stale pair at once, not only those asked for: a batch costs about
+            # what one pair does (each step reads every member's scatter once either way),
+            # and the next query, on other inputs, finds its pairs ready. A pair's solve
+            # is the same whichever pairs share its batch.
+            M = len(self)
+            todo = [(a, b) for a in range(M) for b in range(a + 1, M) if usable(a, b) and not current(a, b)]
             for (a, b), w in zip(todo, self._solve_pairs(todo)):
                 mu_a, mu_b = self._flushed_means[a], self._flushed_means[b]
                 offset = (w.double() * (mu_a + mu_b)).sum() / 2.0
                 self._pairs[(a, b)] = ((self._flushed_counts[a], self._flushed_counts[b]), w, offset)
-                ready[(a, b)] = (w, offset)
-        return ready
+        return {p: self._pairs[p][1:] for p in wanted}
 
     def _solve_pairs(self, pairs: list[tuple[int, int]]) -> torch.Tensor:
         """Solve every pair's ``S_ab w = mu_a - mu_b`` at once: (P, F), one row per pair.
