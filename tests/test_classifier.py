@@ -185,6 +185,22 @@ def test_save_keeps_the_models_optimiser_state(fitted, tmp_path):
         load(tmp_path / "bad")
 
 
+def test_save_keeps_the_members_own_scatters(fitted, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    fitted.save(tmp_path / "sys")
+    loaded = load(tmp_path / "sys")
+    for a, b in zip(fitted.collection_.meta.scatters, loaded.collection_.meta.scatters):
+        assert torch.equal(a, b)
+    # A scatter that does not fit is refused, with the file named.
+    weights = tmp_path / "sys" / "weights.safetensors"
+    tensors = load_file(str(weights))
+    tensors["meta.1.scatter_tril"] = tensors["meta.1.scatter_tril"][:-1].contiguous()
+    save_file(tensors, str(weights))
+    with pytest.raises(SaveFormatError, match=r"weights.safetensors: saved scatter of meta-model 1"):
+        load(tmp_path / "sys")
+
+
 def test_a_loaded_system_learns_on_exactly_as_the_saved_one(digits, tmp_path):
     Xtr, ytr, Xte, _ = digits
     batches = list(class_incremental_batches(Xtr, ytr, [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]))

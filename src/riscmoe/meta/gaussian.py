@@ -62,11 +62,13 @@ def _gram(C: torch.Tensor, block: int = 256) -> torch.Tensor:
     """C.T @ C for C (n, F), computing only the blocks on and below the diagonal.
 
     The product is symmetric, so the upper blocks are copies: on CPU this costs about two
-    thirds of the full product when F is in the thousands.
+    thirds of the full product when F is in the thousands. The result is exactly
+    symmetric (a save keeps only the lower triangle of members' scatters).
     """
     F_ = C.shape[1]
     if F_ <= 2 * block:
-        return C.T @ C
+        G = C.T @ C  # exactly symmetric only up to summation order: mirror the lower triangle
+        return torch.tril(G) + torch.tril(G, -1).T
     G = torch.empty(F_, F_, dtype=C.dtype)
     for i in range(0, F_, block):
         G[i : i + block, : i + block] = C[:, i : i + block].T @ C[:, : i + block]
@@ -225,8 +227,9 @@ class GaussianMetaBank:
             delta = mean_b - self._flushed_means[idx]
             G = _gram(P - mean_b.float())
             if n_0 > 0:
-                d32 = delta.float()
-                G.addr_(d32, d32, alpha=n_0 * n_b / (n_0 + n_b))
+                # u u^T with u = sqrt(weight) delta: exactly symmetric, as G is.
+                u = (delta * (n_0 * n_b / (n_0 + n_b)) ** 0.5).float()
+                G.addr_(u, u)
             total += G
             own = self.scatters[idx]
             if own is not None:
@@ -331,15 +334,21 @@ class GaussianMetaBank:
         self._tails = torch.stack(tails)
         self._structure_changed = False
 
-    def _shrunk(self, scatter: torch.Tensor, n: float, m: int) -> torch.Tensor:
-        """The covariance of ``m`` members' pooled ``scatter`` over ``n`` examples, shrunk.
+    def _shrink_terms(self, trace: float, n: float, m: int) -> tuple[float, float]:
+        """Weights (on the scatter, on the identity) of the shrunk covariance of ``m``
+        members' pooled scatter, of trace ``trace``, over ``n`` examples.
 
         Shrunk towards a sphere of the same total variance, heavily while n is small."""
         d = self.dim
         alpha = self.shrinkage + (1.0 - self.shrinkage) * (d / (n + d)) ** 2 * 0.002
-        cov = scatter * ((1.0 - alpha) / max(n - m, 1.0))
-        scale = torch.clamp(torch.trace(scatter) / max(n - m, 1.0) / d, min=1e-8)
-        cov.diagonal().add_(alpha * scale)
+        dof = max(n - m, 1.0)
+        return (1.0 - alpha) / dof, alpha * max(trace / dof / d, 1e-8)
+
+    def _shrunk(self, scatter: torch.Tensor, n: float, m: int) -> torch.Tensor:
+        """The covariance of ``m`` members' pooled ``scatter`` over ``n`` examples, shrunk."""
+        on_scatter, on_identity = self._shrink_terms(float(torch.trace(scatter)), n, m)
+        cov = scatter * on_scatter
+        cov.diagonal().add_(on_identity)
         return cov
 
     def _pairs_ready(self, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]]:
@@ -385,17 +394,15 @@ class GaussianMetaBank:
         90.35% of the test set right; the shared shape alone 88.65%).
         """
         assert self._chol32 is not None
-        d, P = self.dim, len(pairs)
+        P = len(pairs)
         # One row per pair: products with a (symmetric) scatter then read it row by row,
         # three times as fast as columns on this machine's CPUs.
         rhs = torch.stack([(self._flushed_means[a] - self._flushed_means[b]).float() for a, b in pairs])  # (P, F)
         # Each pair's covariance is scale_p * (S_a + S_b) + sphere_p * I (``_shrunk``'s rule).
         scale, sphere = torch.empty(P, 1), torch.empty(P, 1)
         for j, (a, b) in enumerate(pairs):
-            n, trace = self._flushed_counts[a] + self._flushed_counts[b], float(torch.trace(self.scatters[a]) + torch.trace(self.scatters[b]))
-            alpha = self.shrinkage + (1.0 - self.shrinkage) * (d / (n + d)) ** 2 * 0.002
-            scale[j] = (1.0 - alpha) / max(n - 2, 1.0)
-            sphere[j] = alpha * max(trace / max(n - 2, 1.0) / d, 1e-8)
+            trace = float(torch.trace(self.scatters[a]) + torch.trace(self.scatters[b]))
+            scale[j], sphere[j] = self._shrink_terms(trace, self._flushed_counts[a] + self._flushed_counts[b], 2)
         rows: dict[int, list[int]] = {}
         for j, (a, b) in enumerate(pairs):
             rows.setdefault(a, []).append(j)
@@ -586,6 +593,22 @@ class GaussianMetaBank:
             raise ValueError(f"saved meta-models do not fit a feature space of size {self.dim}")
         if tuple(border.shape) != (n_members, 2) or tuple(border_updates.shape) != (n_members,):
             raise ValueError(f"saved meta-model borders do not match {n_members} members")
+        # Members' own scatters (saves before they were kept lack them: those members
+        # compare under the shared shape only). Checked before anything is assigned.
+        scatters: list[torch.Tensor | None] = []
+        tril = None
+        for i in range(n_members):
+            packed = state.get(f"meta.{i}.scatter_tril")
+            if packed is None:
+                scatters.append(None)
+                continue
+            if tuple(packed.shape) != (self.dim * (self.dim + 1) // 2,):
+                raise ValueError(f"saved scatter of meta-model {i} does not fit a feature space of size {self.dim}")
+            tril = self._tril() if tril is None else tril
+            own = torch.zeros(self.dim, self.dim)
+            own[tril] = packed.float()
+            own[tril[1], tril[0]] = packed.float()
+            scatters.append(own)
         self.scatter = scatter.to(torch.float64)
         self.border = border.float().clone()
         self.border_updates = [int(v) for v in border_updates.tolist()]
@@ -596,22 +619,7 @@ class GaussianMetaBank:
         self._flushed_counts = list(self.counts)
         self._flushed_means = [m.clone() for m in self.means64]
         self.reservoirs = [r[3].float() for r in rows]
-        # Members' own scatters (saves before they were kept lack them: those members
-        # compare under the shared shape only).
-        self.scatters = []
-        tril = None
-        for i in range(n_members):
-            packed = state.get(f"meta.{i}.scatter_tril")
-            if packed is None:
-                self.scatters.append(None)
-                continue
-            if tuple(packed.shape) != (self.dim * (self.dim + 1) // 2,):
-                raise ValueError(f"saved scatter of meta-model {i} does not fit a feature space of size {self.dim}")
-            tril = self._tril() if tril is None else tril
-            own = torch.zeros(self.dim, self.dim)
-            own[tril] = packed.float()
-            own[tril[1], tril[0]] = packed.float()
-            self.scatters.append(own)
+        self.scatters = scatters
         self._pairs = {}
         self._structure_changed = True
         self._chol = None

@@ -164,7 +164,10 @@ def load(path: str | os.PathLike) -> Any:
     if manifest.get("encoder") != col.encoder.config():
         raise SaveFormatError(f"{path}/manifest.json records the encoder {manifest.get('encoder')}, "
                               f"but this riscmoe builds {col.encoder.config()} for that input shape")
-    col.meta.load_state_dict(tensors, len(members))
+    try:
+        col.meta.load_state_dict(tensors, len(members))
+    except ValueError as exc:
+        raise SaveFormatError(f"{path}/weights.safetensors: {exc}") from None
     for info in members:
         model = Verifier(col.encoder.dim, hidden=int(info["hidden"]), lr=clf.lr)
         state = _with_prefix(tensors, f"model.{info['index']}.")
