@@ -566,6 +566,7 @@ class GaussianMetaBank:
         self._flush()
         out = {"meta.scatter": self.scatter.contiguous(), "meta.border": self.border.contiguous()}
         out["meta.border_updates"] = torch.tensor(self.border_updates, dtype=torch.int64)
+        lower = None
         for i in range(len(self)):
             out[f"meta.{i}.count"] = torch.tensor([self.counts[i]], dtype=torch.float64)
             out[f"meta.{i}.seen"] = torch.tensor([self.seen[i]], dtype=torch.int64)
@@ -573,12 +574,13 @@ class GaussianMetaBank:
             out[f"meta.{i}.reservoir"] = self.reservoirs[i].contiguous()
             own = self.scatters[i]
             if own is not None:  # symmetric: its lower triangle, row by row
-                out[f"meta.{i}.scatter_tril"] = own[self._tril()].contiguous()
+                lower = self._lower() if lower is None else lower
+                out[f"meta.{i}.scatter_tril"] = own[lower].contiguous()
         return out
 
-    def _tril(self) -> tuple[torch.Tensor, torch.Tensor]:
-        rows, cols = torch.tril_indices(self.dim, self.dim)
-        return rows, cols
+    def _lower(self) -> torch.Tensor:
+        """(F, F) mask of the lower triangle; indexing with it reads the triangle row by row."""
+        return torch.ones(self.dim, self.dim, dtype=torch.bool).tril_()
 
     def load_state_dict(self, state: dict[str, torch.Tensor], n_members: int) -> None:
         try:
@@ -596,7 +598,7 @@ class GaussianMetaBank:
         # Members' own scatters (saves before they were kept lack them: those members
         # compare under the shared shape only). Checked before anything is assigned.
         scatters: list[torch.Tensor | None] = []
-        tril = None
+        lower = None
         for i in range(n_members):
             packed = state.get(f"meta.{i}.scatter_tril")
             if packed is None:
@@ -604,10 +606,10 @@ class GaussianMetaBank:
                 continue
             if tuple(packed.shape) != (self.dim * (self.dim + 1) // 2,):
                 raise ValueError(f"saved scatter of meta-model {i} does not fit a feature space of size {self.dim}")
-            tril = self._tril() if tril is None else tril
+            lower = self._lower() if lower is None else lower
             own = torch.zeros(self.dim, self.dim)
-            own[tril] = packed.float()
-            own[tril[1], tril[0]] = packed.float()
+            own[lower] = packed.float()
+            own.T[lower] = packed.float()  # the same numbers, mirrored above the diagonal
             scatters.append(own)
         self.scatter = scatter.to(torch.float64)
         self.border = border.float().clone()
