@@ -18,6 +18,42 @@ def test_budget_evicts_lowest_importance_from_largest_label():
     assert a.count(kind="unexplained") == 2
 
 
+def _greedy_survivors(labels, importance, capacity):
+    """The eviction rule, one record at a time: the label holding the most records (the
+    smallest on a tie) gives up its least important record (the earliest on a tie)."""
+    alive = np.ones(len(labels), bool)
+    for _ in range(len(labels) - capacity):
+        values, counts = np.unique(labels[alive], return_counts=True)
+        cand = np.flatnonzero(alive & (labels == values[np.argmax(counts)]))
+        alive[cand[np.argmin(importance[cand])]] = False
+    return np.flatnonzero(alive)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_eviction_follows_the_rule_record_by_record(seed):
+    rng = np.random.default_rng(seed)
+    a = Archive(dim=2, max_records=40)
+    labels_of, importance_of = {}, {}  # by record id
+    for batch in range(6):  # several batches, most of them over budget once added
+        n = 30 if batch == 0 else int(rng.integers(5, 30))
+        labels = rng.integers(0, 5, n)
+        importance = rng.choice([1.0, 1.5, 2.0], n) + (rng.random(n) < 0.5) * rng.random(n)  # ties too
+        before = a.ids()
+        new = a.add(rng.random((n, 2)).astype(np.float32), "sample", labels=labels, importance=importance)
+        if batch == 0:  # under budget: every record kept, and ids are consecutive
+            assert len(new) == n and np.all(np.diff(new) == 1)
+            first = int(new[0])
+        else:
+            first = max(labels_of) + 1
+        for j in range(n):
+            labels_of[first + j], importance_of[first + j] = int(labels[j]), float(importance[j])
+        candidates = np.concatenate([before, np.arange(first, first + n)])
+        lab = np.array([labels_of[i] for i in candidates])
+        imp = np.array([importance_of[i] for i in candidates])
+        expected = candidates[_greedy_survivors(lab, imp, 40)] if len(candidates) > 40 else candidates
+        np.testing.assert_array_equal(np.sort(a.ids()), np.sort(expected))
+
+
 def test_byte_budget():
     a = Archive(dim=10, max_records=None, max_bytes=40 * 5)
     a.add(np.zeros((9, 10), np.float32), "sample", labels=np.arange(9) % 3)

@@ -45,9 +45,9 @@ def test_owner_learns_its_positives():
     col, enc, archive = _system()
     weights = [p.detach().clone() for p in col.members[0].model.net.parameters()]
     n0, count0 = col.members[0].n_positive, col.meta.counts[0]
-    report = _learn(col, enc, archive, _blob(0, 20, seed=5), [0] * 20)
-    assert report.positives == 20 and report.unexplained == 0
-    assert col.members[0].n_positive == n0 + 20 and col.meta.counts[0] == count0 + 20
+    report = _learn(col, enc, archive, _blob(0, 40, seed=5), [0] * 40)  # enough rows for a step (min_rows)
+    assert report.positives == 40 and report.unexplained == 0
+    assert col.members[0].n_positive == n0 + 40 and col.meta.counts[0] == count0 + 40
     assert col.meta.counts[1] == 300  # the other member's meta-model is untouched
     assert any(not torch.equal(a, b) for a, b in zip(weights, col.members[0].model.net.parameters()))
 
@@ -141,7 +141,45 @@ def test_replay_scales_with_the_new_inputs_a_member_learns_from(monkeypatch):
         return fit_step(self, X, target, steps)
 
     monkeypatch.setattr(Verifier, "fit_step", recording)
-    fb = Feedback(rehearse_positives=16, rehearse_negatives=32)  # the archive holds 40 of label 1
+    # (min_rows=1: every batch steps at once; the archive holds 40 of label 1)
+    fb = Feedback(rehearse_positives=16, rehearse_negatives=32, min_rows=1)
     _learn(col, enc, archive, _blob(0, 1, seed=5), [0], feedback=fb)
     _learn(col, enc, archive, _blob(0, 32, seed=6), [0] * 32, feedback=fb)
     assert seen == [1 + 2 + 4, 32 + 16 + 32]
+
+
+def test_models_gather_new_rows_before_a_step(monkeypatch):
+    col, enc, archive = _system()
+    seen = []
+    fit_step = Verifier.fit_step
+
+    def recording(self, X, target, steps=1):
+        seen.append((len(X), int(target.sum())))
+        return fit_step(self, X, target, steps)
+
+    monkeypatch.setattr(Verifier, "fit_step", recording)
+    fb = Feedback(rehearse_positives=16, rehearse_negatives=32, min_rows=8)
+    member = col.members[0]
+    weights = member.model.net[0].weight.clone()
+    count0 = col.meta.counts[0]
+    for i in range(2):
+        _learn(col, enc, archive, _blob(0, 3, seed=20 + i), [0] * 3, feedback=fb)
+    # Six new rows are held: the meta-model has learned them, the model not yet.
+    assert seen == [] and len(member.held) == 6 and member.held_target.tolist() == [1.0] * 6
+    assert col.meta.counts[0] == count0 + 6 and torch.equal(member.model.net[0].weight, weights)
+    report = _learn(col, enc, archive, _blob(0, 3, seed=22), [0] * 3, feedback=fb)
+    # Nine rows reach min_rows: one step on all of them, with replay for nine new rows.
+    n_pos, n_neg = round(16 * 9 / 32), round(32 * 9 / 32)
+    assert report.members_trained == 1
+    assert seen == [(9 + n_pos + n_neg, 9 + n_pos)]
+    assert len(member.held) == 0 and not torch.equal(member.model.net[0].weight, weights)
+
+
+def test_held_rows_keep_look_alikes_as_negatives():
+    col, enc, archive = _system()
+    fb = Feedback(min_rows=10_000)  # nothing steps: every new row stays held
+    _learn(col, enc, archive, _blob(0, 30, seed=9, scale=0.5), [1] * 30, feedback=fb)  # label 1 in member 0's place
+    member = col.members[0]
+    assert len(member.held) == member.n_negative > 0
+    assert member.held_target.sum() == 0  # all look-alikes it accepted
+    np.testing.assert_allclose(member.held[:, 0].mean().item(), 100.0, atol=1.0)

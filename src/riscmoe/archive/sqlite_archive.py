@@ -316,16 +316,19 @@ class Archive:
     def _evict(self) -> None:
         if self.capacity is None or len(self._ids) <= self.capacity:
             return
-        drop: list[int] = []
-        alive = np.ones(len(self._ids), bool)
+        # One record at a time, the label holding the most records (the smallest such
+        # label on a tie) gives up its least important one (the earliest on a tie).
+        labels, inverse, counts = np.unique(self._label, return_inverse=True, return_counts=True)
+        # Every label's records, least important first: label by label, in the order they go.
+        order = np.lexsort((np.arange(len(self._ids)), self._importance, inverse))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        given = np.zeros(len(labels), np.int64)
+        drop = []
         for _ in range(len(self._ids) - self.capacity):
-            # The label holding the most records gives one up: its least important record.
-            labels, counts = np.unique(self._label[alive], return_counts=True)
-            lab = labels[np.argmax(counts)]
-            cand = np.flatnonzero(alive & (self._label == lab))
-            victim = cand[np.argmin(self._importance[cand])]
-            alive[victim] = False
-            drop.append(int(victim))
+            lab = int(np.argmax(counts))
+            drop.append(order[starts[lab] + given[lab]])
+            given[lab] += 1
+            counts[lab] -= 1
         self._drop(np.array(drop, np.int64))
 
     def commit(self) -> None:

@@ -28,6 +28,25 @@ class Member:
     n_negative: int = 0  # look-alikes it has learned to refuse
     n_answered: int = 0  # inputs its model ran on in predict calls
     extra: dict = field(default_factory=dict)
+    # New rows its model has not stepped on yet (features, and 1 for its own, 0 for a
+    # look-alike): feedback gathers a few before each step (see ``Feedback.min_rows``).
+    held: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 0))
+    held_target: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+
+    def hold(self, Z_pos: torch.Tensor, Z_neg: torch.Tensor) -> int:
+        """Add new rows for the model (its own, then look-alikes); returns how many are held."""
+        parts = [Z_pos.float(), Z_neg.float()]
+        if len(self.held):
+            parts.insert(0, self.held)
+        self.held = torch.cat(parts)
+        self.held_target = torch.cat([self.held_target, torch.ones(len(Z_pos)), torch.zeros(len(Z_neg))])
+        return len(self.held)
+
+    def take(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The held rows and their targets, leaving none held."""
+        Z, target = self.held, self.held_target
+        self.held, self.held_target = torch.zeros(0, Z.shape[1] if Z.dim() == 2 else 0), torch.zeros(0)
+        return Z, target
 
 
 class Collection:

@@ -27,7 +27,10 @@ class Creator:
         hidden: hidden width of the new member's model.
         lr: learning rate of the new member's model.
         steps: full-batch training steps at creation.
-        max_negatives: most archived inputs of other labels used at creation.
+        max_negatives: most archived inputs of other labels used at creation. 256 cost
+            half the creation time of 512 (each of the 40 steps runs on them all) and
+            scored as well: on Split Fashion-MNIST 90.10%, 90.02% and 90.02% on seeds
+            0-2 (512: 90.08%, 89.86%, 89.92%), on permuted MNIST 96.43% (512: 96.41%).
         seed: base seed; member i gets seed + i.
     """
 
@@ -35,7 +38,7 @@ class Creator:
     hidden: int = 64
     lr: float = 2e-3
     steps: int = 40
-    max_negatives: int = 512
+    max_negatives: int = 256
     seed: int = 0
 
     def ready_labels(self, archive: Archive) -> list[int]:

@@ -6,7 +6,8 @@ Layout of a saved folder:
   random states (with the models' optimiser state below, a loaded system learns on
   exactly as the saved one would have);
 - ``weights.safetensors``: every array (meta-model statistics, models' weights and their
-  optimiser's moments; saves made before the moments were stored load with fresh ones);
+  optimiser's moments, and the new rows each model holds for its next step; saves made
+  before the moments or held rows were stored load with fresh moments and none held);
 - ``archive.sqlite``: the archive of important experiences.
 
 The folder is written next to its destination under a temporary name and swapped in
@@ -58,6 +59,9 @@ def save(clf: Any, path: str | os.PathLike) -> None:
             tensors[f"model.{m.index}.{k}"] = v
         for k, v in m.model.optimizer_state().items():
             tensors[f"optim.{m.index}.{k}"] = v
+        if len(m.held):  # rows its model has not stepped on yet (see Feedback.min_rows)
+            tensors[f"held.{m.index}.features"] = m.held.contiguous()
+            tensors[f"held.{m.index}.target"] = m.held_target.contiguous()
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -181,18 +185,26 @@ def load(path: str | os.PathLike) -> Any:
                 model.load_optimizer_state(optim)
             except ValueError as exc:
                 raise SaveFormatError(f"{path}: optimiser state of member {info['index']}: {exc}") from None
-        col.members.append(
-            Member(
-                index=int(info["index"]),
-                label=int(info["label"]),
-                model=model,
-                created_at=int(info["created_at"]),
-                reason=str(info["reason"]),
-                n_positive=int(info["n_positive"]),
-                n_negative=int(info["n_negative"]),
-                n_answered=int(info["n_answered"]),
-            )
+        member = Member(
+            index=int(info["index"]),
+            label=int(info["label"]),
+            model=model,
+            created_at=int(info["created_at"]),
+            reason=str(info["reason"]),
+            n_positive=int(info["n_positive"]),
+            n_negative=int(info["n_negative"]),
+            n_answered=int(info["n_answered"]),
         )
+        held = _with_prefix(tensors, f"held.{info['index']}.")
+        if held:  # (saves of earlier builds hold none)
+            features, target = held.get("features"), held.get("target")
+            if (features is None or target is None or features.dim() != 2 or features.shape[1] != col.encoder.dim
+                    or tuple(target.shape) != (len(features),) or not bool(((target == 0) | (target == 1)).all())):
+                raise SaveFormatError(f"{path}/weights.safetensors: the held rows of member {info['index']} do not fit "
+                                      f"(features {None if features is None else tuple(features.shape)}, targets "
+                                      f"{None if target is None else tuple(target.shape)}; expected (n, {col.encoder.dim}) and (n,) of 0s and 1s)")
+            member.held, member.held_target = features.float(), target.float()
+        col.members.append(member)
     col.meta.refresh(force=True)
     rng = manifest.get("rng")  # (saves of earlier builds have none: fresh streams from the seed)
     if rng is not None:
