@@ -282,3 +282,18 @@ def test_held_rows_that_do_not_fit_are_refused(fitted, tmp_path):
     save_file(tensors, str(weights))
     with pytest.raises(SaveFormatError, match=r"weights.safetensors: the held rows of member \d+ do not fit"):
         load(tmp_path / "sys")
+
+
+def test_predict_answers_the_same_whatever_the_block_size(fitted, digits, monkeypatch):
+    import riscmoe.classifier as classifier_module
+
+    _, _, Xte, _ = digits
+    whole = fitted.predict_with_confidence(Xte)
+    runs = fitted.last_n_run_.copy()
+    monkeypatch.setattr(classifier_module, "_PREDICT_BLOCK", 7)  # 450 inputs in 65 blocks, the last of 2
+    blocked = fitted.predict_with_confidence(Xte)
+    np.testing.assert_array_equal(whole[0], blocked[0])  # labels
+    np.testing.assert_array_equal(whole[2], blocked[2])  # answering members
+    np.testing.assert_allclose(whole[1], blocked[1], rtol=1e-4, atol=1e-7)  # (products of other shapes round otherwise)
+    np.testing.assert_array_equal(fitted.last_n_run_, runs)
+    assert fitted.last_timing_["n"] == len(Xte)

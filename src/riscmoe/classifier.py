@@ -228,15 +228,24 @@ class RiscClassifier:
         Xc = check_X(X, input_shape=self.input_shape_)
         controller, _, _ = self._parts()
         Xt = torch.from_numpy(Xc.reshape(len(Xc), -1))
-        t0 = time.perf_counter()
-        Z = self.collection_.encode(Xt)
-        t1 = time.perf_counter()
-        meta = self.collection_.evaluate(Z)
-        t2 = time.perf_counter()
-        routing = controller.route(self.collection_, Z, meta)
-        t3 = time.perf_counter()
+        # Blocks of rows, start to finish: each input's answer is its own, and a block's
+        # features (10 MB) stay in cache between the encoder, the meta-models and the
+        # models; 30,000 inputs in one piece took a fifth longer (and 290 MB per copy).
+        seconds = [0.0, 0.0, 0.0]
+        parts = []
+        for i in range(0, len(Xt), _PREDICT_BLOCK):
+            t0 = time.perf_counter()
+            Z = self.collection_.encode(Xt[i : i + _PREDICT_BLOCK])
+            t1 = time.perf_counter()
+            meta = self.collection_.evaluate(Z)
+            t2 = time.perf_counter()
+            parts.append(controller.route(self.collection_, Z, meta))
+            t3 = time.perf_counter()
+            for j, dt in enumerate((t1 - t0, t2 - t1, t3 - t2)):
+                seconds[j] += dt
+        routing = Routing(*(torch.cat([getattr(r, f) for r in parts]) for f in ("label", "member", "n_run", "confidence")))
         self.experts_run_per_input_ = float(routing.n_run.float().mean())
-        self.last_timing_ = {"encoder_seconds": t1 - t0, "meta_seconds": t2 - t1, "model_seconds": t3 - t2, "n": len(Xc)}
+        self.last_timing_ = {"encoder_seconds": seconds[0], "meta_seconds": seconds[1], "model_seconds": seconds[2], "n": len(Xc)}
         self.last_n_run_ = routing.n_run.numpy()
         return routing
 
@@ -262,6 +271,9 @@ class RiscClassifier:
 
         save(self, path)
 
+
+# Inputs answered at a time by predict (see ``RiscClassifier._route``).
+_PREDICT_BLOCK = 1024
 
 _PARAMS = (
     "policy",
