@@ -45,7 +45,7 @@ class Member:
     def take(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The held rows and their targets, leaving none held."""
         Z, target = self.held, self.held_target
-        self.held, self.held_target = torch.zeros(0, Z.shape[1] if Z.dim() == 2 else 0), torch.zeros(0)
+        self.held, self.held_target = torch.zeros(0, 0), torch.zeros(0)  # as a new member's (``hold`` starts afresh)
         return Z, target
 
 
