@@ -145,27 +145,32 @@ def run_strategy(name: str, args: argparse.Namespace) -> dict:
     for exp in bench.train_stream:
         object.__setattr__(exp, "benchmark", info)
 
+    # Every evaluation set is scored by one pass over their union; after the last
+    # experience that pass is the final evaluation (the union is the whole test set).
+    X_all = torch.cat([X for X, _ in evals])
+    y_all = torch.cat([y for _, y in evals])
+    ends = np.cumsum([len(y) for _, y in evals])
+
     @torch.no_grad()
-    def accuracy(X: torch.Tensor, y: torch.Tensor) -> float:
+    def scores() -> tuple[list[float], float]:
         strategy.model.eval()
-        out = torch.cat([strategy.model(X[i : i + 2048]) for i in range(0, len(X), 2048)])
-        return float((out.argmax(1) == y).float().mean())
+        out = torch.cat([strategy.model(X_all[i : i + 2048]) for i in range(0, len(X_all), 2048)])
+        right = (out.argmax(1) == y_all).float().numpy()
+        return [float(np.mean(right[a:b])) for a, b in zip(np.concatenate([[0], ends[:-1]]), ends)], float(np.mean(right))
 
     matrix = np.full((n_exp, n_eval), np.nan)
-    train_s = 0.0
+    train_s = predict_s = final = 0.0
     for i, exp in enumerate(bench.train_stream):
         t0 = time.perf_counter()
         strategy.train(exp)
         train_s += time.perf_counter() - t0
-        matrix[i] = [accuracy(X, y) for X, y in evals]
+        t0 = time.perf_counter()
+        row, final = scores()
+        predict_s = time.perf_counter() - t0  # the last one is the final evaluation's
+        matrix[i] = row
         seen = sorted(set(stage_set[: i + 1]))
         print(f"  [avalanche-{name}] experience {i + 1}/{n_exp}: accuracy on what was learned "
               f"{np.mean(matrix[i, seen]):.4f}", flush=True)
-    X_all = torch.cat([X for X, _ in evals])
-    y_all = torch.cat([y for _, y in evals])
-    t0 = time.perf_counter()
-    final = accuracy(X_all, y_all)
-    predict_s = time.perf_counter() - t0
     drops = []
     for j in set(stage_set[:-1]) - {stage_set[-1]}:
         first = stage_set.index(j)
