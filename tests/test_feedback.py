@@ -45,9 +45,10 @@ def test_owner_learns_its_positives():
     col, enc, archive = _system()
     weights = [p.detach().clone() for p in col.members[0].model.net.parameters()]
     n0, count0 = col.members[0].n_positive, col.meta.counts[0]
-    report = _learn(col, enc, archive, _blob(0, 40, seed=5), [0] * 40)  # enough rows for a step (min_rows)
-    assert report.positives == 40 and report.unexplained == 0
-    assert col.members[0].n_positive == n0 + 40 and col.meta.counts[0] == count0 + 40
+    n = Feedback().min_rows  # enough rows for a step
+    report = _learn(col, enc, archive, _blob(0, n, seed=5), [0] * n)
+    assert report.positives == n and report.unexplained == 0
+    assert col.members[0].n_positive == n0 + n and col.meta.counts[0] == count0 + n
     assert col.meta.counts[1] == 300  # the other member's meta-model is untouched
     assert any(not torch.equal(a, b) for a, b in zip(weights, col.members[0].model.net.parameters()))
 
