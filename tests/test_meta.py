@@ -164,6 +164,22 @@ def test_gram_builds_the_full_symmetric_product_from_its_lower_blocks():
         torch.testing.assert_close(_gram(C), C.T @ C, atol=1e-4, rtol=1e-5)
 
 
+def test_cholesky_matches_torch_and_refuses_a_matrix_that_is_not_positive_definite():
+    from riscmoe.meta.gaussian import _cholesky
+
+    g = torch.Generator().manual_seed(0)
+    for dim in (1, 5, 300):
+        A = torch.randn(dim, dim + 10, generator=g, dtype=torch.float64)
+        cov = A @ A.T + 0.1 * torch.eye(dim, dtype=torch.float64)
+        L = _cholesky(cov.clone())
+        assert L.is_contiguous() and torch.equal(L, L.tril())
+        torch.testing.assert_close(L, torch.linalg.cholesky(cov), atol=1e-10, rtol=1e-10)
+    bad = torch.eye(4, dtype=torch.float64)
+    bad[2, 2] = -1.0
+    with pytest.raises(torch.linalg.LinAlgError, match="order 3"):
+        _cholesky(bad)
+
+
 def _look_alikes(n, seed, d=6):
     """Two members that differ along axis 0 and spread along axis 1 (a pooled shape's
     common direction), and a third whose large spread along axis 0 dominates the pooled

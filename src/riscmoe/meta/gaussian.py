@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.linalg import lapack
 from torch.nn import functional as F
 
 # Calibration table: quantile levels up to _TAIL_LEVEL, then an exponential tail so that
@@ -74,6 +75,23 @@ def _gram(C: torch.Tensor, block: int = 256) -> torch.Tensor:
         G[i : i + block, : i + block] = C[:, i : i + block].T @ C[:, : i + block]
         G[:i, i : i + block] = G[i : i + block, :i].T
     return G
+
+
+def _cholesky(cov: torch.Tensor) -> torch.Tensor:
+    """The lower Cholesky factor of a symmetric positive definite float64 matrix, which it overwrites.
+
+    LAPACK's ``dpotrf`` as SciPy ships it (OpenBLAS): for F = 2,400 it takes about 145 ms
+    on one core of this machine against 190 ms for ``torch.linalg.cholesky`` (MKL), and
+    80 ms against 190 ms on two (the same factor, to 2e-15). A C-ordered symmetric matrix
+    is its own transpose in Fortran order, so the upper factor LAPACK computes there is
+    the lower factor here, with no copy either way.
+    """
+    factor, info = lapack.dpotrf(cov.numpy().T, lower=0, clean=1, overwrite_a=1)
+    if info > 0:
+        raise torch.linalg.LinAlgError(f"the shared covariance is not positive definite (its leading minor of order {info} is not)")
+    if info < 0:
+        raise ValueError(f"dpotrf refused its argument {-info}")
+    return torch.from_numpy(factor.T)
 
 
 @dataclass
@@ -299,9 +317,9 @@ class GaussianMetaBank:
         if shape or self._chol is None:
             self._flush()
             cov = self._shrunk(self.scatter, self.n_examples, len(self))
-            self._chol = torch.linalg.cholesky(cov)
-            self._chol32 = self._chol.float()
             self._var = cov.diagonal().clone()
+            self._chol = _cholesky(cov)  # overwrites cov
+            self._chol32 = self._chol.float()
             self._changed_since_fit = 0
         m = len(self)
         raw = torch.stack(self.means64)  # (M, F)
