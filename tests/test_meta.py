@@ -255,6 +255,27 @@ def test_members_scatters_add_up_to_the_pooled_one_and_pairs_are_cached():
     assert small._pairs_ready([(0, 1)]) == {}
 
 
+def test_prepare_solves_ahead_what_the_first_query_would_and_changes_no_answer(monkeypatch):
+    def trained():
+        bank = GaussianMetaBank(dim=6, pair_min=10)
+        for Z in _blobs(seed=0):
+            bank.add(Z[:300])
+        for k, Z in enumerate(_blobs(seed=0)):
+            bank.update(k, Z[300:])
+        return bank
+
+    query = torch.cat([Z[:50] for Z in _blobs(seed=3)]) * 0.5 + 3.0  # between the blobs: close calls
+    lazy = trained().evaluate(query)
+    bank = trained()
+    bank.prepare()
+    assert bank._changed_since_fit == 0 and len(bank._pairs) == 3
+    monkeypatch.setattr(bank, "_solve_pairs", lambda pairs: pytest.fail("a prepared bank solved pairs again"))
+    ahead = bank.evaluate(query)
+    torch.testing.assert_close(ahead.conf, lazy.conf)
+    torch.testing.assert_close(ahead.odds, lazy.odds)
+    GaussianMetaBank(dim=6).prepare()  # an empty bank: nothing to do
+
+
 def test_pair_solves_converge_to_the_exact_solve_and_do_not_depend_on_their_company():
     g = torch.Generator().manual_seed(0)
     d = 40

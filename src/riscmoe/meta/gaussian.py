@@ -498,6 +498,17 @@ class GaussianMetaBank:
         if force or self._structure_changed or self._changed_since_fit > 0:
             self._refit()
 
+    def prepare(self) -> None:
+        """Do now what the first query after learning would: refit if anything changed, and
+        solve every pair test that is out of date (``evaluate(exact=True)`` then finds them
+        ready). Answers are the same either way; this only moves the cost."""
+        if len(self) == 0:
+            return
+        self._maybe_refresh(exact=True)
+        M = len(self)
+        if self.pair_margin > 0 and M > 1:
+            self._pairs_ready([(a, b) for a in range(M) for b in range(a + 1, M)])
+
     def _maybe_refresh(self, exact: bool) -> None:
         stale = self._changed_since_fit and (exact or self._changed_since_fit >= self.refresh_every)
         if stale:
