@@ -44,9 +44,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import functools
+
 import numpy as np
 import torch
 from scipy.linalg import lapack
+from threadpoolctl import ThreadpoolController
 from torch.nn import functional as F
 
 # Calibration table: quantile levels up to _TAIL_LEVEL, then an exponential tail so that
@@ -77,16 +80,28 @@ def _gram(C: torch.Tensor, block: int = 256) -> torch.Tensor:
     return G
 
 
+@functools.cache
+def _openblas() -> ThreadpoolController:
+    """SciPy's OpenBLAS, to be held to the calling thread while it serves torch's code.
+
+    torch computes with its own thread pool; a second pool beside it would leave its
+    threads spinning after each call, on cores torch's threads need (on two cores, two
+    threads each: a run of the recurring MNIST stream took 31-35 s against 29-30 s)."""
+    return ThreadpoolController().select(internal_api="openblas")
+
+
 def _cholesky(cov: torch.Tensor) -> torch.Tensor:
     """The lower Cholesky factor of a symmetric positive definite float64 matrix, which it overwrites.
 
-    LAPACK's ``dpotrf`` as SciPy ships it (OpenBLAS): for F = 2,400 it takes about 145 ms
-    on one core of this machine against 190 ms for ``torch.linalg.cholesky`` (MKL), and
-    80 ms against 190 ms on two (the same factor, to 2e-15). A C-ordered symmetric matrix
+    LAPACK's ``dpotrf`` as SciPy ships it (OpenBLAS, on the calling thread): for F = 2,400
+    it takes about 145 ms on one core of this machine against 190 ms for
+    ``torch.linalg.cholesky`` (MKL, which gains nothing from a second thread), and gives
+    the same factor to 2e-15. A C-ordered symmetric matrix
     is its own transpose in Fortran order, so the upper factor LAPACK computes there is
     the lower factor here, with no copy either way.
     """
-    factor, info = lapack.dpotrf(cov.numpy().T, lower=0, clean=1, overwrite_a=1)
+    with _openblas().limit(limits=1):
+        factor, info = lapack.dpotrf(cov.numpy().T, lower=0, clean=1, overwrite_a=1)
     if info > 0:
         raise torch.linalg.LinAlgError(f"the shared covariance is not positive definite (its leading minor of order {info} is not)")
     if info < 0:
@@ -443,7 +458,8 @@ class GaussianMetaBank:
         factor = self._chol32.numpy().T
 
         def precondition(R: torch.Tensor) -> torch.Tensor:
-            solved, info = lapack.spotrs(factor, R.contiguous().numpy().T, lower=0)
+            with _openblas().limit(limits=1):
+                solved, info = lapack.spotrs(factor, R.contiguous().numpy().T, lower=0)
             assert info == 0
             return torch.from_numpy(solved.T)
 
