@@ -147,13 +147,14 @@ def run_strategy(name: str, args: argparse.Namespace) -> dict:
 
     # Every evaluation set is scored by one pass over their union; after the last
     # experience that pass is the final evaluation (the union is the whole test set).
-    X_all = torch.cat([X for X, _ in evals])
+    # The union exists only while it is scored, as in the suite's own worker.
     y_all = torch.cat([y for _, y in evals])
     ends = np.cumsum([len(y) for _, y in evals])
 
     @torch.no_grad()
     def scores() -> tuple[list[float], float]:
         strategy.model.eval()
+        X_all = torch.cat([X for X, _ in evals])
         out = torch.cat([strategy.model(X_all[i : i + 2048]) for i in range(0, len(X_all), 2048)])
         right = (out.argmax(1) == y_all).float().numpy()
         return [float(np.mean(right[a:b])) for a, b in zip(np.concatenate([[0], ends[:-1]]), ends)], float(np.mean(right))

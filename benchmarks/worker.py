@@ -31,13 +31,14 @@ class Scorer:
     inputs. "unknown" counts as wrong."""
 
     def __init__(self, eval_sets: list[tuple[str, np.ndarray, np.ndarray]]) -> None:
-        self.X = np.concatenate([X for _, X, _ in eval_sets])
+        self.eval_sets = eval_sets
         self.y = np.concatenate([y for _, _, y in eval_sets])
         self.ends = np.cumsum([len(y) for _, _, y in eval_sets])
 
     def __call__(self, system: Any) -> tuple[list[float], float]:
         """(accuracy on each set, accuracy on all of them)."""
-        right = system.predict(self.X) == self.y
+        # The union only while it is scored, so that it does not add to training's peak memory.
+        right = system.predict(np.concatenate([X for _, X, _ in self.eval_sets])) == self.y
         starts = np.concatenate([[0], self.ends[:-1]])
         return [float(np.mean(right[a:b])) for a, b in zip(starts, self.ends)], float(np.mean(right))
 
