@@ -77,8 +77,8 @@ class Feedback:
             64) would otherwise step each model on a handful of rows, five times as often
             per example as a stream of two labels at a time. Gathering 32 rows took the
             permuted stream from 9,309 model steps to 2,094 at the same accuracy (96.41%
-            against 96.43%); 64 rows took seed 1 from 3,197 steps to 1,639 (model steps
-            10.5 s against 7.2 s) at the same accuracy: permuted MNIST 96.43% and 96.16%
+            against 96.43%); 64 rows took seed 1 from 3,197 steps to 1,639 (7.2 s of model
+            steps against 10.5 s) at the same accuracy: permuted MNIST 96.43% and 96.16%
             (seeds 0, 1; 32 rows: 96.43% and 96.18%), Split Fashion-MNIST 90.05% with
             forgetting 4.59 over seeds 0-2 (32 rows: 90.05%, 4.60), Split MNIST 99.09%
             (seed 0).

@@ -42,9 +42,8 @@ member, about three percent of a member's model of width 64 (see ``macs_per_inpu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -96,9 +95,9 @@ def _cholesky(cov: torch.Tensor) -> torch.Tensor:
     LAPACK's ``dpotrf`` as SciPy ships it (OpenBLAS, on the calling thread): for F = 2,400
     it takes about 145 ms on one core of this machine against 190 ms for
     ``torch.linalg.cholesky`` (MKL, which gains nothing from a second thread), and gives
-    the same factor to 2e-15. A C-ordered symmetric matrix
-    is its own transpose in Fortran order, so the upper factor LAPACK computes there is
-    the lower factor here, with no copy either way.
+    the same factor to 2e-15. A C-ordered symmetric matrix is its own transpose in
+    Fortran order, so the upper factor LAPACK computes there is the lower factor here,
+    with no copy either way.
     """
     with _openblas().limit(limits=1):
         factor, info = lapack.dpotrf(cov.numpy().T, lower=0, clean=1, overwrite_a=1)
