@@ -2,8 +2,9 @@
 
 Each has the same small surface: ``partial_fit(X, y)`` for every batch of the stream
 (joint training only stores it: it trains once the stream is over, on everything
-shuffled), ``end_of_stream()``, ``predict(X)``, and ``stats()`` for the figures of the
-table (members, models run per input, time in meta-models and models, parameters).
+shuffled), ``prepare()`` before a stage's evaluation (work every answering variant of the
+system shares), ``end_of_stream()``, ``predict(X)``, and ``stats()`` for the figures of
+the table (members, models run per input, time in meta-models and models, parameters).
 Avalanche's strategies run in their own environment (``avalanche_runner.py``).
 """
 
@@ -136,6 +137,9 @@ class StreamingLDA:
             self.second = torch.zeros(P.shape[1], P.shape[1], dtype=torch.float64)
         self.second += (P.T @ P).double()
 
+    def prepare(self) -> None:
+        pass  # one way of answering: its first query pays for its own refit
+
     def end_of_stream(self) -> None:
         pass
 
@@ -194,6 +198,9 @@ class JointMLP:
     def partial_fit(self, X: np.ndarray, y: np.ndarray) -> None:
         self._X.append(np.asarray(X, np.float32))
         self._y.append(np.asarray(y))
+
+    def prepare(self) -> None:
+        pass  # one way of answering, once the stream is over
 
     def end_of_stream(self) -> None:
         X, y = np.concatenate(self._X), np.concatenate(self._y)

@@ -87,8 +87,7 @@ def run_job(system_name: str, stream_name: str, suite: str, seed: int, data_dir:
             learned.add(stage_set[stage])
             if streaming:
                 seen = sorted(learned)
-                if hasattr(system, "prepare"):  # work every policy's answers share: in each one's wall time
-                    system.prepare()
+                system.prepare()  # work every policy's answers share: in each one's wall time
                 for v in variants:
                     evaluate(v, stage)
                     log(f"  [{v} {stream_name} seed {seed}] stage {stage + 1}/{len(stream.groups)}: "
