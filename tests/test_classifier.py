@@ -8,6 +8,7 @@ import pytest
 
 from riscmoe import RiscClassifier, SaveFormatError, load
 from tests.conftest import class_incremental_batches
+from tests.saves import data_file, restamp
 
 
 def test_class_incremental_digits_learns_every_class(fitted, digits):
@@ -169,20 +170,20 @@ def test_save_keeps_the_models_optimiser_state(fitted, tmp_path):
         assert a.model._t == b.model._t > 0
         for x, y in zip(a.model._m + a.model._v, b.model._m + b.model._v):
             assert torch.equal(x, y)
-    # A save without the optimiser's arrays (made by an earlier build) loads with fresh moments.
+    # Optimiser arrays that are missing, or do not fit the models, are refused.
     from safetensors.torch import load_file, save_file
 
-    weights = tmp_path / "sys" / "weights.safetensors"
-    save_file({k: v for k, v in load_file(str(weights)).items() if not k.startswith("optim.")}, str(weights))
-    assert all(m.model._t == 0 for m in load(tmp_path / "sys").collection_.members)
-    # One that does not fit the models is refused.
-    tensors = load_file(str(tmp_path / "sys" / "weights.safetensors"))
-    fitted.save(tmp_path / "bad")
-    tensors.update({k: v[:, :3].contiguous() if v.ndim == 2 else v for k, v in load_file(str(tmp_path / "bad" / "weights.safetensors")).items()
-                    if k.startswith("optim.0.")})
-    save_file(tensors, str(tmp_path / "bad" / "weights.safetensors"))
+    weights = data_file(tmp_path / "sys", "weights")
+    tensors = load_file(str(weights))
+    save_file({k: v for k, v in tensors.items() if not k.startswith("optim.0.")}, str(weights))
+    restamp(tmp_path / "sys")
     with pytest.raises(SaveFormatError, match="optimiser state of member 0"):
-        load(tmp_path / "bad")
+        load(tmp_path / "sys")
+    tensors["optim.0.m0"] = tensors["optim.0.m0"][:, :3].contiguous()
+    save_file(tensors, str(weights))
+    restamp(tmp_path / "sys")
+    with pytest.raises(SaveFormatError, match="optimiser state of member 0"):
+        load(tmp_path / "sys")
 
 
 def test_save_keeps_the_members_own_scatters(fitted, tmp_path):
@@ -193,11 +194,12 @@ def test_save_keeps_the_members_own_scatters(fitted, tmp_path):
     for a, b in zip(fitted.collection_.meta.scatters, loaded.collection_.meta.scatters):
         assert torch.equal(a, b)
     # A scatter that does not fit is refused, with the file named.
-    weights = tmp_path / "sys" / "weights.safetensors"
+    weights = data_file(tmp_path / "sys", "weights")
     tensors = load_file(str(weights))
     tensors["meta.1.scatter_tril"] = tensors["meta.1.scatter_tril"][:-1].contiguous()
     save_file(tensors, str(weights))
-    with pytest.raises(SaveFormatError, match=r"weights.safetensors: saved scatter of meta-model 1"):
+    restamp(tmp_path / "sys")
+    with pytest.raises(SaveFormatError, match=r"weights-\w+-\w+.safetensors: saved scatter of meta-model 1"):
         load(tmp_path / "sys")
 
 
@@ -260,11 +262,17 @@ def test_corrupt_or_foreign_save_folders(fitted, tmp_path):
     with pytest.raises(SaveFormatError, match="corrupt"):
         load(tmp_path / "sys")
     fitted.save(tmp_path / "sys2")
-    (tmp_path / "sys2" / "weights.safetensors").write_bytes(b"garbage")
-    with pytest.raises(SaveFormatError, match="weights"):
+    data_file(tmp_path / "sys2", "weights").write_bytes(b"garbage")
+    with pytest.raises(SaveFormatError, match="weights.*checksum"):
+        load(tmp_path / "sys2")
+    restamp(tmp_path / "sys2")  # garbage, consistently recorded: refused for what it is
+    with pytest.raises(SaveFormatError, match="weights.*corrupt"):
         load(tmp_path / "sys2")
     fitted.save(tmp_path / "sys3")
-    (tmp_path / "sys3" / "archive.sqlite").write_bytes(b"not a database at all, really")
+    data_file(tmp_path / "sys3", "archive").write_bytes(b"not a database at all, really")
+    with pytest.raises(SaveFormatError, match="archive.*checksum"):
+        load(tmp_path / "sys3")
+    restamp(tmp_path / "sys3")
     with pytest.raises(ValueError, match="archive"):
         load(tmp_path / "sys3")
 
@@ -273,14 +281,15 @@ def test_held_rows_that_do_not_fit_are_refused(fitted, tmp_path):
     from safetensors.torch import load_file, save_file
 
     fitted.save(tmp_path / "sys")
-    weights = tmp_path / "sys" / "weights.safetensors"
+    weights = data_file(tmp_path / "sys", "weights")
     tensors = load_file(str(weights))
     held = sorted(k for k in tensors if k.startswith("held.") and k.endswith(".features"))
     assert held, "the fitted system holds rows for some model"
     key = held[0]
     tensors[key] = tensors[key][:, :-1].contiguous()  # one feature short
     save_file(tensors, str(weights))
-    with pytest.raises(SaveFormatError, match=r"weights.safetensors: the held rows of member \d+ do not fit"):
+    restamp(tmp_path / "sys")
+    with pytest.raises(SaveFormatError, match=r"weights-\w+-\w+.safetensors: the held rows of member \d+ do not fit"):
         load(tmp_path / "sys")
 
 
@@ -297,3 +306,100 @@ def test_predict_answers_the_same_whatever_the_block_size(fitted, digits, monkey
     np.testing.assert_allclose(whole[1], blocked[1], rtol=1e-4, atol=1e-7)  # (products of other shapes round otherwise)
     np.testing.assert_array_equal(fitted.last_n_run_, runs)
     assert fitted.last_timing_["n"] == len(Xte)
+
+
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("archive_size", 0), ("archive_size", 10), ("archive_size", 2.5), ("archive_bytes", 100), ("lr", float("nan")),
+        ("lr", 0.0), ("lr", "fast"), ("hidden", 0), ("hidden", True), ("max_experts", 1.5), ("threshold", float("nan")),
+        ("margin", float("inf")), ("min_examples", 3.7), ("seed", -1), ("seed", "zero"), ("policy", None),
+        ("outlier_factor", 1.0), ("outlier_factor", float("nan")),
+    ],
+)
+def test_a_bad_parameter_is_refused_before_any_state_exists(digits, param, value):
+    Xtr, ytr, Xte, yte = digits
+    clf = RiscClassifier(**{"seed": 0, "min_examples": 16, param: value})
+    with pytest.raises((ValueError, TypeError), match=param):
+        clf.partial_fit(Xtr[:32], ytr[:32])
+    assert not clf.is_fitted and not hasattr(clf, "archive_") and not hasattr(clf, "classes_")
+    # Mended, the same estimator learns as a new one would.
+    clf.set_params(**{param: RiscClassifier(seed=0, min_examples=16).get_params()[param]})
+    clf.partial_fit(Xtr[:64], ytr[:64])
+    fresh = RiscClassifier(seed=0, min_examples=16).partial_fit(Xtr[:64], ytr[:64])
+    np.testing.assert_array_equal(clf.predict(Xte), fresh.predict(Xte))
+
+
+def test_an_archive_too_small_for_one_member_is_refused(digits):
+    Xtr, ytr, _, _ = digits
+    with pytest.raises(ValueError, match="archive_bytes"):
+        RiscClassifier(min_examples=16, archive_bytes=10 * 64 * 4).partial_fit(Xtr[:32], ytr[:32])
+    RiscClassifier(min_examples=16, archive_bytes=64 * 64 * 4).partial_fit(Xtr[:32], ytr[:32])
+
+
+def test_empty_examples_do_not_lock_the_learner(digits):
+    Xtr, ytr, _, _ = digits
+    clf = RiscClassifier(seed=0)
+    with pytest.raises(ValueError, match="no values"):
+        clf.partial_fit(np.zeros((3, 0)), [1, 2, 3])
+    assert not clf.is_fitted
+    clf.partial_fit(Xtr[:32], ytr[:32])
+    assert clf.input_shape_ == (8, 8)
+
+
+def test_integer_labels_in_an_object_array_stay_integers(digits):
+    Xtr, ytr, Xte, _ = digits
+    clf = RiscClassifier(seed=0, min_examples=16).partial_fit(Xtr[:200], np.array(ytr[:200].tolist(), dtype=object))
+    assert clf.label_kind_ == "int"
+    assert clf.predict(Xte).dtype == np.int64
+    with pytest.raises(TypeError, match="mixes"):
+        clf.partial_fit(Xtr[:2], [1, "one"])
+
+
+@pytest.mark.parametrize("value", [1e6, 1e20, 3.4e38])
+def test_one_outlier_cannot_poison_a_fitted_system(fitted, digits, tmp_path, value):
+    """One pixel far outside the range learned is refused; nothing changes (it once put NaN in the bank)."""
+    fitted.save(tmp_path / "copy")
+    clf = load(tmp_path / "copy")
+    Xtr, ytr, Xte, yte = digits
+    before = _snapshot(clf, Xte)
+    Xb = Xtr[:32].copy()
+    Xb[5, 3, 3] = value
+    with pytest.raises(ValueError, match=r"row 5 .*outlier_factor"):
+        clf.partial_fit(Xb, ytr[:32])
+    with pytest.raises(ValueError, match=r"row 5 "):
+        clf.predict(Xb)
+    after = _snapshot(clf, Xte)
+    np.testing.assert_array_equal(before[0], after[0])
+    assert before[1] == after[1] and before[3:] == after[3:]
+    assert all(bool(torch.isfinite(s).all()) for s in clf.collection_.meta.state_dict().values() if s.is_floating_point())
+    # The rest of the batch, and later batches, learn as before.
+    clf.partial_fit(np.delete(Xb, 5, axis=0), np.delete(ytr[:32], 5))
+    assert clf.score(Xte, yte) > 0.95
+
+
+def test_a_first_batch_judges_its_own_rows(digits):
+    Xtr, ytr, _, _ = digits
+    Xb = Xtr[:32].copy()
+    Xb[0, 0, 0] = 1e20
+    clf = RiscClassifier(seed=0)
+    with pytest.raises(ValueError, match="row 0 "):
+        clf.partial_fit(Xb, ytr[:32])
+    assert not clf.is_fitted
+
+
+def test_values_within_the_outlier_band_are_learned_harmlessly(fitted, digits, tmp_path):
+    """A pixel at 50 times the usual largest value is learned; the accuracy stays where it was."""
+    fitted.save(tmp_path / "copy")
+    clf = load(tmp_path / "copy")
+    Xtr, ytr, Xte, yte = digits
+    base = clf.score(Xte, yte)
+    Xb = Xtr[:32].copy()
+    Xb[5, 3, 3] = 50.0
+    clf.partial_fit(Xb, ytr[:32])
+    assert clf.score(Xte, yte) >= base - 0.01
+    # With the check off, a far outlier is learned from (the user's choice), and still no value turns non-finite.
+    clf.set_params(outlier_factor=None)
+    Xb[5, 3, 3] = 1e20
+    with pytest.raises(ValueError, match="too large"):
+        clf.partial_fit(Xb, ytr[:32])

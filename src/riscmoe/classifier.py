@@ -15,7 +15,7 @@ from riscmoe.creator.creator import Creator
 from riscmoe.feedback.learner import Feedback, FeedbackReport
 from riscmoe.meta.gaussian import GaussianMetaBank
 from riscmoe.encoders.random_features import make_encoder
-from riscmoe.validation import check_X, check_y
+from riscmoe.validation import ValueScale, check_X, check_y
 
 
 class RiscClassifier:
@@ -46,6 +46,11 @@ class RiscClassifier:
         hidden: hidden width of each member's model.
         lr: learning rate of the members' models.
         seed: seed of everything random (weights, sketches, sampling).
+        outlier_factor: a row whose largest absolute value exceeds this many times the
+            typical row's (the median over every row learned, see ``ValueScale``) is
+            refused, by ``partial_fit`` and ``predict`` alike, with the rows named; one
+            such row could otherwise ruin every meta-model it touches. None accepts any
+            finite row whose features stay within float32's range.
 
     Example:
         >>> from sklearn.datasets import load_digits
@@ -69,6 +74,7 @@ class RiscClassifier:
         hidden: int = 64,
         lr: float = 2e-3,
         seed: int = 0,
+        outlier_factor: float | None = 100.0,
     ) -> None:
         self.policy = policy
         self.threshold = threshold
@@ -80,6 +86,7 @@ class RiscClassifier:
         self.hidden = hidden
         self.lr = lr
         self.seed = seed
+        self.outlier_factor = outlier_factor
 
     # ------------------------------------------------------------- parameters
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -92,43 +99,75 @@ class RiscClassifier:
             setattr(self, k, v)
         return self
 
-    def _check_params(self) -> None:
-        if self.policy not in POLICIES:
+    def _check_params(self, input_shape: tuple[int, ...] | None = None) -> None:
+        """Raise on any parameter out of range, naming it; nothing is built before this passes.
+
+        ``input_shape`` (before the first batch is learned) also checks that the archive's
+        byte budget holds the ``min_examples`` inputs the creator needs for one member.
+        """
+        if not isinstance(self.policy, str) or self.policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
-        if not 0.0 < self.threshold < 1.0:
+        threshold = _real("threshold", self.threshold)
+        if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
-        if int(self.max_experts) < 1:
+        if _integer("max_experts", self.max_experts) < 1:
             raise ValueError(f"max_experts must be at least 1, got {self.max_experts}")
-        if not self.margin >= 1.0:
+        if not _real("margin", self.margin) >= 1.0:
             raise ValueError(f"margin must be at least 1, got {self.margin}")
-        if int(self.min_examples) < 2:
+        min_examples = _integer("min_examples", self.min_examples)
+        if min_examples < 2:
             raise ValueError(f"min_examples must be at least 2, got {self.min_examples}")
+        if self.archive_size is not None and _integer("archive_size", self.archive_size) < min_examples:
+            raise ValueError(f"archive_size={self.archive_size} cannot hold the min_examples={min_examples} inputs the creator "
+                             "waits for: no member could ever be made; give at least that many (or None: no count limit)")
+        if self.archive_bytes is not None:
+            budget = _integer("archive_bytes", self.archive_bytes)
+            need = 4 * min_examples * (int(np.prod(input_shape)) if input_shape is not None else 1)
+            if budget < need:
+                raise ValueError(f"archive_bytes={self.archive_bytes} cannot hold the min_examples={min_examples} inputs the creator "
+                                 f"waits for ({need} bytes of float32 inputs): no member could ever be made")
+        if _integer("hidden", self.hidden) < 1:
+            raise ValueError(f"hidden must be at least 1, got {self.hidden}")
+        if not _real("lr", self.lr) > 0.0:
+            raise ValueError(f"lr must be a positive learning rate, got {self.lr}")
+        if not 0 <= _integer("seed", self.seed) < 2**63:
+            raise ValueError(f"seed must lie in [0, 2**63), got {self.seed}")
+        if self.outlier_factor is not None and not _real("outlier_factor", self.outlier_factor) > 1.0:
+            raise ValueError(f"outlier_factor must exceed 1 (or be None: no outlier check), got {self.outlier_factor}")
 
     # ---------------------------------------------------------------- fitted
     @property
     def is_fitted(self) -> bool:
         return hasattr(self, "collection_")
 
-    def _init_state(self, input_shape: tuple[int, ...]) -> None:
+    def _new_state(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        """Everything a first batch creates, built apart: assigned only once the batch passed every check."""
         dim = int(np.prod(input_shape))
-        self.input_shape_ = tuple(int(s) for s in input_shape)
-        self.classes_: list[Any] = []
-        self.label_kind_ = ""  # "int" or "str", fixed by the first labels seen
-        encoder = make_encoder(self.input_shape_, seed=self.seed)
-        self.collection_ = Collection(encoder, GaussianMetaBank(encoder.dim, seed=self.seed))
-        self.archive_ = Archive(dim, max_records=self.archive_size, max_bytes=self.archive_bytes, featurizer=self._featurize)
-        self.n_seen_ = 0
-        self.experts_run_per_input_ = 0.0
-        self.history_: list[dict[str, Any]] = []  # one row per member creation
-        self._rng = np.random.default_rng(self.seed)
+        encoder = make_encoder(tuple(int(s) for s in input_shape), seed=int(self.seed))
+        return {
+            "input_shape_": tuple(int(s) for s in input_shape),
+            "classes_": [],
+            "label_kind_": "",  # "int" or "str", fixed by the first labels seen
+            "collection_": Collection(encoder, GaussianMetaBank(encoder.dim, seed=int(self.seed))),
+            "archive_": Archive(dim, max_records=self.archive_size, max_bytes=self.archive_bytes, featurizer=self._featurize),
+            "value_scale_": ValueScale(),
+            "n_seen_": 0,
+            "experts_run_per_input_": 0.0,
+            "history_": [],  # one row per member creation
+            "_rng": np.random.default_rng(int(self.seed)),
+        }
+
+    def _init_state(self, input_shape: tuple[int, ...]) -> None:
+        self.__dict__.update(self._new_state(input_shape))
 
     def _featurize(self, X: np.ndarray) -> np.ndarray:
         return self.collection_.encode(torch.from_numpy(np.ascontiguousarray(X, np.float32))).numpy()
 
     def _parts(self) -> tuple[Controller, Feedback, Creator]:
-        controller = Controller(self.policy, self.threshold, int(self.max_experts), floor=self.threshold / self.margin)
-        feedback = Feedback(threshold=self.threshold, margin=self.margin)
-        creator = Creator(min_examples=int(self.min_examples), hidden=self.hidden, lr=self.lr, seed=self.seed)
+        threshold, margin = float(self.threshold), float(self.margin)
+        controller = Controller(self.policy, threshold, int(self.max_experts), floor=threshold / margin)
+        feedback = Feedback(threshold=threshold, margin=margin)
+        creator = Creator(min_examples=int(self.min_examples), hidden=int(self.hidden), lr=float(self.lr), seed=int(self.seed))
         return controller, feedback, creator
 
     @property
@@ -157,9 +196,10 @@ class RiscClassifier:
     def _encode(self, y: np.ndarray, *, grow: bool) -> tuple[np.ndarray, list[Any], str]:
         """Label ids for y, the labels seen for the first time, and the kind of labels."""
         kind = "str" if y.dtype == object else "int"
-        if self.label_kind_ and kind != self.label_kind_:
-            raise TypeError(f"labels were {self.label_kind_}s before; got {kind} labels now")
-        lookup = {c: i for i, c in enumerate(self.classes_)}
+        known, known_kind = getattr(self, "classes_", []), getattr(self, "label_kind_", "")
+        if known_kind and kind != known_kind:
+            raise TypeError(f"labels were {known_kind}s before; got {kind} labels now")
+        lookup = {c: i for i, c in enumerate(known)}
         out = np.empty(len(y), np.int64)
         new: list[Any] = []
         for i, v in enumerate(y.tolist()):
@@ -167,7 +207,7 @@ class RiscClassifier:
             if j is None:
                 if not grow:
                     raise ValueError(f"unknown label {v!r}")
-                j = len(self.classes_) + len(new)
+                j = len(known) + len(new)
                 lookup[v] = j
                 new.append(v)
             out[i] = j
@@ -193,19 +233,25 @@ class RiscClassifier:
         Returns:
             self.
         """
-        self._check_params()
         Xc = check_X(X, input_shape=self.input_shape_ if self.is_fitted else None)
+        self._check_params(None if self.is_fitted else Xc.shape[1:])
         yc = check_y(y, len(Xc))
-        if not self.is_fitted:
-            self._init_state(Xc.shape[1:])
         y_ids, new_labels, kind = self._encode(yc, grow=True)
+        state = None if self.is_fitted else self._new_state(Xc.shape[1:])
+        scale: ValueScale = self.value_scale_ if state is None else state["value_scale_"]
+        row_scales = scale.check(Xc, self.outlier_factor)
+        collection: Collection = self.collection_ if state is None else state["collection_"]
+        Xt = torch.from_numpy(Xc.reshape(len(Xc), -1))
+        Z = collection.encode(Xt)
+        _check_features(Z)
         # Everything was checked: from here on the batch is learned from.
+        if state is not None:
+            self.__dict__.update(state)
+        self.value_scale_.learn(row_scales)
         self.label_kind_ = kind
         self.classes_.extend(new_labels)
         controller, feedback, creator = self._parts()
-        Xt = torch.from_numpy(Xc.reshape(len(Xc), -1))
         yt = torch.from_numpy(y_ids)
-        Z = self.collection_.encode(Xt)
         # A fit at most a few thousand examples old is close enough to decide what to learn.
         meta = self.collection_.evaluate(Z, exact=False)
         quota = max(1, (self.archive_.capacity or 10**9) // max(1, len(self.classes_)))
@@ -226,6 +272,7 @@ class RiscClassifier:
             raise RuntimeError("this RiscClassifier has not learned anything yet: call partial_fit first")
         self._check_params()
         Xc = check_X(X, input_shape=self.input_shape_)
+        self.value_scale_.check(Xc, self.outlier_factor, learning=False)
         controller, _, _ = self._parts()
         Xt = torch.from_numpy(Xc.reshape(len(Xc), -1))
         # Blocks of rows, start to finish: each input's answer is its own, and a block's
@@ -236,6 +283,7 @@ class RiscClassifier:
         for i in range(0, len(Xt), _PREDICT_BLOCK):
             t0 = time.perf_counter()
             Z = self.collection_.encode(Xt[i : i + _PREDICT_BLOCK])
+            _check_features(Z, offset=i)
             t1 = time.perf_counter()
             meta = self.collection_.evaluate(Z)
             t2 = time.perf_counter()
@@ -274,6 +322,37 @@ class RiscClassifier:
 
 # Inputs answered at a time by predict (see ``RiscClassifier._route``).
 _PREDICT_BLOCK = 1024
+# Largest feature magnitude learned or scored: squares and sums of many stay far inside
+# float32 (3.4e38), so no statistic can overflow to inf and then NaN.
+_MAX_FEATURE = 1e15
+
+
+def _check_features(Z: torch.Tensor, offset: int = 0) -> None:
+    """Refuse inputs whose features would overflow the float32 statistics (the last guard
+    before state, whatever ``outlier_factor`` is)."""
+    big = (~torch.isfinite(Z) | (Z.abs() > _MAX_FEATURE)).any(dim=1)
+    if bool(big.any()):
+        rows = (torch.nonzero(big).flatten() + offset)[:5].tolist()
+        raise ValueError(f"X rows {rows} are too large: their features exceed {_MAX_FEATURE:.0e} and would overflow the "
+                         "meta-models' float32 statistics; rescale the inputs (e.g. to [0, 1])")
+
+
+def _real(name: str, value: Any) -> float:
+    """A parameter that must be a finite real number (not a bool, not a string)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return float(value)
+
+
+def _integer(name: str, value: Any) -> int:
+    """A parameter that must be a whole number (an int, or a float with no fraction)."""
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    return int(value)
 
 _PARAMS = (
     "policy",
@@ -286,4 +365,5 @@ _PARAMS = (
     "hidden",
     "lr",
     "seed",
+    "outlier_factor",
 )

@@ -393,7 +393,9 @@ class Archive:
             raise ArchiveFormatError(f"{path} is not an SQLite file, so not a riscmoe archive")
         mem = sqlite3.connect(":memory:", isolation_level=None)
         try:
-            src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            # A URI, for read-only mode: the path percent-encoded, so that '#', '?' and '%'
+            # in folder names stay part of it (unencoded, '#' cut the path short there).
+            src = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
             try:
                 src.backup(mem)
             finally:

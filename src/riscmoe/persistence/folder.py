@@ -1,38 +1,67 @@
 """Save a whole system to a folder and load it back, refusing foreign or corrupt folders.
 
-Layout of a saved folder:
+Layout of a saved folder (format version 4):
 
 - ``manifest.json``: format name and version, parameters, labels, members' metadata, the
   random states (with the models' optimiser state below, a loaded system learns on
-  exactly as the saved one would have);
-- ``weights.safetensors``: every array (meta-model statistics, models' weights and their
-  optimiser's moments, and the new rows each model holds for its next step; saves made
-  before the moments or held rows were stored load with fresh moments and none held);
-- ``archive.sqlite``: the archive of important experiences.
+  exactly as the saved one would have), the names of the two data files it belongs to
+  and the SHA-256 checksum of each;
+- ``weights-GEN.safetensors``: every array (meta-model statistics, models' weights and
+  their optimiser's moments, and the new rows each model holds for its next step);
+- ``archive-GEN.sqlite``: the archive of important experiences;
+- ``.riscmoe-lock``: taken while a save writes into the folder.
 
-The folder is written next to its destination under a temporary name and swapped in
-with renames, so a crash mid-write leaves the previous save intact.
+What a save promises:
+
+- It only ever replaces a riscmoe save (a folder whose ``manifest.json`` says so) or an
+  empty folder. A plain file, or a folder holding anything else, is refused untouched.
+- At every instant the folder loads as the previous save or the new one. A new folder
+  is written under a temporary name beside it and renamed into place; an existing save
+  gets data files of a new generation, then the manifest is replaced by one rename (the
+  switch), then the previous generation's files are deleted. Every file is fsynced
+  before the switch and the folder after it.
+- Leftovers of a save that was killed (temporary folders beside it, files of an
+  unfinished generation inside it) are deleted by the next save to the same path.
+- ``load`` checks every file against its checksum first, so a flipped byte is refused,
+  never learned on; arrays holding NaN or infinities are refused too.
+
+Saves of format version 3 (earlier builds: fixed file names, no checksums) are refused by
+``load`` with a message saying so; ``save`` may replace them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 FORMAT = "riscmoe-system"
-FORMAT_VERSION = 3  # 3: the encoder is recorded (its defaults changed)
+FORMAT_VERSION = 4  # 4: generation-named data files with checksums; the inputs' value scale
+_REPLACEABLE_VERSIONS = (3, 4)  # saves whose files this code knows, so that it may replace them
+_LEGACY_FILES = ("weights.safetensors", "archive.sqlite")  # version 3's fixed names
+_LOCK = ".riscmoe-lock"
+# Files a save writes inside its folder: only these are ever deleted there.
+_OWN_FILE = re.compile(r"(weights-[0-9a-f]{6,}-[0-9a-f]+\.safetensors|archive-[0-9a-f]{6,}-[0-9a-f]+\.sqlite"
+                       r"|\.manifest-[0-9a-f]+\.json\.tmp|\.archive-.*\.sqlite)")
 
 
 class SaveFormatError(ValueError):
     """A folder that is not a riscmoe save of a version this code reads."""
+
+
+class SaveRefusedError(FileExistsError):
+    """A save would replace something that is not a riscmoe save; nothing was written."""
 
 
 def _json_default(v: Any) -> Any:
@@ -43,14 +72,30 @@ def _json_default(v: Any) -> Any:
     raise TypeError(f"cannot store {type(v).__name__} in a manifest")
 
 
+# ------------------------------------------------------------------------------ saving
 def save(clf: Any, path: str | os.PathLike) -> None:
-    """Write ``clf`` (a fitted RiscClassifier) to the folder ``path``."""
-    from riscmoe import __version__
-
+    """Write ``clf`` (a fitted RiscClassifier) to the folder ``path`` (see the module's promises)."""
     if not clf.is_fitted:
         raise RuntimeError("nothing to save: this RiscClassifier has not learned anything yet")
-    path = Path(path)
+    path = Path(os.path.abspath(os.fspath(path)))
+    if path.is_symlink():  # saving through a link saves where it points
+        path = Path(os.path.realpath(path))
+    _check_replaceable(path)  # before anything is written
+    tensors, manifest = _snapshot(clf)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _clean_leftovers_beside(path)
+    if not path.exists() or _is_empty_dir(path):
+        if _save_new(path, clf, tensors, manifest):
+            return
+    with _locked(path):
+        _check_replaceable(path)  # again, now that no other save can change it
+        _save_generation(path, clf, tensors, manifest)
+
+
+def _snapshot(clf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every array and the manifest (without its file names and checksums), in memory."""
+    from riscmoe import __version__
+
     col = clf.collection_
     col.meta.refresh()
     tensors = dict(col.meta.state_dict())
@@ -72,6 +117,7 @@ def save(clf: Any, path: str | os.PathLike) -> None:
         "label_kind": clf.label_kind_,
         "classes": list(clf.classes_),
         "n_seen": clf.n_seen_,
+        "value_scale": clf.value_scale_.counts.tolist(),
         "history": clf.history_,
         "members": [
             {
@@ -93,24 +139,213 @@ def save(clf: Any, path: str | os.PathLike) -> None:
         # Random states, so that a loaded system learns on exactly as the saved one would.
         "rng": {"learner": clf._rng.bit_generator.state, "meta": col.meta._rng.bit_generator.state},
     }
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    # The manifest must survive JSON (and the classes and history hold the user's labels).
+    json.dumps(manifest, default=_json_default, allow_nan=False)
+    return tensors, manifest
+
+
+def _check_replaceable(path: Path) -> None:
+    """Raise SaveRefusedError unless ``path`` is absent, an empty folder or a riscmoe save this code may replace."""
+    if not path.exists():
+        if path.is_symlink():
+            raise SaveRefusedError(f"{path} is a broken symbolic link; refusing to save over it")
+        return
+    if not path.is_dir():
+        raise SaveRefusedError(f"{path} exists and is a file, not a riscmoe save; refusing to replace it "
+                               "(choose another path, or move the file yourself)")
+    if _is_empty_dir(path):
+        return
+    manifest = _manifest_or_none(path)
+    if manifest is None or manifest.get("format") != FORMAT:
+        raise SaveRefusedError(f"{path} exists and is not a riscmoe save (no riscmoe manifest.json in it); refusing to "
+                               "replace it and its files (choose another path, or empty the folder yourself)")
+    if manifest.get("format_version") not in _REPLACEABLE_VERSIONS:
+        raise SaveRefusedError(f"{path} is a riscmoe save of format version {manifest.get('format_version')}, which this "
+                               f"riscmoe does not know the files of; refusing to replace it (delete it yourself, or save elsewhere)")
+
+
+def _is_empty_dir(path: Path) -> bool:
     try:
-        save_file(tensors, str(tmp / "weights.safetensors"))
-        clf.archive_.save_to(tmp / "archive.sqlite")
-        with open(tmp / "manifest.json", "w") as fh:
-            json.dump(manifest, fh, indent=2, default=_json_default)
-            fh.flush()
-            os.fsync(fh.fileno())
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        return path.is_dir() and not any(path.iterdir())
+    except OSError:
+        return False
+
+
+def _manifest_or_none(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _save_new(path: Path, clf: Any, tensors: dict[str, Any], manifest: dict[str, Any]) -> bool:
+    """Write a whole save under a temporary name beside ``path``, then rename it into place.
+
+    Returns False, having written nothing at ``path``, if something appeared there meanwhile.
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    tmp.mkdir()
+    try:
+        _write_generation(tmp, clf, tensors, manifest, generation=1)
+        (tmp / _LOCK).touch()
+        _fsync_dir(tmp)
+        try:
+            os.rename(tmp, path)  # atomic; replaces only an empty folder
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                shutil.rmtree(tmp, ignore_errors=True)
+                return False
+            raise
+        _fsync_dir(path.parent)
+        return True
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _save_generation(path: Path, clf: Any, tensors: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """Replace the save at ``path`` in place: new data files, then the manifest by one rename."""
+    old = _manifest_or_none(path) or {}
+    last = old.get("generation")
+    generation = last + 1 if isinstance(last, int) else 1
+    _clean_inside(path, keep=set(_data_files(old)))  # an earlier killed save's files
+    files = _write_generation(path, clf, tensors, manifest, generation)
+    _clean_inside(path, keep=set(files))
+    if old.get("format_version") == 3:
+        for name in _LEGACY_FILES:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path / name)
+    _fsync_dir(path)
+
+
+def _write_generation(folder: Path, clf: Any, tensors: dict[str, Any], manifest: dict[str, Any], generation: int) -> list[str]:
+    """Data files of one generation, fsynced and checksummed, then the manifest naming them (one rename).
+
+    Returns the names of the data files now live.
+    """
+    tag = f"{generation:06x}-{secrets.token_hex(4)}"
+    files = {"weights": f"weights-{tag}.safetensors", "archive": f"archive-{tag}.sqlite"}
+    try:
+        save_file(tensors, str(folder / files["weights"]))
+        _fsync_file(folder / files["weights"])
+        clf.archive_.save_to(folder / files["archive"])
+        _fsync_file(folder / files["archive"])
+        manifest = dict(manifest, generation=generation, files=files,
+                        checksums={name: _sha256(folder / name) for name in files.values()})
+        tmp = folder / f".manifest-{secrets.token_hex(4)}.json.tmp"
+        with open(tmp, "w") as fh:
+            json.dump(manifest, fh, indent=2, default=_json_default, allow_nan=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _fsync_dir(folder)  # the data files' names are durable before the manifest names them
+        os.replace(tmp, folder / "manifest.json")  # the switch
+    except BaseException:
+        for name in files.values():
+            with contextlib.suppress(OSError):
+                os.unlink(folder / name)
+        raise
+    return list(files.values())
+
+
+def _data_files(manifest: dict[str, Any]) -> list[str]:
+    files = manifest.get("files")
+    if manifest.get("format_version") == 3:
+        return list(_LEGACY_FILES)
+    if isinstance(files, dict):
+        return [v for v in files.values() if isinstance(v, str)]
+    return []
+
+
+def _clean_inside(folder: Path, keep: set[str]) -> None:
+    """Delete files a save made in ``folder`` that ``keep`` (the live generation) does not name."""
+    for entry in folder.iterdir():
+        if entry.name not in keep and _OWN_FILE.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+
+
+def _clean_leftovers_beside(path: Path) -> None:
+    """Delete temporary folders that killed saves to ``path`` left beside it.
+
+    This build's are ``.NAME.tmp-PID-HEX`` (deleted once process PID is gone); earlier
+    builds left ``.NAME.tmp-XXXXXXXX`` and ``.NAME.old-PID``. Only folders holding nothing
+    but a save's own files are deleted.
+    """
+    ours = re.compile(re.escape(f".{path.name}.") + r"(tmp-(\d+)-[0-9a-f]+|tmp-[A-Za-z0-9_]{8}|old-(\d+))")
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        m = ours.fullmatch(entry.name)
+        if m is None or entry.is_symlink() or not entry.is_dir():
+            continue
+        pid = m.group(2) or m.group(3)
+        if pid is not None and _alive(int(pid)):
+            continue
+        names = {p.name for p in entry.iterdir()}
+        known = {"manifest.json", _LOCK, *_LEGACY_FILES}
+        if all(n in known or _OWN_FILE.fullmatch(n) for n in names):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the folder's lock file (another process saving to it waits)."""
+    try:
+        import fcntl
+    except ImportError:  # (no advisory locks on this system: one writer at a time is the caller's care)
+        yield
+        return
+    fd = os.open(path / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a folder's entries (new names, renames) durable; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _with_prefix(tensors: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -119,7 +354,7 @@ def _with_prefix(tensors: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check a saved folder's manifest."""
+    """Read and check a saved folder's manifest (format, version, and the data files it names)."""
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"{path} is not a folder saved by riscmoe (no such folder)")
@@ -132,38 +367,80 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
         raise SaveFormatError(f"{mf} is corrupt: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SaveFormatError(f"{mf} is not a riscmoe manifest (format={manifest.get('format') if isinstance(manifest, dict) else None!r})")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise SaveFormatError(
-            f"{path} was saved in format version {manifest.get('format_version')}; this riscmoe reads version {FORMAT_VERSION}"
-        )
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        hint = " (an earlier build's save, without checksums: train again, or load it with that build)" if version == 3 else ""
+        raise SaveFormatError(f"{path} was saved in format version {version}; this riscmoe reads version {FORMAT_VERSION}{hint}")
+    files, sums = manifest.get("files"), manifest.get("checksums")
+    if (not isinstance(files, dict) or set(files) != {"weights", "archive"} or not isinstance(sums, dict)
+            or any(not isinstance(v, str) or not _OWN_FILE.fullmatch(v) or not isinstance(sums.get(v), str) for v in files.values())):
+        raise SaveFormatError(f"{mf} does not name its data files and their checksums as a riscmoe save does (files={files!r})")
     return manifest
+
+
+def _verified(path: Path, manifest: dict[str, Any], kind: str) -> Path:
+    """The data file of ``kind`` ("weights" or "archive"), after checking its checksum."""
+    name = manifest["files"][kind]
+    try:
+        digest = _sha256(path / name)
+    except FileNotFoundError:
+        raise SaveFormatError(f"{path}/{name} is missing (the manifest names it)") from None
+    if digest != manifest["checksums"][name]:
+        raise SaveFormatError(f"{path}/{name} does not match its checksum in manifest.json: it was changed or damaged "
+                              "after it was saved, so it is refused rather than learned on")
+    return path / name
 
 
 def load(path: str | os.PathLike) -> Any:
     """Load a RiscClassifier saved with ``save``; predictions are identical to the saved one's."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    try:
+        return _load(path, manifest)
+    except SaveFormatError:
+        again = read_manifest(path)
+        if again.get("files") == manifest.get("files"):
+            raise
+        # Another process's save switched generations while this one read (its files
+        # were deleted): the new manifest names a complete save.
+        return _load(path, again)
+
+
+def _load(path: Path, manifest: dict[str, Any]) -> Any:
     import torch
 
     from riscmoe.archive.sqlite_archive import Archive
     from riscmoe.classifier import RiscClassifier
     from riscmoe.collection.collection import Member
     from riscmoe.models.verifier import Verifier
+    from riscmoe.validation import ValueScale
 
-    path = Path(path)
-    manifest = read_manifest(path)
+    weights_file = _verified(path, manifest, "weights")
+    archive_file = _verified(path, manifest, "archive")
     try:
         clf = RiscClassifier(**manifest["params"])
+        clf._check_params(tuple(manifest["input_shape"]))
         clf._init_state(tuple(manifest["input_shape"]))
         clf.label_kind_ = manifest["label_kind"]
         clf.classes_ = list(manifest["classes"])
         clf.n_seen_ = int(manifest["n_seen"])
         clf.history_ = list(manifest["history"])
         members = manifest["members"]
+        counts = np.asarray(manifest["value_scale"], np.int64)
+        if counts.shape != clf.value_scale_.counts.shape or (counts < 0).any():
+            raise ValueError(f"value_scale holds {counts.shape} counts, expected {clf.value_scale_.counts.shape} non-negative ones")
+        clf.value_scale_ = ValueScale()
+        clf.value_scale_.counts = counts
     except (KeyError, TypeError, ValueError) as exc:
         raise SaveFormatError(f"{path}/manifest.json is incomplete or inconsistent: {exc}") from None
     try:
-        tensors = load_file(str(path / "weights.safetensors"))
+        tensors = load_file(str(weights_file))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise SaveFormatError(f"{path}/weights.safetensors is missing or corrupt: {exc}") from None
+        raise SaveFormatError(f"{weights_file} is missing or corrupt: {exc}") from None
+    for k, v in tensors.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise SaveFormatError(f"{weights_file}: the array {k!r} holds NaN or infinite values; a system in that state "
+                                  "cannot answer (it was saved by a build that let one outlier through)")
     col = clf.collection_
     if manifest.get("encoder") != col.encoder.config():
         raise SaveFormatError(f"{path}/manifest.json records the encoder {manifest.get('encoder')}, "
@@ -171,20 +448,19 @@ def load(path: str | os.PathLike) -> Any:
     try:
         col.meta.load_state_dict(tensors, len(members))
     except ValueError as exc:
-        raise SaveFormatError(f"{path}/weights.safetensors: {exc}") from None
+        raise SaveFormatError(f"{weights_file}: {exc}") from None
     for info in members:
-        model = Verifier(col.encoder.dim, hidden=int(info["hidden"]), lr=clf.lr)
+        model = Verifier(col.encoder.dim, hidden=int(info["hidden"]), lr=float(clf.lr))
         state = _with_prefix(tensors, f"model.{info['index']}.")
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
             raise SaveFormatError(f"{path}: weights of member {info['index']} do not fit: {exc}") from None
         optim = _with_prefix(tensors, f"optim.{info['index']}.")
-        if optim:  # (absent from saves of earlier builds: Adam restarts there)
-            try:
-                model.load_optimizer_state(optim)
-            except ValueError as exc:
-                raise SaveFormatError(f"{path}: optimiser state of member {info['index']}: {exc}") from None
+        try:
+            model.load_optimizer_state(optim)
+        except ValueError as exc:
+            raise SaveFormatError(f"{path}: optimiser state of member {info['index']}: {exc}") from None
         member = Member(
             index=int(info["index"]),
             label=int(info["label"]),
@@ -196,26 +472,25 @@ def load(path: str | os.PathLike) -> Any:
             n_answered=int(info["n_answered"]),
         )
         held = _with_prefix(tensors, f"held.{info['index']}.")
-        if held:  # (saves of earlier builds hold none)
+        if held:
             features, target = held.get("features"), held.get("target")
             if (features is None or target is None or features.dim() != 2 or features.shape[1] != col.encoder.dim
                     or tuple(target.shape) != (len(features),) or not bool(((target == 0) | (target == 1)).all())):
-                raise SaveFormatError(f"{path}/weights.safetensors: the held rows of member {info['index']} do not fit "
+                raise SaveFormatError(f"{weights_file}: the held rows of member {info['index']} do not fit "
                                       f"(features {None if features is None else tuple(features.shape)}, targets "
                                       f"{None if target is None else tuple(target.shape)}; expected (n, {col.encoder.dim}) and (n,) of 0s and 1s)")
             member.held, member.held_target = features.float(), target.float()
         col.members.append(member)
     col.meta.refresh(force=True)
-    rng = manifest.get("rng")  # (saves of earlier builds have none: fresh streams from the seed)
-    if rng is not None:
-        try:
-            clf._rng.bit_generator.state = rng["learner"]
-            col.meta._rng.bit_generator.state = rng["meta"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SaveFormatError(f"{path}/manifest.json holds unusable random states: {exc}") from None
+    rng = manifest.get("rng")
+    try:
+        clf._rng.bit_generator.state = rng["learner"]
+        col.meta._rng.bit_generator.state = rng["meta"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SaveFormatError(f"{path}/manifest.json holds unusable random states: {exc}") from None
     clf.archive_.close()
     clf.archive_ = Archive.open(
-        path / "archive.sqlite",
+        archive_file,
         dim=int(np.prod(clf.input_shape_)),
         max_records=clf.archive_size,
         max_bytes=clf.archive_bytes,
