@@ -8,7 +8,7 @@ import pytest
 
 from riscmoe import RiscClassifier, SaveFormatError, load
 from tests.conftest import class_incremental_batches
-from tests.saves import data_file, restamp
+from tests.saves import data_file, restamp, write_manifest
 
 
 def test_class_incremental_digits_learns_every_class(fitted, digits):
@@ -227,7 +227,7 @@ def test_a_loaded_system_learns_on_exactly_as_the_saved_one(digits, tmp_path):
     # Random states that do not fit are refused with the file named.
     manifest = json.loads((tmp_path / "sys" / "manifest.json").read_text())
     manifest["rng"]["learner"] = {"bit_generator": "PCG64", "state": "garbage"}
-    (tmp_path / "sys" / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(tmp_path / "sys", manifest)
     with pytest.raises(SaveFormatError, match="random states"):
         load(tmp_path / "sys")
 
@@ -256,6 +256,9 @@ def test_corrupt_or_foreign_save_folders(fitted, tmp_path):
     data = json.loads(manifest)
     data["encoder"]["filters"] += 1
     (tmp_path / "sys" / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(SaveFormatError, match="its own checksum"):  # changed by hand
+        load(tmp_path / "sys")
+    write_manifest(tmp_path / "sys", data)
     with pytest.raises(SaveFormatError, match="encoder"):
         load(tmp_path / "sys")
     (tmp_path / "sys" / "manifest.json").write_text("{not json")

@@ -63,6 +63,21 @@ def test_save_into_an_empty_folder_and_over_a_save(fitted, digits, tmp_path):
     np.testing.assert_array_equal(load(tmp_path / "sys").predict(Xte), fitted.predict(Xte))
 
 
+def test_a_save_deletes_only_its_own_leftovers(fitted, tmp_path):
+    fitted.save(tmp_path / "sys")
+    (tmp_path / "sys" / ".tmpAb12Cd").write_bytes(b"half of a weights file")  # safetensors' temporary file
+    (tmp_path / "sys" / "weights-000009-deadbeef.safetensors").write_bytes(b"a killed save's generation")
+    (tmp_path / "sys" / "notes.txt").write_text("the user's own")
+    (tmp_path / ".sys.tmp-999999999-abcd1234").mkdir()  # a killed first save's folder (no such process)
+    (tmp_path / ".sys.tmp-999999999-abcd1234" / "manifest.json").write_text("{}")
+    (tmp_path / ".sys.tmp-999999999-ffff0000").mkdir()
+    (tmp_path / ".sys.tmp-999999999-ffff0000" / "thesis.tex").write_text("not a save's file: kept")
+    fitted.save(tmp_path / "sys")
+    inside = _listing(tmp_path / "sys")
+    assert "notes.txt" in inside and ".tmpAb12Cd" not in inside and "weights-000009-deadbeef.safetensors" not in inside
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".sys.tmp-999999999-ffff0000", "sys"]
+
+
 def test_save_replaces_a_save_of_the_earlier_format(fitted, digits, tmp_path):
     _, _, Xte, _ = digits
     old = tmp_path / "sys"
@@ -95,6 +110,15 @@ def test_a_flipped_byte_or_corrupted_floats_are_refused(fitted, tmp_path):
     archive.write_bytes(bytes(data))
     with pytest.raises(SaveFormatError, match="checksum"):
         load(tmp_path / "sys2")
+
+
+def test_a_changed_manifest_is_refused(fitted, tmp_path):
+    fitted.save(tmp_path / "sys")
+    text = (tmp_path / "sys" / "manifest.json").read_text()
+    assert '"label": 1,' in text
+    (tmp_path / "sys" / "manifest.json").write_text(text.replace('"label": 1,', '"label": 2,', 1))  # a member answers another label
+    with pytest.raises(SaveFormatError, match="its own checksum"):
+        load(tmp_path / "sys")
 
 
 def test_a_manifest_cannot_point_outside_its_folder(fitted, tmp_path):

@@ -4,8 +4,8 @@ Layout of a saved folder (format version 4):
 
 - ``manifest.json``: format name and version, parameters, labels, members' metadata, the
   random states (with the models' optimiser state below, a loaded system learns on
-  exactly as the saved one would have), the names of the two data files it belongs to
-  and the SHA-256 checksum of each;
+  exactly as the saved one would have), the names of the two data files it belongs to,
+  the SHA-256 checksum of each, and one of its own content;
 - ``weights-GEN.safetensors``: every array (meta-model statistics, models' weights and
   their optimiser's moments, and the new rows each model holds for its next step);
 - ``archive-GEN.sqlite``: the archive of important experiences;
@@ -51,9 +51,11 @@ FORMAT_VERSION = 4  # 4: generation-named data files with checksums; the inputs'
 _REPLACEABLE_VERSIONS = (3, 4)  # saves whose files this code knows, so that it may replace them
 _LEGACY_FILES = ("weights.safetensors", "archive.sqlite")  # version 3's fixed names
 _LOCK = ".riscmoe-lock"
-# Files a save writes inside its folder: only these are ever deleted there.
-_OWN_FILE = re.compile(r"(weights-[0-9a-f]{6,}-[0-9a-f]+\.safetensors|archive-[0-9a-f]{6,}-[0-9a-f]+\.sqlite"
-                       r"|\.manifest-[0-9a-f]+\.json\.tmp|\.archive-.*\.sqlite)")
+# Files a save writes inside its folder: only these are ever deleted there (the data
+# files, the manifest's and the archive's temporary files, and safetensors' own
+# temporary file, ``.tmpXXXXXX``, which it renames into place when it is whole).
+_DATA_FILE = re.compile(r"weights-[0-9a-f]{6,}-[0-9a-f]+\.safetensors|archive-[0-9a-f]{6,}-[0-9a-f]+\.sqlite")
+_OWN_FILE = re.compile(rf"{_DATA_FILE.pattern}|\.manifest-[0-9a-f]+\.json\.tmp|\.archive-.*\.sqlite|\.tmp[A-Za-z0-9]{{6}}")
 
 
 class SaveFormatError(ValueError):
@@ -233,6 +235,7 @@ def _write_generation(folder: Path, clf: Any, tensors: dict[str, Any], manifest:
         _fsync_file(folder / files["archive"])
         manifest = dict(manifest, generation=generation, files=files,
                         checksums={name: _sha256(folder / name) for name in files.values()})
+        manifest["manifest_checksum"] = _manifest_digest(manifest)
         tmp = folder / f".manifest-{secrets.token_hex(4)}.json.tmp"
         with open(tmp, "w") as fh:
             json.dump(manifest, fh, indent=2, default=_json_default, allow_nan=False)
@@ -373,9 +376,17 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
         raise SaveFormatError(f"{path} was saved in format version {version}; this riscmoe reads version {FORMAT_VERSION}{hint}")
     files, sums = manifest.get("files"), manifest.get("checksums")
     if (not isinstance(files, dict) or set(files) != {"weights", "archive"} or not isinstance(sums, dict)
-            or any(not isinstance(v, str) or not _OWN_FILE.fullmatch(v) or not isinstance(sums.get(v), str) for v in files.values())):
+            or any(not isinstance(v, str) or not _DATA_FILE.fullmatch(v) or not isinstance(sums.get(v), str) for v in files.values())):
         raise SaveFormatError(f"{mf} does not name its data files and their checksums as a riscmoe save does (files={files!r})")
+    if manifest.get("manifest_checksum") != _manifest_digest(manifest):
+        raise SaveFormatError(f"{mf} does not match its own checksum: it was changed or damaged after it was saved")
     return manifest
+
+
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    """SHA-256 of the manifest's content (without this digest), in a canonical JSON form."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=_json_default).encode()).hexdigest()
 
 
 def _verified(path: Path, manifest: dict[str, Any], kind: str) -> Path:
