@@ -237,7 +237,7 @@ def main() -> int:
     print(f"| save over a folder of someone else's files, and over a plain file | {r['tries']} | refused {r['refused']}, "
           f"files intact: {r['intact']} | nothing | `{cmd}` |")
     print(f"\n({results['seconds']} s; details in {out / 'results.json'})")
-    failed = k["failures"] or any(v["loaded_wrong"] for v in f.values()) or n["round_trips"] != n["tries"] or n["stray_files"] \
+    failed = k["failures"] or k["left_after"][0] != ["sys"] or len(k["left_after"][1]) != 4 or any(v["loaded_wrong"] for v in f.values()) or n["round_trips"] != n["tries"] or n["stray_files"] \
         or not r["intact"] or r["refused"] != 2 or any(b["verdict"] == "learned" and b["value"] >= 1e4 for b in o["batches"])
     return 1 if failed else 0
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from riscmoe import RiscClassifier, SaveFormatError, load
-from riscmoe.persistence.folder import SaveRefusedError
+from riscmoe import SaveRefusedError
 from tests.saves import data_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +66,7 @@ def test_save_into_an_empty_folder_and_over_a_save(fitted, digits, tmp_path):
 def test_a_save_deletes_only_its_own_leftovers(fitted, tmp_path):
     fitted.save(tmp_path / "sys")
     (tmp_path / "sys" / ".tmpAb12Cd").write_bytes(b"half of a weights file")  # safetensors' temporary file
+    (tmp_path / "sys" / ".archive-k1_x9.sqlite-journal").write_bytes(b"the journal of a killed archive copy")
     (tmp_path / "sys" / "weights-000009-deadbeef.safetensors").write_bytes(b"a killed save's generation")
     (tmp_path / "sys" / "notes.txt").write_text("the user's own")
     (tmp_path / ".sys.tmp-999999999-abcd1234").mkdir()  # a killed first save's folder (no such process)
@@ -75,6 +76,7 @@ def test_a_save_deletes_only_its_own_leftovers(fitted, tmp_path):
     fitted.save(tmp_path / "sys")
     inside = _listing(tmp_path / "sys")
     assert "notes.txt" in inside and ".tmpAb12Cd" not in inside and "weights-000009-deadbeef.safetensors" not in inside
+    assert not any("journal" in name for name in inside)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".sys.tmp-999999999-ffff0000", "sys"]
 
 

@@ -4,11 +4,12 @@
 # them (``riscmoe functions ...``) does not pay for importing torch.
 __version__ = "0.1.0"
 
-__all__ = ["RiscClassifier", "SaveFormatError", "load", "__version__"]
+__all__ = ["RiscClassifier", "SaveFormatError", "SaveRefusedError", "load", "__version__"]
 
 _LAZY = {
     "RiscClassifier": ("riscmoe.classifier", "RiscClassifier"),
     "SaveFormatError": ("riscmoe.persistence.folder", "SaveFormatError"),
+    "SaveRefusedError": ("riscmoe.persistence.folder", "SaveRefusedError"),
     "load": ("riscmoe.persistence.folder", "load"),
 }
 

@@ -52,10 +52,11 @@ _REPLACEABLE_VERSIONS = (3, 4)  # saves whose files this code knows, so that it 
 _LEGACY_FILES = ("weights.safetensors", "archive.sqlite")  # version 3's fixed names
 _LOCK = ".riscmoe-lock"
 # Files a save writes inside its folder: only these are ever deleted there (the data
-# files, the manifest's and the archive's temporary files, and safetensors' own
+# files, the manifest's and the archive's temporary files with SQLite's journal of a
+# copy that was killed, and safetensors' own
 # temporary file, ``.tmpXXXXXX``, which it renames into place when it is whole).
 _DATA_FILE = re.compile(r"weights-[0-9a-f]{6,}-[0-9a-f]+\.safetensors|archive-[0-9a-f]{6,}-[0-9a-f]+\.sqlite")
-_OWN_FILE = re.compile(rf"{_DATA_FILE.pattern}|\.manifest-[0-9a-f]+\.json\.tmp|\.archive-.*\.sqlite|\.tmp[A-Za-z0-9]{{6}}")
+_OWN_FILE = re.compile(rf"{_DATA_FILE.pattern}|\.manifest-[0-9a-f]+\.json\.tmp|\.archive-.*\.sqlite(-journal|-wal|-shm)?|\.tmp[A-Za-z0-9]{{6}}")
 
 
 class SaveFormatError(ValueError):
