@@ -312,10 +312,9 @@ class FunctionController:
             except UnsafeSourceError as exc:
                 res.notes.append(f"{creator.provenance} creator's source refused: {exc}")
                 continue
-            name = self.library.free_name(task.name)
             try:
-                added = self.library.add(name, source, task.signature, task.description or f"made for task {task.name}",
-                                         provenance=creator.provenance, examples=task.examples)
+                added = self.library.add(task.name, source, task.signature, task.description or f"made for task {task.name}",
+                                         provenance=creator.provenance, examples=task.examples, allocate=True)
             except ValueError as exc:
                 res.notes.append(f"{creator.provenance} creator's function rejected: {exc}")
                 continue
