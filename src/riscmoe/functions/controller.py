@@ -136,6 +136,7 @@ class FunctionController:
     def solve(self, task: Task) -> TaskResult:
         """Answer one task's queries, reusing or creating a function."""
         t0 = time.perf_counter()
+        self.library.refresh()  # another process may have stored (or quarantined) functions meanwhile
         cands, refuted = self.index.rank(task, self.library)
         res = TaskResult(task.name, "failed", None, [None] * len(task.queries), 0.0, len(cands) + refuted, refuted)
         passing = self._verify(task, cands[: self.max_verify], res)
@@ -150,9 +151,15 @@ class FunctionController:
             key = self._failure_key(task)
             before = self.library.failed_before(key) if self.remember_failures else None
             if before is not None:
-                res.notes.append(f"not searched again: every creator failed on these examples with this same library ({before})")
-            elif not self._create(task, res) and self.remember_failures:
-                self.library.record_failure(key, "; ".join(res.notes) or "no creator found a function")
+                res.notes.append(f"not searched again: every creator failed on this same search with this same library ({before})")
+            else:
+                restarts = self.library.worker_restarts
+                settled = self._create(task, res)
+                if not settled and self.library.worker_restarts != restarts:
+                    # The worker hung or crashed during the search: it was cut short, not finished.
+                    res.notes.append("not remembered as a failure: the sandbox worker died during the search")
+                elif not settled and self.remember_failures:
+                    self.library.record_failure(key, "; ".join(res.notes) or "no creator found a function")
         res.seconds = time.perf_counter() - t0
         return res
 
@@ -204,16 +211,20 @@ class FunctionController:
         return time.perf_counter() - t0
 
     def _failure_key(self, task: Task) -> str:
-        """What decides whether the creators can succeed: the examples and the creators' settings.
+        """What decides whether the creators can succeed: what is searched, and how.
 
+        That is the task's text (the synthesiser orders its building blocks by it, a language
+        model reads it), its signature and examples, and the creators' settings (the search
+        budget among them); the library's state is compared separately (``failed_before``).
         A creator's settings are its public scalar attributes; those ending in ``_`` are
         state it keeps (counters, replies), not settings, as with learned attributes.
         """
         settings = [[c.provenance, type(c).__name__, sorted((k, v) for k, v in vars(c).items()
                      if not k.startswith("_") and not k.endswith("_") and k != "api_key"
                      and isinstance(v, (int, float, str, bool)))] for c in self.creators]
-        text = json.dumps([str(task.signature), [[list(a), o] for a, o in task.examples], settings], sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        text = json.dumps([task.name, task.description, str(task.signature), [[list(a), o] for a, o in task.examples], settings],
+                          sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:32]
 
     # --------------------------------------------------------------- verify
     def _verify(self, task: Task, cands: list[Candidate], res: TaskResult) -> list[tuple[Candidate, list]]:

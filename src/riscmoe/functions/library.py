@@ -492,21 +492,22 @@ class FunctionLibrary:
             raise ValueError(f"function {name!r} takes {len(fn.args.args)} parameters but its signature {signature} has {signature.arity}")
         examples = [(tuple(a), o) for a, o in examples]
         probes = probe_inputs(signature)
-        calls = [a for a, _ in examples] + probes
         # A seed is verified in this process among the shipped seeds only; anything else in the sandbox.
+        # Examples and probes are two jobs: a hang on a probe does not cost the examples' outcomes.
         runner = self._trusted_runner if provenance == "seed" else self.sandbox
         library = shipped_seeds() if provenance == "seed" else self.sources()
-        outcomes = runner.run_many([(source, name, calls)], library)[0]
-        for (args, want), got in zip(examples, outcomes):
+        example_out, probe_out = runner.run_many([(source, name, [a for a, _ in examples]), (source, name, probes)], library)
+        for (args, want), got in zip(examples, example_out):
             if not got.ok or not values_equal(got.value, want, signature.output):
                 what = got.reason if not got.ok else f"returned {got.value!r}"
                 raise ValueError(f"function {name!r} does not reproduce its examples: {format_call(name, args)} {what}, expected {want!r}")
-        probe_out = outcomes[len(examples):]
         fp, fp_hash = fingerprint_of(probe_out)
+        outcomes = example_out + probe_out
         seconds = sum(o.seconds for o in outcomes) / max(1, len(outcomes))
         faults = int(any(_is_fault(o.reason) for o in probe_out if not o.ok))  # it already hung on a probe
+        why = "timed out on a probe input when it was stored" if faults >= self.quarantine_after else ""
         rec = FunctionRecord(name, source, signature, description, provenance, [[list(a), o] for a, o in examples],
-                             fp, fp_hash, ast_size(fn), seconds, 0, time.time(), timeouts=faults)
+                             fp, fp_hash, ast_size(fn), seconds, 0, time.time(), timeouts=faults, quarantined=why)
         return rec, fn
 
     def _store(self, rec: FunctionRecord, fn: Any) -> AddResult:
