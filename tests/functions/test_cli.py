@@ -34,10 +34,12 @@ def test_solve_twice_second_run_reuses_everything(files, capsys):
     tasks, lib, tmp = files
     assert solve(tasks, lib, tmp / "a1.jsonl") == 0
     text = capsys.readouterr().out
-    assert "4 tasks: solved 4 (100.0%), reused 2, created 2, failed 0" in text
+    assert "4 tasks: answered 4 (100.0%), reused 2, created 2, failed 0" in text
+    # Three examples or fewer each: nothing to hold back, so nothing checked them (and no "100%" says otherwise).
+    assert "checked: 0 verified on a held-back example (0.0%), 4 fit their examples but nothing checked them" in text
     assert "accuracy against expected answers: 100.0% of queries" in text
     lines = [json.loads(l) for l in (tmp / "a1.jsonl").read_text().splitlines()]
-    assert lines[0] == {"name": "tri", "answers": [55, 1], "status": "reused", "function": "triangular"}
+    assert lines[0] == {"name": "tri", "answers": [55, 1], "status": "reused", "check": "fits", "function": "triangular"}
     assert [l["status"] for l in lines] == ["reused", "created", "created", "reused"]
     assert lines[3]["function"] == "sq_plus_one" and lines[3]["answers"] == [26]
     report = json.loads((tmp / "a1-report" / "report.json").read_text())
@@ -214,3 +216,22 @@ def test_ctrl_c_stops_cleanly_keeps_the_answers_and_the_library(files):
     assert report["summary"]["interrupted"] is True and report["summary"]["tasks"] == 1
     with FunctionLibrary(lib, seed=False) as library:
         assert len(library) == len(SEEDS) and library.get("triangular").uses == 1
+
+
+def test_list_and_show_tell_quarantined_functions_apart(files, capsys):
+    from riscmoe.functions.library import FunctionLibrary
+    from riscmoe.functions.values import Signature
+
+    tasks, lib, tmp = files
+    with FunctionLibrary(lib) as library:
+        for name in ("plus_four", "plus_five"):
+            library.add(name, f"def {name}(x):\n    return x + {4 if name == 'plus_four' else 5}\n", Signature.parse("(int) -> int"))
+        library.record_faults(["plus_four", "plus_five"])  # one timed-out run each: counted, still in use
+        library.record_faults(["plus_four"])  # a second: quarantined
+    assert main(["functions", "list", "--library", str(lib)]) == 0
+    out = capsys.readouterr().out
+    assert ", 1 quarantined (not offered to tasks)" in out.splitlines()[0]
+    row = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip()}
+    assert " quarantined " in row["plus_four"] and " 1 timeout " in row["plus_five"] and " ok " in row["square"]
+    assert main(["functions", "show", "plus_four", "--library", str(lib)]) == 0
+    assert "state: quarantined: timed out in 2 runs; confirmed on held-back examples of 0 tasks" in capsys.readouterr().out

@@ -243,12 +243,12 @@ def test_two_solves_at_once_on_one_library_keep_every_function(tmp_path, box):
     """Two processes race on a new file (schema, seeds) and store different functions under one task name."""
     import json
 
-    def task(name, f, xs=(1, 2, 3, 5)):
+    def task(name, f, xs=(1, 2, 3, 5, -2)):
         return {"name": name, "examples": [{"args": [x], "output": f(x)} for x in xs], "queries": [{"args": [10]}]}
 
     files = {
-        "a": [task("made", lambda x: x * x + 7), task("other", lambda x: 3 * x - 4), task("made_2", lambda x: x * x * x + 2)],
-        "b": [task("made", lambda x: 5 * x + 11), task("other", lambda x: x * x - 9), task("made_2", lambda x: 7 * x - 1)],
+        "a": [task("made", lambda x: x * x + 10), task("other", lambda x: 3 * x - 2), task("made_2", lambda x: x * x * x + 2)],
+        "b": [task("made", lambda x: 10 * x + 3), task("other", lambda x: x * x - 3), task("made_2", lambda x: 2 * x - 10)],
     }
     for k, tasks in files.items():
         (tmp_path / f"{k}.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))

@@ -179,8 +179,8 @@ def _row(i: int, task: Any, r: Any, library_size: int) -> dict:
         pairs = [(a, e) for a, e in zip(r.answers, task.expected) if e is not None]
         correct = sum(a is not None and values_equal(a, e, task.signature.output) for a, e in pairs)
     return {
-        "index": i, "name": task.name, "signature": str(task.signature), "status": r.status,
-        "function": r.function, "seconds": r.seconds, "library_size": library_size, "candidates": r.candidates,
+        "index": i, "name": task.name, "signature": str(task.signature), "status": r.status, "check": r.check,
+        "held_back": r.held_back, "function": r.function, "seconds": r.seconds, "library_size": library_size, "candidates": r.candidates,
         "refuted": r.refuted, "verified": r.verified, "passing": r.passing, "creator": r.creator,
         "created_action": r.created_action, "chosen_by": r.chosen_by,
         "search": {k: r.creator_stats.get(k) for k in ("candidates", "seconds", "size", "reason")} if r.creator_stats else None,
@@ -198,9 +198,14 @@ def _summary(rows: list[dict], n_start: int, wall: float, args: argparse.Namespa
         return sum(r["seconds"] for r in rs) / max(1, len(rs))
 
     scored = [r for r in rows if r["scored_queries"]]
+    verified = sum(r["check"] == "verified" for r in rows)
     summary = {
         "tasks_file": str(args.tasks), "library": str(args.library), "policy": args.policy, "time_limit": args.time_limit,
+        # solved: answered by a function that reproduces every example (verified or not);
+        # verified: its function also reproduced an example held back from choosing or making it.
         "tasks": n, "solved": n - count["failed"], "solve_rate": (n - count["failed"]) / max(1, n), **count,
+        "verified": verified, "verified_rate": verified / max(1, n), "fits_only": n - count["failed"] - verified,
+        "created_not_stored": sum(r["created_action"] == "not stored" for r in rows),
         "reused_in_second_half": sum(r["status"] == "reused" for r in second) / max(1, len(second)),
         "library_before": n_start, "library_after": rows[-1]["library_size"] if rows else n_start,
         "seconds_per_task_first_half": mean_s(first), "seconds_per_task_second_half": mean_s(second),
@@ -233,15 +238,21 @@ def _plot(path: Path, rows: list[dict], n_start: int) -> None:
     colours = {"reused": PALETTE["green"], "created": PALETTE["blue"], "failed": PALETTE["red"]}
     size = Panel("library size", "task", "functions stored").add([0] + x, [n_start] + [r["library_size"] for r in rows], kind="step")
     rates = Panel("cumulative solve rate", "task", "fraction of tasks so far", ylim=(0.0, 1.05), legend_at="bottom")
-    rates.add(x, rate, label="solved").add(x, reuse, colour=PALETTE["orange"], label="answered by reuse")
+    rates.add(x, rate, label="answered").add(x, reuse, colour=PALETTE["orange"], label="answered by reuse")
     times = Panel("time per task", "task", "seconds", log_y=True, legend=[(s, c) for s, c in colours.items()])
     times.add(x, [max(r["seconds"], 1e-4) for r in rows], kind="dots", colours=[colours[r["status"]] for r in rows])
     write_svg(path, [size, rates, times])
 
 
 def _print_summary(s: dict, out: Path, report_dir: Path) -> None:
-    print(f"\n{s['tasks']} tasks: solved {s['solved']} ({s['solve_rate'] * 100:.1f}%), reused {s['reused']}, "
-          f"created {s['created']}, failed {s['failed']}")
+    from riscmoe.functions.controller import HOLDOUT_MIN_EXAMPLES
+
+    unstored = f" ({s['created_not_stored']} not stored: unchecked)" if s["created_not_stored"] else ""
+    print(f"\n{s['tasks']} tasks: answered {s['solved']} ({s['solve_rate'] * 100:.1f}%), reused {s['reused']}, "
+          f"created {s['created']}{unstored}, failed {s['failed']}")
+    print(f"checked: {s['verified']} verified on a held-back example ({s['verified_rate'] * 100:.1f}%), "
+          f"{s['fits_only']} fit their examples but nothing checked them (fewer than {HOLDOUT_MIN_EXAMPLES} examples, "
+          f"or the held-back one was needed)")
     print(f"library: {s['library_before']} -> {s['library_after']} functions")
     print(f"seconds per task: first half {s['seconds_per_task_first_half']:.4f}, second half {s['seconds_per_task_second_half']:.4f}; "
           f"second-half tasks answered by reuse {s['reused_in_second_half'] * 100:.1f}%")

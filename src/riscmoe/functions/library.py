@@ -418,7 +418,7 @@ class FunctionLibrary:
             for i, res in zip(trusted, self._trusted_runner.run_many([(None, jobs[i][0], list(jobs[i][1])) for i in trusted], seeds)):
                 out[i] = res
         if untrusted:
-            merged: dict[str, dict[tuple, int]] = {}  # name -> canonical args -> position in its merged job
+            merged: dict[str, dict[tuple, int]] = {}  # name -> argument key -> position in its merged job
             calls: dict[str, list[tuple]] = {}
             for i in untrusted:
                 name, args = jobs[i]
@@ -887,9 +887,9 @@ def _is_fault(reason: str) -> bool:
     return reason.startswith("timeout") or reason.startswith("crash")
 
 
-def _args_key(args: Sequence) -> str:
-    """An exact key of one argument tuple (1 and 1.0 and True stay apart)."""
-    return json.dumps([[type(a).__name__, a] for a in args])
+def _args_key(args: Sequence) -> tuple:
+    """An exact, hashable key of one argument tuple (1, 1.0 and True stay apart)."""
+    return tuple((type(a), tuple(a) if isinstance(a, list) else a) for a in args)
 
 
 def _merge_texts(old: list, new: list) -> list:
