@@ -1,4 +1,4 @@
-"""``riscmoe functions ...``: solve task files with the function library, list and show its functions."""
+"""``riscmoe functions ...``: solve task files with the function library; list, show and release its functions."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ DEFAULT_LIBRARY = "riscmoe-functions.sqlite"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``functions`` sub-commands: solve, list, show."""
+    """The ``functions`` sub-commands: solve, list, show, release."""
     sub = p.add_subparsers(dest="functions_command", required=True)
     solve = sub.add_parser("solve", help="answer the queries of a JSON Lines task file, growing the library")
     solve.add_argument("tasks", help="JSON Lines task file (one task a line), or 'bundled' for the bundled 129-task set")
@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     show = sub.add_parser("show", help="show one function: source, signature, provenance, behaviour")
     show.add_argument("name")
     show.add_argument("--library", default=DEFAULT_LIBRARY)
+    release = sub.add_parser("release", help="take a quarantined function back into use (its timeout count cleared)")
+    release.add_argument("name")
+    release.add_argument("--library", default=DEFAULT_LIBRARY)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
             lib.get(args.name)
         except KeyError as exc:
             raise ValueError(exc.args[0]) from None
+        if args.functions_command == "release":
+            was = lib.get(args.name).state
+            lib.release(args.name)
+            print(f"{printable(args.name)}: was {printable(was)}; now in use again")
+            return 0
         return _show(lib, args.name)
 
 
