@@ -317,9 +317,10 @@ class FunctionLibrary:
                 r.uses += pend.uses
                 r.confirmed += pend.confirmed
                 r.solved = _merge_texts(r.solved, pend.texts)
-        before = {n: (r.source, r.quarantined) for n, r in self._records.items()}
+        # In order: caches indexed by position (the meta-models' rows) must rebuild if it moved.
+        before = [(n, r.source, r.quarantined) for n, r in self._records.items()]
         self._records = records
-        if before != {n: (r.source, r.quarantined) for n, r in records.items()}:
+        if before != [(n, r.source, r.quarantined) for n, r in records.items()]:
             self._changes += 1
         self.revision += 1
 
