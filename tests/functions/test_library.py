@@ -137,6 +137,9 @@ def test_free_name():
     assert lib.free_name("Sum of squares!") == "sum_of_squares"
     assert lib.free_name("3x") == "f_3x"
     assert lib.free_name("max") == "max_2"
+    # '²' counts as alphanumeric but not as an identifier character; names stay plain ASCII.
+    assert lib.free_name("x²") == "x" and lib.free_name("été") == "t" and lib.free_name("é") == "f"
+    assert all(lib.free_name(w).isidentifier() and lib.free_name(w).isascii() for w in ("x²", "ü_1", "½", "9"))
 
 
 def test_an_edited_seed_is_no_longer_trusted(tmp_path, box):
