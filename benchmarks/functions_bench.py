@@ -10,7 +10,9 @@ subprocess, so the whole wall time counts what a user waits for: start-up, the l
 the sandbox worker, solving, the report and its SVG plot. Per-task figures come from the
 report the command writes. Recorded in ``OUT/results.json``:
 
-- run 1 (fresh library): solve rate, accuracy against the held-back answers,
+- run 1 (fresh library): solve rate (tasks answered by a function reproducing every
+  example), how many of those were verified on a held-back example (the controller holds
+  the last example back when a task has at least 4), accuracy against the held-back answers,
   reused/created/failed, share of later-half tasks answered by reuse, seconds per task in
   the first and second half and their ratio, library size before and after;
 - run 2 (same file, grown library): the same, and its speed-up over run 1 in solving
@@ -67,6 +69,8 @@ def figures(run: dict[str, Any]) -> dict[str, Any]:
     first, second = s["seconds_per_task_first_half"], s["seconds_per_task_second_half"]
     return {
         "tasks": s["tasks"], "solved": s["solved"], "solve_rate": s["solve_rate"],
+        "verified": s.get("verified"), "verified_rate": s.get("verified_rate"), "fits_only": s.get("fits_only"),
+        "created_not_stored": s.get("created_not_stored"),
         "reused": s["reused"], "created": s["created"], "failed": s["failed"],
         "query_accuracy": s.get("query_accuracy"), "tasks_all_queries_correct": s.get("tasks_all_queries_correct"),
         "reused_in_second_half": s["reused_in_second_half"],
@@ -116,7 +120,7 @@ def plot(path: Path, first: dict[str, Any], second: dict[str, Any]) -> None:
     a1.step([0] + x, [first["summary"]["library_before"]] + [r["library_size"] for r in rows], where="post")
     a1.set(xlabel="task (run 1)", ylabel="functions stored", title="library size")
     rate, reuse = cumulative_rates(rows)
-    a2.plot(x, rate, label="solved")
+    a2.plot(x, rate, label="answered")
     a2.plot(x, reuse, label="answered by reuse")
     a2.set(xlabel="task (run 1)", ylabel="fraction of tasks so far", title="cumulative solve rate", ylim=(0, 1.05))
     a2.legend()
@@ -148,7 +152,10 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         "| | run 1 (fresh library) | run 2 (same tasks again) |",
         "| --- | ---: | ---: |",
-        f"| solved | {r1['solved']}/{r1['tasks']} ({pct(r1['solve_rate'])}) | {r2['solved']}/{r2['tasks']} ({pct(r2['solve_rate'])}) |",
+        f"| answered (every example reproduced) | {r1['solved']}/{r1['tasks']} ({pct(r1['solve_rate'])}) | "
+        f"{r2['solved']}/{r2['tasks']} ({pct(r2['solve_rate'])}) |",
+        f"| of which verified on a held-back example | {_n(r1['verified'])}/{r1['tasks']} ({pct(r1['verified_rate'])}) | "
+        f"{_n(r2['verified'])}/{r2['tasks']} ({pct(r2['verified_rate'])}) |",
         f"| queries right (held-back answers) | {pct(r1['query_accuracy'])} | {pct(r2['query_accuracy'])} |",
         f"| reused / created / failed | {r1['reused']} / {r1['created']} / {r1['failed']} | {r2['reused']} / {r2['created']} / {r2['failed']} |",
         f"| later-half tasks answered by reuse | {pct(r1['reused_in_second_half'])} | {pct(r2['reused_in_second_half'])} |",
@@ -169,6 +176,10 @@ def markdown(res: dict[str, Any]) -> str:
     lines += ["", f"Plot (library size, cumulative solve rate, time per task): {res['plot']}. Figures: "
               f"{res['results']}. Measured {res['date']}.", END]
     return "\n".join(lines) + "\n"
+
+
+def _n(v: int | None) -> str:
+    return "n/a" if v is None else str(v)
 
 
 def _x(v: float | None) -> str:
@@ -233,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps(res, indent=2))
     if args.markdown != "none":
         write_markdown(Path(args.markdown), markdown(res))
-    print(f"run 1: solved {f1['solved']}/{f1['tasks']}, queries right {_pct(f1['query_accuracy'])}, reused {f1['reused']}, "
+    print(f"run 1: answered {f1['solved']}/{f1['tasks']} (verified on a held-back example {_n(f1['verified'])}), queries right {_pct(f1['query_accuracy'])}, reused {f1['reused']}, "
           f"created {f1['created']}, failed {f1['failed']}; later-half reuse {_pct(f1['reused_in_second_half'])}; "
           f"s/task {f1['seconds_per_task_first_half']:.4f} -> {f1['seconds_per_task_second_half']:.4f} ({_x(f1['second_half_speedup'])})")
     print(f"run 2: reused {f2['reused']}, created {f2['created']}, failed {f2['failed']}; speed-up {_x(res['speedup_solving'])} solving, "

@@ -13,6 +13,7 @@ def test_functions_bench_on_a_few_tasks(tmp_path):
     r1, r2 = res["run1"], res["run2"]
     assert r1["tasks"] == r2["tasks"] == 15 and len(res["per_task"]) == 15
     assert r1["solved"] >= 12 and r1["reused"] + r1["created"] + r1["failed"] == 15
+    assert 0 <= r1["verified"] <= r1["solved"] and r1["verified"] + r1["fits_only"] == r1["solved"]
     assert 0.8 <= r1["query_accuracy"] <= 1.0
     assert r1["library_before"] <= r1["library_after"] <= r1["library_before"] + r1["created"]
     assert res["library_growth"] == r1["library_after"] - r1["library_before"]
@@ -23,9 +24,10 @@ def test_functions_bench_on_a_few_tasks(tmp_path):
     assert res["machine"]["nproc"] >= 1 and (tmp_path / "out" / "functions.png").stat().st_size > 5000
     text = md.read_text()
     assert text.startswith("# Benchmarks\n\nearlier sections stay as they are\n")
-    assert text.count(BEGIN) == 1 and text.rstrip().endswith(END) and "| solved | " in text
+    assert text.count(BEGIN) == 1 and text.rstrip().endswith(END) and "| answered (every example reproduced) | " in text
+    assert "| of which verified on a held-back example | " in text
     # A second write replaces the section instead of adding another.
-    write_markdown(md, markdown(res).replace("| solved | ", "| solved again | "))
+    write_markdown(md, markdown(res).replace("| answered (every example reproduced) | ", "| answered again | "))
     text = md.read_text()
-    assert text.count(BEGIN) == 1 and "| solved again | " in text and "| solved | " not in text
+    assert text.count(BEGIN) == 1 and "| answered again | " in text and "| answered (every example reproduced) | " not in text
     assert text.startswith("# Benchmarks\n\nearlier sections stay as they are\n")

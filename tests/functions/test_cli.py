@@ -34,10 +34,12 @@ def test_solve_twice_second_run_reuses_everything(files, capsys):
     tasks, lib, tmp = files
     assert solve(tasks, lib, tmp / "a1.jsonl") == 0
     text = capsys.readouterr().out
-    assert "4 tasks: solved 4 (100.0%), reused 2, created 2, failed 0" in text
+    assert "4 tasks: answered 4 (100.0%), reused 2, created 2, failed 0" in text
+    # Three examples or fewer each: nothing to hold back, so nothing checked them (and no "100%" says otherwise).
+    assert "checked: 0 verified on a held-back example (0.0%), 4 fit their examples but nothing checked them" in text
     assert "accuracy against expected answers: 100.0% of queries" in text
     lines = [json.loads(l) for l in (tmp / "a1.jsonl").read_text().splitlines()]
-    assert lines[0] == {"name": "tri", "answers": [55, 1], "status": "reused", "function": "triangular"}
+    assert lines[0] == {"name": "tri", "answers": [55, 1], "status": "reused", "check": "fits", "function": "triangular"}
     assert [l["status"] for l in lines] == ["reused", "created", "created", "reused"]
     assert lines[3]["function"] == "sq_plus_one" and lines[3]["answers"] == [26]
     report = json.loads((tmp / "a1-report" / "report.json").read_text())
@@ -109,3 +111,131 @@ def test_the_functions_commands_do_not_import_torch():
         import riscmoe
 
         riscmoe.nothing_here
+
+
+def _strict(text):
+    """Parse JSON refusing NaN and Infinity, which are not JSON."""
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_answers_and_report_are_strict_json_even_for_infinite_answers(files):
+    from riscmoe.functions.library import FunctionLibrary
+    from riscmoe.functions.values import Signature
+
+    tasks, lib, tmp = files
+    src = "def blows_up(x):\n    return x if -2.0 < x < 2.0 else (x * 1e308 * 10 if x < 5.0 else x * 1e308 * 10 - x * 1e308 * 10)\n"
+    with FunctionLibrary(lib) as library:
+        library.add("blows_up", src, Signature.parse("(float) -> float"), "blows up far from zero", examples=[((0.5,), 0.5)])
+    tasks.write_text(json.dumps({"name": "blows_up", "description": "blows up far from zero",
+                                 "examples": [{"args": [0.5], "output": 0.5}, {"args": [1.25], "output": 1.25}],
+                                 "queries": [{"args": [-3.0]}, {"args": [3.0]}, {"args": [7.0]}, {"args": [1.5], "expected": 1.5}]}) + "\n")
+    assert solve(tasks, lib, tmp / "a.jsonl") == 0
+    line, = (tmp / "a.jsonl").read_text().splitlines()
+    answer = _strict(line)
+    assert answer["function"] == "blows_up" and answer["answers"] == ["-Infinity", "Infinity", "NaN", 1.5]
+    _strict((tmp / "a-report" / "report.json").read_text())
+
+
+def test_a_lone_surrogate_name_is_refused_at_load_and_nothing_is_written(files, capsys):
+    tasks, lib, tmp = files
+    tasks.write_text(json.dumps(TASKS[0]) + "\n" + json.dumps(dict(TASKS[1], name="\ud800")) + "\n")
+    assert solve(tasks, lib, tmp / "a.jsonl") == 2
+    err = capsys.readouterr().err
+    assert f"{tasks}, line 2" in err and "lone surrogate (U+D800)" in err
+    assert not lib.exists() and not (tmp / "a.jsonl").exists()
+
+
+def test_control_characters_in_names_and_descriptions_are_escaped_on_output(files, capsys):
+    tasks, lib, tmp = files
+    evil = {"name": "evil\x1b[2J\x1b]0;owned\x07", "description": "clears\x1b[2J the screen\r\u202e",
+            "examples": [{"args": [x], "output": x * x + 7} for x in (1, 2, 3, 5)], "queries": [{"args": [10]}]}
+    tasks.write_text(json.dumps(evil) + "\n")
+    assert solve(tasks, lib, tmp / "a.jsonl") == 0
+    answer = json.loads((tmp / "a.jsonl").read_text())
+    assert answer["name"] == evil["name"] and answer["status"] == "created"  # the file keeps the name as it was
+    assert main(["functions", "list", "--library", str(lib)]) == 0
+    assert main(["functions", "show", answer["function"], "--library", str(lib)]) == 0
+    out = capsys.readouterr().out
+    for raw in ("\x1b", "\x07", "\r", "\u202e"):
+        assert raw not in out
+    assert "evil\\x1b[2J\\x1b]0;owned\\x07" in out and "clears\\x1b[2J the screen\\r\\u202e" in out
+
+
+def test_an_earlier_run_is_not_overwritten_without_force(files, capsys):
+    tasks, lib, tmp = files
+    tasks.write_text(json.dumps(TASKS[0]) + "\n")
+    assert solve(tasks, lib, tmp / "a.jsonl") == 0
+    capsys.readouterr()
+    before = (tmp / "a.jsonl").read_bytes(), (tmp / "a-report" / "report.json").read_bytes(), lib.stat().st_mtime_ns
+    assert solve(tasks, lib, tmp / "a.jsonl") == 2
+    err = capsys.readouterr().err
+    assert "a.jsonl and " in err and "report.json and " in err and "already exist (an earlier run?); give --force" in err
+    assert solve(tasks, lib, tmp / "b.jsonl", "--report", str(tmp / "a-report")) == 2  # a new answers file, the old report
+    assert "a-report/report.json" in capsys.readouterr().err and not (tmp / "b.jsonl").exists()
+    assert ((tmp / "a.jsonl").read_bytes(), (tmp / "a-report" / "report.json").read_bytes(), lib.stat().st_mtime_ns) == before
+    assert solve(tasks, lib, tmp / "a.jsonl", "--force") == 0
+    assert json.loads((tmp / "a.jsonl").read_text())["status"] == "reused"
+
+
+def test_ctrl_c_stops_cleanly_keeps_the_answers_and_the_library(files):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it (the sandbox worker gets it too)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import riscmoe
+    from riscmoe.functions.library import FunctionLibrary
+    from riscmoe.functions.seed import SEEDS
+
+    tasks, lib, tmp = files
+    hard = {"name": "hard", "examples": [{"args": [x], "output": (x * 7919) % 104729 ^ x} for x in (1, 2, 3, 4, 5, 6)]}
+    tasks.write_text(json.dumps(TASKS[0]) + "\n" + "".join(json.dumps(dict(hard, name=f"hard{k}")) + "\n" for k in range(5)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(riscmoe.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
+    out = tmp / "a.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "riscmoe.cli.main", "functions", "solve", str(tasks), "--library", str(lib),
+                             "--out", str(out), "--no-progress", "--time-limit", "30"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (out.exists() and out.read_text().count("\n") >= 1) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # well into the first hard task's search
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    lines = [l for l in stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert "interrupted after 1 of 6 tasks; their answers are kept in" in lines[0] and "is consistent" in lines[0]
+    answers = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [a["name"] for a in answers] == ["tri"] and answers[0]["answers"] == [55, 1]
+    report = json.loads((tmp / "a-report" / "report.json").read_text())
+    assert report["summary"]["interrupted"] is True and report["summary"]["tasks"] == 1
+    with FunctionLibrary(lib, seed=False) as library:
+        assert len(library) == len(SEEDS) and library.get("triangular").uses == 1
+
+
+def test_list_and_show_tell_quarantined_functions_apart(files, capsys):
+    from riscmoe.functions.library import FunctionLibrary
+    from riscmoe.functions.values import Signature
+
+    tasks, lib, tmp = files
+    with FunctionLibrary(lib) as library:
+        for name in ("plus_four", "plus_five"):
+            library.add(name, f"def {name}(x):\n    return x + {4 if name == 'plus_four' else 5}\n", Signature.parse("(int) -> int"))
+        library.record_faults(["plus_four", "plus_five"])  # one timed-out run each: counted, still in use
+        library.record_faults(["plus_four"])  # a second: quarantined
+    assert main(["functions", "list", "--library", str(lib)]) == 0
+    out = capsys.readouterr().out
+    assert ", 1 quarantined (not offered to tasks)" in out.splitlines()[0]
+    row = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip()}
+    assert " quarantined " in row["plus_four"] and " 1 timeout " in row["plus_five"] and " ok " in row["square"]
+    assert main(["functions", "show", "plus_four", "--library", str(lib)]) == 0
+    assert "state: quarantined: timed out in 2 runs; confirmed on held-back examples of 0 tasks" in capsys.readouterr().out
+    assert main(["functions", "release", "plus_four", "--library", str(lib)]) == 0
+    assert "plus_four: was quarantined: timed out in 2 runs; now in use again" in capsys.readouterr().out
+    with FunctionLibrary(lib, seed=False) as library:
+        assert library.get("plus_four").state == "ok" and "plus_four" in {r.name for r in library.list()}

@@ -137,6 +137,9 @@ def test_free_name():
     assert lib.free_name("Sum of squares!") == "sum_of_squares"
     assert lib.free_name("3x") == "f_3x"
     assert lib.free_name("max") == "max_2"
+    # '²' counts as alphanumeric but not as an identifier character; names stay plain ASCII.
+    assert lib.free_name("x²") == "x" and lib.free_name("été") == "t" and lib.free_name("é") == "f"
+    assert all(lib.free_name(w).isidentifier() and lib.free_name(w).isascii() for w in ("x²", "ü_1", "½", "9"))
 
 
 def test_an_edited_seed_is_no_longer_trusted(tmp_path, box):
@@ -150,3 +153,123 @@ def test_an_edited_seed_is_no_longer_trusted(tmp_path, box):
     with FunctionLibrary(path, sandbox=box) as lib:
         assert not lib.get("square").trusted and lib.get("cube").trusted
         assert lib.run("square", [(3,)])[0].value == 10  # ran, but in the sandbox
+
+
+@pytest.mark.parametrize("name", ["other.sqlite", "we#ird?na%2Fme 1.sqlite"])
+def test_a_foreign_sqlite_file_is_checked_read_only_and_left_byte_for_byte(tmp_path, name):
+    """The format check comes first and reads only: no WAL switch (header bytes), no new file beside it."""
+    other = tmp_path / name
+    c = sqlite3.connect(other)
+    c.execute("CREATE TABLE users (id INTEGER)")
+    c.execute("INSERT INTO users VALUES (1)")
+    c.commit()
+    c.close()
+    before = other.read_bytes()
+    with pytest.raises(LibraryFormatError, match="tables: users.*left untouched"):
+        FunctionLibrary(other)
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    # A file with riscmoe's table names but another format: refused, untouched too.
+    c = sqlite3.connect(other)
+    c.executescript("CREATE TABLE meta (key TEXT, value TEXT); CREATE TABLE functions (name TEXT); "
+                    "INSERT INTO meta VALUES ('format', 'someone-else');")
+    c.close()
+    before = other.read_bytes()
+    with pytest.raises(LibraryFormatError, match="format='someone-else'.*left untouched"):
+        FunctionLibrary(other)
+    assert other.read_bytes() == before
+
+
+def test_a_library_path_with_hash_question_mark_and_percent_round_trips(tmp_path, box):
+    path = tmp_path / "my #1 lib?v=2%2F.sqlite"
+    with FunctionLibrary(path, sandbox=box) as lib:
+        lib.add("p9", "def p9(x):\n    return x + 9\n", INT)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # nothing cut at '#' or '?'
+    with FunctionLibrary(path, sandbox=box) as lib:
+        assert lib.run("p9", [(1,)])[0].value == 10 and len(lib) == len(SEEDS) + 1
+
+
+def _as_version_1(path):
+    """Turn a library file into the version-1 layout: no fault or confirmation columns."""
+    c = sqlite3.connect(path)
+    for col in ("timeouts", "quarantined", "confirmed"):
+        c.execute(f"ALTER TABLE functions DROP COLUMN {col}")
+    c.execute("UPDATE meta SET value = '1' WHERE key = 'format_version'")
+    c.execute("INSERT INTO failures VALUES ('k', 's', 'worker died: timeout', 0)")
+    c.commit()
+    c.close()
+
+
+def test_a_version_1_library_is_migrated_in_one_transaction(tmp_path, box):
+    path = tmp_path / "old.sqlite"
+    with FunctionLibrary(path, sandbox=box) as lib:
+        lib.add("p7", "def p7(x):\n    return x + 7\n", INT)
+        lib.record_use("p7", "add seven")
+    _as_version_1(path)
+    with FunctionLibrary(path, sandbox=box) as lib:
+        r = lib.get("p7")
+        assert (r.uses, r.solved, r.timeouts, r.quarantined, r.confirmed) == (1, ["add seven"], 0, "", 0)
+    c = sqlite3.connect(path)
+    assert dict(c.execute("SELECT key, value FROM meta"))["format_version"] == str(FORMAT_VERSION) == "2"
+    assert c.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0  # keyed the old way: searched again
+    c.close()
+    # A migration that fails half-way leaves the version-1 file as it was.
+    _as_version_1(path)
+    c = sqlite3.connect(path)
+    c.execute("ALTER TABLE functions ADD COLUMN confirmed INTEGER")  # the third ALTER will fail
+    c.commit()
+    c.close()
+    with pytest.raises(LibraryFormatError, match="cannot migrate .*duplicate column name: confirmed.*rolled back"):
+        FunctionLibrary(path, sandbox=box)
+    c = sqlite3.connect(path)
+    cols = [r[1] for r in c.execute("PRAGMA table_info(functions)")]
+    assert "timeouts" not in cols and dict(c.execute("SELECT key, value FROM meta"))["format_version"] == "1"
+    c.close()
+
+
+def _solve_process(tasks, library, out):
+    """``riscmoe functions solve`` in its own process, on this checkout's source."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import riscmoe
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(riscmoe.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "riscmoe.cli.main", "functions", "solve", str(tasks), "--library", str(library),
+           "--out", str(out), "--no-progress", "--time-limit", "2"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_two_solves_at_once_on_one_library_keep_every_function(tmp_path, box):
+    """Two processes race on a new file (schema, seeds) and store different functions under one task name."""
+    import json
+
+    def task(name, f, xs=(1, 2, 3, 5, -2)):
+        return {"name": name, "examples": [{"args": [x], "output": f(x)} for x in xs], "queries": [{"args": [10]}]}
+
+    files = {
+        "a": [task("made", lambda x: x * x + 10), task("other", lambda x: 3 * x - 2), task("made_2", lambda x: x * x * x + 2)],
+        "b": [task("made", lambda x: 10 * x + 3), task("other", lambda x: x * x - 3), task("made_2", lambda x: 2 * x - 10)],
+    }
+    for k, tasks in files.items():
+        (tmp_path / f"{k}.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    for round_ in range(3):
+        library = tmp_path / f"lib{round_}.sqlite"
+        procs = {k: _solve_process(tmp_path / f"{k}.jsonl", library, tmp_path / f"{k}{round_}.jsonl") for k in files}
+        for k, p in procs.items():
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, f"round {round_}, process {k}: {err[-1500:]}"
+        with FunctionLibrary(library, sandbox=box, seed=False) as lib:
+            assert len([r for r in lib.list() if r.provenance == "seed"]) == len(SEEDS)
+            for k, tasks in files.items():
+                answers = [json.loads(line) for line in (tmp_path / f"{k}{round_}.jsonl").read_text().splitlines()]
+                assert [a["status"] for a in answers] == ["created"] * 3, answers
+                for t, a in zip(tasks, answers):  # the function each answer names is there and is that task's
+                    outs = lib.run(a["function"], [tuple(e["args"]) for e in t["examples"]])
+                    assert [o.value for o in outs] == [e["output"] for e in t["examples"]], (round_, k, t["name"], a)
+            assert len(lib) == len(SEEDS) + 6
+        c = sqlite3.connect(library)
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        c.close()

@@ -271,7 +271,7 @@ def test_cli_llm_choose(tmp_path, capsys):
     with ScriptedServer(["double"]) as server:
         args = ["functions", "solve", str(tasks), "--library", str(lib), "--out", str(out), "--no-progress"]
         assert main(args + ["--llm-base-url", server.url, "--llm-model", "m", "--llm-choose"]) == 0
-    assert json.loads(out.read_text()) == {"name": "scale", "answers": [6], "status": "reused", "function": "double"}
+    assert json.loads(out.read_text()) == {"name": "scale", "answers": [6], "status": "reused", "check": "fits", "function": "double"}
     report = json.loads((tmp_path / "a-report" / "report.json").read_text())
     assert report["tasks"][0]["chosen_by"] == "chooser"
     capsys.readouterr()

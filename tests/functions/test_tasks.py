@@ -83,3 +83,16 @@ def test_bool_is_not_int_and_float_tolerance():
     assert values_equal([1, 2], [1, 2], "list[int]") and not values_equal([1, 2], [2, 1], "list[int]")
     with pytest.raises(ValueError, match="no examples"):
         Task("t", [])
+
+
+def test_text_that_cannot_round_trip_is_refused_at_load(tmp_path):
+    """A lone surrogate (JSON "\\ud800") is no character: refused with file and line, not after the first answer."""
+    base = {"examples": [{"args": [1], "output": 2}]}
+    with pytest.raises(TaskFormatError, match=r"line 1: task name '\\ud800x' holds a lone surrogate \(U\+D800\)"):
+        load_tasks(write(tmp_path, ['{"name": "\\ud800x", "examples": [{"args": [1], "output": 2}]}']))
+    with pytest.raises(TaskFormatError, match=r"line 2: task 'b': description 'a\\udfff' holds a lone surrogate \(U\+DFFF\)"):
+        load_tasks(write(tmp_path, [dict(base, name="a"), '{"name": "b", "description": "a\\udfff", "examples": [{"args": [1], "output": 2}]}']))
+    # A surrogate pair is one character, control characters load (they are escaped where printed).
+    t, u = load_tasks(write(tmp_path, ['{"name": "smile \\ud83d\\ude00", "examples": [{"args": [1], "output": 2}]}',
+                                       dict(base, name="bell\x07", description="esc\x1b[2J")]))
+    assert t.name == "smile \U0001f600" and u.name == "bell\x07" and u.description == "esc\x1b[2J"

@@ -1,19 +1,22 @@
-"""``riscmoe functions ...``: solve task files with the function library, list and show its functions."""
+"""``riscmoe functions ...``: solve task files with the function library; list, show and release its functions."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from riscmoe.functions.values import dumps, printable  # standard library only: cheap at start-up
+
 DEFAULT_LIBRARY = "riscmoe-functions.sqlite"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``functions`` sub-commands: solve, list, show."""
+    """The ``functions`` sub-commands: solve, list, show, release."""
     sub = p.add_subparsers(dest="functions_command", required=True)
     solve = sub.add_parser("solve", help="answer the queries of a JSON Lines task file, growing the library")
     solve.add_argument("tasks", help="JSON Lines task file (one task a line), or 'bundled' for the bundled 129-task set")
@@ -28,17 +31,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     solve.add_argument("--llm-choose", action="store_true",
                        help="under --policy best, ask the model to choose when several stored functions fit but disagree on the queries")
     solve.add_argument("--no-progress", action="store_true", help="no progress bar")
+    solve.add_argument("--force", action="store_true", help="replace the answers file and report of an earlier run")
     ls = sub.add_parser("list", help="list the functions of a library")
     ls.add_argument("--library", default=DEFAULT_LIBRARY)
     show = sub.add_parser("show", help="show one function: source, signature, provenance, behaviour")
     show.add_argument("name")
     show.add_argument("--library", default=DEFAULT_LIBRARY)
+    release = sub.add_parser("release", help="take a quarantined function back into use (its timeout count cleared)")
+    release.add_argument("name")
+    release.add_argument("--library", default=DEFAULT_LIBRARY)
 
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch a parsed ``functions`` command."""
+    for stream in (sys.stdout, sys.stderr):  # a name the terminal's encoding lacks is escaped, not fatal
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     if args.functions_command == "solve":
-        return _solve(args)
+        try:
+            return _solve(args)
+        except KeyboardInterrupt:  # before the tasks were under way (loading, opening the library)
+            print("riscmoe: interrupted before the first answer; no answers were written", file=sys.stderr)
+            return 130
     if not Path(args.library).exists():
         raise FileNotFoundError(f"no library at {args.library}; `riscmoe functions solve TASKS --library {args.library}` makes one")
     from riscmoe.functions.library import FunctionLibrary
@@ -50,6 +64,11 @@ def run(args: argparse.Namespace) -> int:
             lib.get(args.name)
         except KeyError as exc:
             raise ValueError(exc.args[0]) from None
+        if args.functions_command == "release":
+            was = lib.get(args.name).state
+            lib.release(args.name)
+            print(f"{printable(args.name)}: was {printable(was)}; now in use again")
+            return 0
         return _show(lib, args.name)
 
 
@@ -60,7 +79,6 @@ def _solve(args: argparse.Namespace) -> int:
     from riscmoe.functions.library import FunctionLibrary
     from riscmoe.functions.synthesis import SynthesisCreator
     from riscmoe.functions.tasks import load_tasks
-    from riscmoe.functions.values import values_equal
 
     if (args.llm_base_url is None) != (args.llm_model is None):
         raise ValueError("give both --llm-base-url and --llm-model, or neither")
@@ -75,6 +93,9 @@ def _solve(args: argparse.Namespace) -> int:
 
         args.tasks = str(bundled_tasks_path())
     tasks = load_tasks(args.tasks)  # a malformed file fails before the library is touched
+    out = Path(args.out)
+    report_dir = Path(args.report) if args.report else out.with_name(out.stem + "-report")
+    _check_outputs(out, report_dir, args.force)  # so does an earlier run's output
     t_start = time.perf_counter()
     creators: list[Any] = [SynthesisCreator(budget=args.time_limit, max_size=args.max_size)]
     chooser = None
@@ -84,45 +105,95 @@ def _solve(args: argparse.Namespace) -> int:
         creators.append(LLMCreator(base_url=args.llm_base_url, model=args.llm_model))
         if args.llm_choose:
             chooser = LLMChooser(base_url=args.llm_base_url, model=args.llm_model)
-    out = Path(args.out)
-    report_dir = Path(args.report) if args.report else out.with_name(out.stem + "-report")
+    interrupted = False
     with FunctionLibrary(args.library) as lib:
         n_start = len(lib)
         ctl = FunctionController(lib, policy=args.policy, creators=creators, chooser=chooser)
         rows: list[dict] = []
         bar = tqdm(total=len(tasks), unit="task", disable=args.no_progress, desc="functions")
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", encoding="utf-8") as fh:
-
-            def record(r: Any) -> None:
-                i = len(rows)
-                task = tasks[i]
-                fh.write(json.dumps(r.to_answer_line()) + "\n")
-                fh.flush()
-                correct = None
-                if task.expected is not None:
-                    pairs = [(a, e) for a, e in zip(r.answers, task.expected) if e is not None]
-                    correct = sum(a is not None and values_equal(a, e, task.signature.output) for a, e in pairs)
-                rows.append({
-                    "index": i, "name": task.name, "signature": str(task.signature), "status": r.status,
-                    "function": r.function, "seconds": r.seconds, "library_size": len(lib), "candidates": r.candidates,
-                    "refuted": r.refuted, "verified": r.verified, "passing": r.passing, "creator": r.creator,
-                    "created_action": r.created_action, "chosen_by": r.chosen_by,
-                    "search": {k: r.creator_stats.get(k) for k in ("candidates", "seconds", "size", "reason")} if r.creator_stats else None,
-                    "notes": r.notes, "scored_queries": None if correct is None else len(pairs), "correct_queries": correct,
-                })
-                bar.update(1)
-                bar.set_postfix(library=len(lib), status=r.status)
-                bar.write(f"[{i + 1:>4}/{len(tasks)}] {task.name:<28} {r.status:<8} {str(r.function):<28} {r.seconds:7.3f} s")
-
-            ctl.solve_many(tasks, callback=record)
+        try:
+            with open(out, "w", encoding="utf-8") as fh:
+                _solve_all(ctl, tasks, fh, rows, bar, lib)
+        except KeyboardInterrupt:
+            # Ctrl-C: the controller has written its use counts, the library closes below
+            # (every change was a transaction); the answers so far stay in the file.
+            interrupted = True
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         bar.close()
-    summary = _summary(rows, n_start, time.perf_counter() - t_start, args)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "report.json").write_text(json.dumps({"summary": summary, "tasks": rows}, indent=2))
-    _plot(report_dir / "library.svg", rows, n_start)
+    try:
+        summary = _summary(rows, n_start, time.perf_counter() - t_start, args)
+        summary["interrupted"] = interrupted
+        report_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(report_dir / "report.json", dumps({"summary": summary, "tasks": rows}, indent=2))
+        _plot(report_dir / "library.svg", rows, n_start)
+    finally:
+        if interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    if interrupted:
+        print(f"riscmoe: interrupted after {len(rows)} of {len(tasks)} tasks; their answers are kept in {printable(out)} "
+              f"(report: {printable(report_dir)}/); the library {printable(args.library)} is consistent", file=sys.stderr)
+        return 130
     _print_summary(summary, out, report_dir)
     return 0
+
+
+def _check_outputs(out: Path, report_dir: Path, force: bool) -> None:
+    """Refuse to overwrite an earlier run's answers or report unless ``force`` (and anything that is not one)."""
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give the path of the answers file (e.g. {out / 'answers.jsonl'})")
+    if report_dir.exists() and not report_dir.is_dir():
+        raise ValueError(f"--report {report_dir} is a file, not a folder; give another --report")
+    earlier = [str(p) for p in (out, report_dir / "report.json", report_dir / "library.svg") if p.exists()]
+    if earlier and not force:
+        raise ValueError(f"{' and '.join(earlier)} already exist (an earlier run?); give --force to replace "
+                         f"{'them' if len(earlier) > 1 else 'it'}, or another --out / --report")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over (never half a file)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _solve_all(ctl: Any, tasks: list, fh: Any, rows: list[dict], bar: Any, lib: Any) -> None:
+    """Solve every task, writing each answers line (strict JSON) and report row as it comes."""
+
+    def record(r: Any) -> None:
+        i = len(rows)
+        fh.write(dumps(r.to_answer_line()) + "\n")
+        fh.flush()
+        rows.append(_row(i, tasks[i], r, len(lib)))
+        bar.update(1)
+        bar.set_postfix(library=len(lib), status=r.status)
+        bar.write(f"[{i + 1:>4}/{len(tasks)}] {printable(tasks[i].name):<28} {r.status:<8} {printable(r.function):<28} {r.seconds:7.3f} s")
+
+    ctl.solve_many(tasks, callback=record)
+
+
+def _row(i: int, task: Any, r: Any, library_size: int) -> dict:
+    """The report's row of one task: what the controller did, and how many queries it got right."""
+    from riscmoe.functions.values import values_equal
+
+    correct, pairs = None, []
+    if task.expected is not None:
+        pairs = [(a, e) for a, e in zip(r.answers, task.expected) if e is not None]
+        correct = sum(a is not None and values_equal(a, e, task.signature.output) for a, e in pairs)
+    return {
+        "index": i, "name": task.name, "signature": str(task.signature), "status": r.status, "check": r.check,
+        "held_back": r.held_back, "function": r.function, "seconds": r.seconds, "library_size": library_size, "candidates": r.candidates,
+        "refuted": r.refuted, "verified": r.verified, "passing": r.passing, "creator": r.creator,
+        "created_action": r.created_action, "chosen_by": r.chosen_by,
+        "search": {k: r.creator_stats.get(k) for k in ("candidates", "seconds", "size", "reason")} if r.creator_stats else None,
+        "notes": r.notes, "scored_queries": None if correct is None else len(pairs), "correct_queries": correct,
+    }
 
 
 def _summary(rows: list[dict], n_start: int, wall: float, args: argparse.Namespace) -> dict:
@@ -135,9 +206,14 @@ def _summary(rows: list[dict], n_start: int, wall: float, args: argparse.Namespa
         return sum(r["seconds"] for r in rs) / max(1, len(rs))
 
     scored = [r for r in rows if r["scored_queries"]]
+    verified = sum(r["check"] == "verified" for r in rows)
     summary = {
         "tasks_file": str(args.tasks), "library": str(args.library), "policy": args.policy, "time_limit": args.time_limit,
+        # solved: answered by a function that reproduces every example (verified or not);
+        # verified: its function also reproduced an example held back from choosing or making it.
         "tasks": n, "solved": n - count["failed"], "solve_rate": (n - count["failed"]) / max(1, n), **count,
+        "verified": verified, "verified_rate": verified / max(1, n), "fits_only": n - count["failed"] - verified,
+        "created_not_stored": sum(r["created_action"] == "not stored" for r in rows),
         "reused_in_second_half": sum(r["status"] == "reused" for r in second) / max(1, len(second)),
         "library_before": n_start, "library_after": rows[-1]["library_size"] if rows else n_start,
         "seconds_per_task_first_half": mean_s(first), "seconds_per_task_second_half": mean_s(second),
@@ -170,30 +246,41 @@ def _plot(path: Path, rows: list[dict], n_start: int) -> None:
     colours = {"reused": PALETTE["green"], "created": PALETTE["blue"], "failed": PALETTE["red"]}
     size = Panel("library size", "task", "functions stored").add([0] + x, [n_start] + [r["library_size"] for r in rows], kind="step")
     rates = Panel("cumulative solve rate", "task", "fraction of tasks so far", ylim=(0.0, 1.05), legend_at="bottom")
-    rates.add(x, rate, label="solved").add(x, reuse, colour=PALETTE["orange"], label="answered by reuse")
+    rates.add(x, rate, label="answered").add(x, reuse, colour=PALETTE["orange"], label="answered by reuse")
     times = Panel("time per task", "task", "seconds", log_y=True, legend=[(s, c) for s, c in colours.items()])
     times.add(x, [max(r["seconds"], 1e-4) for r in rows], kind="dots", colours=[colours[r["status"]] for r in rows])
     write_svg(path, [size, rates, times])
 
 
 def _print_summary(s: dict, out: Path, report_dir: Path) -> None:
-    print(f"\n{s['tasks']} tasks: solved {s['solved']} ({s['solve_rate'] * 100:.1f}%), reused {s['reused']}, "
-          f"created {s['created']}, failed {s['failed']}")
+    from riscmoe.functions.controller import HOLDOUT_MIN_EXAMPLES
+
+    unstored = f" ({s['created_not_stored']} not stored: unchecked)" if s["created_not_stored"] else ""
+    print(f"\n{s['tasks']} tasks: answered {s['solved']} ({s['solve_rate'] * 100:.1f}%), reused {s['reused']}, "
+          f"created {s['created']}{unstored}, failed {s['failed']}")
+    print(f"checked: {s['verified']} verified on a held-back example ({s['verified_rate'] * 100:.1f}%), "
+          f"{s['fits_only']} fit their examples but nothing checked them (fewer than {HOLDOUT_MIN_EXAMPLES} examples, "
+          f"or the held-back one was needed)")
     print(f"library: {s['library_before']} -> {s['library_after']} functions")
     print(f"seconds per task: first half {s['seconds_per_task_first_half']:.4f}, second half {s['seconds_per_task_second_half']:.4f}; "
           f"second-half tasks answered by reuse {s['reused_in_second_half'] * 100:.1f}%")
     if "query_accuracy" in s:
         print(f"accuracy against expected answers: {s['query_accuracy'] * 100:.1f}% of queries, "
               f"{s['tasks_all_queries_correct'] * 100:.1f}% of tasks fully right")
-    print(f"wall {s['wall_seconds']:.1f} s; answers: {out}; report: {report_dir}/ (report.json, library.svg)")
+    print(f"wall {s['wall_seconds']:.1f} s; answers: {printable(out)}; report: {printable(report_dir)}/ (report.json, library.svg)")
 
 
 def _list(lib: Any) -> int:
-    recs = lib.list()
-    print(f"{lib.path}: {len(recs)} functions")
-    print(f"{'name':<26} {'signature':<34} {'made by':<11} {'uses':>5} {'size':>5}  description")
+    recs = lib.list(include_quarantined=True)
+    quarantined = sum(bool(r.quarantined) for r in recs)
+    print(f"{printable(lib.path)}: {len(recs)} functions" + (f", {quarantined} quarantined (not offered to tasks)" if quarantined else ""))
+    print(f"{'name':<26} {'signature':<34} {'made by':<11} {'uses':>5} {'conf':>5} {'size':>5}  {'state':<12} description")
     for r in recs:
-        print(f"{r.name:<26} {str(r.signature):<34} {r.provenance:<11} {r.uses:>5} {r.size:>5}  {r.description}")
+        state = "quarantined" if r.quarantined else ("ok" if not r.timeouts else f"{r.timeouts} timeout{'s' * (r.timeouts != 1)}")
+        print(f"{printable(r.name):<26} {str(r.signature):<34} {r.provenance:<11} {r.uses:>5} {r.confirmed:>5} {r.size:>5}  "
+              f"{state:<12} {printable(r.description)}")
+    if quarantined:
+        print("quarantined: timed out (or took the sandbox worker down) too often; `riscmoe functions show NAME` says why")
     return 0
 
 
@@ -202,18 +289,19 @@ def _show(lib: Any, name: str) -> int:
     from riscmoe.functions.values import format_call
 
     r = lib.get(name)
-    print(f"{r.name}: {r.signature}, made by {r.provenance}, {r.uses} uses, size {r.size} AST nodes, "
+    print(f"{printable(r.name)}: {r.signature}, made by {r.provenance}, {r.uses} uses, size {r.size} AST nodes, "
           f"{r.mean_seconds * 1e6:.1f} us per call, created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.created))}")
-    print(f"description: {r.description}")
+    print(f"state: {printable(r.state)}; confirmed on held-back examples of {r.confirmed} task{'s' * (r.confirmed != 1)}")
+    print(f"description: {printable(r.description)}")
     if r.solved:
-        print(f"answered tasks: {'; '.join(r.solved)}")
+        print(f"answered tasks: {'; '.join(printable(t) for t in r.solved)}")
     print("source:")
-    print("    " + r.source.rstrip().replace("\n", "\n    "))
+    print("\n".join("    " + printable(line) for line in r.source.rstrip().split("\n")))
     if r.examples:
-        print(f"verified on {len(r.examples)} examples: " + ", ".join(f"{format_call(r.name, a)} = {o!r}" for a, o in r.examples[:6]))
+        print(f"verified on {len(r.examples)} examples: " + ", ".join(printable(f"{format_call(r.name, a)} = {o!r}") for a, o in r.examples[:6]))
     probes = probe_inputs(r.signature)
     shown = ", ".join(f"{format_call(r.name, a)} = {'error' if o == '!' else o}" for a, o in list(zip(probes, r.fingerprint))[:8])
-    print(f"behaviour fingerprint {r.fingerprint_hash}: {shown}, ...")
+    print(f"behaviour fingerprint {r.fingerprint_hash}: {printable(shown)}, ...")
     return 0
 
 

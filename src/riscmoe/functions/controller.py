@@ -2,9 +2,13 @@
 
 Per task:
 
-1. the meta-models (``ApplicabilityIndex``) filter the library by signature, refute
-   functions whose known outputs contradict an example, and rank the rest;
-2. candidates are verified on the task's examples (seeds in this process, every other
+1. one example is *held back* when the task has at least ``HOLDOUT_MIN_EXAMPLES`` (4):
+   the last one. The others (the *fit* examples) choose or make the function; the held-back
+   one then checks it. With fewer examples every one is needed to pin the function down,
+   and nothing is left to check it on;
+2. the meta-models (``ApplicabilityIndex``) filter the library by signature, refute
+   functions whose known outputs contradict a fit example, and rank the rest;
+3. candidates are verified on the task's examples (seeds in this process, every other
    function in the sandbox), by policy:
 
    - ``first``: in rank order, a few at a time; the first that reproduces every example answers;
@@ -14,17 +18,27 @@ Per task:
    - ``mixture``: every passing function answers each query; the answer is their vote,
      weighted by ``exp(score - best score)``;
 
-3. when none passes, the creators are asked in turn; what one returns is checked, verified
-   on every example and stored (deduplicated), then answers the queries.
+4. when none passes, the creators are asked in turn, shown only the fit examples; what one
+   returns is checked, run on the held-back example and, if it reproduces it, verified on
+   every example, stored (deduplicated) and answers the queries. One that misses the
+   held-back example fits the examples it was given but not the task: an overfit, not
+   stored. When that happened and no creator made a function that passes, they are asked
+   once more with every example: what they make then answers this task, unchecked, and is
+   not stored (a check before storing is the rule whenever there are enough examples).
 
-Status per task: "reused", "created" or "failed". The controller never reads
-``task.expected``.
+Status per task: "reused", "created" or "failed". Check per answered task:
+"verified" when the function was chosen (or made) without the held-back example and
+reproduces it; "fits" when it reproduces every example but nothing checked it (too few
+examples, or the held-back example was needed to choose or make it). The controller never
+reads ``task.expected``. The library counts, per function, the tasks it was verified on
+(``FunctionRecord.confirmed``).
 
 Speed on a long sequence (``solve_many``): the verification of several tasks' candidates
 goes to the sandbox in one round trip (a window that grows while no function is added and
 shrinks when one is: outcomes stay true only while the library's functions do); use counts
-are written in one transaction per ``solve_many``; a task on which every creator failed is
-remembered with the library's state, and not searched again until the library changes.
+are written in one transaction per ``solve_many``; a search in which every creator failed is
+remembered with the library's state, and not repeated until the library changes (a search
+the sandbox worker did not survive is not remembered).
 """
 
 from __future__ import annotations
@@ -41,11 +55,16 @@ from riscmoe.functions.library import FunctionLibrary
 from riscmoe.functions.meta import ApplicabilityIndex, Candidate
 from riscmoe.functions.sandbox import UnsafeSourceError, check_source
 from riscmoe.functions.tasks import Task
-from riscmoe.functions.values import canonical, values_equal
+from riscmoe.functions.values import canonical, format_call, values_equal
 
 POLICIES = ("first", "best", "mixture")
 MAX_WINDOW = 64  # most tasks whose candidates are verified in one round trip
 STATUSES = ("reused", "created", "failed")
+CHECKS = ("verified", "fits")  # an answered task's check: reproduced a held-back example, or only fits them all
+# Tasks with at least this many examples hold the last one back. With 3, two fit examples
+# are matched by a line through them (x * 3 - 1 fits 1 -> 2 and 2 -> 5 as well as x * x + 1),
+# so the check would mostly reject and cost a second search; three fit examples rule that out.
+HOLDOUT_MIN_EXAMPLES = 4
 
 
 @dataclass
@@ -63,13 +82,15 @@ class TaskResult:
     passing: list = field(default_factory=list)  # functions that reproduced every example
     creator: str | None = None  # provenance of the creator that made the function
     chosen_by: str = "score"  # "score", or "chooser" when a chooser picked among disagreeing functions
-    created_action: str | None = None  # "added", "kept" (a twin exists) or "replaced"
+    created_action: str | None = None  # "added", "kept" (a twin exists), "replaced", or "not stored" (unchecked)
     creator_stats: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)  # why creators failed, queries that failed
+    check: str | None = None  # one of CHECKS once answered, else None
+    held_back: int = 0  # examples held back to check the function
 
     def to_answer_line(self) -> dict:
-        """The answers-file line: name, answers, status, function."""
-        return {"name": self.name, "answers": self.answers, "status": self.status, "function": self.function}
+        """The answers-file line: name, answers, status, check, function."""
+        return {"name": self.name, "answers": self.answers, "status": self.status, "check": self.check, "function": self.function}
 
 
 class Chooser(Protocol):
@@ -92,14 +113,16 @@ class FunctionController:
         batch: candidates verified per round trip under ``first``.
         chooser: asked under ``best`` when several verified functions disagree on the queries.
         remember_failures: skip the creators on a task they all failed on with this very library.
+        holdout_min: tasks with at least this many examples hold the last one back to check
+            the function (None: never; every answer is then only "fits").
 
     Example:
         >>> from riscmoe.functions.synthesis import SynthesisCreator
         >>> lib = FunctionLibrary(":memory:")
         >>> ctl = FunctionController(lib, creators=[SynthesisCreator(budget=2.0)])
-        >>> r = ctl.solve(Task("sq1", [((1,), 2), ((2,), 5), ((5,), 26)], [(10,)]))
-        >>> r.status, r.answers
-        ('created', [101])
+        >>> r = ctl.solve(Task("sq1", [((1,), 2), ((2,), 5), ((5,), 26), ((-3,), 10)], [(10,)]))
+        >>> r.status, r.check, r.answers
+        ('created', 'verified', [101])
         >>> ctl.solve(Task("sq1_again", [((3,), 10), ((4,), 17)], [(6,)])).status
         'reused'
     """
@@ -114,6 +137,7 @@ class FunctionController:
         batch: int = 8,
         chooser: Chooser | None = None,
         remember_failures: bool = True,
+        holdout_min: int | None = HOLDOUT_MIN_EXAMPLES,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
@@ -122,6 +146,9 @@ class FunctionController:
                 raise TypeError(f"{c!r} is not a creator: it needs a provenance attribute and create(task, library)")
         if max_verify < 1 or batch < 1:
             raise ValueError(f"max_verify and batch must be at least 1, got {max_verify} and {batch}")
+        if holdout_min is not None and holdout_min < 2:
+            raise ValueError(f"holdout_min must be at least 2 examples (one to fit, one to check) or None, got {holdout_min}")
+        self.holdout_min = holdout_min
         self.library, self.policy, self.creators = library, policy, list(creators)
         self.index = index if index is not None else ApplicabilityIndex()
         self.max_verify, self.batch = max_verify, batch
@@ -131,30 +158,59 @@ class FunctionController:
         self._prefetched: dict[tuple[int, str], list] = {}
         self._prefetched_at = -1
         self._deferring = False  # inside solve_many: use counts are written at its end
+        self._splits: dict[int, tuple[Task, Task, list]] = {}  # id(task) -> (task, fit task, held-back examples)
 
     # ------------------------------------------------------------------ solve
     def solve(self, task: Task) -> TaskResult:
         """Answer one task's queries, reusing or creating a function."""
         t0 = time.perf_counter()
-        cands, refuted = self.index.rank(task, self.library)
-        res = TaskResult(task.name, "failed", None, [None] * len(task.queries), 0.0, len(cands) + refuted, refuted)
-        passing = self._verify(task, cands[: self.max_verify], res)
+        self.library.refresh()  # another process may have stored (or quarantined) functions meanwhile
+        fit, held = self._split(task)
+        cands, refuted = self.index.rank(fit, self.library)
+        res = TaskResult(task.name, "failed", None, [None] * len(task.queries), 0.0, len(cands) + refuted, refuted, held_back=len(held))
+        verified = self._verify(task, fit, cands[: self.max_verify], res)
+        passing = [(c, outs) for c, outs, held_ok in verified if held_ok]
         if passing:
             res.status = "reused"
-            passing = self._choose(task, passing, res)
-            res.passing = [c.name for c, _ in passing]
-            self._answer_with(task, [c for c, _ in passing], res, [outs for _, outs in passing])
+            chosen = self._choose(task, passing, res)
+            res.passing = [c.name for c, _ in chosen]
+            # Verified: the held-back example did not shape the choice (the pick among the
+            # functions fitting the fit examples alone reproduces it), as for a made function.
+            untouched = len(passing) == len(verified) if self.policy == "mixture" or res.chosen_by == "chooser" else verified[0][2]
+            res.check = "verified" if held and untouched else "fits"
+            self._answer_with(task, [c for c, _ in chosen], res, [outs for _, outs in chosen])
         elif not self.creators:
             res.notes.append("no stored function reproduces the examples, and there is no creator")
         else:
             key = self._failure_key(task)
             before = self.library.failed_before(key) if self.remember_failures else None
             if before is not None:
-                res.notes.append(f"not searched again: every creator failed on these examples with this same library ({before})")
-            elif not self._create(task, res) and self.remember_failures:
-                self.library.record_failure(key, "; ".join(res.notes) or "no creator found a function")
+                res.notes.append(f"not searched again: every creator failed on this same search with this same library ({before})")
+            else:
+                restarts = self.library.worker_restarts
+                settled = self._create(task, fit, held, res)
+                if not settled and self.library.worker_restarts != restarts:
+                    # The worker hung or crashed during the search: it was cut short, not finished.
+                    res.notes.append("not remembered as a failure: the sandbox worker died during the search")
+                elif not settled and self.remember_failures:
+                    self.library.record_failure(key, "; ".join(res.notes) or "no creator found a function")
         res.seconds = time.perf_counter() - t0
         return res
+
+    def _split(self, task: Task) -> tuple[Task, list]:
+        """The task as the creators and the ranking see it (the fit examples) and the held-back examples."""
+        known = self._splits.get(id(task))
+        if known is not None and known[0] is task:
+            return known[1], known[2]
+        n = len(task.examples)
+        if self.holdout_min is None or n < self.holdout_min:
+            fit, held = task, []
+        else:
+            fit = Task(task.name, task.examples[:-1], task.queries, task.description, signature=task.signature)
+            held = task.examples[-1:]
+        if self._deferring:  # inside solve_many: prefetch and solve split each task once
+            self._splits[id(task)] = (task, fit, held)
+        return fit, held
 
     def solve_many(self, tasks: Sequence[Task], callback: Callable[[TaskResult], Any] | None = None) -> list[TaskResult]:
         """``solve`` each task in order (the library grows along the way); ``callback`` after each.
@@ -183,6 +239,7 @@ class FunctionController:
         finally:
             self._deferring = False
             self._prefetched.clear()
+            self._splits.clear()
             self.library.flush_uses()
         return out
 
@@ -193,7 +250,7 @@ class FunctionController:
         self._prefetched_at = self.library.changes
         jobs, keys = [], []
         for task in tasks:
-            cands, _ = self.index.rank(task, self.library)
+            cands, _ = self.index.rank(self._split(task)[0], self.library)
             args = [a for a, _ in task.examples] + list(task.queries)
             for c in cands[: self.max_verify]:
                 jobs.append((c.name, args))
@@ -204,29 +261,35 @@ class FunctionController:
         return time.perf_counter() - t0
 
     def _failure_key(self, task: Task) -> str:
-        """What decides whether the creators can succeed: the examples and the creators' settings.
+        """What decides whether the creators can succeed: what is searched, and how.
 
+        That is the task's text (the synthesiser orders its building blocks by it, a language
+        model reads it), its signature and examples, and the creators' settings (the search
+        budget among them); the library's state is compared separately (``failed_before``).
         A creator's settings are its public scalar attributes; those ending in ``_`` are
         state it keeps (counters, replies), not settings, as with learned attributes.
         """
         settings = [[c.provenance, type(c).__name__, sorted((k, v) for k, v in vars(c).items()
                      if not k.startswith("_") and not k.endswith("_") and k != "api_key"
                      and isinstance(v, (int, float, str, bool)))] for c in self.creators]
-        text = json.dumps([str(task.signature), [[list(a), o] for a, o in task.examples], settings], sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        text = json.dumps([task.name, task.description, str(task.signature), [[list(a), o] for a, o in task.examples], settings,
+                           self.holdout_min], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:32]
 
     # --------------------------------------------------------------- verify
-    def _verify(self, task: Task, cands: list[Candidate], res: TaskResult) -> list[tuple[Candidate, list]]:
-        """Candidates that reproduce every example, by policy, with their outcomes on the queries.
+    def _verify(self, task: Task, fit: Task, cands: list[Candidate], res: TaskResult) -> list[tuple[Candidate, list, bool]]:
+        """Candidates that reproduce the fit examples, by policy: (candidate, query outcomes, reproduces the held-back ones).
 
         Examples and queries go in the same batch: one round trip verifies and answers.
-        Under ``best`` the passing candidates come best first (highest score, then smallest).
+        Under ``best`` they come best first (highest score, then smallest); under ``first``,
+        in rank order, up to the first that reproduces every example.
         """
-        n_ex = len(task.examples)
+        n_fit, n_ex = len(fit.examples), len(task.examples)
         args = [a for a, _ in task.examples] + list(task.queries)
         step = self.batch if self.policy == "first" else len(cands)
         fresh = self._prefetched_at == self.library.changes
-        passing: list[tuple[Candidate, list]] = []
+        out_type = task.signature.output
+        passing: list[tuple[Candidate, list, bool]] = []
         for s in range(0, len(cands), max(1, step)):
             chunk = cands[s : s + step]
             known = {c.name: self._prefetched.get((id(task), c.name)) for c in chunk} if fresh else {}
@@ -236,10 +299,11 @@ class FunctionController:
             res.verified += len(chunk)
             for c in chunk:
                 outs = known[c.name]
-                if all(o.ok and values_equal(o.value, want, task.signature.output) for o, (_, want) in zip(outs, task.examples)):
-                    passing.append((c, outs[n_ex:]))
-            if passing and self.policy == "first":
-                return passing[:1]
+                ok = [o.ok and values_equal(o.value, want, out_type) for o, (_, want) in zip(outs, task.examples)]
+                if all(ok[:n_fit]):
+                    passing.append((c, outs[n_ex:], all(ok[n_fit:])))
+            if self.policy == "first" and any(p[2] for p in passing):
+                return passing[: next(i for i, p in enumerate(passing) if p[2]) + 1]
         if self.policy == "best":
             passing.sort(key=lambda p: (-p[0].score, p[0].size))
         return passing
@@ -269,10 +333,11 @@ class FunctionController:
         return [chosen]
 
     def _answer_with(self, task: Task, passing: list[Candidate], res: TaskResult, outcomes: list | None = None) -> None:
-        """Answer the queries with the passing functions (their query outcomes if already run)."""
+        """Answer the queries with the passing functions (their query outcomes if already run); count their use."""
         res.function = passing[0].name
+        confirmed = res.check == "verified"
         if not task.queries:
-            self.library.record_use([c.name for c in passing], _task_text(task), defer=self._deferring)
+            self.library.record_use([c.name for c in passing], _task_text(task), defer=self._deferring, confirmed=confirmed)
             return
         if outcomes is None:
             outcomes = self.library.run_many([c.name for c in passing], task.queries)
@@ -285,20 +350,35 @@ class FunctionController:
         failed = [q for q, a in enumerate(res.answers) if a is None]
         if failed:
             res.notes.append(f"no answer for queries {failed}")
-        self.library.record_use([c.name for c in passing], _task_text(task), defer=self._deferring)
+        self.library.record_use([c.name for c in passing], _task_text(task), defer=self._deferring, confirmed=confirmed)
 
     # --------------------------------------------------------------- create
-    def _create(self, task: Task, res: TaskResult) -> bool:
-        """Ask the creators in turn until one makes a function.
+    def _create(self, task: Task, fit: Task, held: list, res: TaskResult) -> bool:
+        """Ask the creators for a function (shown the fit examples; checked on the held-back ones).
 
         Returns whether the outcome should *not* be remembered as a failure: True when a
         function was made, or when a creator raised (a server that was down may answer
         next time); False when every creator ran and found nothing that passed.
         """
-        transient = False
+        made, transient, overfit = self._create_round(task, fit, held, res)
+        if not made and overfit:
+            # Each function fitted the examples it was shown, none the held-back one. With every
+            # example a creator has one more to fit, and nothing is left to check it on: such a
+            # function answers this task (as "fits") but is not stored for others to reuse.
+            res.notes.append("asked again with every example: what is made now answers, unchecked, and is not stored")
+            made, transient_again, _ = self._create_round(task, task, [], res, store=False)
+            transient = transient or transient_again
+        return made or transient
+
+    def _create_round(self, task: Task, shown: Task, held: list, res: TaskResult, store: bool = True) -> tuple[bool, bool, bool]:
+        """Ask each creator in turn with the ``shown`` task: (made one, a creator raised, one missed the held-back examples).
+
+        ``store``: a function that passes is stored (and answers); else it only answers.
+        """
+        transient = overfit = False
         for creator in self.creators:
             try:
-                source = creator.create(task, self.library)
+                source = creator.create(shown, self.library)
             except Exception as exc:  # a creator's failure (network, model) must not stop the run
                 res.notes.append(f"{creator.provenance} creator failed: {type(exc).__name__}: {exc}")
                 transient = True
@@ -312,24 +392,62 @@ class FunctionController:
             except UnsafeSourceError as exc:
                 res.notes.append(f"{creator.provenance} creator's source refused: {exc}")
                 continue
-            name = self.library.free_name(task.name)
+            missed = self._misses(source, task, held)
+            if missed:
+                res.notes.append(f"{creator.provenance} creator's function fits the {len(shown.examples)} examples it was shown "
+                                 f"but not the held-back one ({missed}): an overfit, not stored")
+                overfit = True
+                continue
+            if not store:
+                if self._answer_unstored(task, source, creator.provenance, res):
+                    return True, transient, overfit
+                continue
             try:
-                added = self.library.add(name, source, task.signature, task.description or f"made for task {task.name}",
-                                         provenance=creator.provenance, examples=task.examples)
+                added = self.library.add(task.name, source, task.signature, task.description or f"made for task {task.name}",
+                                         provenance=creator.provenance, examples=task.examples, allocate=True)
             except ValueError as exc:
                 res.notes.append(f"{creator.provenance} creator's function rejected: {exc}")
                 continue
             res.status, res.creator, res.created_action = "created", creator.provenance, added.action
+            res.check = "verified" if held else "fits"
             if added.action == "kept" and not self._passes(task, added.name):
                 # Its twin behaves alike on the probes but not on these examples: answer with
                 # the new function itself (verified above), reported under the twin's name.
                 outs = self.library.sandbox.run_many([(source, check_source(source).name, list(task.queries))], self.library.sources())[0]
                 res.function, res.answers = added.name, [o.value if o.ok else None for o in outs]
                 res.notes.append(f"stored twin {added.name} differs on the examples; answered with the new source")
-                return True
+                return True, transient, overfit
             self._answer_with(task, [Candidate(added.name, 0.0, 0, self.library.get(added.name).size)], res)
-            return True
-        return transient
+            return True, transient, overfit
+        return False, transient, overfit
+
+    def _answer_unstored(self, task: Task, source: str, provenance: str, res: TaskResult) -> bool:
+        """Answer with ``source`` without storing it, if it reproduces every example (what ``add`` would check)."""
+        name = check_source(source).name
+        args = [a for a, _ in task.examples] + list(task.queries)
+        outs = self.library.sandbox.run_many([(source, name, args)], self.library.sources())[0]
+        n = len(task.examples)
+        for (a, want), got in zip(task.examples, outs):
+            if not (got.ok and values_equal(got.value, want, task.signature.output)):
+                res.notes.append(f"{provenance} creator's function rejected: {format_call(name, a)} "
+                                 f"{got.reason if not got.ok else f'returned {got.value!r}'}, expected {want!r}")
+                return False
+        res.status, res.creator, res.created_action, res.check = "created", provenance, "not stored", "fits"
+        res.answers = [o.value if o.ok else None for o in outs[n:]]
+        return True
+
+    def _misses(self, source: str, task: Task, held: list) -> str:
+        """How ``source`` misses the held-back examples, e.g. "f(7) returned 12, expected 14" ("" if it reproduces them)."""
+        if not held:
+            return ""
+        name = check_source(source).name
+        outs = self.library.sandbox.run_many([(source, name, [a for a, _ in held])], self.library.sources())[0]
+        for (args, want), got in zip(held, outs):
+            if not got.ok:
+                return f"{format_call(name, args)} failed: {got.reason}"
+            if not values_equal(got.value, want, task.signature.output):
+                return f"{format_call(name, args)} returned {got.value!r}, expected {want!r}"
+        return ""
 
     def _passes(self, task: Task, name: str) -> bool:
         outs = self.library.run(name, [a for a, _ in task.examples])

@@ -1,13 +1,24 @@
 """The function library: every stored function with its signature, provenance and behaviour, in SQLite.
 
-One file holds everything. A ``meta`` table stamps the format and its version; a file of
-another format or version is refused before anything is written to it. Every change runs
-in one transaction, so a crash in the middle loses no stored function.
+One file holds everything. A ``meta`` table stamps the format and its version. A file is
+first checked read-only (a ``mode=ro`` connection: not one byte of a foreign file changes);
+only a riscmoe library is then opened for writing and switched to WAL. Version 1 files are
+migrated to version 2 in one transaction; other formats and newer versions are refused.
+Every change runs in one ``BEGIN IMMEDIATE`` transaction, so a crash in the middle loses no
+stored function, and several processes may share one file (each change is made against the
+file as it is; ``refresh`` brings a process's view up to date with the others' commits).
 
 Use counts may be deferred (``record_use(..., defer=True)``) and written together by
 ``flush_uses`` (``add`` and ``close`` flush too): a crash loses at most those counters. A
-``failures`` table remembers tasks on which every creator failed, with the library's
+``failures`` table remembers searches in which every creator failed, with the library's
 ``state()`` at the time, so the same search is not repeated until the library changes.
+
+Faults: a stored function whose run times out or takes the sandbox worker down has it
+counted (``timeouts``); after ``quarantine_after`` such runs it is *quarantined*: kept in the
+file, shown by ``riscmoe functions list``, but no longer ranked, verified or offered as a
+building block (``list()`` leaves it out), so one function that hangs cannot slow every
+later task. One the worker cannot even load is quarantined at once and not loaded.
+``release`` takes a function out of quarantine.
 
 Each function's *behaviour fingerprint* is its outputs on fixed probe inputs of its
 signature (``probe_inputs``); two functions of one signature with equal fingerprints are
@@ -30,16 +41,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from riscmoe.functions.sandbox import InProcessRunner, Sandbox, UnsafeSourceError, ast_size, check_source, rename_function
+from riscmoe.functions.sandbox import (InProcessRunner, Sandbox, SandboxError, UnsafeSourceError, ast_size, check_source,
+                                       rename_function)
 from riscmoe.functions.values import Signature, canonical, format_call, values_equal
 
 FORMAT = "riscmoe-functions"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+OLDEST_MIGRATED = 1  # versions from this one up to FORMAT_VERSION - 1 are migrated on open
 PROVENANCES = ("seed", "synthesised", "llm")
 DEFAULT_PATH = "riscmoe-functions.sqlite"
+QUARANTINE_AFTER = 2  # runs that timed out (or took the worker down) before a function is quarantined
+BUSY_SECONDS = 60.0  # how long a writer waits for another process's transaction before giving up
+CRASH = "crash"  # quarantine reasons starting with this: the worker dies loading it, so it is not loaded at all
 _SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE functions (
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS functions (
     name TEXT PRIMARY KEY,
     source TEXT NOT NULL,
     arg_types TEXT NOT NULL,          -- JSON list of type tags
@@ -53,20 +69,31 @@ CREATE TABLE functions (
     mean_seconds REAL NOT NULL,       -- mean run time per call on the probes
     uses INTEGER NOT NULL DEFAULT 0,
     created REAL NOT NULL,            -- unix time
-    solved TEXT NOT NULL DEFAULT '[]' -- JSON list: texts of the tasks it answered (latest MAX_SOLVED)
+    solved TEXT NOT NULL DEFAULT '[]',-- JSON list: texts of the tasks it answered (latest MAX_SOLVED)
+    timeouts INTEGER NOT NULL DEFAULT 0,    -- runs in which it timed out or took the sandbox worker down
+    quarantined TEXT NOT NULL DEFAULT '',   -- why it is no longer offered ('' = in use)
+    confirmed INTEGER NOT NULL DEFAULT 0    -- tasks whose held-back example it reproduced
 );
-CREATE INDEX functions_by_signature ON functions (arg_types, return_type, fingerprint_hash);
-""" + """
+CREATE INDEX IF NOT EXISTS functions_by_signature ON functions (arg_types, return_type, fingerprint_hash);
 CREATE TABLE IF NOT EXISTS failures (
-    key TEXT PRIMARY KEY,             -- hash of a task's examples and the creators' settings
-    state TEXT NOT NULL,              -- library_state() when every creator failed on it
+    key TEXT PRIMARY KEY,             -- hash of what was searched: task text, examples, creators' settings
+    state TEXT NOT NULL,              -- library state() when every creator failed on it
     reason TEXT NOT NULL,
     created REAL NOT NULL
 );
 """
-_FAILURES = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS failures"):]
+# Version 1 -> 2: the fault and confirmation columns; failures remembered under version 1's
+# keys (examples only, worker crashes included) are dropped, so those tasks are searched again.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE functions ADD COLUMN timeouts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE functions ADD COLUMN quarantined TEXT NOT NULL DEFAULT '';
+ALTER TABLE functions ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS failures (key TEXT PRIMARY KEY, state TEXT NOT NULL, reason TEXT NOT NULL, created REAL NOT NULL);
+DELETE FROM failures;
+"""
 _COLUMNS = ("name", "source", "arg_types", "return_type", "description", "provenance", "examples",
-            "fingerprint", "fingerprint_hash", "size", "mean_seconds", "uses", "created", "solved")
+            "fingerprint", "fingerprint_hash", "size", "mean_seconds", "uses", "created", "solved",
+            "timeouts", "quarantined", "confirmed")
 
 _PROBES = {
     "int": [-7, -3, -1, 0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 15, 21],
@@ -129,6 +156,9 @@ class FunctionRecord:
     uses: int = 0
     created: float = 0.0
     solved: list = field(default_factory=list)  # texts of tasks it answered (feeds the meta-model)
+    timeouts: int = 0  # runs in which it timed out or took the sandbox worker down
+    quarantined: str = ""  # why it is no longer offered to tasks ("" = in use)
+    confirmed: int = 0  # tasks whose held-back example it reproduced (see the controller)
 
     @property
     def trusted(self) -> bool:
@@ -138,6 +168,13 @@ class FunctionRecord:
         smuggle code into this process by calling it a seed.
         """
         return self.provenance == "seed" and shipped_seeds().get(self.name) == self.source
+
+    @property
+    def state(self) -> str:
+        """For people: "ok", "ok, 1 timeout" or "quarantined: WHY"."""
+        if self.quarantined:
+            return f"quarantined: {self.quarantined}"
+        return "ok" if not self.timeouts else f"ok, {self.timeouts} timeout{'s' * (self.timeouts != 1)}"
 
 
 @dataclass
@@ -153,6 +190,15 @@ class AddResult:
     duplicate_of: str | None = None
 
 
+@dataclass
+class _Pending:
+    """Use counts, answered-task texts and confirmations recorded with ``defer``, not yet written."""
+
+    uses: int = 0
+    confirmed: int = 0
+    texts: list = field(default_factory=list)
+
+
 class FunctionLibrary:
     """A persistent, deduplicated library of functions.
 
@@ -160,6 +206,13 @@ class FunctionLibrary:
         path: the SQLite file (created and filled with the seed library when absent or empty).
         sandbox: runs untrusted functions (made on first need when None).
         seed: fill a new library with ``riscmoe.functions.seed.SEEDS``.
+        quarantine_after: runs that time out (or take the sandbox worker down) before a
+            function is quarantined: kept in the file, but no longer offered to tasks.
+
+    Several processes may use one file at once: every change is one ``BEGIN IMMEDIATE``
+    transaction that first brings this process's view up to date with what the others
+    committed (``refresh``), so names are allocated, twins found and counters added against
+    the file as it is, not as it was when this process read it.
 
     Example:
         >>> lib = FunctionLibrary(":memory:")
@@ -167,77 +220,121 @@ class FunctionLibrary:
         (Signature(args=('int',), output='int'), True)
     """
 
-    def __init__(self, path: str | os.PathLike = DEFAULT_PATH, sandbox: Sandbox | None = None, seed: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike = DEFAULT_PATH, sandbox: Sandbox | None = None, seed: bool = True,
+                 quarantine_after: int = QUARANTINE_AFTER) -> None:
+        if quarantine_after < 1:
+            raise ValueError(f"quarantine_after must be at least 1 run, got {quarantine_after}")
         self.path = str(path)
+        self.quarantine_after = quarantine_after
         self._own_sandbox = sandbox is None
         self._sandbox = sandbox
+        self._guard: LibrarySandbox | None = None
         self._trusted_runner = InProcessRunner()
         self.revision = 0  # bumps on every change (for caches such as the meta-model index)
-        self._changes = 0  # bumps when a function is added or replaced (not on a use)
-        self._pending_uses: dict[str, int] = {}  # name -> uses not yet written (record_use(defer=True))
+        self._changes = 0  # bumps when the usable functions change (added, replaced, quarantined; not on a use)
+        self._pending: dict[str, _Pending] = {}  # record_use(defer=True) not yet written
         self._state: tuple[int, str] = (-1, "")
-        self._conn = self._open()
+        self._data_version = -1
         self._records: dict[str, FunctionRecord] = {}
+        self._conn = self._open()
         self._load()
         if not self._records and seed:
             self.add_seeds()
 
     # ------------------------------------------------------------------ format
     def _open(self) -> sqlite3.Connection:
+        """Check the file read-only, then open it for writing (WAL) only if it is a library of ours."""
         p = self.path
-        if p != ":memory:" and Path(p).is_dir():
-            raise LibraryFormatError(f"{p} is a folder; give the path of a library file (e.g. {DEFAULT_PATH})")
-        if p != ":memory:" and not Path(p).parent.is_dir():
-            raise FileNotFoundError(f"cannot make the library {p}: the folder {Path(p).parent} does not exist")
-        try:
+        if p == ":memory:":
             conn = sqlite3.connect(p, isolation_level=None)
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        except sqlite3.DatabaseError as exc:
-            raise LibraryFormatError(
-                f"{p} is not a riscmoe function library ({exc}); it was left untouched. "
-                f"Give another --library path, or move the file away to start a new library."
-            ) from None
-        # WAL: a commit needs no fsync of the whole file, yet a crashed process loses no
-        # committed change (the log is folded back into the one file on close).
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        if not tables:
             conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
-            with _tx(conn):
-                conn.executemany("INSERT INTO meta VALUES (?, ?)",
-                                 [("format", FORMAT), ("format_version", str(FORMAT_VERSION)), ("created", str(time.time()))])
+            _stamp(conn)
             return conn
-        if "meta" not in tables or "functions" not in tables:
-            conn.close()
-            raise LibraryFormatError(
-                f"{p} is a SQLite file but not a riscmoe function library (tables: {', '.join(sorted(tables))}); "
-                f"it was left untouched. Give another --library path."
-            )
+        if Path(p).is_dir():
+            raise LibraryFormatError(f"{p} is a folder; give the path of a library file (e.g. {DEFAULT_PATH})")
+        if not Path(p).parent.is_dir():
+            raise FileNotFoundError(f"cannot make the library {p}: the folder {Path(p).parent} does not exist")
+        version = _inspect(p)  # raises, having written nothing, unless this is (or will be) a library of ours
+        conn = sqlite3.connect(p, isolation_level=None, timeout=BUSY_SECONDS)
         try:
-            info = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as exc:
+            # WAL: a commit needs no fsync of the whole file, yet a crashed process loses no
+            # committed change (the log is folded back into the one file on close); readers
+            # never wait for a writer in another process.
+            _wal(conn)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if version is None:
+                self._create_schema(conn)
+            elif version < FORMAT_VERSION:
+                self._migrate(conn)
+        except BaseException:
             conn.close()
-            raise LibraryFormatError(f"{p}: cannot read its meta table ({exc}); it was left untouched") from None
-        if info.get("format") != FORMAT:
-            conn.close()
-            raise LibraryFormatError(f"{p} is not a riscmoe function library (format={info.get('format')!r}); it was left untouched")
-        if info.get("format_version") != str(FORMAT_VERSION):
-            conn.close()
-            raise LibraryFormatError(
-                f"{p} is function-library format version {info.get('format_version')}, this riscmoe reads version "
-                f"{FORMAT_VERSION}; it was left untouched. Use the riscmoe release that wrote it."
-            )
-        if "failures" not in tables:  # libraries written before failures were remembered
-            conn.executescript("BEGIN;" + _FAILURES + "COMMIT;")
+            raise
         return conn
 
-    def _load(self) -> None:
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        """Make the tables of a new library; idempotent, so two processes may race to do it."""
+        with _tx(conn):
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and not {"meta", "functions"} <= tables:
+                raise LibraryFormatError(f"{self.path} was filled by another program while riscmoe opened it "
+                                         f"(tables: {', '.join(sorted(tables))}); it was left as that program wrote it")
+            if not tables:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                _stamp(conn)
+        _check_meta(self.path, dict(conn.execute("SELECT key, value FROM meta").fetchall()))
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring an older library to ``FORMAT_VERSION`` in one transaction (all of it or none of it)."""
         try:
+            with _tx(conn):
+                info = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                version = _check_meta(self.path, info)
+                if version == 1:  # another process may have migrated it since _inspect looked
+                    for statement in _MIGRATE_1_TO_2.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION),))
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('migrated_from', '1')")
+        except sqlite3.DatabaseError as exc:
+            raise LibraryFormatError(
+                f"{self.path}: cannot migrate this version-1 library to version {FORMAT_VERSION} ({exc}); the change was "
+                f"rolled back and the file is as it was. Use the riscmoe release that wrote it, or start a new library."
+            ) from None
+
+    def _load(self) -> None:
+        """Read every record (the view of this process) and note the file's data version."""
+        try:
+            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             rows = self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM functions ORDER BY created, name").fetchall()
             records = {r[0]: _record(r) for r in rows}
         except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as exc:
             raise LibraryFormatError(f"{self.path} holds a corrupt function record ({exc}); it was left untouched") from None
+        for n, pend in self._pending.items():  # what this process recorded and has not written yet
+            r = records.get(n)
+            if r is not None:
+                r.uses += pend.uses
+                r.confirmed += pend.confirmed
+                r.solved = _merge_texts(r.solved, pend.texts)
+        # In order: caches indexed by position (the meta-models' rows) must rebuild if it moved.
+        before = [(n, r.source, r.quarantined) for n, r in self._records.items()]
         self._records = records
+        if before != [(n, r.source, r.quarantined) for n, r in records.items()]:
+            self._changes += 1
+        self.revision += 1
+
+    def refresh(self) -> bool:
+        """Bring this view up to date if another process committed a change; whether it did.
+
+        Cheap (one ``PRAGMA data_version``) when nothing changed; the controller calls it per task.
+        """
+        if self.path == ":memory:":
+            return False
+        if self._conn.execute("PRAGMA data_version").fetchone()[0] == self._data_version:
+            return False
+        self._load()
+        return True
 
     # ----------------------------------------------------------------- reading
     def __len__(self) -> int:
@@ -247,7 +344,7 @@ class FunctionLibrary:
         return name in self._records
 
     def get(self, name: str) -> FunctionRecord:
-        """The stored function ``name`` (KeyError naming close matches if there is none)."""
+        """The stored function ``name``, quarantined or not (KeyError naming close matches if there is none)."""
         try:
             return self._records[name]
         except KeyError:
@@ -255,24 +352,45 @@ class FunctionLibrary:
             hint = f"; did you mean {', '.join(close)}?" if close else "; `riscmoe functions list` shows them all"
             raise KeyError(f"no function named {name!r} in {self.path}{hint}") from None
 
-    def list(self) -> list[FunctionRecord]:
-        """Every stored function, oldest first."""
-        return list(self._records.values())
+    def list(self, include_quarantined: bool = False) -> list[FunctionRecord]:
+        """The stored functions in use, oldest first (with ``include_quarantined``: every one).
+
+        What ranks, verifies and composes functions for tasks (the meta-models, the
+        synthesiser's components, the functions offered to a language model) reads this, so
+        a quarantined function costs later tasks nothing.
+        """
+        return [r for r in self._records.values() if include_quarantined or not r.quarantined]
 
     def by_signature(self, sig: Signature) -> list[FunctionRecord]:
-        """The stored functions of exactly this signature, oldest first."""
+        """The stored functions of exactly this signature (quarantined ones too), oldest first."""
         return [r for r in self._records.values() if r.signature == sig]
 
     def sources(self) -> dict[str, str]:
-        """name -> source of every stored function (what the sandbox loads)."""
-        return {n: r.source for n, r in self._records.items()}
+        """name -> source of every function the sandbox loads.
+
+        A function quarantined for timeouts stays loaded (functions that call it keep
+        working where it answers); one that takes the worker down when loaded does not.
+        """
+        return {n: r.source for n, r in self._records.items() if not r.quarantined.startswith(CRASH)}
 
     @property
-    def sandbox(self) -> Sandbox:
-        """The sandbox that runs this library's untrusted functions (started on first use)."""
+    def sandbox(self) -> LibrarySandbox:
+        """The sandbox that runs this library's untrusted functions (started on first use).
+
+        It is the library's guard around the ``Sandbox``: timeouts of stored functions are
+        recorded (``record_faults``), and a function that takes the worker down when loaded
+        is quarantined and left out instead of failing every later run.
+        """
         if self._sandbox is None:
             self._sandbox = Sandbox()
-        return self._sandbox
+        if self._guard is None or self._guard.box is not self._sandbox:
+            self._guard = LibrarySandbox(self, self._sandbox)
+        return self._guard
+
+    @property
+    def worker_restarts(self) -> int:
+        """How often the sandbox worker died (hung, crashed) so far: a search it cut short found nothing for sure."""
+        return int(getattr(self._sandbox, "restarts", 0)) if self._sandbox is not None else 0
 
     def run(self, name: str, arg_list: Sequence[tuple]) -> list:
         """Outcomes of the stored function ``name`` on each argument tuple (sandboxed unless a seed)."""
@@ -286,7 +404,11 @@ class FunctionLibrary:
         return self.run_jobs([(n, arg_list) for n in names])
 
     def run_jobs(self, jobs: Sequence[tuple[str, Sequence[tuple]]]) -> list[list]:
-        """Outcomes of each (stored function name, argument tuples) job: seeds here, the rest in one round trip."""
+        """Outcomes of each (stored function name, argument tuples) job: seeds here, the rest in one round trip.
+
+        The jobs of one function are run as one job (its distinct arguments once each): a
+        function that hangs costs one timeout per round trip, not one per task that asked.
+        """
         for n, _ in jobs:
             self.get(n)
         out: list[list | None] = [None] * len(jobs)
@@ -297,8 +419,21 @@ class FunctionLibrary:
             for i, res in zip(trusted, self._trusted_runner.run_many([(None, jobs[i][0], list(jobs[i][1])) for i in trusted], seeds)):
                 out[i] = res
         if untrusted:
-            for i, res in zip(untrusted, self.sandbox.run_many([(None, jobs[i][0], list(jobs[i][1])) for i in untrusted], self.sources())):
-                out[i] = res
+            merged: dict[str, dict[tuple, int]] = {}  # name -> argument key -> position in its merged job
+            calls: dict[str, list[tuple]] = {}
+            for i in untrusted:
+                name, args = jobs[i]
+                seen, todo = merged.setdefault(name, {}), calls.setdefault(name, [])
+                for a in args:
+                    k = _args_key(a)
+                    if k not in seen:
+                        seen[k] = len(todo)
+                        todo.append(tuple(a))
+            names = list(calls)
+            results = dict(zip(names, self.sandbox.run_many([(None, n, calls[n]) for n in names], self.sources())))
+            for i in untrusted:
+                name, args = jobs[i]
+                out[i] = [results[name][merged[name][_args_key(a)]] for a in args]
         return out  # type: ignore[return-value]
 
     # ----------------------------------------------------------------- changes
@@ -310,6 +445,7 @@ class FunctionLibrary:
         description: str = "",
         provenance: str = "synthesised",
         examples: Sequence[tuple[tuple, Any]] = (),
+        allocate: bool = False,
     ) -> AddResult:
         """Check, verify, fingerprint and store a function, unless an equal-behaving one exists.
 
@@ -318,10 +454,17 @@ class FunctionLibrary:
         otherwise ValueError says why and nothing is stored. When a stored function of the
         same signature has the same fingerprint, the better one is kept (smaller, then
         faster; a seed always stays); a better newcomer takes over the old name.
+
+        ``allocate``: ``name`` is a wish, made a free name (``free_name``) if it is taken.
+        Either way, if another process stores a function under the name before this one
+        commits, the next free name is used: ``AddResult.name`` says where the function went.
         """
         if provenance not in PROVENANCES:
             raise ValueError(f"unknown provenance {provenance!r}; use one of {', '.join(PROVENANCES)}")
         self.flush_uses()  # a replaced function's counters must be written before it is
+        self.refresh()
+        if allocate:
+            name = self.free_name(name)
         if provenance == "seed" and shipped_seeds().get(name) != source:
             raise ValueError(f"{name!r} is not a shipped seed function; only those may have provenance 'seed' "
                              f"(seeds run outside the sandbox). Use 'synthesised' or 'llm'.")
@@ -329,6 +472,16 @@ class FunctionLibrary:
             raise ValueError(f"function name {name!r} is not a plain identifier; use letters, digits and underscores")
         if name in self._records:
             raise ValueError(f"a function named {name!r} is already stored; pick a free name (see free_name)")
+        rec, fn = self._prepare(name, source, signature, description, provenance, examples)
+        with self._tx():
+            result = self._store(rec, fn)
+        self.revision += 1
+        self._changes += result.action != "kept"
+        return result
+
+    def _prepare(self, name: str, source: str, signature: Signature, description: str, provenance: str,
+                 examples: Sequence[tuple[tuple, Any]]) -> tuple[FunctionRecord, Any]:
+        """The record of a new function, checked and run on its examples and probes (nothing stored yet)."""
         try:
             fn = check_source(source)
         except UnsafeSourceError as exc:
@@ -340,55 +493,72 @@ class FunctionLibrary:
             raise ValueError(f"function {name!r} takes {len(fn.args.args)} parameters but its signature {signature} has {signature.arity}")
         examples = [(tuple(a), o) for a, o in examples]
         probes = probe_inputs(signature)
-        calls = [a for a, _ in examples] + probes
+        # A seed is verified in this process among the shipped seeds only; anything else in the sandbox.
+        # Examples and probes are two jobs: a hang on a probe does not cost the examples' outcomes.
         runner = self._trusted_runner if provenance == "seed" else self.sandbox
-        library = {n: r.source for n, r in self._records.items() if provenance != "seed" or r.trusted}
-        outcomes = runner.run_many([(source, name, calls)], library)[0]
-        for (args, want), got in zip(examples, outcomes):
+        library = shipped_seeds() if provenance == "seed" else self.sources()
+        example_out, probe_out = runner.run_many([(source, name, [a for a, _ in examples]), (source, name, probes)], library)
+        for (args, want), got in zip(examples, example_out):
             if not got.ok or not values_equal(got.value, want, signature.output):
                 what = got.reason if not got.ok else f"returned {got.value!r}"
                 raise ValueError(f"function {name!r} does not reproduce its examples: {format_call(name, args)} {what}, expected {want!r}")
-        probe_out = outcomes[len(examples):]
         fp, fp_hash = fingerprint_of(probe_out)
+        outcomes = example_out + probe_out
         seconds = sum(o.seconds for o in outcomes) / max(1, len(outcomes))
+        faults = int(any(_is_fault(o.reason) for o in probe_out if not o.ok))  # it already hung on a probe
+        why = "timed out on a probe input when it was stored" if faults >= self.quarantine_after else ""
         rec = FunctionRecord(name, source, signature, description, provenance, [[list(a), o] for a, o in examples],
-                             fp, fp_hash, ast_size(fn), seconds, 0, time.time())
-        twin = next((r for r in self.by_signature(signature) if r.fingerprint_hash == fp_hash), None)
+                             fp, fp_hash, ast_size(fn), seconds, 0, time.time(), timeouts=faults, quarantined=why)
+        return rec, fn
+
+    def _store(self, rec: FunctionRecord, fn: Any) -> AddResult:
+        """Insert a prepared record, inside a transaction whose view is current (see ``_tx``)."""
+        twin = next((r for r in self.by_signature(rec.signature) if r.fingerprint_hash == rec.fingerprint_hash and not r.quarantined), None)
         if twin is not None:
             better = (rec.size, rec.mean_seconds) < (twin.size, twin.mean_seconds)
             if twin.trusted or not better or _calls(fn, twin.name):
                 return AddResult("kept", twin.name, duplicate_of=twin.name)
             # The newcomer takes over the old name: functions that call it keep working.
-            rec.source, rec.name = rename_function(source, twin.name), twin.name
-            rec.uses, rec.created, rec.solved = twin.uses, twin.created, twin.solved
-            with self._tx():
-                self._conn.execute("DELETE FROM functions WHERE name = ?", (twin.name,))
-                self._insert(rec)
-            self._records[twin.name] = rec
-            self.revision += 1
-            self._changes += 1
-            return AddResult("replaced", twin.name, duplicate_of=twin.name)
-        with self._tx():
+            rec.source, rec.name = rename_function(rec.source, twin.name), twin.name
+            rec.uses, rec.created, rec.solved, rec.confirmed = twin.uses, twin.created, twin.solved, twin.confirmed
+            self._conn.execute("DELETE FROM functions WHERE name = ?", (twin.name,))
             self._insert(rec)
-        self._records[name] = rec
-        self.revision += 1
-        self._changes += 1
-        return AddResult("added", name)
+            self._records[twin.name] = rec
+            return AddResult("replaced", twin.name, duplicate_of=twin.name)
+        taken = self._records.get(rec.name)
+        if taken is not None:  # another process stored a function under this name meanwhile
+            if taken.source == rec.source:
+                return AddResult("kept", taken.name, duplicate_of=taken.name)
+            wanted = rec.name
+            rec.name = self.free_name(wanted)
+            rec.source = rename_function(rec.source, rec.name)
+        self._insert(rec)
+        self._records[rec.name] = rec
+        return AddResult("added", rec.name)
 
     def add_seeds(self) -> list[AddResult]:
-        """Store the seed library (trusted, verified in-process)."""
+        """Store the seed library (trusted, verified in-process), in one transaction."""
         from riscmoe.functions.seed import SEEDS
 
-        results = []
+        prepared = []
         for sig, desc, src in SEEDS:
             name = check_source(src).name
             if name not in self._records:
-                results.append(self.add(name, src, Signature.parse(sig), desc, provenance="seed"))
+                prepared.append(self._prepare(name, src, Signature.parse(sig), desc, "seed", ()))
+        results = []
+        with self._tx():  # another process may be seeding the same new file: its seeds count
+            for rec, fn in prepared:
+                if rec.name not in self._records:
+                    results.append(self._store(rec, fn))
+        self.revision += 1
+        self._changes += 1
         return results
 
-    def record_use(self, names: Sequence[str] | str, task_text: str = "", defer: bool = False) -> None:
+    def record_use(self, names: Sequence[str] | str, task_text: str = "", defer: bool = False, confirmed: bool = False) -> None:
         """Count one more use of each named function; remember the text of the task it answered.
 
+        ``confirmed``: the answer reproduced an example held back from choosing or making the
+        function (the controller's check), counted in ``FunctionRecord.confirmed``.
         ``defer``: change the records in memory now and write them with the next ``flush_uses``
         (which ``add`` and ``close`` call): many uses in one transaction. A crash before then
         loses those counters, never a function.
@@ -398,34 +568,84 @@ class FunctionLibrary:
             self.get(n)
         for n in names:
             r = self._records[n]
+            pend = self._pending.setdefault(n, _Pending())
             if task_text and task_text not in r.solved:
-                r.solved = (list(r.solved) + [task_text])[-MAX_SOLVED:]
+                r.solved = _merge_texts(r.solved, [task_text])
+            if task_text and task_text not in pend.texts:
+                pend.texts.append(task_text)
             r.uses += 1
-            self._pending_uses[n] = self._pending_uses.get(n, 0) + 1
+            pend.uses += 1
+            r.confirmed += confirmed
+            pend.confirmed += confirmed
         self.revision += 1
         if not defer:
             self.flush_uses()
 
     def flush_uses(self) -> None:
-        """Write the use counts and solved-task texts recorded with ``defer`` in one transaction."""
-        if not self._pending_uses:
+        """Write the use counts, solved-task texts and confirmations recorded with ``defer`` in one transaction.
+
+        Counters are added to the file's (another process's uses stay); texts are merged.
+        """
+        if not self._pending:
             return
-        pending, self._pending_uses = self._pending_uses, {}
+        with self._tx():  # the sync inside merges our pending texts into the other writers' lists
+            pending, self._pending = self._pending, {}
+            self._conn.executemany(
+                "UPDATE functions SET uses = uses + ?, confirmed = confirmed + ?, solved = ? WHERE name = ?",
+                [(p.uses, p.confirmed, _json(self._records[n].solved), n) for n, p in pending.items() if n in self._records])
+
+    def record_faults(self, names: Sequence[str], crash: bool = False) -> list[str]:
+        """Count one more run that timed out (``crash``: took the worker down loading it) per name.
+
+        A function reaching ``quarantine_after`` such runs is quarantined at once when
+        ``crash`` (a worker that cannot load it cannot run anything else either). Returns the
+        names quarantined now. Written at once: the next process must not pay for them again.
+        """
+        names = [n for n in dict.fromkeys(names) if n in self._records and not self._records[n].trusted]
+        if not names:
+            return []
+        newly = []
         with self._tx():
-            self._conn.executemany("UPDATE functions SET uses = uses + ?, solved = ? WHERE name = ?",
-                                   [(k, json.dumps(self._records[n].solved), n) for n, k in pending.items() if n in self._records])
+            for n in names:
+                r = self._records.get(n)
+                if r is None or r.quarantined:
+                    continue
+                timeouts = r.timeouts + 1
+                why = ""
+                if crash:
+                    why = f"{CRASH}: the sandbox worker died loading it"
+                elif timeouts >= self.quarantine_after:
+                    why = f"timed out in {timeouts} runs"
+                self._conn.execute("UPDATE functions SET timeouts = timeouts + 1, quarantined = ? WHERE name = ?", (why, n))
+                r.timeouts, r.quarantined = timeouts, why
+                if why:
+                    newly.append(n)
+        self.revision += 1
+        self._changes += bool(newly)
+        return newly
+
+    def release(self, name: str) -> None:
+        """Take ``name`` out of quarantine and clear its timeouts (e.g. after they came from an overloaded machine)."""
+        self.get(name)
+        with self._tx():
+            if name in self._records:
+                self._conn.execute("UPDATE functions SET timeouts = 0, quarantined = '' WHERE name = ?", (name,))
+                self._records[name].timeouts, self._records[name].quarantined = 0, ""
+        self.revision += 1
+        self._changes += 1
 
     @property
     def changes(self) -> int:
-        """Bumps whenever a function is added or replaced (not on a use): outcomes cached under it stay true."""
+        """Bumps whenever the usable functions change (added, replaced, quarantined; not on a use)."""
         return self._changes
 
     def state(self) -> str:
-        """A hash of every stored function's name and source: equal states, equal libraries."""
+        """A hash of every function in use (name and source): equal states, equal searches."""
         if self._state[0] != self._changes:
             h = hashlib.sha256()
             for n in sorted(self._records):
-                h.update(f"{n}\0{self._records[n].source}\0".encode())
+                r = self._records[n]
+                h.update(f"{n}\0{r.source}\0{bool(r.quarantined)}\0".encode())
             self._state = (self._changes, h.hexdigest()[:32])
         return self._state[1]
 
@@ -437,8 +657,8 @@ class FunctionLibrary:
     def record_failure(self, key: str, reason: str) -> None:
         """Remember that every creator failed on ``key`` with the library as it is now.
 
-        Only ``failed_before`` reads it, and only while no function was added or replaced:
-        a grown library makes a new search worth its time.
+        Only ``failed_before`` reads it, and only while no function was added, replaced or
+        quarantined: a changed library makes a new search worth its time.
         """
         with self._tx():
             self._conn.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)", (key, self.state(), reason, time.time()))
@@ -449,6 +669,8 @@ class FunctionLibrary:
         import keyword
 
         base = "".join(c if c.isalnum() or c == "_" else "_" for c in wanted.strip().lower()).strip("_") or "f"
+        if not base.isascii():  # keep names plain ASCII: what every tool (and the worker) reads
+            base = "".join(c if c.isascii() else "_" for c in base).strip("_") or "f"
         if base[0].isdigit():
             base = "f_" + base
         taken = set(self._records) | set(SAFE_BUILTINS) | FORBIDDEN_NAMES | set(keyword.kwlist)
@@ -465,8 +687,8 @@ class FunctionLibrary:
             self.flush_uses()
         finally:
             self._conn.close()
-        if self._own_sandbox and self._sandbox is not None:
-            self._sandbox.close()
+            if self._own_sandbox and self._sandbox is not None:
+                self._sandbox.close()
 
     def __enter__(self) -> FunctionLibrary:
         return self
@@ -474,21 +696,181 @@ class FunctionLibrary:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _tx(self):
-        return _tx(self._conn)
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One write transaction, with this view brought up to date first (another process may have written)."""
+        with _tx(self._conn):
+            self.refresh()
+            yield
 
     def _insert(self, r: FunctionRecord) -> None:
         self._conn.execute(
             f"INSERT INTO functions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-            (r.name, r.source, json.dumps(list(r.signature.args)), r.signature.output, r.description, r.provenance,
-             json.dumps(r.examples), json.dumps(r.fingerprint), r.fingerprint_hash, r.size, r.mean_seconds, r.uses, r.created,
-             json.dumps(r.solved)),
+            (r.name, r.source, _json(list(r.signature.args)), r.signature.output, r.description, r.provenance,
+             _json(r.examples), _json(r.fingerprint), r.fingerprint_hash, r.size, r.mean_seconds, r.uses, r.created,
+             _json(r.solved), r.timeouts, r.quarantined, r.confirmed),
         )
+
+
+class LibrarySandbox:
+    """A library's guard around its ``Sandbox``: same ``run_many`` / ``request`` interface.
+
+    What it adds, for the library's sake:
+
+    - a stored function whose run times out (or takes the worker down) gets it recorded
+      (``FunctionLibrary.record_faults``), so repeated offenders are quarantined;
+    - a synthesis request that the worker did not survive is followed by a run of its
+      stored components on their probes and the task's inputs: the one that hangs is found
+      and recorded, instead of hanging every later search;
+    - when the worker dies loading the library, each stored source is loaded on its own to
+      find the ones it cannot load; those are quarantined and left out, and the call is
+      retried once without them (instead of every later call failing).
+
+    Anything else (``notes``, ``restarts``, ``close``, ...) is the sandbox's own.
+    """
+
+    def __init__(self, library: FunctionLibrary, box: Sandbox) -> None:
+        self.library, self.box = library, box
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.box, name)
+
+    def run_many(self, jobs: Sequence[Any], library: dict[str, str] | None = None) -> list[list]:
+        """``Sandbox.run_many``, recording the timeouts of stored functions."""
+        results = self._loading(lambda lib: self.box.run_many(jobs, lib), library)
+        faulty = [job[1] for job, outs in zip(jobs, results) if job[0] is None and any(_is_fault(o.reason) for o in outs if not o.ok)]
+        if faulty:
+            self.library.record_faults(faulty)
+        return results
+
+    def run_one(self, source: str | None, name: str, args: Sequence, library: dict[str, str] | None = None) -> Any:
+        return self.run_many([(source, name, [tuple(args)])], library)[0][0]
+
+    def request(self, msg: dict, library: dict[str, str] | None, timeout: float) -> dict:
+        """``Sandbox.request``; after a synthesis the worker did not survive, find the component that hung."""
+        restarts = self.box.restarts
+        reply = self._loading(lambda lib: self.box.request(msg, lib, timeout), library)
+        if msg.get("op") == "synthesise" and self.box.restarts != restarts:
+            self._blame(msg)
+        return reply
+
+    def _blame(self, msg: dict) -> None:
+        """Run the request's stored, untrusted components on their probes and its inputs (timeouts get recorded)."""
+        lib = self.library
+        inputs = [tuple(a) for a in msg.get("inputs", [])]
+        jobs = []
+        for name, arg_types, _ in msg.get("components", []):
+            r = lib._records.get(name)
+            if r is None or r.trusted or r.quarantined:
+                continue
+            own = [tuple(a) for a in probe_inputs(r.signature)]
+            extra = inputs if list(arg_types) == list(msg.get("arg_types", [])) else []
+            jobs.append((name, own + extra))
+        if jobs:
+            lib.run_jobs(jobs)
+
+    def _loading(self, call: Any, library: dict[str, str] | None) -> Any:
+        """``call(library)``; if the worker dies loading the library, leave out what it cannot load and retry once."""
+        try:
+            return call(library)
+        except SandboxError:
+            if not library:
+                raise
+            bad = self._unloadable(library)
+            if not bad:
+                raise
+            return call({n: s for n, s in library.items() if n not in bad})
+
+    def _unloadable(self, library: dict[str, str]) -> list[str]:
+        """Load each stored source on its own (a call with too many arguments: its body never runs); those that kill the worker."""
+        names = [n for n in library if n in self.library and not self.library.get(n).trusted]
+        jobs = []
+        for n in names:
+            try:
+                arity = len(check_source(library[n]).args.args)
+            except UnsafeSourceError:
+                arity = 0
+            jobs.append((library[n], n, [(None,) * (arity + 1)]))
+        outs = self.box.run_many(jobs, None)
+        bad = [n for n, o in zip(names, outs) if not o[0].ok and _is_fault(o[0].reason)]
+        self.library.record_faults(bad, crash=True)
+        return bad
+
+
+def _inspect(path: str) -> int | None:
+    """The format version of an existing riscmoe library at ``path``, None for an absent or empty file.
+
+    Read-only (a ``mode=ro`` URI, so no byte of a foreign file changes): anything that is not
+    a riscmoe library of a version this code reads or migrates raises LibraryFormatError.
+    """
+    p = Path(path)
+    if not p.exists() or p.stat().st_size == 0:
+        return None
+    uri = p.resolve().as_uri() + "?mode=ro"  # as_uri quotes '#', '?' and '%', so any name round-trips
+    untouched = "it was left untouched"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_SECONDS)
+    except sqlite3.Error as exc:
+        raise LibraryFormatError(f"{path}: cannot open it read-only ({exc}); {untouched}") from None
+    try:
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise LibraryFormatError(
+                f"{path} is not a riscmoe function library ({exc}); {untouched}. "
+                f"Give another --library path, or move the file away to start a new library."
+            ) from None
+        if not tables:
+            return None
+        if "meta" not in tables or "functions" not in tables:
+            raise LibraryFormatError(
+                f"{path} is a SQLite file but not a riscmoe function library (tables: {', '.join(sorted(tables))}); "
+                f"{untouched}. Give another --library path."
+            )
+        try:
+            info = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise LibraryFormatError(f"{path}: cannot read its meta table ({exc}); {untouched}") from None
+        return _check_meta(path, info)
+    finally:
+        conn.close()
+
+
+def _check_meta(path: str, info: dict) -> int:
+    """The format version the meta table states, if this code reads it (else LibraryFormatError)."""
+    if info.get("format") != FORMAT:
+        raise LibraryFormatError(f"{path} is not a riscmoe function library (format={info.get('format')!r}); it was left untouched")
+    version = info.get("format_version")
+    if version not in {str(v) for v in range(OLDEST_MIGRATED, FORMAT_VERSION + 1)}:
+        raise LibraryFormatError(
+            f"{path} is function-library format version {version}, this riscmoe reads version "
+            f"{FORMAT_VERSION} (and migrates {', '.join(str(v) for v in range(OLDEST_MIGRATED, FORMAT_VERSION))}); "
+            f"it was left untouched. Use the riscmoe release that wrote it."
+        )
+    return int(version)
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting while another process holds the file (the busy timeout does not cover this pragma)."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _stamp(conn: sqlite3.Connection) -> None:
+    conn.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                     [("format", FORMAT), ("format_version", str(FORMAT_VERSION)), ("created", str(time.time()))])
 
 
 @contextmanager
 def _tx(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("BEGIN IMMEDIATE")  # the write lock now: a read-modify-write sees no other writer
     try:
         yield
     except BaseException:
@@ -497,11 +879,34 @@ def _tx(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, allow_nan=False)
+
+
+def _is_fault(reason: str) -> bool:
+    """Whether a failed call's reason says the call hung or took the worker down (not a plain error)."""
+    return reason.startswith("timeout") or reason.startswith("crash")
+
+
+def _args_key(args: Sequence) -> tuple:
+    """An exact, hashable key of one argument tuple (1, 1.0 and True stay apart)."""
+    return tuple((type(a), tuple(a) if isinstance(a, list) else a) for a in args)
+
+
+def _merge_texts(old: list, new: list) -> list:
+    out = list(old)
+    for t in new:
+        if t not in out:
+            out.append(t)
+    return out[-MAX_SOLVED:]
+
+
 def _record(r: tuple) -> FunctionRecord:
     return FunctionRecord(
         name=r[0], source=r[1], signature=Signature(tuple(json.loads(r[2])), r[3]), description=r[4], provenance=r[5],
         examples=json.loads(r[6]), fingerprint=json.loads(r[7]), fingerprint_hash=r[8], size=int(r[9]),
         mean_seconds=float(r[10]), uses=int(r[11]), created=float(r[12]), solved=json.loads(r[13]),
+        timeouts=int(r[14]), quarantined=str(r[15]), confirmed=int(r[16]),
     )
 
 

@@ -53,6 +53,8 @@ class Task:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"task name must be a non-empty string, got {self.name!r}")
+        _text_check("task name", self.name)
+        _text_check(f"task {self.name!r}: description", self.description)
         if not self.examples:
             raise ValueError(f"task {self.name!r} has no examples; give at least one input/output pair")
         self.examples = [(tuple(a), o) for a, o in self.examples]
@@ -75,6 +77,20 @@ class Task:
                 if e is not None and unify(type_of(e), sig.output) != sig.output:
                     raise ValueError(f"task {self.name!r}: expected answer {e!r} of query {i} is not of output type {sig.output}")
             self.expected = [None if e is None else coerce(e, sig.output) for e in self.expected]
+
+
+def _text_check(what: str, text: Any) -> None:
+    """Refuse text that cannot be written back out: a lone surrogate (JSON's "\\ud800") is no character.
+
+    Such a name would load, then fail when printed, stored or written as UTF-8 (after the
+    first answer); control characters are fine here and escaped wherever they are printed.
+    """
+    if not isinstance(text, str):
+        return
+    bad = next((c for c in text if 0xD800 <= ord(c) <= 0xDFFF), None)
+    if bad is not None:
+        raise ValueError(f"{what} {text!r} holds a lone surrogate (U+{ord(bad):04X}), which is not a character "
+                         f"and cannot be written as UTF-8; write the character itself (or its surrogate pair) instead")
 
 
 def unify_signature(a: Signature, b: Signature) -> Signature | None:

@@ -6,6 +6,7 @@ Only the standard library is imported here: the sandbox worker loads this module
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,45 @@ def canonical(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(canonical(v) for v in value)
     return value
+
+
+NONFINITE_JSON = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # how JSON files write such floats
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with each non-finite float as the string "NaN", "Infinity" or "-Infinity".
+
+    JSON has no such numbers (``json.dumps`` would write the bare words, which strict
+    parsers refuse). Answers are never strings otherwise, so the string marks them.
+
+    >>> json_safe([1.5, float("inf"), {"a": float("nan")}])
+    [1.5, 'Infinity', {'a': 'NaN'}]
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return NONFINITE_JSON[repr(value)]
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    return value
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """Strict JSON of ``value`` (non-finite floats as in ``json_safe``; never the bare NaN or Infinity)."""
+    return json.dumps(json_safe(value), allow_nan=False, **kwargs)
+
+
+def printable(text: Any) -> str:
+    """``str(text)`` safe to print on a terminal: control characters (ANSI escapes, newlines,
+    bidi overrides) and lone surrogates written as Python escapes, everything else as it is.
+
+    >>> print(printable("a\\x1b[2Jb\\n"))
+    a\\x1b[2Jb\\n
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def format_call(name: str, args: tuple | list) -> str:
