@@ -106,7 +106,7 @@ def test_the_functions_commands_do_not_import_torch():
             "from riscmoe.classifier import RiscClassifier as C; assert RiscClassifier is C; "
             "print(sorted(riscmoe.__all__), 'RiscClassifier' in dir(riscmoe))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['RiscClassifier', 'SaveFormatError', '__version__', 'load'] True"
+    assert out.strip() == "['RiscClassifier', 'SaveFormatError', 'SaveRefusedError', '__version__', 'load'] True"
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
         import riscmoe
 
