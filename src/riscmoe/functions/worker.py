@@ -48,9 +48,9 @@ EXIT_FAILED = 70  # the worker stopped itself; its last stderr line says why
 ALLOWED_SYSCALLS = (
     "read", "write", "readv", "writev", "close",
     "brk", "munmap", "mremap", "madvise",
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "restart_syscall",
-    "setitimer", "getitimer", "alarm", "getrusage",
-    "futex", "sched_yield", "clock_gettime", "clock_getres", "gettimeofday", "time",
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigreturn", "sigaltstack", "restart_syscall",
+    "setitimer", "getitimer", "alarm", "getrusage", "getrlimit", "ugetrlimit", "setrlimit",  # own limits only
+    "futex", "futex_time64", "sched_yield", "clock_gettime", "clock_gettime64", "clock_getres", "gettimeofday", "time",
     "getpid", "gettid", "exit", "exit_group",
 )
 
@@ -217,8 +217,8 @@ class _SyscallFilter:
             self._allow(ALLOW, name)
         EQ, MASKED_EQ, PROT_EXEC = 4, 7, 0x4
         self._allow(ALLOW, "prlimit64", (0, EQ, 0, 0))  # only this process's own limits
-        self._allow(ALLOW, "mmap", (2, MASKED_EQ, PROT_EXEC, 0))  # memory, never executable
-        self._allow(ALLOW, "mprotect", (2, MASKED_EQ, PROT_EXEC, 0))
+        for name in ("mmap", "mmap2", "mprotect"):  # memory, never executable
+            self._allow(ALLOW, name, (2, MASKED_EQ, PROT_EXEC, 0))
 
     def _allow(self, action: int, name: str, *cmps: tuple) -> None:
         nr = self.lib.seccomp_syscall_resolve_name(name.encode())
