@@ -4,20 +4,25 @@ Started by ``Sandbox`` as ``python -I -S -B -X utf8 worker.py SRC_ROOT MEMORY_MB
 PARENT_PID`` with an empty environment (see ``sandbox.worker_process``). It imports only the
 standard library and the stdlib-only modules of ``riscmoe.functions`` (without running
 ``riscmoe/__init__.py``) from ``SRC_ROOT``, imports now everything a request may need later,
-then confines itself (``confine``) before it reads any request. Each layer holds on its own;
-one the machine refuses becomes a note in the ready message, which the parent shows once as a
-``SandboxWarning``:
+then confines itself (``confine``) before it reads any request. A layer the machine refuses
+becomes a note in the ready message, which the parent shows once as a ``SandboxWarning``:
 
 - ``network``: a new, empty network namespace (``unshare``; with a user namespace when not root);
 - ``filesystem``: the root becomes ``EMPTY_DIR``, deleted first: no file is visible or creatable;
-- ``user``: a user id of its own (``0x70000000 + pid``; root only) with no groups and no
-  capabilities; in a user namespace (not root) all capabilities are dropped;
+- ``user``: when root, a user id of its own (``0x70000000 + pid``) with no groups and no
+  capabilities; otherwise the caller's id in a user namespace, capabilities dropped (noted:
+  the same id may still signal the caller's other processes, which the filter stops);
 - ``no_new_privs`` (``PR_SET_NO_NEW_PRIVS``) and ``parent_death`` (``PR_SET_PDEATHSIG``: killed
   when the thread that started it ends);
-- ``limits``: address space, file size 0, four open files, no processes, no core files;
+- ``limits``: address space, file size 0, four open files, no processes (binds once not
+  root), no core files;
 - ``syscalls``: a seccomp filter (libseccomp, ``libseccomp.so.2``) that allows only what
   answering requests takes (read, write, memory, signals, timers, rlimits of itself, exit);
   every other system call fails with EPERM: no open, socket, kill, fork, setns, ptrace.
+
+The layers overlap: with full builtins, the filter alone stops every attack the tests try
+(files, the parent's environment and memory, signals, fork, setns, the network), and, as
+root, so do the other layers without it (``tests/functions/test_sandbox.py``).
 
 Requests are JSON, one a line:
 
