@@ -16,10 +16,12 @@ Two layers, each meant to hold on its own:
    privileges; death with the thread that started it; limits on address space, file size
    (0), open files (4), processes (0); and a seccomp filter (libseccomp) that allows only
    reading and writing its pipes, memory, signals, timers, its own rlimits and exit: open,
-   socket, kill, fork, setns, ptrace and the rest fail with EPERM. Code that got past the
-   check with full builtins still cannot read or change a file, see the parent's
-   environment, signal or trace another process, fork, or reach any network. A layer this
-   machine refuses is named once in a ``SandboxWarning`` and listed in ``Sandbox.notes``.
+   socket, kill, fork, setns, ptrace and the rest fail with EPERM. With these layers in place,
+   code that got past the check with full builtins still cannot read or change a file, see
+   the parent's environment or memory, signal or trace another process, fork, or reach any
+   network (``tests/functions/test_sandbox.py`` tries each, also with the filter alone and
+   with every layer but it). A layer this machine refuses is named once in a
+   ``SandboxWarning`` and listed in ``Sandbox.notes``; the rest still apply.
 
 Functions get only ``SAFE_BUILTINS``. Each call has a time limit inside the worker; the
 parent adds a wall-clock limit and kills and restarts a worker that stops answering. An
