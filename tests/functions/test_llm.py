@@ -279,3 +279,44 @@ def test_cli_llm_choose(tmp_path, capsys):
     assert "--llm-choose needs --llm-base-url" in capsys.readouterr().err
     assert main(args + ["--llm-base-url", "http://127.0.0.1:9", "--llm-model", "m", "--llm-choose", "--policy", "first"]) == 2
     assert "--llm-choose works with --policy best" in capsys.readouterr().err
+
+
+# -- size caps ----------------------------------------------------------------------------------------
+
+
+def test_a_huge_reply_is_refused_before_it_is_parsed(library):
+    """A reply over max_reply_bytes is refused with a clear error (a 20 MB one once cost 2 GB)."""
+    huge = "```python\ndef stack(x):\n    return x\n```\n" + "# padding\n" * 300_000  # about 3 MB
+    with ScriptedServer([huge, RIGHT]) as server:
+        c = creator(server.url)
+        with pytest.raises(LLMError, match=r"answered \d+ bytes; replies over 1048576 bytes are refused \(max_reply_bytes\)"):
+            c.create(STACK, library)
+        assert c.attempts_ == []  # nothing of it was parsed or verified
+        assert creator(server.url).create(STACK, library) == RIGHT_SOURCE  # the next reply is read as usual
+    with pytest.raises(ValueError, match="max_reply_bytes must be a positive number of bytes, got 0"):
+        ChatClient("http://127.0.0.1:9", "m", max_reply_bytes=0)
+
+
+def test_a_huge_reply_without_a_length_is_cut_off_at_the_cap():
+    """A server that sends no Content-Length and streams on is read only up to the cap."""
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n")
+            try:
+                for _ in range(64):  # up to 4 MB, 64 kB at a time
+                    conn.sendall(b" " * 65536)
+            except OSError:  # the client stopped reading and closed
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    with pytest.raises(LLMError, match=r"answered more than 100000 bytes; replies over 100000 bytes are refused"):
+        ChatClient(url, "m", timeout=10, max_reply_bytes=100_000).complete([{"role": "user", "content": "hi"}])
+    thread.join(10)
+    listener.close()

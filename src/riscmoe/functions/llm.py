@@ -43,6 +43,10 @@ Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content":
 Verify = Callable[[str, "Task", "FunctionLibrary"], Sequence[str]]  # (source, task, library) -> failures
 
 
+MAX_REPLY_BYTES = 1 << 20  # a chat completion holding one small function is a few kB
+MAX_ERROR_BYTES = 64 << 10  # of an HTTP error's body, enough to quote it
+
+
 class LLMError(RuntimeError):
     """The language-model server could not be reached, was too slow or answered something unusable."""
 
@@ -56,12 +60,15 @@ class ChatClient:
         model: model name the server knows (``llama-server`` ignores it, Ollama needs it).
         timeout: seconds to wait for a whole answer.
         api_key: sent as a bearer token; None reads ``OPENAI_API_KEY`` (and sends none if unset).
+        max_reply_bytes: a longer answer is refused (LLMError) after reading that many bytes,
+            before any of it is parsed.
     """
 
     base_url: str
     model: str
     timeout: float = 120.0
     api_key: str | None = field(default=None, repr=False)
+    max_reply_bytes: int = MAX_REPLY_BYTES
 
     def __post_init__(self) -> None:
         if not re.match(r"^https?://[^/\s]+", self.base_url or ""):
@@ -73,6 +80,8 @@ class ChatClient:
             raise ValueError("no language-model name given; pass one with --llm-model (e.g. qwen2.5-coder)")
         if not self.timeout > 0:
             raise ValueError(f"timeout must be positive seconds, got {self.timeout}")
+        if not (isinstance(self.max_reply_bytes, int) and self.max_reply_bytes > 0):
+            raise ValueError(f"max_reply_bytes must be a positive number of bytes, got {self.max_reply_bytes!r}")
 
     @property
     def endpoint(self) -> str:
@@ -90,9 +99,9 @@ class ChatClient:
         url = self.endpoint
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
+                raw = self._read_capped(response)
         except urllib.error.HTTPError as exc:
-            detail = _snippet(exc.read())
+            detail = _snippet(exc.read(MAX_ERROR_BYTES))
             hint = {
                 401: " Set OPENAI_API_KEY if the server wants a key.",
                 404: f" Is the base URL right ({self.base_url!r})? It should be the server root or end in /v1, and the model {self.model!r} must exist.",
@@ -110,6 +119,25 @@ class ChatClient:
         except (OSError, http.client.HTTPException) as exc:  # reset, closed or cut short while answering
             raise LLMError(f"the language-model server at {url} broke off its answer: {exc}") from None
         return _reply_text(raw, url)
+
+    def _read_capped(self, response: http.client.HTTPResponse) -> bytes:
+        """The body, or LLMError once it passes ``max_reply_bytes`` (read no further: a huge
+        reply would cost memory and time far beyond its size once parsed)."""
+        cap = self.max_reply_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise LLMError(self._too_large(f"{int(declared)} bytes"))
+        raw = response.read(cap + 1)
+        if len(raw) > cap:
+            raise LLMError(self._too_large(f"more than {cap} bytes"))
+        return raw
+
+    def _too_large(self, size: str) -> str:
+        return (
+            f"the language-model server at {self.endpoint} answered {size}; replies over "
+            f"{self.max_reply_bytes} bytes are refused (max_reply_bytes). Ask for shorter answers "
+            "(a smaller max_tokens on the server) or raise the limit"
+        )
 
     def _too_slow(self) -> str:
         return (

@@ -1,19 +1,37 @@
-"""Safe execution of untrusted functions: a static source check, then a limited worker process.
+"""Safe execution of untrusted functions: a static source check, then a confined worker process.
 
-Two layers:
+Two layers, each meant to hold on its own:
 
 1. ``check_source`` reads the source without running it and refuses anything outside a small
    allow-list: exactly one top-level ``def``; no imports, no ``try`` (which could swallow the
    time limit), no strings except a docstring (which closes ``str.format`` tricks), no names
-   starting with ``__``, only allow-listed attribute names (never one starting with ``_``),
-   and no reference to ``eval``, ``open``, ``getattr`` and the like.
+   starting with ``__``, only ASCII identifiers, only allow-listed attribute names (never one
+   starting with ``_``), and no reference to ``eval``, ``open``, ``getattr`` and the like.
 2. ``Sandbox`` runs functions in a separate worker process (``worker.py``, standard library
-   only) that, before it reads any request, leaves the network (``unshare(CLONE_NEWNET)``),
-   caps its address space, CPU time, file size (0: no file writes) and open files, and
-   executes sources with only ``SAFE_BUILTINS``. Each call has a time limit inside the
-   worker; the parent adds a wall-clock limit and kills and restarts a worker that stops
-   answering. Every failure comes back as a reason: ``"timeout"``, ``"memory"``,
-   ``"crash: ..."``, ``"error: ZeroDivisionError: ..."``, ``"refused: ..."``.
+   only) started with an empty environment (no API keys) and the source root given
+   explicitly. Before it reads any request the worker imports all it will need, then
+   confines itself (``worker.confine``): its own empty network namespace; an empty,
+   deleted folder as its root (no file visible or creatable); its own user id with no
+   groups and no capabilities (root) or a user namespace with none (otherwise); no new
+   privileges; death with the thread that started it; limits on address space, file size
+   (0), open files (4), processes (0); and a seccomp filter (libseccomp) that allows only
+   reading and writing its pipes, memory, signals, timers, its own rlimits and exit: open,
+   socket, kill, fork, setns, ptrace and the rest fail with EPERM. With these layers in place,
+   code that got past the check with full builtins still cannot read or change a file, see
+   the parent's environment or memory, signal or trace another process, fork, or reach any
+   network (``tests/functions/test_sandbox.py`` tries each, also with the filter alone and
+   with every layer but it). A layer this machine refuses is named once in a
+   ``SandboxWarning`` and listed in ``Sandbox.notes``; the rest still apply.
+
+Functions get only ``SAFE_BUILTINS``. Each call has a time limit inside the worker; the
+parent adds a wall-clock limit and kills and restarts a worker that stops answering. An
+answer is at most ``MAX_RESULT_BYTES`` of JSON, a worker message at most
+``MAX_MESSAGE_BYTES``. Every failure comes back as a reason: ``"timeout"``, ``"memory"``,
+``"crash: ..."`` (with the worker's last word), ``"error: ZeroDivisionError: ..."``,
+``"refused: ..."``.
+
+Not promised: the worker shares the machine's CPU and memory (bounded by the limits above),
+can answer wrongly, and sees its own requests (the library's sources and the examples).
 
 Only the standard library is imported at module level: the worker loads this module too.
 """
@@ -30,6 +48,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -61,6 +80,8 @@ _ALLOWED_NODES = tuple(
     ).split()
 )
 MAX_SOURCE_CHARS = 20_000
+MAX_RESULT_BYTES = 65_536  # one answer, as JSON (bounds what a function adds to a fingerprint)
+MAX_MESSAGE_BYTES = 32 << 20  # one line from the worker (bounds the parent's memory)
 
 
 class UnsafeSourceError(ValueError):
@@ -86,6 +107,8 @@ def check_source(source: str) -> ast.FunctionDef:
         tree = ast.parse(source)
     except SyntaxError as exc:
         raise UnsafeSourceError(f"line {exc.lineno}: syntax error: {exc.msg}") from None
+    except (MemoryError, RecursionError):  # the parser's own stack guard
+        raise UnsafeSourceError("the source nests too deeply to be parsed; write flatter expressions") from None
     defs = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
     if len(tree.body) != 1 or len(defs) != 1:
         first_other = next((n for n in tree.body if not isinstance(n, ast.FunctionDef)), None)
@@ -115,7 +138,41 @@ def check_source(source: str) -> ast.FunctionDef:
     args = fn.args
     if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
         raise UnsafeSourceError(f"line {fn.lineno}: use plain positional parameters only")
+    found = _non_ascii_identifier(source, docstring)
+    if found is not None:
+        # The parser folds look-alikes (NFKC: fullwidth "ｆ" is "f"), so a reader could not
+        # tell which names a non-ASCII source really uses.
+        raise UnsafeSourceError(f"line {found[0]}: the identifier {found[1]!r} is not ASCII; use ASCII letters, digits and underscores")
     return fn
+
+
+def _non_ascii_identifier(source: str, docstring: ast.AST | None) -> tuple[int, str] | None:
+    """(line, word) of the first identifier that is not ASCII, else None.
+
+    Called once the tree passed the check, so the docstring is the only string literal: outside
+    it, a ``#`` starts a comment, and any other non-ASCII character belongs to an identifier.
+    """
+    if source.isascii():
+        return None
+    lines = source.encode("utf-8").splitlines(keepends=True)
+    if docstring is not None:  # blank it out (positions count UTF-8 bytes)
+        first, last = docstring.lineno - 1, docstring.end_lineno - 1  # type: ignore[attr-defined]
+        for i in range(first, last + 1):
+            a = docstring.col_offset if i == first else 0
+            b = docstring.end_col_offset if i == last else len(lines[i])  # type: ignore[attr-defined]
+            lines[i] = lines[i][:a] + b" " * (b - a) + lines[i][b:]
+    for number, raw in enumerate(lines, 1):
+        code = raw.split(b"#", 1)[0]
+        if not code.isascii():
+            text = code.decode("utf-8", "replace")
+            at = next(i for i, c in enumerate(text) if not c.isascii())
+            a, b = at, at + 1
+            while a > 0 and (text[a - 1].isalnum() or text[a - 1] == "_"):
+                a -= 1
+            while b < len(text) and (text[b].isalnum() or text[b] == "_"):
+                b += 1
+            return number, text[a:b]
+    return None
 
 
 def ast_size(fn: ast.AST) -> int:
@@ -210,7 +267,8 @@ def _message(exc: BaseException) -> str:
 
 
 def returnable(value: Any) -> str:
-    """Why ``value`` cannot be an answer ("" when it can): int, float, bool or list of ints only."""
+    """Why ``value`` cannot be an answer ("" when it can): int, float, bool or list of ints only,
+    at most ``MAX_RESULT_BYTES`` as JSON."""
     if isinstance(value, (bool, int)):
         return "" if value.bit_length() <= 4096 else "error: result has more than 4096 bits"
     if isinstance(value, float):
@@ -218,11 +276,19 @@ def returnable(value: Any) -> str:
     if isinstance(value, list):
         if len(value) > 100_000:
             return "error: result list has more than 100000 elements"
+        bits = 0
         for v in value:
             if isinstance(v, bool) or not isinstance(v, int):
                 return f"error: result list holds {type(v).__name__}, not int"
-            if v.bit_length() > 4096:
+            n = v.bit_length()
+            if n > 4096:
                 return "error: result list holds an int of more than 4096 bits"
+            bits += n
+        # Digits are at most bits * log10(2) + 1, plus a sign and ", " each: exact JSON only when near.
+        if bits * 0.30103 + 4 * len(value) + 2 > MAX_RESULT_BYTES:
+            size = len(json.dumps(value))
+            if size > MAX_RESULT_BYTES:
+                return f"refused: output too large ({size} bytes of JSON; at most {MAX_RESULT_BYTES})"
         return ""
     return f"error: returned {type(value).__name__}; functions must return int, float, bool or list[int]"
 
@@ -297,15 +363,51 @@ class SandboxError(RuntimeError):
     """The sandbox worker could not be started or broke its protocol."""
 
 
+class SandboxWarning(RuntimeWarning):
+    """A confinement layer of the sandbox worker is missing on this machine (shown once per layer)."""
+
+
+WORKER = Path(__file__).with_name("worker.py")
+SRC_ROOT = Path(__file__).resolve().parents[2]  # the worker imports riscmoe.functions from here, not from sys.path
+# The only variables the worker inherits: what the interpreter itself may need to start.
+KEPT_ENVIRONMENT = ("LD_LIBRARY_PATH",)
+_warned: set[str] = set()
+
+
+def worker_process(args: Sequence[str]) -> subprocess.Popen:
+    """Start ``python -I -S -B -X utf8 ARGS`` the way the sandbox starts its worker.
+
+    Isolated mode (no ``PYTHONPATH``, no site-packages, no user folder), an environment holding
+    only ``KEPT_ENVIRONMENT`` (no API keys or other secrets), working folder ``/``, and pipes for
+    stdin, stdout and stderr.
+    """
+    env = {k: os.environ[k] for k in KEPT_ENVIRONMENT if k in os.environ}
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", "-B", "-X", "utf8", *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/", env=env,
+    )
+
+
+def _warn_missing_layers(notes: Sequence[str]) -> None:
+    for note in notes:
+        if note not in _warned:  # once per process: every worker of this machine says the same
+            _warned.add(note)
+            warnings.warn(f"riscmoe sandbox: {note}", SandboxWarning, stacklevel=4)
+
+
 class Sandbox:
-    """Runs untrusted functions in a limited worker process, in batches.
+    """Runs untrusted functions in a confined worker process, in batches.
 
     Args:
         time_limit: seconds each call may run (inside the worker).
         memory_mb: address-space limit of the worker.
         grace: extra wall-clock seconds the parent waits before it kills a silent worker.
 
-    ``notes`` lists what the worker could not enforce here (e.g. no network namespace).
+    ``notes`` lists the confinement layers the worker could not apply here (each also shown
+    once as a ``SandboxWarning``). ``restarts`` counts workers that died or were killed.
+
+    The worker dies with the thread that started it (``PR_SET_PDEATHSIG``): use a sandbox from
+    a thread that outlives the calls; after such a death the next call starts a new worker.
 
     Example:
         >>> with Sandbox() as box:
@@ -322,7 +424,10 @@ class Sandbox:
         self.notes: list[str] = []
         self.restarts = 0
         self._proc: subprocess.Popen | None = None
-        self._buf = b""
+        self._buf = bytearray()
+        self._scanned = 0  # bytes of _buf known to hold no newline
+        self._err = bytearray()  # the tail of the worker's stderr
+        self._gone = ""  # why the last _read returned None: "eof", "timeout" or a crash reason
         self._loaded: dict[str, str] = {}  # what the live worker holds
 
     def __enter__(self) -> Sandbox:
@@ -339,17 +444,28 @@ class Sandbox:
 
     # ---------------------------------------------------------------- process
     def _start(self) -> None:
-        src_root = Path(__file__).resolve().parents[2]
-        worker = Path(__file__).with_name("worker.py")
-        cmd = [sys.executable, "-I", "-S", "-B", str(worker), str(src_root), str(self.memory_mb)]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/")
-        self._buf = b""
-        self._loaded = {}
-        hello = self._read(time.monotonic() + 30.0)
+        import tempfile
+
+        try:  # the worker's root: it moves in, deletes it and makes it its root
+            empty = tempfile.mkdtemp(prefix="riscmoe-sandbox-")
+        except OSError:
+            empty = ""  # the worker says so in its notes
+        try:
+            self._proc = worker_process([str(WORKER), str(SRC_ROOT), str(self.memory_mb), empty, str(os.getpid())])
+            self._buf, self._scanned, self._err, self._gone = bytearray(), 0, bytearray(), ""
+            self._loaded = {}
+            hello = self._read(time.monotonic() + 30.0)
+        finally:
+            if empty:
+                try:
+                    os.rmdir(empty)  # still there only if the worker died before it got there
+                except OSError:
+                    pass
         if hello is None or not hello.get("ready"):
-            self._kill()
-            raise SandboxError(f"the sandbox worker did not start ({sys.executable} {worker}); got {hello!r}")
-        self.notes = list(hello.get("notes", []))
+            why = self._death_reason() if hello is None else f"got {hello!r}"
+            raise SandboxError(f"the sandbox worker did not start ({sys.executable} {WORKER}): {why}")
+        self.notes = [str(n) for n in hello.get("notes", [])]
+        _warn_missing_layers(self.notes)
 
     def _kill(self) -> int | None:
         proc, self._proc = self._proc, None
@@ -358,7 +474,7 @@ class Sandbox:
         if proc.poll() is None:
             proc.kill()
         rc = proc.wait()
-        for f in (proc.stdin, proc.stdout):
+        for f in (proc.stdin, proc.stdout, proc.stderr):
             try:
                 f.close()  # type: ignore[union-attr]
             except Exception:
@@ -371,35 +487,87 @@ class Sandbox:
 
     def _send(self, msg: dict) -> None:
         assert self._proc is not None and self._proc.stdin is not None
-        self._proc.stdin.write(json.dumps(msg).encode() + b"\n")
-        self._proc.stdin.flush()
+        try:
+            self._proc.stdin.write(json.dumps(msg).encode() + b"\n")
+            self._proc.stdin.flush()
+        except OSError:  # the worker is gone; the next _read finds out why
+            pass
 
     def _read(self, deadline: float) -> dict | None:
-        """The next message, or None if the worker died or missed ``deadline``."""
-        assert self._proc is not None and self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        while b"\n" not in self._buf:
+        """The next message, or None if the worker died, broke the protocol or missed ``deadline``
+        (``_death_reason`` then says which)."""
+        assert self._proc is not None and self._proc.stdout is not None and self._proc.stderr is not None
+        out, err = self._proc.stdout.fileno(), self._proc.stderr.fileno()
+        while (nl := self._buf.find(b"\n", self._scanned)) < 0:
+            self._scanned = len(self._buf)
+            if len(self._buf) > MAX_MESSAGE_BYTES:
+                self._gone = f"crash: the worker sent a message of more than {MAX_MESSAGE_BYTES} bytes"
+                return None
             left = deadline - time.monotonic()
             if left <= 0:
+                self._gone = "timeout"
                 return None
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return None
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
+            ready, _, _ = select.select([out, err], [], [], left)
+            if err in ready:
+                self._drain_stderr(err)
+            if out in ready:
+                chunk = os.read(out, 1 << 16)
+                if not chunk:
+                    self._gone = "eof"
+                    return None
+                self._buf += chunk
+        line = bytes(self._buf[:nl])
+        del self._buf[: nl + 1]
+        self._scanned = 0
+        try:
+            msg = json.loads(line)
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
+            msg = None
+        if not isinstance(msg, dict):
+            self._gone = f"crash: the worker broke the protocol (sent {line[:80]!r})"
+            return None
+        return msg
+
+    def _drain_stderr(self, fd: int) -> bool:
+        """Keep the tail of what the worker wrote on stderr; False at its end."""
+        chunk = os.read(fd, 1 << 16)
+        self._err += chunk
+        del self._err[:-4096]
+        return bool(chunk)
+
+    def _last_words(self, wait: float) -> tuple[int | None, str]:
+        """(exit status, last stderr line) of a worker that closed its output, within ``wait`` s."""
+        proc = self._proc
+        assert proc is not None and proc.stderr is not None
+        deadline = time.monotonic() + wait
+        err = proc.stderr.fileno()
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([err], [], [], max(0.0, deadline - time.monotonic()))
+            if ready and not self._drain_stderr(err):
+                break
+        try:
+            rc = proc.wait(max(0.01, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            rc = None
+        lines = [ln.strip() for ln in self._err.decode("utf-8", "replace").splitlines() if ln.strip()]
+        return rc, (lines[-1][:300] if lines else "")
 
     def _death_reason(self) -> str:
-        rc = self._kill()
+        """Why the worker stopped answering ("timeout" or "crash: ..."); it is stopped either way."""
+        why, self._gone = self._gone, ""
+        rc, words = self._last_words(5.0) if why == "eof" and self._proc is not None else (None, "")
+        self._kill()
         self.restarts += 1
-        if rc is None or rc == -signal.SIGKILL or rc == -signal.SIGXCPU:
-            return "timeout"
+        if why != "eof":
+            return why or "crash: the worker stopped answering"
+        if rc == -signal.SIGXCPU:
+            return "timeout"  # its CPU budget ran out
+        said = f": {words}" if words else ""
+        if rc is None:
+            return f"crash: the worker closed its output but did not exit{said}"
         if rc < 0:
-            return f"crash: worker killed by signal {signal.Signals(-rc).name}"
-        return f"crash: worker exited with status {rc}"
+            return f"crash: worker killed by signal {signal.Signals(-rc).name}{said}"
+        return f"crash: worker exited with status {rc}{said}"
 
     def _ensure(self, library: dict[str, str] | None) -> dict[str, str]:
         """Start the worker if needed and bring its library up to date; load errors per name."""
@@ -454,8 +622,16 @@ class Sandbox:
                     break
                 if msg.get("done"):
                     break
-                i, idx = where[msg["job"]]
-                results[i][idx[msg["call"]]] = Outcome(msg["ok"], msg.get("value"), msg.get("reason", ""), msg.get("s", 0.0))
+                got = _call_outcome(msg, where)
+                if got is None:  # a worker that sends a malformed answer is not trusted further
+                    self._kill()
+                    self.restarts += 1
+                    pending = next(((i, j) for i, idx in where for j in idx if results[i][j] is None), None)
+                    if pending is not None:
+                        results[pending[0]][pending[1]] = Outcome(False, reason=f"crash: the worker broke the protocol (sent {str(msg)[:80]})")
+                    break
+                i, j, outcome = got
+                results[i][j] = outcome
         return [[o if o is not None else Outcome(False, reason="crash: not run") for o in r] for r in results]
 
     def run_one(self, source: str | None, name: str, args: Sequence, library: dict[str, str] | None = None) -> Outcome:
@@ -473,6 +649,23 @@ class Sandbox:
         if reply is None:
             return {"ok": False, "reason": self._death_reason()}
         return reply
+
+
+def _call_outcome(msg: dict, where: list[tuple[int, list[int]]]) -> tuple[int, int, Outcome] | None:
+    """(job, call, Outcome) of one worker message, or None if it is not a well-formed answer."""
+    try:
+        i, idx = where[msg["job"]]
+        j = idx[msg["call"]]
+        ok, seconds = msg["ok"], float(msg.get("s", 0.0))
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    if ok is True:
+        why = returnable(msg.get("value"))  # the worker checked too; a compromised one might not
+        return (i, j, Outcome(True, msg.get("value"), seconds=seconds) if not why else Outcome(False, reason=why, seconds=seconds))
+    reason = msg.get("reason")
+    if ok is not False or not isinstance(reason, str):
+        return None
+    return i, j, Outcome(False, reason=reason[:2000], seconds=seconds)
 
 
 def rename_function(source: str, new_name: str) -> str:
