@@ -53,6 +53,7 @@ DEFAULT_PATH = "riscmoe-functions.sqlite"
 QUARANTINE_AFTER = 2  # runs that timed out (or took the worker down) before a function is quarantined
 BUSY_SECONDS = 60.0  # how long a writer waits for another process's transaction before giving up
 CRASH = "crash"  # quarantine reasons starting with this: the worker dies loading it, so it is not loaded at all
+REFUSED = "refused"  # reasons starting with this: today's source check refuses it (stored by an earlier build); not loaded
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS functions (
@@ -311,6 +312,12 @@ class FunctionLibrary:
             records = {r[0]: _record(r) for r in rows}
         except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as exc:
             raise LibraryFormatError(f"{self.path} holds a corrupt function record ({exc}); it was left untouched") from None
+        for r in records.values():
+            # A source stored by an earlier build whose check was looser is out of use
+            # (in this view only: the file is not written on opening it).
+            why = _refusal(r.source)
+            if why and not r.quarantined:
+                r.quarantined = f"{REFUSED} by today's source check: {why}"
         for n, pend in self._pending.items():  # what this process recorded and has not written yet
             r = records.get(n)
             if r is not None:
@@ -371,7 +378,7 @@ class FunctionLibrary:
         A function quarantined for timeouts stays loaded (functions that call it keep
         working where it answers); one that takes the worker down when loaded does not.
         """
-        return {n: r.source for n, r in self._records.items() if not r.quarantined.startswith(CRASH)}
+        return {n: r.source for n, r in self._records.items() if not r.quarantined.startswith((CRASH, REFUSED))}
 
     @property
     def sandbox(self) -> LibrarySandbox:
@@ -899,6 +906,16 @@ def _merge_texts(old: list, new: list) -> list:
         if t not in out:
             out.append(t)
     return out[-MAX_SOLVED:]
+
+
+@functools.lru_cache(maxsize=4096)
+def _refusal(source: str) -> str:
+    """Why today's source check refuses ``source``, or "" (cached: a library is read again after every change)."""
+    try:
+        check_source(source)
+    except UnsafeSourceError as exc:
+        return str(exc)
+    return ""
 
 
 def _record(r: tuple) -> FunctionRecord:
