@@ -43,7 +43,9 @@ def check_target(out: Path, force: bool) -> None:
             other files (even with ``force``: they are not a run's to replace).
     """
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise RunFolderError(f"--out {out} is a file, not a run folder; choose another --out")
+        # A link is refused too: replacing it would replace what it points at, or the link.
+        what = "a symbolic link" if out.is_symlink() else "a file"
+        raise RunFolderError(f"--out {out} is {what}, not a run folder; choose another --out")
     if not out.exists():
         return
     entries = sorted(p.name for p in out.iterdir())
