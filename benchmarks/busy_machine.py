@@ -52,6 +52,8 @@ def run_once(args: argparse.Namespace, condition: str, mode: str, rep: int, out_
            "--threads", mode, "--out", str(out), "--force"]
     if args.train_limit:
         cmd += ["--train-limit", str(args.train_limit)]
+    if args.data_dir:
+        cmd += ["--data-dir", args.data_dir]
     env = dict(os.environ)
     for var in ("RISCMOE_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env.pop(var, None)  # the mode alone decides
@@ -101,6 +103,7 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="mnist")
+    ap.add_argument("--data-dir", default=None, help="passed to riscmoe run (default: its cache)")
     ap.add_argument("--train-limit", type=int, default=None, help="first N training examples only (a quick check)")
     ap.add_argument("--hogs", type=int, default=1, help="CPU-bound processes running in the busy condition (default 1)")
     ap.add_argument("--conditions", nargs="+", default=["quiet", "busy"], choices=["quiet", "busy"])
