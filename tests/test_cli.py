@@ -20,17 +20,24 @@ def _env(**extra):
 
 
 def test_run_and_inspect_on_digits(tmp_path):
+    # Issue 15, finding 13: --force replaces an earlier run (only that), whole, and clears a
+    # killed run's leftovers.
     out = tmp_path / "run"
+    _earlier_run(out)
+    dead = tmp_path / ".run.partial-999999999-abc"  # left by a killed run (no such process)
+    (dead / "system").mkdir(parents=True)
     r = subprocess.run(
-        RUN + ["--dataset", "digits", "--batch-size", "32", "--no-progress", "--threads", "1", "--out", str(out)],
-        capture_output=True, text=True, check=True, env=_env(),
+        RUN + ["--dataset", "digits", "--batch-size", "32", "--no-progress", "--threads", "1", "--out", str(out),
+               "--force"],
+        capture_output=True, text=True, env=_env(),
     )
+    assert r.returncode == 0, r.stderr
     assert "final accuracy" in r.stdout
     assert "threads                            1 (set by the caller)" in r.stdout
     m = json.loads((out / "metrics.json").read_text())
     assert m["final_accuracy"] > 0.9 and 10 <= m["members"] <= 12
     assert len(m["accuracy_matrix"]) == 5
-    assert m["threads"] == 1
+    assert m["threads"] == 1 and "earlier" not in m
     # Each meta-model costs about 2F multiply-adds against a model's 64F: the whole bank of
     # ten or so costs a fraction of one member's model.
     assert 0 < m["cost_per_input"]["meta_bank_over_one_model"] < 0.4
@@ -38,6 +45,8 @@ def test_run_and_inspect_on_digits(tmp_path):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     # The run folder appeared whole, with a plain folder's permissions, and nothing beside it.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in out.iterdir()) == ["accuracy.png", "members.png", "metrics.json", "routing.png", "system"]
+    assert not (out / "system" / "manifest.json").read_text() == "{}"
     assert (out.stat().st_mode & 0o777) == (0o777 & ~_umask())
     r = subprocess.run([sys.executable, "-m", "riscmoe.cli.main", "inspect", str(out / "system")],
                        capture_output=True, text=True, check=True, env=_env())
@@ -101,20 +110,6 @@ def test_force_never_replaces_a_folder_that_is_not_a_run(tmp_path):
         assert r.returncode == 2 and str(out) in r.stderr, r.stderr
     assert "thesis.tex" in r.stderr or "is a file" in r.stderr
     assert _snapshot(home) == before and afile.read_text() == "notes"
-
-
-def test_force_replaces_an_earlier_run_and_clears_a_killed_runs_leftovers(tmp_path):
-    out = tmp_path / "run"
-    _earlier_run(out)
-    dead = tmp_path / ".run.partial-999999999-abc"  # left by a killed run (no such process)
-    (dead / "system").mkdir(parents=True)
-    r = subprocess.run(RUN + ["--dataset", "digits", "--train-limit", "400", "--no-progress", "--threads", "1",
-                              "--force", "--out", str(out)], capture_output=True, text=True, env=_env())
-    assert r.returncode == 0, r.stderr
-    m = json.loads((out / "metrics.json").read_text())
-    assert "earlier" not in m and m["train_examples"] == 400
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
-    assert sorted(p.name for p in out.iterdir()) == ["accuracy.png", "members.png", "metrics.json", "routing.png", "system"]
 
 
 @pytest.mark.parametrize("earlier", [False, True], ids=["new-folder", "over-an-earlier-run-with-force"])

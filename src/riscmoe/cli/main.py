@@ -89,18 +89,21 @@ def _interrupted_note(args: argparse.Namespace) -> str:
 
 
 def _default_out(args: argparse.Namespace, dataset: str) -> Path:
-    from riscmoe.datasets.loaders import _canonical
-
-    return Path(f"runs/{_canonical(dataset)}-{args.scenario}-{args.policy}-{args.seed}")
+    return Path(f"runs/{dataset}-{args.scenario}-{args.policy}-{args.seed}")
 
 
 def _run(args: argparse.Namespace) -> int:
     from riscmoe import threads
     from riscmoe.cli import runfolder
 
+    from riscmoe.datasets.loaders import _canonical, _check_data_dir
+
     t_start = time.perf_counter()
-    # Refuse a run folder that would lose something before any work is done.
-    out = Path(args.out) if args.out else _default_out(args, args.dataset)
+    # Refuse bad input, and a run folder that would lose something, before any work is done.
+    dataset = _canonical(args.dataset)
+    if args.data_dir is not None and dataset != "digits":
+        _check_data_dir(dataset, Path(args.data_dir).expanduser())
+    out = Path(args.out) if args.out else _default_out(args, dataset)
     runfolder.check_target(out, args.force)
     args.resolved_out, args.had_earlier_run = out, out.is_dir() and any(out.iterdir())
     runfolder.clean_leftovers(out)
