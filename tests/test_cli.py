@@ -126,7 +126,8 @@ def test_ctrl_c_stops_cleanly(tmp_path, earlier):
             proc.send_signal(signal.SIGINT)
             break
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    # 130, or death by SIGINT, which a shell reports as 130 too (see EXIT_INTERRUPTED).
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert err.strip().count("\n") == 0 and err.startswith("riscmoe: interrupted"), err
     assert "Traceback" not in err
     if earlier:

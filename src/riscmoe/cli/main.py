@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, Sequence
-
-import numpy as np
+from typing import Any, Iterator, Sequence
 
 
 def _thread_setting(value: str) -> str:
@@ -53,12 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command stopped by Ctrl-C
+# 128 + SIGINT, what shells report for a command stopped by Ctrl-C. Where the interrupt
+# landed inside code run by exec() (dataclasses build their methods so, at import time),
+# CPython 3.11 still ends the process by SIGINT after a clean exit, which shells report as
+# 130 as well: the message, the clean-up and the status the user sees are the same.
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args: argparse.Namespace | None = None
     try:
+        # Inside the try: building the parser imports modules, and Ctrl-C may come then too.
+        args = _parser().parse_args(argv)
         if args.command == "run":
             return _run(args)
         if args.command == "functions":
@@ -78,14 +85,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _interrupted_note(args: argparse.Namespace) -> str:
+def _interrupted_note(args: argparse.Namespace | None) -> str:
     """What Ctrl-C left behind, for the one line printed."""
     out = getattr(args, "resolved_out", None)
-    if args.command != "run" or out is None:
+    if args is None or args.command != "run" or out is None:
         return ""
+    if getattr(args, "run_installed", False):
+        return f" after the run was complete; it is in {out}"
     if getattr(args, "had_earlier_run", False):
         return f"; the earlier run in {out} is unchanged"
     return f"; nothing was written to {out}"
+
+
+@contextlib.contextmanager
+def _interrupts_after() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, then raise KeyboardInterrupt.
+
+    For importing torch: an interrupt inside its C++ start-up escapes as a C++ exception
+    and aborts the process (SIGABRT, "terminate called after throwing ... KeyboardInterrupt"),
+    before any Python handler runs. The imports take a second or two; the interrupt is
+    acted on as soon as they end. Signal handlers can only be set from the main thread:
+    elsewhere the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _default_out(args: argparse.Namespace, dataset: str) -> Path:
@@ -108,13 +140,15 @@ def _run(args: argparse.Namespace) -> int:
     args.resolved_out, args.had_earlier_run = out, out.is_dir() and any(out.iterdir())
     runfolder.clean_leftovers(out)
 
-    from tqdm import tqdm
+    with _interrupts_after():
+        import numpy as np
+        from tqdm import tqdm
 
-    # Straight from the module, so that --threads (not the default rule) sets the threads
-    # first; the import's seconds are the window auto measures the machine's load over.
-    from riscmoe.classifier import RiscClassifier
-    from riscmoe.cli.plots import plot_run
-    from riscmoe.datasets import class_incremental, load_dataset, recurring
+        # Straight from the module, so that --threads (not the default rule) sets the threads
+        # first; the import's seconds are the window auto measures the machine's load over.
+        from riscmoe.classifier import RiscClassifier
+        from riscmoe.cli.plots import plot_run
+        from riscmoe.datasets import class_incremental, load_dataset, recurring
 
     threads.configure(args.threads)
     ds = load_dataset(args.dataset, data_dir=args.data_dir)
@@ -217,7 +251,9 @@ def _run(args: argparse.Namespace) -> int:
         plot_run(staged, metrics, members_over_time, answered_by, ds.y_test, [clf.classes_[l] for l in member_labels])
         metrics["wall_seconds"] = time.perf_counter() - t_start
         (staged / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-        runfolder.install(staged, out, args.force)
+        with _interrupts_after():  # the move and the earlier run's removal finish as one step
+            runfolder.install(staged, out, args.force)
+            args.run_installed = True
     except runfolder.RunFolderError:
         raise  # --out changed meanwhile: the finished run stays where the message says
     except BaseException:
