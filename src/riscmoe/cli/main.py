@@ -127,7 +127,6 @@ def _default_out(args: argparse.Namespace, dataset: str) -> Path:
 def _run(args: argparse.Namespace) -> int:
     from riscmoe import threads
     from riscmoe.cli import runfolder
-
     from riscmoe.datasets.loaders import _canonical, _check_data_dir
 
     t_start = time.perf_counter()
