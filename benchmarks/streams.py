@@ -36,7 +36,8 @@ def main() -> int:
         t0 = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "riscmoe.cli.main", "run", "--dataset", ds, "--policy", policy,
-             "--seed", str(seed), "--archive-size", "1000", "--no-progress", "--out", str(out)],
+             "--seed", str(seed), "--archive-size", "1000", "--no-progress", "--out", str(out),
+             "--force"],  # the folder is this script's own: each run replaces the last one's
             check=True,
         )
         m = json.loads((out / "metrics.json").read_text())

@@ -1,6 +1,24 @@
+import sys
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+
+# Imported first so that it measures the machine's load over the collection's imports.
+from riscmoe import threads
+
+
+def pytest_collection_finish(session):
+    """Choose the math threads for the tests run in this process, as riscmoe does for its users.
+
+    Many tests call torch through riscmoe's parts (meta-models, encoders) rather than
+    RiscClassifier, which would choose on first use; with torch's default of one thread per
+    core the suite took 512 s instead of 75 s on a 2-core machine with one other busy
+    process (issue 15, finding 12). Child processes (the command line) choose their own.
+    RISCMOE_THREADS / OMP_NUM_THREADS pin it, as everywhere.
+    """
+    if "torch" in sys.modules:  # a run of torch-free tests (tests/functions) does not pay for it
+        threads.configure()
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,13 @@ __version__ = "0.1.0"
 
 __all__ = ["RiscClassifier", "SaveFormatError", "SaveRefusedError", "load", "__version__"]
 
+# Imported now (it is cheap: no torch) so that it starts measuring the machine's load while
+# the rest loads; the names that run riscmoe's math choose the thread count on first use.
+from riscmoe import threads  # noqa: E402
+
+# Names whose first use sets the thread count (riscmoe.threads.configure).
+_MATH = {"RiscClassifier", "load"}
+
 _LAZY = {
     "RiscClassifier": ("riscmoe.classifier", "RiscClassifier"),
     "SaveFormatError": ("riscmoe.persistence.folder", "SaveFormatError"),
@@ -20,6 +27,10 @@ def __getattr__(name: str):
 
         module, attr = _LAZY[name]
         value = getattr(importlib.import_module(module), attr)
+        if name in _MATH:
+            # After the import, so that torch and the BLAS libraries it loads are there to be
+            # set, and the import's seconds serve as the load measurement's window.
+            threads.configure()
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module 'riscmoe' has no attribute {name!r}")

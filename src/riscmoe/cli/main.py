@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
-import numpy as np
+
+def _thread_setting(value: str) -> str:
+    """argparse type of --threads: refused at once (exit 2, with usage) unless a count, auto or off."""
+    from riscmoe.threads import _parse
+
+    try:
+        _parse(value, "--threads")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,8 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--archive-size", type=int, default=1000, help="most inputs the archive stores")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--train-limit", type=int, default=None, help="use only the first N training examples")
-    run.add_argument("--data-dir", default=None, help="folder holding the IDX files (else cache, then fetch)")
+    run.add_argument("--data-dir", default=None,
+                     help="folder holding the IDX files; it must exist (default: the user cache, "
+                          "$RISCMOE_DATA or ~/.cache/riscmoe/data, downloading into it if needed)")
     run.add_argument("--out", default=None, help="run folder (default runs/<dataset>-<scenario>-<policy>-<seed>)")
+    run.add_argument("--force", action="store_true", help="replace the earlier run in --out (a folder of other files is never replaced)")
+    run.add_argument("--threads", default=None, metavar="N|auto|off", type=_thread_setting,
+                     help="math threads: a count, auto (the default: the cores not busy with other work; "
+                          "$RISCMOE_THREADS sets it too) or off (torch's and OpenMP's own defaults)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     ins = sub.add_parser("inspect", help="list the members of a saved system")
     ins.add_argument("path")
@@ -36,9 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# 128 + SIGINT, what shells report for a command stopped by Ctrl-C. Where the interrupt
+# landed inside code run by exec() (dataclasses build their methods so, at import time),
+# CPython 3.11 still ends the process by SIGINT after a clean exit, which shells report as
+# 130 as well: the message, the clean-up and the status the user sees are the same.
+EXIT_INTERRUPTED = 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args: argparse.Namespace | None = None
     try:
+        # Inside the try: building the parser imports modules, and Ctrl-C may come then too.
+        args = _parser().parse_args(argv)
         if args.command == "run":
             return _run(args)
         if args.command == "functions":
@@ -46,19 +73,83 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_functions(args)
         return _inspect(args)
-    except (ValueError, FileNotFoundError, RuntimeError, TypeError) as exc:
+    except (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError, TypeError) as exc:
         print(f"riscmoe: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # One line, no traceback: the user asked to stop. What the command had not finished
+        # was not written (a run folder appears only when complete).
+        # On a terminal, start a fresh line: the progress bar and the echoed ^C end mid-line.
+        start = "\n" if sys.stderr.isatty() else ""
+        print(f"{start}riscmoe: interrupted{_interrupted_note(args)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _interrupted_note(args: argparse.Namespace | None) -> str:
+    """What Ctrl-C left behind, for the one line printed."""
+    out = getattr(args, "resolved_out", None)
+    if args is None or args.command != "run" or out is None:
+        return ""
+    if getattr(args, "run_installed", False):
+        return f" after the run was complete; it is in {out}"
+    if getattr(args, "had_earlier_run", False):
+        return f"; the earlier run in {out} is unchanged"
+    return f"; nothing was written to {out}"
+
+
+@contextlib.contextmanager
+def _interrupts_after() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, then raise KeyboardInterrupt.
+
+    For importing torch: an interrupt inside its C++ start-up escapes as a C++ exception
+    and aborts the process (SIGABRT, "terminate called after throwing ... KeyboardInterrupt"),
+    before any Python handler runs. The imports take a second or two; the interrupt is
+    acted on as soon as they end. Signal handlers can only be set from the main thread:
+    elsewhere the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _default_out(args: argparse.Namespace, dataset: str) -> Path:
+    return Path(f"runs/{dataset}-{args.scenario}-{args.policy}-{args.seed}")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from riscmoe import RiscClassifier
-    from riscmoe.cli.plots import plot_run
-    from riscmoe.datasets import class_incremental, load_dataset, recurring
+    from riscmoe import threads
+    from riscmoe.cli import runfolder
+    from riscmoe.datasets.loaders import _canonical, _check_data_dir
 
     t_start = time.perf_counter()
+    # Refuse bad input, and a run folder that would lose something, before any work is done.
+    dataset = _canonical(args.dataset)
+    if args.data_dir is not None and dataset != "digits":
+        _check_data_dir(dataset, Path(args.data_dir).expanduser())
+    out = Path(args.out) if args.out else _default_out(args, dataset)
+    runfolder.check_target(out, args.force)
+    args.resolved_out, args.had_earlier_run = out, out.is_dir() and any(out.iterdir())
+    runfolder.clean_leftovers(out)
+
+    with _interrupts_after():
+        import numpy as np
+        from tqdm import tqdm
+
+        # Straight from the module, so that --threads (not the default rule) sets the threads
+        # first; the import's seconds are the window auto measures the machine's load over.
+        from riscmoe.classifier import RiscClassifier
+        from riscmoe.cli.plots import plot_run
+        from riscmoe.datasets import class_incremental, load_dataset, recurring
+
+    threads.configure(args.threads)
     ds = load_dataset(args.dataset, data_dir=args.data_dir)
     X_tr, y_tr = ds.X_train, ds.y_train
     if args.train_limit:
@@ -71,8 +162,6 @@ def _run(args: argparse.Namespace) -> int:
         # Every group, then the first groups again: returning classes must reuse members.
         schedule = groups + groups[: max(1, len(groups) // 2)]
         stream = recurring(X_tr, y_tr, schedule, seed=args.seed, batch_size=args.batch_size)
-    out = Path(args.out or f"runs/{ds.name}-{args.scenario}-{args.policy}-{args.seed}")
-    out.mkdir(parents=True, exist_ok=True)
     clf = RiscClassifier(policy=args.policy, archive_size=args.archive_size, seed=args.seed)
     n_groups = len(stream.groups)
     acc_matrix = np.full((n_groups, n_groups), np.nan)  # [after stage i, on group j]
@@ -86,6 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         clf.partial_fit(Xb, yb)
         train_seconds += time.perf_counter() - t0
+        threads.refresh()  # a clock read; every few seconds, follows the machine's load
         seen += len(yb)
         members_over_time.append((seen, clf.n_experts_))
         bar.update(len(yb))
@@ -149,12 +239,25 @@ def _run(args: argparse.Namespace) -> int:
         "stages": stages,
         "archive": clf.archive_.counts_by_kind(),
         "cost_per_input": clf.cost_per_input_,
+        "threads": threads.current()[0],
+        "threads_reason": threads.current()[1],
     }
-    clf.save(out / "system")
-    member_labels = np.array([m.label for m in clf.collection_.members])
-    plot_run(out, metrics, members_over_time, answered_by, ds.y_test, [clf.classes_[l] for l in member_labels])
-    metrics["wall_seconds"] = time.perf_counter() - t_start
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    # Everything goes into a hidden sibling first and appears at --out in one move.
+    staged = runfolder.stage(out)
+    try:
+        clf.save(staged / "system")
+        member_labels = np.array([m.label for m in clf.collection_.members])
+        plot_run(staged, metrics, members_over_time, answered_by, ds.y_test, [clf.classes_[l] for l in member_labels])
+        metrics["wall_seconds"] = time.perf_counter() - t_start
+        (staged / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        with _interrupts_after():  # the move and the earlier run's removal finish as one step
+            runfolder.install(staged, out, args.force)
+            args.run_installed = True
+    except runfolder.RunFolderError:
+        raise  # --out changed meanwhile: the finished run stays where the message says
+    except BaseException:
+        runfolder.discard(staged)  # an error or Ctrl-C while writing: no half-made run is left
+        raise
     _print_table(metrics, out)
     return 0
 
@@ -171,6 +274,7 @@ def _print_table(m: dict[str, Any], out: Path) -> None:
             "meta-models / one model (MACs)",
             f"{c['meta_bank_macs'] / 1e3:.0f}k / {c['one_model_macs'] / 1e3:.0f}k = {c['meta_bank_over_one_model'] * 100:.1f}%",
         ),
+        ("threads", f"{m['threads'] if m['threads'] is not None else 'library defaults'} ({m['threads_reason']})"),
         ("training seconds", f"{m['train_seconds']:.1f}"),
         ("wall seconds", f"{m['wall_seconds']:.1f}"),
     ]

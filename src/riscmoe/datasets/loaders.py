@@ -1,9 +1,13 @@
 """Load MNIST, Fashion-MNIST and scikit-learn's 8x8 digits as float32 arrays in [0, 1].
 
-MNIST and Fashion-MNIST are looked up, in order, in an explicit ``data_dir``,
-the cache folder (``$RISCMOE_DATA`` or ``./data``), system locations
-(``/usr/share/datasets/<name>``, where Debian's ``dataset-fashion-mnist`` puts
-its files) and finally downloaded into the cache.
+MNIST and Fashion-MNIST come from an explicit ``data_dir`` when one is given (it must
+exist and hold the files: nothing else is looked at). Otherwise they are looked up, in
+order, in the user's cache (``$RISCMOE_DATA``, else ``$XDG_CACHE_HOME/riscmoe/data``,
+else ``~/.cache/riscmoe/data``: one place, whatever the working folder), the old
+per-folder cache ``./data/<name>`` (read where it exists, so that earlier users and the
+benchmarks do not download again), system locations (``/usr/share/datasets/<name>``,
+where Debian's ``dataset-fashion-mnist`` puts its files), and finally downloaded into
+the user's cache.
 """
 
 from __future__ import annotations
@@ -164,13 +168,22 @@ def class_names(name: str) -> list[str]:
 
 
 def data_cache_dir() -> Path:
-    """Return the cache root: ``$RISCMOE_DATA`` if set, else ``./data`` under the cwd.
+    """Return the user's cache root, the same from any working folder.
 
-    Datasets live in ``<cache>/<dataset-name>/``.
+    ``$RISCMOE_DATA`` if set, else ``$XDG_CACHE_HOME/riscmoe/data`` (when that is an
+    absolute path, as the XDG spec asks), else ``~/.cache/riscmoe/data``. Datasets live
+    in ``<cache>/<dataset-name>/``.
     """
     env = os.environ.get("RISCMOE_DATA")
     if env:
         return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "riscmoe" / "data"
+
+
+def legacy_cache_dir() -> Path:
+    """The cache of riscmoe before 0.1.1: ``./data`` under the working folder (read, never written)."""
     return Path.cwd() / "data"
 
 
@@ -363,6 +376,35 @@ def _download(name: str, dest: Path) -> dict[str, Path]:
     )
 
 
+def _check_data_dir(name: str, base: Path) -> dict[str, Path]:
+    """The IDX files in a user's ``data_dir`` (or its subfolder named after the dataset).
+
+    An explicit folder is the only place looked at: a typo must not quietly fall back
+    to the cache or start a download.
+
+    Raises:
+        FileNotFoundError: the folder does not exist, or lacks some of the files.
+        NotADirectoryError: it is a file.
+    """
+    if not base.exists():
+        raise FileNotFoundError(
+            f"{name}: data_dir {base} does not exist; give the folder holding the four IDX files, "
+            "or leave data_dir out to use the cache (downloading into it if needed)"
+        )
+    if not base.is_dir():
+        raise NotADirectoryError(f"{name}: data_dir {base} is a file, not a folder holding the four IDX files")
+    for folder in _dataset_subdirs(base, name):
+        files, missing = _find_files(folder)
+        if not missing:
+            return files
+    _, missing = _find_files(base)
+    raise FileNotFoundError(
+        f"{name}: data_dir {base} (or its subfolder {base / name}) lacks "
+        f"{', '.join(missing)} (plain or .gz); put the four IDX files there, "
+        "or leave data_dir out to use the cache (downloading into it if needed)"
+    )
+
+
 def _locate(name: str, data_dir: PathLike | None, download: bool) -> tuple[dict[str, Path], bool]:
     """Find (or download) the IDX files of ``name``.
 
@@ -374,25 +416,22 @@ def _locate(name: str, data_dir: PathLike | None, download: bool) -> tuple[dict[
     Returns:
         (role -> path, whether the files must be the full official set).
     """
-    searched: list[Path] = []
     if data_dir is not None:
-        base = Path(data_dir).expanduser()
-        for folder in _dataset_subdirs(base, name):
-            files, missing = _find_files(folder)
-            if not missing:
-                return files, False
-        _, missing = _find_files(base)
-        if not download:
-            raise FileNotFoundError(
-                f"{name}: data_dir {base} (or its subfolder {base / name}) lacks "
-                f"{', '.join(missing)} (plain or .gz); put the four IDX files there, "
-                "or pass download=True to look in the cache and download if needed"
-            )
-        searched.append(base)
+        return _check_data_dir(name, Path(data_dir).expanduser()), False
     cache = data_cache_dir() / name
-    for folder in [cache] + [root / name for root in _SYSTEM_ROOTS]:
+    legacy = legacy_cache_dir() / name
+    searched: list[Path] = []
+    for folder in [cache, legacy] + [root / name for root in _SYSTEM_ROOTS]:
+        if folder in searched:
+            continue  # RISCMOE_DATA=./data
         files, missing = _find_files(folder)
         if not missing:
+            if folder == legacy:
+                print(
+                    f"riscmoe: reading {name} from {legacy} (the old per-folder cache); "
+                    f"to use it from any folder: mkdir -p {cache.parent} && mv {legacy} {cache}",
+                    file=sys.stderr,
+                )
             return files, True
         searched.append(folder)
     if not download:
@@ -494,12 +533,12 @@ def load_dataset(name: str, data_dir: PathLike | None = None, download: bool = T
             (case-insensitive, "_" accepted for "-").
         data_dir: folder holding the four IDX files (standard names, plain or
             ``.gz``), directly or in a subfolder named after the dataset. Such a
-            folder may hold a subset of the data. Ignored for "digits".
-        download: if the files are found nowhere (data_dir, the cache
-            ``$RISCMOE_DATA``/``./data``, ``/usr/share/datasets``), fetch them
-            into the cache. With download=False a missing set raises
-            FileNotFoundError instead; an explicit data_dir is then the only
-            place looked at.
+            folder may hold a subset of the data. When given, it is the only
+            place looked at: it must exist and hold the files. Ignored for "digits".
+        download: without data_dir, if the files are found nowhere (the cache
+            :func:`data_cache_dir`, the old ``./data``, ``/usr/share/datasets``),
+            fetch them into the cache. With download=False a missing set raises
+            FileNotFoundError instead.
 
     Returns:
         A :class:`Dataset`; images are (n, 28, 28) for MNIST/Fashion-MNIST and
@@ -507,7 +546,8 @@ def load_dataset(name: str, data_dir: PathLike | None = None, download: bool = T
 
     Raises:
         ValueError: unknown name, or files that are corrupt or inconsistent.
-        FileNotFoundError: files missing and download=False.
+        FileNotFoundError: data_dir missing or lacking files; files missing and download=False.
+        NotADirectoryError: data_dir is a file.
         RuntimeError: every download source failed.
     """
     canonical = _canonical(name)
