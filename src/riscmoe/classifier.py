@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from riscmoe import threads
 from riscmoe.archive.sqlite_archive import Archive
 from riscmoe.collection.collection import Collection
 from riscmoe.controller.controller import POLICIES, Controller, Routing
@@ -233,6 +234,7 @@ class RiscClassifier:
         Returns:
             self.
         """
+        threads.configure()  # (once per process: threads chosen from the cores really free)
         Xc = check_X(X, input_shape=self.input_shape_ if self.is_fitted else None)
         self._check_params(None if self.is_fitted else Xc.shape[1:])
         yc = check_y(y, len(Xc))
@@ -270,6 +272,7 @@ class RiscClassifier:
     def _route(self, X: Any) -> Routing:
         if not self.is_fitted:
             raise RuntimeError("this RiscClassifier has not learned anything yet: call partial_fit first")
+        threads.configure()
         self._check_params()
         Xc = check_X(X, input_shape=self.input_shape_)
         self.value_scale_.check(Xc, self.outlier_factor, learning=False)

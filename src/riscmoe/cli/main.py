@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_functions(args)
         return _inspect(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError, TypeError) as exc:
+    except (ValueError, OSError, RuntimeError, TypeError) as exc:  # (OSError: a refused save, a full disk, a missing file)
         print(f"riscmoe: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

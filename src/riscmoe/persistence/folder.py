@@ -405,6 +405,9 @@ def _verified(path: Path, manifest: dict[str, Any], kind: str) -> Path:
 
 def load(path: str | os.PathLike) -> Any:
     """Load a RiscClassifier saved with ``save``; predictions are identical to the saved one's."""
+    from riscmoe import threads
+
+    threads.configure()
     path = Path(path)
     manifest = read_manifest(path)
     try:
