@@ -51,8 +51,9 @@ Fn = Callable[[list], list]
 class Concept:
     """A list concept: its reference implementation and how its inputs are drawn.
 
-    ``salient``: values that go into the inputs more often than chance would put them
-    (thresholds, the value a rule names). ``dups``: draw each list's elements from a small
+    ``salient``: the constants the rule names (40 and its neighbour for "above 40", the 7 of
+    "remove every 7"); unless ``sprinkle`` is off (a rule that adds the value: "append 3"),
+    they go into the inputs more often than chance would put them, so the boundary shows. ``dups``: draw each list's elements from a small
     pool, so that repeated values are common. ``min_len``: shortest input the rule is
     drawn on (a rule "for lists of at least two elements").
     """
@@ -63,10 +64,11 @@ class Concept:
     salient: tuple[int, ...] = ()
     dups: bool = False
     min_len: int = 0
+    sprinkle: bool = True
 
 
-def c(name: str, description: str, fn: Fn, *salient: int, dups: bool = False, min_len: int = 0) -> Concept:
-    return Concept(name, description, fn, tuple(salient), dups, min_len)
+def c(name: str, description: str, fn: Fn, *salient: int, dups: bool = False, min_len: int = 0, sprinkle: bool = True) -> Concept:
+    return Concept(name, description, fn, tuple(salient), dups, min_len, sprinkle)
 
 
 # -- reference helpers --------------------------------------------------------------------------
@@ -170,23 +172,23 @@ CONCEPTS: list[Concept] = [
     # Edits at a position.
     c("remove_third", "remove the third element", lambda xs: remove_at(xs, 2)),
     c("remove_second", "remove the second element", lambda xs: remove_at(xs, 1)),
-    c("replace_second_with_7", "replace the second element with 7", lambda xs: replace_at(xs, 1, 7), 7),
-    c("replace_first_with_0", "replace the first element with 0", lambda xs: replace_at(xs, 0, 0), 0),
+    c("replace_second_with_7", "replace the second element with 7", lambda xs: replace_at(xs, 1, 7), 7, sprinkle=False),
+    c("replace_first_with_0", "replace the first element with 0", lambda xs: replace_at(xs, 0, 0), 0, sprinkle=False),
     c("replace_last_with_99", "replace the last element with 99",
-      lambda xs: xs[:-1] + [99] if xs else [], 99),
+      lambda xs: xs[:-1] + [99] if xs else [], 99, sprinkle=False),
     c("replace_third_with_first", "replace the third element with the first",
       lambda xs: replace_at(xs, 2, xs[0]) if xs else []),
-    c("insert_5_second", "insert 5 as the second element", lambda xs: insert_at(xs, 1, 5), 5),
-    c("insert_0_third", "insert 0 as the third element", lambda xs: insert_at(xs, 2, 0), 0),
+    c("insert_5_second", "insert 5 as the second element", lambda xs: insert_at(xs, 1, 5), 5, sprinkle=False),
+    c("insert_0_third", "insert 0 as the third element", lambda xs: insert_at(xs, 2, 0), 0, sprinkle=False),
     c("insert_before_last", "insert 8 just before the last element",
-      lambda xs: xs[:-1] + [8] + xs[-1:] if xs else [8], 8),
+      lambda xs: xs[:-1] + [8] + xs[-1:] if xs else [8], 8, sprinkle=False),
     # Adding elements.
-    c("append_3", "append 3", lambda xs: xs + [3], 3),
-    c("append_42", "append 42", lambda xs: xs + [42], 42),
-    c("prepend_9", "put 9 in front", lambda xs: [9] + xs, 9),
-    c("prepend_17", "put 17 in front", lambda xs: [17] + xs, 17),
-    c("wrap_in_zeros", "a 0 in front and a 0 at the end", lambda xs: [0] + xs + [0], 0),
-    c("append_1_2", "append 1 and then 2", lambda xs: xs + [1, 2], 1, 2),
+    c("append_3", "append 3", lambda xs: xs + [3], 3, sprinkle=False),
+    c("append_42", "append 42", lambda xs: xs + [42], 42, sprinkle=False),
+    c("prepend_9", "put 9 in front", lambda xs: [9] + xs, 9, sprinkle=False),
+    c("prepend_17", "put 17 in front", lambda xs: [17] + xs, 17, sprinkle=False),
+    c("wrap_in_zeros", "a 0 in front and a 0 at the end", lambda xs: [0] + xs + [0], 0, sprinkle=False),
+    c("append_1_2", "append 1 and then 2", lambda xs: xs + [1, 2], 1, 2, sprinkle=False),
     c("length_in_front", "insert the length at the front", lambda xs: [len(xs)] + xs),
     c("append_length", "append the length", lambda xs: xs + [len(xs)]),
     c("append_sum", "append the sum", lambda xs: xs + [sum(xs)]),
@@ -350,7 +352,7 @@ def draw_list(k: Concept, rng: random.Random, length: int) -> list[int]:
     pool = rng.sample(range(100), max(2, length // 2)) if k.dups else None
     out = []
     for _ in range(length):
-        if k.salient and rng.random() < 0.3:
+        if k.salient and k.sprinkle and rng.random() < 0.3:
             out.append(rng.choice(k.salient))
         elif pool is not None:
             out.append(rng.choice(pool))
