@@ -1,7 +1,9 @@
 """The program synthesiser: finds small programs, reuses stored functions, respects its budget."""
 
 import json
+import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -11,7 +13,7 @@ import pytest
 from riscmoe.functions.bundled import bundled_tasks_path
 from riscmoe.functions.library import FunctionLibrary
 from riscmoe.functions.sandbox import Sandbox, build_namespace, check_source
-from riscmoe.functions.synthesis import SynthesisCreator, _CallGuard, _CallTimeout, search
+from riscmoe.functions.synthesis import WORK_PER_SECOND, SynthesisCreator, _CallGuard, _CallTimeout, search
 from riscmoe.functions.tasks import Task, task_from_dict
 
 
@@ -61,7 +63,7 @@ def test_finds_x_squared_plus_one_from_primitives():
     r = run(["int"], "int", [((1,), 2), ((2,), 5), ((5,), 26), ((-3,), 10)], budget=5.0)
     assert r.source == "def f(x):\n    return x * x + 1\n"
     check_source(r.source)
-    assert r.size == 5 and r.seconds < 5.0  # x, x, *, 1, +
+    assert r.size == 5 and r.work < r.budget_work  # x, x, *, 1, +
 
 
 def test_uses_library_functions_and_comprehensions():
@@ -91,11 +93,12 @@ def test_a_stored_function_makes_the_next_search_cheaper():
 
 def test_budget_respected_and_hanging_components_survived():
     comps = components({**SOURCES, "hang": "def hang(x):\n    while x == x:\n        x += 1\n    return x\n"})
-    t0 = time.perf_counter()
-    # No program of the grammar maps these (a hash-like target): the search gives up in time.
-    r = run(["int"], "int", [((1,), 91), ((2,), 17), ((3,), 55), ((4,), 2), ((5,), 73), ((6,), 38)], comps, budget=1.0)
-    assert r.source is None and r.reason in ("budget", "exhausted")
-    assert time.perf_counter() - t0 < 3.0
+    # No program of the grammar maps these (a hash-like target): the search spends its whole
+    # budget, counted in candidates times examples, and returns (the hanging calls were cut off).
+    r = run(["int"], "int", HASH_LIKE, comps, budget=1.0)
+    assert r.source is None and r.reason == "budget"
+    assert r.budget_work == WORK_PER_SECOND // len(HASH_LIKE) * len(HASH_LIKE) and r.work == r.budget_work
+    assert r.cpu_seconds > 0 and r.seconds > 0
 
 
 def test_creator_runs_in_the_sandbox_and_its_source_is_safe(box):
@@ -145,25 +148,22 @@ def spin(seconds):
 
 def test_the_budget_holds_when_a_component_swallows_its_alarm():
     """A component that catches the first alarm and carries on (as an alarm lost in a finaliser
-    would let it): the repeating alarm stops it, and the search ends on time."""
+    would let it): the repeating alarm stops it, and the search goes on to spend its budget."""
     stuck = []
 
     def stubborn(x):
         if not stuck:
             stuck.append(x)
-            end = time.perf_counter() + 1.5
             try:
                 spin(1.5)
             except BaseException:
-                pass  # the alarm, swallowed
-            spin(end - time.perf_counter())
+                stuck.append("swallowed")
+            spin(1.5)  # the next alarm must stop this
+            stuck.append("went on")
         return x
 
-    t0 = time.perf_counter()
     r = run(["int"], "int", HASH_LIKE, {"stubborn": (("int",), "int", stubborn)}, budget=0.5)
-    took = time.perf_counter() - t0
-    assert stuck and r.source is None and r.reason in ("budget", "exhausted")
-    assert took < 0.5 + 0.4, took
+    assert stuck[1:] == ["swallowed"] and r.source is None and r.reason == "budget" and r.work == r.budget_work
 
 
 def test_an_alarm_in_a_foreign_finaliser_is_neither_lost_nor_unraisable():
@@ -179,18 +179,16 @@ def test_an_alarm_in_a_foreign_finaliser_is_neither_lost_nor_unraisable():
         if len(calls) == 1:
             foreign["Slow"]()  # dropped at once: its finaliser runs while the alarm is due
             spin(1.5)
+            calls.append("went on")
         return x
 
     lost = []
     hook, sys.unraisablehook = sys.unraisablehook, lost.append
     try:
-        t0 = time.perf_counter()
         r = run(["int"], "int", HASH_LIKE, {"leaky": (("int",), "int", leaky)}, budget=0.5)
-        took = time.perf_counter() - t0
     finally:
         sys.unraisablehook = hook
-    assert not lost and r.source is None
-    assert took < 0.5 + 0.4, took
+    assert not lost and r.source is None and "went on" not in calls  # stopped in its own code, after the finaliser
 
 
 def test_the_call_guard_ignores_stray_alarms_and_restores_the_handler():
@@ -198,25 +196,68 @@ def test_the_call_guard_ignores_stray_alarms_and_restores_the_handler():
     with _CallGuard() as guard:
         assert guard.run(lambda: 41 + 1, 1.0) == 42
         signal.raise_signal(signal.SIGALRM)  # as if the timer fired just after the call: nothing happens
-        t0 = time.perf_counter()
-        with pytest.raises(_CallTimeout):
+        with pytest.raises(_CallTimeout):  # stopped long before its 5 s
             guard.run(lambda: spin(5.0), 0.05)
-        assert time.perf_counter() - t0 < 1.0
         signal.raise_signal(signal.SIGALRM)
     assert signal.getsignal(signal.SIGALRM) is before
 
 
 def test_search_outside_the_main_thread_keeps_its_budget():
-    """No signals there: calls run unguarded, and the deadline still ends the search."""
+    """No signals there: calls run unguarded, and the budget still ends the search."""
     out = []
     worker = threading.Thread(target=lambda: out.append((run(["int"], "int", [((1,), 2), ((2,), 5), ((5,), 26)], budget=2.0),
                                                          run(["int"], "int", HASH_LIKE, budget=0.3))))
-    t0 = time.perf_counter()
     worker.start()
-    worker.join(10.0)
+    worker.join(120.0)
     found, hopeless = out[0]
     assert found.expr.replace("(", "").replace(")", "") == "x * x + 1"
-    assert hopeless.source is None and time.perf_counter() - t0 < 2.0 + 0.3 + 1.0
+    assert hopeless.source is None and hopeless.reason == "budget" and hopeless.work == hopeless.budget_work
+
+
+def _fingerprint(r):
+    return (r.expr, r.size, r.candidates, r.work, r.reason, r.free_constants, r.alternatives, r.per_size)
+
+
+def test_a_busy_machine_changes_no_search():
+    """The budget counts candidates, not seconds: with a busy-looping process on every core the
+    same searches try the same candidates and give the same programs. Covered: a search that
+    spends its whole budget, one whose goal-directed find waits its patience, one that weighs
+    programs with free constants, and one with a component whose first call takes half its
+    limit in CPU time (however long the busy machine makes that in wall-clock time, it is not
+    cut off: a cut would cost the search that component)."""
+    slow_once = []
+
+    def slowish(x):
+        if not slow_once:
+            slow_once.append(x)
+            end = time.thread_time() + 0.025
+            while time.thread_time() < end:
+                pass
+        return x + 1
+
+    comps = components(SOURCES)
+    cases = [
+        (["int"], "int", HASH_LIKE, {}, 0.3),
+        (["list[int]"], "int", [(([6, 3, 11],), 8), (([10, -1, -2],), 12), (([5],), 0), (([1, 9, 4, 4],), 8)], comps, 1.0),
+        (["int"], "bool", [((1,), True), ((2,), True), ((8,), False)], {}, 1.0),
+        (["int"], "int", HASH_LIKE, {"slowish": (("int",), "int", slowish)}, 0.1),
+    ]
+
+    def searches():
+        slow_once.clear()
+        return [_fingerprint(run(a, o, ex, c, budget=b)) for a, o, ex, c, b in cases]
+
+    quiet = searches()
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(2, os.cpu_count() or 2))]
+    try:
+        time.sleep(0.2)  # let them get going
+        busy = searches()
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    assert busy == quiet
+    assert [q[4] for q in quiet] == ["budget", "", "", "budget"]
 
 
 # ------------------------------------------------------- constants the examples leave free
@@ -240,7 +281,7 @@ def test_pinned_constants_are_kept_and_a_free_one_is_the_last_resort():
     # Only 1 and 2 below, 8 above: x < 3 is right, and so are x < 4 ... x < 8. Nothing better
     # of the same size or the next one exists, so it stands, flagged.
     r = run(["int"], "bool", [((1,), True), ((2,), True), ((8,), False)], budget=2.0)
-    assert r.expr == "(x < 3)" and r.free_constants == 1 and r.seconds < 1.0
+    assert r.expr == "(x < 3)" and r.free_constants == 1 and r.work < r.budget_work / 4  # the extra look is short
 
 
 def test_the_bundled_is_empty_task_gets_a_program_right_beyond_its_examples(box):

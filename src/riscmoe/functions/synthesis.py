@@ -21,7 +21,7 @@ A goal-directed step speeds up the last operation: whenever a new int expression
 the search looks up whether a kept B completes the target as ``A + B``, ``A - B``,
 ``B - A`` or ``A * B`` (one dictionary lookup each). Such a find is accepted once every
 smaller expression has been tried (so smaller programs still win) or, at the latest,
-``min(0.3 s, budget / 10)`` later.
+``min(PATIENCE, budget / 10)`` (nominal seconds, counted in candidates) later.
 
 Which consistent program: the examples rarely single one out, and the smallest is not always
 the one meant. ``divides(10, length(xs))`` reproduces every example of "is the list empty"
@@ -36,7 +36,7 @@ hang on an arbitrary choice. A constant counts as free when replacing it by its 
   case: the search costs what it did);
 - one with free constants starts a choice: the search goes on through the rest of its size,
   and through the next size too while every program found has free constants, for at most
-  ``max(patience, time spent so far)`` more and never past the budget; of the consistent
+  ``max(patience, candidates tried so far)`` more candidates and never past the budget; of the consistent
   programs met, it takes the one with the fewest free constants, then the smallest, then the
   one with the fewest library calls (leaning least on other stored functions: among programs
   the examples cannot tell apart, ``length(xs) == 0`` rather than ``is_even(sign(length(xs)))``),
@@ -45,16 +45,36 @@ hang on an arbitrary choice. A constant counts as free when replacing it by its 
 This is Occam's razor applied to what the examples support rather than to size alone, and
 no special case: the check runs the candidate's variants on the task's own examples.
 
-Time: the budget is a deadline. The enumeration compares ``time.perf_counter()`` with it
-every 256 candidates and before each call of a library function or comprehension, so the
-budget never depends on a signal. One call of a component (a stored function may loop for
-long on some input) is cut off after ``COMPONENT_TIME`` by ``_CallGuard``, an interval
-timer (SIGALRM) whose handler raises only while a guarded call runs and only in that call's
-own code: an alarm that arrives between calls, or inside someone else's finaliser or weakref
-callback (where an exception would be lost as "unraisable"), does nothing until the call is
-``LATE``, and the timer fires again every ``RETRY`` seconds until the call is stopped, so a
-skipped or swallowed alarm is not a lost one. Outside the main thread (no signals) calls run unguarded and the deadline still
-holds between calls. The sandbox worker's CPU and wall-clock limits stay the outer net.
+Budget: counted in work, not in time, so that a search does the same on a quiet and on a
+busy machine (with a wall-clock budget, 14 list tasks came out 13 right on a quiet machine
+and 8 under load). One unit of work is one candidate evaluated on one example; a budget of
+``b`` nominal seconds buys ``b * WORK_PER_SECOND`` units, ``b * WORK_PER_SECOND / n``
+candidates for a task of ``n`` examples (predicates, with 12 to 24 examples, get fewer
+candidates, each of which costs more). Every rule that stops or extends the search (the
+budget, the patience of a goal-directed find, the extra look for a program without free
+constants) counts candidates, so the same request gives the same program, the same
+candidates and the same reason on any machine and under any load. ``SearchResult`` reports
+the candidates and the work next to the wall-clock and CPU seconds they took.
+
+A wall-clock limit stays as a safety net only (``wall_limit``, by default ``WALL_FACTOR``
+times the budget plus ``WALL_SLACK``): the enumeration compares ``time.perf_counter()`` with
+it every ``CHECK_EVERY`` candidates and before each call of a library function or
+comprehension. A search it stops says so (reason "wall"): only then does the result depend
+on the machine.
+
+One call of a component (a stored function may loop for long on some input) is cut off
+after ``COMPONENT_TIME`` seconds of CPU time, or ``CALL_WALL_FACTOR`` times that in
+wall-clock time, by ``_CallGuard``. CPU time, because a component cut off is one the search
+loses (after ``MAX_STRIKES`` cuts it is dropped): under load a call gets less CPU per
+wall-clock second, and would be cut off where on a quiet machine it is not. The guard is an
+interval timer (SIGALRM) whose handler raises only while a guarded call runs, only past its
+limits, and only in that call's own code: an alarm that arrives between calls, or inside
+someone else's finaliser or weakref callback (where an exception would be lost as
+"unraisable"), does nothing until the call is ``LATE``, and the timer fires again every
+``RETRY`` seconds until the call is stopped, so a skipped or swallowed alarm is not a lost
+one. Outside the main thread (no signals) calls run unguarded and the budget and the wall
+clock still hold between calls. The sandbox worker's CPU and wall-clock limits stay the
+outer net.
 
 ``search`` runs wherever its components may safely run: ``SynthesisCreator`` sends the
 request to the sandbox worker, since library functions (and so candidates) are untrusted.
@@ -81,11 +101,18 @@ if TYPE_CHECKING:
 INT_LIMIT = 10**18  # larger intermediate ints are pruned (they only slow the search down)
 LIST_LIMIT = 1000
 CONSTANTS = (0, 1, 2, 3, 10)
-COMPONENT_TIME = 0.05  # seconds one component may spend on all examples together
+# The budget's unit is work: one candidate evaluated on one example. A nominal second of
+# budget is this much work, about what the search does in a second on one core of a 2020s
+# server (measured: 380,000 to 900,000 a second on the bundled and list-concept tasks).
+WORK_PER_SECOND = 400_000
+PATIENCE = 0.3  # nominal seconds a goal-directed find waits for smaller programs (at most a tenth of the budget)
+WALL_FACTOR, WALL_SLACK = 10.0, 5.0  # default wall-clock safety net: 10 x the budget + 5 s
+COMPONENT_TIME = 0.05  # CPU seconds one component may spend on all examples together
+CALL_WALL_FACTOR = 20  # a call is stopped after this many times its CPU limit in wall-clock time, CPU or not
 MAX_STRIKES = 3  # a component that runs out of time this often is dropped from the search
 RETRY = 0.01  # seconds between alarms while a guarded call is past its limit
 LATE = 0.25  # seconds past its limit after which a call is stopped even in foreign code
-CHECK_EVERY = 256  # candidates between two looks at the clock
+CHECK_EVERY = 256  # candidates between two looks at the wall clock
 
 
 class _Found(Exception):
@@ -94,7 +121,13 @@ class _Found(Exception):
 
 
 class _OutOfTime(Exception):
-    """The search's deadline (or its extra time for a better program) passed; raised by the search itself."""
+    """The search's budget (or its extra work for a better program) is spent; raised by the search itself.
+
+    ``reason`` is "budget", or "wall" when the wall-clock safety net stopped it first.
+    """
+
+    def __init__(self, reason: str = "budget") -> None:
+        self.reason = reason
 
 
 class _CallTimeout(BaseException):
@@ -102,17 +135,23 @@ class _CallTimeout(BaseException):
 
 
 class _CallGuard:
-    """A time limit on single calls (an interval timer), robust against stray and swallowed alarms.
+    """A CPU-time limit on single calls (an interval timer), robust against stray and swallowed alarms.
 
-    ``run(thunk, limit)`` calls ``thunk()``; past ``limit`` seconds its SIGALRM handler raises
-    ``_CallTimeout`` in the call. The handler does nothing
+    ``run(thunk, limit)`` calls ``thunk()``; once the call has used ``limit`` seconds of CPU
+    time (``time.thread_time``), or ``CALL_WALL_FACTOR`` times that in wall-clock time, its
+    SIGALRM handler raises ``_CallTimeout`` in the call. The limit counts CPU time because a
+    busy machine must not change which calls are cut off (a cut-off call is a component the
+    search loses): the alarm comes after ``limit`` wall-clock seconds and every ``RETRY``
+    seconds after, and the handler lets the call go on while it has had less CPU than that.
+    The handler does nothing
 
     - when no guarded call is running (``active`` is set only around ``thunk()``), so an alarm
       that arrives late, between calls, cannot break the search;
     - in ``run``'s own frame (between the call and resetting the timer);
     - in code that belongs to neither the search nor its components (a finaliser or weakref
       callback of another module's object that the garbage collector runs during the call,
-      where the exception would be "unraisable" and lost), unless the call is ``LATE``.
+      where the exception would be "unraisable" and lost), unless the call is ``LATE``;
+    - while the call is within its limits.
 
     The timer repeats every ``RETRY`` seconds until ``run`` returns, so an alarm that was
     skipped or swallowed comes again. Used as a context manager: it installs its handler on
@@ -122,7 +161,7 @@ class _CallGuard:
 
     def __init__(self, owners: Sequence[dict] = ()) -> None:
         self.active = False
-        self.until = 0.0
+        self.cpu_until = self.wall_until = 0.0
         self.owners = {id(globals())} | {id(g) for g in owners}
         self.enabled = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
         self._old: Any = None
@@ -142,16 +181,21 @@ class _CallGuard:
             signal.signal(signal.SIGALRM, self._old if self._old is not None else signal.SIG_DFL)
 
     def _alarm(self, signum: int, frame: Any) -> None:
-        if not self.active or (frame is not None and frame.f_code is _RUN_CODE):
+        if not self.active or (frame is not None and frame.f_code is _RUN_CODE) or not self._past(0.0):
             return
-        if frame is None or id(frame.f_globals) in self.owners or time.perf_counter() > self.until + LATE:
+        if frame is None or id(frame.f_globals) in self.owners or self._past(LATE):
             raise _CallTimeout()
 
-    def run(self, thunk: Callable[[], Any], limit: float) -> Any:
-        """``thunk()``, stopped by ``_CallTimeout`` after ``limit`` seconds."""
+    def _past(self, slack: float) -> bool:
+        """Whether the running call is ``slack`` seconds past its CPU or its wall-clock limit."""
+        return time.thread_time() > self.cpu_until + slack or time.perf_counter() > self.wall_until + slack
+
+    def run(self, thunk: Callable[[], Any], limit: float, wall: float | None = None) -> Any:
+        """``thunk()``, stopped by ``_CallTimeout`` after ``limit`` CPU seconds (or ``wall`` wall-clock seconds)."""
         if not self.enabled:
             return thunk()
-        self.until = time.perf_counter() + limit
+        self.cpu_until = time.thread_time() + limit
+        self.wall_until = time.perf_counter() + (limit * CALL_WALL_FACTOR if wall is None else wall)
         self.active = True
         try:
             signal.setitimer(signal.ITIMER_REAL, max(limit, 1e-4), RETRY)
@@ -162,7 +206,7 @@ class _CallGuard:
 
     def overran(self) -> bool:
         """Whether the latest ``run`` ended past its limit (its value is then not trusted)."""
-        return self.enabled and time.perf_counter() > self.until + RETRY
+        return self.enabled and self._past(RETRY)
 
 
 _RUN_CODE = _CallGuard.run.__code__
@@ -237,9 +281,12 @@ class SearchResult:
     source: str | None
     expr: str | None = None
     size: int = 0
-    candidates: int = 0
-    seconds: float = 0.0
-    reason: str = ""  # why nothing was found: "budget" or "exhausted"
+    candidates: int = 0  # candidate expressions tried (the same on every machine, under any load)
+    work: int = 0  # candidates times examples: what the budget counts
+    budget_work: int = 0  # the work the budget allowed
+    seconds: float = 0.0  # wall-clock time
+    cpu_seconds: float = 0.0  # CPU time of the searching thread
+    reason: str = ""  # why nothing was found: "budget", "exhausted", or "wall" (the wall-clock safety net)
     per_size: dict = field(default_factory=dict)  # size -> distinct behaviours kept
     free_constants: int = 0  # constants of the chosen program that the examples leave free
     alternatives: int = 0  # consistent programs weighed (0: the first one found had no free constant)
@@ -254,6 +301,7 @@ def search(
     budget: float = 5.0,
     max_size: int = 9,
     name: str = "f",
+    wall_limit: float | None = None,
 ) -> SearchResult:
     """Find the smallest expression over the grammar that maps every input to its output.
 
@@ -265,9 +313,15 @@ def search(
         arg_types, out_type: the task's signature.
         inputs, outputs: the examples (argument tuples and outputs).
         components: name -> (argument types, output type, callable) of library functions.
-        budget: seconds of search.
+        budget: the search's work, in nominal seconds: ``budget * WORK_PER_SECOND`` candidate
+            evaluations (one candidate on one example). The same budget searches the same
+            candidates on any machine and under any load.
         max_size: largest expression size tried.
         name: name of the emitted function.
+        wall_limit: wall-clock seconds after which the search stops whatever its budget says
+            (a safety net against components slow on every call; default ``WALL_FACTOR *
+            budget + WALL_SLACK``). A search it stops ends with reason "wall": its result
+            depends on the machine.
 
     Example:
         >>> r = search(["int"], "int", [(1,), (2,), (5,)], [2, 5, 26], {}, budget=2.0)
@@ -275,8 +329,8 @@ def search(
         def f(x):
             return x * x + 1
     """
-    t0 = time.perf_counter()
-    deadline = t0 + budget
+    t0, cpu0 = time.perf_counter(), time.thread_time()
+    deadline = t0 + (WALL_FACTOR * budget + WALL_SLACK if wall_limit is None else wall_limit)  # the safety net
     floats = "float" in arg_types or out_type == "float"
     params = _param_names(arg_types, set(components))
     var = "v" if "v" not in components and "v" not in params else "v_"
@@ -285,13 +339,14 @@ def search(
     seen: dict[str, dict] = {t: {} for t in bank}  # type -> behaviour key -> (source, size)
     target = list(outputs)
     target_key = _key(out_type, target) if out_type != "float" else None
-    counter = [0]
-    pending: list = []  # (source, size, when) found by the goal-directed step, not yet accepted
-    patience = min(0.3, budget / 10)
+    counter = [0]  # candidates so far: the budget is counted in these, times the examples
+    allowed = max(1, int(budget * WORK_PER_SECOND) // max(1, n))  # candidates the budget buys
+    pending: list = []  # (source, size, candidate count) found by the goal-directed step, not yet accepted
+    patience = max(1, min(int(PATIENCE * WORK_PER_SECOND) // max(1, n), allowed // 10))  # in candidates
     # Consistent programs, from the first one with free constants on:
     # (free constants, size, library calls, order, source); the least is chosen.
     found: list[tuple[int, int, int, int, str]] = []
-    extra_until = [deadline]  # once something is found: how long to look for a better program
+    extra_until = [allowed]  # once something is found: how many candidates to look for a better program
 
     def matches(t: str, vec: list) -> bool:
         if out_type == "float":
@@ -299,17 +354,18 @@ def search(
         return t == out_type and _key(t, vec) == target_key
 
     def tick() -> None:
-        """Count a candidate; every ``CHECK_EVERY`` candidates, look at the clock."""
+        """Count a candidate: with the budget spent the search ends; every ``CHECK_EVERY``, look at the wall clock."""
+        if counter[0] >= extra_until[0]:
+            raise _OutOfTime()
         counter[0] += 1
+        if pending and counter[0] > pending[2] + patience:
+            take_pending()
         if counter[0] % CHECK_EVERY == 0:
             clock()
 
     def clock() -> None:
-        now = time.perf_counter()
-        if now > deadline or (found and now > extra_until[0]):
-            raise _OutOfTime()
-        if pending and now > pending[2] + patience:
-            take_pending()
+        if time.perf_counter() > deadline:
+            raise _OutOfTime("wall")
 
     def consider(src: str, size: int) -> None:
         """A consistent program: accepted at once without free constants, else the choice begins."""
@@ -317,8 +373,7 @@ def search(
         if free == 0 and not found:
             raise _Found(src, size)
         if not found:
-            now = time.perf_counter()
-            extra_until[0] = min(deadline, now + max(patience, now - t0))
+            extra_until[0] = min(allowed, counter[0] + max(patience, counter[0]))
         found.append((free, size, _calls(src, components), len(found), src))
 
     def take_pending() -> None:
@@ -341,8 +396,8 @@ def search(
         if t == "int" and out_type == "int" and not pending:
             hit = _witness(src, size, vec, target, seen["int"])
             if hit is not None:
-                # Accepted once every smaller expression was tried, or after ``patience``.
-                pending.extend([hit[0], hit[1], time.perf_counter()])
+                # Accepted once every smaller expression was tried, or ``patience`` candidates later.
+                pending.extend([hit[0], hit[1], counter[0]])
 
     def entries(t: str, size: int) -> list[tuple[str, list]]:
         got = bank[t].get(size, [])
@@ -361,13 +416,13 @@ def search(
     strikes: dict[str, int] = {}  # component -> calls that ran out of time
 
     def guarded(thunk: Callable[[], Any], who: str = "", limit: float = COMPONENT_TIME) -> Any:
-        """``thunk()`` under the per-component time limit; None on any failure."""
-        counter[0] += 1
-        left = (extra_until[0] if found else deadline) - time.perf_counter()
+        """``thunk()`` under the per-component CPU-time limit; None on any failure. Counts as a candidate."""
+        tick()
+        left = deadline - time.perf_counter()
         if left <= 0:
-            raise _OutOfTime()
+            raise _OutOfTime("wall")
         try:
-            value = guard.run(thunk, min(limit, left))
+            value = guard.run(thunk, limit, min(limit * CALL_WALL_FACTOR, left))
         except _CallTimeout:
             value = _CallTimeout
         except BaseException:  # errors, memory: the candidate is simply not kept
@@ -418,8 +473,8 @@ def search(
             result.reason = "exhausted"
         except _Found as hit:
             result.expr, result.size = hit.src, hit.size
-        except _OutOfTime:
-            result.reason = "budget"
+        except _OutOfTime as out:
+            result.reason = out.reason
             if pending:  # out of time or patience: the goal-directed find stands (or competes)
                 try:
                     take_pending()
@@ -434,8 +489,8 @@ def search(
         result.source = _to_source(name, params, result.expr)
         result.reason = ""
     result.alternatives = len(found)
-    result.candidates = counter[0]
-    result.seconds = time.perf_counter() - t0
+    result.candidates, result.work, result.budget_work = counter[0], counter[0] * n, allowed * n
+    result.seconds, result.cpu_seconds = time.perf_counter() - t0, time.thread_time() - cpu0
     result.per_size = {s: sum(len(bank[t].get(s, [])) for t in bank) for s in range(1, max_size + 1) if any(s in bank[t] for t in bank)}
     return result
 
@@ -654,41 +709,64 @@ def _to_source(name: str, params: list[str], expr: str) -> str:
 
 
 def search_request(req: dict, ns: dict) -> dict:
-    """The worker's handler of ``{"op": "synthesise", ...}``: components come from ``ns``."""
+    """The worker's handler of ``{"op": "synthesise", ...}``: components come from ``ns``.
+
+    ``budget`` is in nominal seconds (see ``search``), ``wall_limit`` the wall-clock safety net.
+    """
     comps = {}
     for nm, arg_t, out_t in req["components"]:
         fn = ns.get(nm)
         if callable(fn):
             comps[nm] = (tuple(arg_t), out_t, fn)
+    budget = float(req.get("budget", 5.0))
+    wall = req.get("wall_limit")
+    wall = default_wall_limit(budget) if wall is None else float(wall)
     r = search(req["arg_types"], req["out_type"], [tuple(a) for a in req["inputs"]], req["outputs"], comps,
-               budget=float(req.get("budget", 5.0)), max_size=int(req.get("max_size", 9)), name=req.get("name", "f"))
+               budget=budget, max_size=int(req.get("max_size", 9)), name=req.get("name", "f"), wall_limit=wall)
     return {"ok": r.source is not None, "source": r.source, "expr": r.expr, "size": r.size, "candidates": r.candidates,
-            "seconds": r.seconds, "reason": r.reason, "per_size": r.per_size, "free_constants": r.free_constants,
+            "work": r.work, "budget_work": r.budget_work, "seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
+            "wall_limit": wall, "reason": r.reason, "per_size": r.per_size, "free_constants": r.free_constants,
             "alternatives": r.alternatives}
+
+
+def default_wall_limit(budget: float) -> float:
+    """The wall-clock safety net of a search of ``budget`` nominal seconds."""
+    return WALL_FACTOR * budget + WALL_SLACK
 
 
 class SynthesisCreator:
     """The embedded creator: runs ``search`` in the library's sandbox worker.
 
     Args:
-        budget: seconds of search per task.
+        budget: search effort per task, in nominal seconds: ``budget * WORK_PER_SECOND``
+            candidate evaluations (see ``search``). The same budget gives the same answers on
+            any machine and under any load.
         max_size: largest expression size tried.
         focus: components of the focused second pass (the most relevant ones).
         focus_share: share of the budget kept for the focused pass.
+        wall_limit: wall-clock seconds per task after which the search stops whatever its
+            budget says, a safety net only (default ``default_wall_limit(budget)``).
 
     Components are offered to the search in order of their texts' similarity to the task's
     name and description, which breaks ties between equally small programs.
-    ``last`` holds the statistics of the latest search (candidates, seconds, size, reason).
+    ``last`` holds the statistics of the latest search: candidates, work and budget_work
+    (candidate evaluations done and allowed), seconds and cpu_seconds, wall_limit, size,
+    reason ("budget", "exhausted", or "wall": the safety net stopped it, and the result
+    depends on the machine).
     """
 
     provenance = "synthesised"
 
-    def __init__(self, budget: float = 5.0, max_size: int = 9, focus: int = 12, focus_share: float = 0.4) -> None:
-        if budget <= 0:
-            raise ValueError(f"budget must be positive seconds, got {budget}")
+    def __init__(self, budget: float = 5.0, max_size: int = 9, focus: int = 12, focus_share: float = 0.4,
+                 wall_limit: float | None = None) -> None:
+        if not budget > 0:
+            raise ValueError(f"budget must be positive (nominal seconds of search), got {budget}")
+        if wall_limit is not None and not wall_limit > 0:
+            raise ValueError(f"wall_limit must be positive seconds or None, got {wall_limit}")
         if focus < 1 or not 0 < focus_share < 1:
             raise ValueError(f"focus must be at least 1 and focus_share in (0, 1), got {focus} and {focus_share}")
         self.budget, self.max_size, self.focus, self.focus_share = budget, max_size, focus, focus_share
+        self.wall_limit = wall_limit
         self.last: dict = {}
 
     def create(self, task: Task, library: FunctionLibrary) -> str | None:
@@ -698,29 +776,32 @@ class SynthesisCreator:
         ``1 - focus_share`` of the budget, a second search over only the ``focus``
         components whose texts are closest to the task's gets the rest: a program built
         from a few relevant functions (``gcd`` for "share no divisor") may be too large to
-        reach among all of them in time, and small enough among those few.
+        reach among all of them in time, and small enough among those few. Both passes
+        share one wall-clock safety net.
         """
         comps = [[r.name, list(r.signature.args), r.signature.output] for r in _by_relevance(task, library)]
+        wall = default_wall_limit(self.budget) if self.wall_limit is None else self.wall_limit
         t0 = time.perf_counter()
         if len(comps) <= self.focus:
-            self.last = self._search(task, library, comps, self.budget, self.max_size)
+            self.last = self._search(task, library, comps, self.budget, wall)
             return self.last.get("source") if self.last.get("ok") else None
-        full = self._search(task, library, comps, self.budget * (1 - self.focus_share), self.max_size)
+        full = self._search(task, library, comps, self.budget * (1 - self.focus_share), wall)
         self.last = full
         if not full.get("ok"):
-            left = max(0.05, self.budget - (time.perf_counter() - t0))
-            focused = self._search(task, library, comps[: self.focus], left, self.max_size)
-            self.last = dict(focused, candidates=int(full.get("candidates") or 0) + int(focused.get("candidates") or 0),
-                             seconds=time.perf_counter() - t0)
+            left = max(0.05, wall - (time.perf_counter() - t0))
+            focused = self._search(task, library, comps[: self.focus], self.budget * self.focus_share, left)
+            both = {k: (full.get(k) or 0) + (focused.get(k) or 0) for k in ("candidates", "work", "budget_work", "cpu_seconds")}
+            self.last = dict(focused, **both, seconds=time.perf_counter() - t0, wall_limit=wall,
+                             reason=focused.get("reason") if full.get("reason") != "wall" else "wall")
         return self.last.get("source") if self.last.get("ok") else None
 
-    def _search(self, task: Task, library: FunctionLibrary, comps: list, budget: float, max_size: int) -> dict:
+    def _search(self, task: Task, library: FunctionLibrary, comps: list, budget: float, wall: float) -> dict:
         req = {
             "op": "synthesise", "arg_types": list(task.signature.args), "out_type": task.signature.output,
             "inputs": [list(a) for a, _ in task.examples], "outputs": [o for _, o in task.examples],
-            "components": comps, "budget": budget, "max_size": max_size, "name": "f",
+            "components": comps, "budget": budget, "wall_limit": wall, "max_size": self.max_size, "name": "f",
         }
-        return library.sandbox.request(req, library.sources(), timeout=budget + 5.0)
+        return library.sandbox.request(req, library.sources(), timeout=wall + 5.0)
 
 
 def _by_relevance(task: Task, library: FunctionLibrary) -> list:
