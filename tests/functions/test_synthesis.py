@@ -215,7 +215,7 @@ def test_search_outside_the_main_thread_keeps_its_budget():
 
 
 def _fingerprint(r):
-    return (r.expr, r.size, r.candidates, r.work, r.reason, r.free_constants, r.alternatives, r.per_size)
+    return (r.expr, r.size, r.candidates, r.work, r.reason, r.free_constants, r.alternatives, r.per_size, r.cut_calls)
 
 
 def test_a_busy_machine_changes_no_search():
@@ -235,7 +235,10 @@ def test_a_busy_machine_changes_no_search():
                 pass
         return x + 1
 
-    comps = components(SOURCES)
+    # (Not the slow is_prime of SOURCES: by trial division up to n, it needs about the
+    # per-call limit on some candidates, and CPU time is not exact enough to cut it the same
+    # way on every run; the searches here cut no call.)
+    comps = components({k: v for k, v in SOURCES.items() if k != "is_prime"})
     cases = [
         (["int"], "int", HASH_LIKE, {}, 0.3),
         (["list[int]"], "int", [(([6, 3, 11],), 8), (([10, -1, -2],), 12), (([5],), 0), (([1, 9, 4, 4],), 8)], comps, 1.0),
@@ -257,7 +260,7 @@ def test_a_busy_machine_changes_no_search():
             h.kill()
             h.wait()
     assert busy == quiet
-    assert [q[4] for q in quiet] == ["budget", "", "", "budget"]
+    assert [q[4] for q in quiet] == ["budget", "", "", "budget"] and all(q[-1] == 0 for q in quiet)
 
 
 # ------------------------------------------------------- constants the examples leave free
@@ -267,9 +270,16 @@ def test_a_constant_the_examples_leave_free_loses_to_a_program_without_one():
     comps = components({"length": SOURCES["length"], "divides": DIVIDES})
     lists = [[10, -4, 9], [], [0], [4, 5], [1, 2, 3, 4, 5, 6, 7], [3, 3, 3, 3], [8, 1, 2, 9, 9], [2, 0, 1, 5, 5, 5]]
     r = run(["list[int]"], "bool", [((xs,), not xs) for xs in lists], comps, budget=3.0)
-    assert r.expr == "(length(xs) == 0)" and r.free_constants == 0 and r.alternatives >= 1
+    # (Operators come before library calls of the same size, so length(xs) == 0 is met first.)
+    assert r.expr == "(length(xs) == 0)" and r.free_constants == 0
     ns, _ = build_namespace({"length": SOURCES["length"], "divides": DIVIDES, "f": r.source})
     assert ns["f"](list(range(10))) is False and ns["f"]([]) is True
+    # "Is x positive" with 0 and 3 among the examples: 0 < x comes first, but 1 < x and 2 < x
+    # fit as well; the search goes on to sign(x) == 1, whose 1 the examples pin down.
+    sign = {"sign": (("int",), "int", lambda x: (x > 0) - (x < 0))}
+    examples = [((0,), False), ((3,), True), ((5,), True), ((-2,), False), ((8,), True), ((-7,), False)]
+    r = run(["int"], "bool", examples, sign, budget=2.0)
+    assert r.expr == "(sign(x) == 1)" and r.free_constants == 0 and r.alternatives >= 2
 
 
 def test_pinned_constants_are_kept_and_a_free_one_is_the_last_resort():
@@ -295,4 +305,54 @@ def test_the_bundled_is_empty_task_gets_a_program_right_beyond_its_examples(box)
     probes = [(list(range(n)),) for n in (0, 1, 2, 5, 10, 20)]
     outs = box.run_many([(source, "f", probes)], lib.sources())[0]
     assert [o.value for o in outs] == [True, False, False, False, False, False], source
-    assert creator.last["free_constants"] == 0 and creator.last["alternatives"] >= 1
+    assert creator.last["free_constants"] == 0
+
+
+# ------------------------------------------------------------------ the grammar's list gaps
+@pytest.fixture(scope="module")
+def seeds():
+    """Every seed function as a search component, and the namespace they run in."""
+    from riscmoe.functions.seed import SEEDS
+    from riscmoe.functions.values import Signature
+
+    ns, errors = build_namespace({src.split("(", 1)[0][4:]: src for _, _, src in SEEDS})
+    assert not errors
+    comps = {}
+    for sig, _, src in SEEDS:
+        name, s = src.split("(", 1)[0][4:], Signature.parse(sig)
+        comps[name] = (s.args, s.output, ns[name])
+    return comps, ns
+
+
+LISTS = [[], [7], [31, 4], [52, 40, 41, 9], [3, 88, 41, 40, 17, 60], [15, 41, 99, 0, 40, 73, 5, 28, 62, 40], [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]]
+PROBES = [[], [5], [40, 41], [90, 3, 41, 40, 77, 12, 54, 21, 8, 66, 30, 2], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]]
+
+
+@pytest.mark.parametrize("rule, fn, want", [
+    ("the length as a one-element list", lambda xs: [len(xs)], "[length(xs)]"),  # not digits(length(xs))
+    ("append 42", lambda xs: xs + [42], "xs + [42]"),
+    ("insert the length in front", lambda xs: [len(xs)] + xs, "[length(xs)] + xs"),
+    ("replace the second element with 7", lambda xs: xs[:1] + [7] + xs[2:] if len(xs) > 1 else xs, "replace_at(xs, 1, 7)"),
+    ("insert 5 as the second element", lambda xs: xs[:1] + [5] + xs[1:], "insert_at(xs, 1, 5)"),
+    ("swap the first and the last", lambda xs: xs[-1:] + xs[1:-1] + xs[:1] if len(xs) > 1 else xs, "swap(xs, 0, -1)"),
+    ("each element plus its position", lambda xs: [v + k for k, v in enumerate(xs)], "[v + k for k, v in enumerate(xs)]"),
+    ("keep the elements above 40", lambda xs: [v for v in xs if v > 40], "[v for v in xs if v > 40]"),
+    ("add 5 to each", lambda xs: [v + 5 for v in xs], "[v + 5 for v in xs]"),
+    ("remove the last two", lambda xs: xs[:-2], "xs[:-2]"),
+    ("the largest so far", lambda xs: [max(xs[: k + 1]) for k in range(len(xs))], None),  # a fold (a scan)
+])
+def test_the_grammar_covers_list_concepts(seeds, rule, fn, want):
+    """Singletons, cons, constants the examples bring, edits at a position, an index-aware map,
+    thresholds above 2 and folds: each a rule people state in a few words, found small, and
+    right on lists unlike the examples (longer ones, an empty one)."""
+    comps, ns = seeds
+    r = run(["list[int]"], "list[int]", [((xs,), fn(list(xs))) for xs in LISTS], comps, budget=3.0)
+    assert r.source is not None, rule
+    check_source(r.source)
+    body = r.source.split("return ", 1)[1].strip()
+    if want is not None:
+        assert body == want, (rule, r.source)
+    local, errors = build_namespace({"f": r.source}), None
+    f_ns = dict(ns)
+    exec(r.source, f_ns)
+    assert [f_ns["f"](list(p)) for p in PROBES] == [fn(list(p)) for p in PROBES], (rule, r.source)

@@ -21,7 +21,7 @@ A goal-directed step speeds up the last operation: whenever a new int expression
 the search looks up whether a kept B completes the target as ``A + B``, ``A - B``,
 ``B - A`` or ``A * B`` (one dictionary lookup each). Such a find is accepted once every
 smaller expression has been tried (so smaller programs still win) or, at the latest,
-``min(PATIENCE, budget / 10)`` (nominal seconds, counted in candidates) later.
+``min(PATIENCE, budget / 4)`` (nominal seconds, counted in candidates) later.
 
 Which consistent program: the examples rarely single one out, and the smallest is not always
 the one meant. ``divides(10, length(xs))`` reproduces every example of "is the list empty"
@@ -66,7 +66,11 @@ One call of a component (a stored function may loop for long on some input) is c
 after ``COMPONENT_TIME`` seconds of CPU time, or ``CALL_WALL_FACTOR`` times that in
 wall-clock time, by ``_CallGuard``. CPU time, because a component cut off is one the search
 loses (after ``MAX_STRIKES`` cuts it is dropped): under load a call gets less CPU per
-wall-clock second, and would be cut off where on a quiet machine it is not. The guard is an
+wall-clock second, and would be cut off where on a quiet machine it is not. CPU time is
+itself not exact (it varies by some percent with what shares the core), so a call that
+needs about ``COMPONENT_TIME`` could be cut on one run and not on the next: the result's
+``cut_calls`` counts the cuts, and a search with none (the usual case: a normal call takes
+microseconds) depends on nothing but its request. The guard is an
 interval timer (SIGALRM) whose handler raises only while a guarded call runs, only past its
 limits, and only in that call's own code: an alarm that arrives between calls, or inside
 someone else's finaliser or weakref callback (where an exception would be lost as
@@ -100,12 +104,14 @@ if TYPE_CHECKING:
 
 INT_LIMIT = 10**18  # larger intermediate ints are pruned (they only slow the search down)
 LIST_LIMIT = 1000
-CONSTANTS = (0, 1, 2, 3, 10)
+CONSTANTS = (0, 1, 2, 3, 10)  # leaves of size 1
+MORE_CONSTANTS = (4, 5, 6, 7, 8, 9)  # leaves of size 2: any small number, at the price of one more
+LIST_CONSTANTS = ((-1, 1), (-2, 2), (-3, 2))  # (constant, size) with a list in the task: positions from the end
 # The budget's unit is work: one candidate evaluated on one example. A nominal second of
 # budget is this much work, about what the search does in a second on one core of a 2020s
 # server (measured: 380,000 to 900,000 a second on the bundled and list-concept tasks).
 WORK_PER_SECOND = 400_000
-PATIENCE = 0.3  # nominal seconds a goal-directed find waits for smaller programs (at most a tenth of the budget)
+PATIENCE = 1.0  # nominal seconds a goal-directed find waits for smaller programs (at most a quarter of the budget)
 WALL_FACTOR, WALL_SLACK = 10.0, 5.0  # default wall-clock safety net: 10 x the budget + 5 s
 COMPONENT_TIME = 0.05  # CPU seconds one component may spend on all examples together
 CALL_WALL_FACTOR = 20  # a call is stopped after this many times its CPU limit in wall-clock time, CPU or not
@@ -224,25 +230,96 @@ def _index(xs: list, i: int) -> int:
     return xs[i]
 
 
-# (output type, argument types, function, format, commutative, needs floats)
-_PRIMITIVES: list[tuple[str, tuple[str, ...], Callable, str, bool, bool]] = [
-    ("int", ("int", "int"), operator.add, "({0} + {1})", True, False),
-    ("int", ("int", "int"), operator.sub, "({0} - {1})", False, False),
-    ("int", ("int", "int"), operator.mul, "({0} * {1})", True, False),
-    ("int", ("int", "int"), _floordiv, "({0} // {1})", False, False),
-    ("int", ("int", "int"), operator.mod, "({0} % {1})", False, False),
-    ("float", ("float", "float"), _truediv, "({0} / {1})", False, True),
-    ("float", ("float", "float"), operator.add, "({0} + {1})", True, True),
-    ("float", ("float", "float"), operator.sub, "({0} - {1})", False, True),
-    ("float", ("float", "float"), operator.mul, "({0} * {1})", True, True),
-    ("bool", ("int", "int"), operator.eq, "({0} == {1})", True, False),
-    ("bool", ("int", "int"), operator.lt, "({0} < {1})", False, False),
-    ("bool", ("list[int]", "list[int]"), operator.eq, "({0} == {1})", True, False),
-    ("bool", ("bool",), operator.not_, "(not {0})", False, False),
-    ("bool", ("bool", "bool"), lambda a, b: a and b, "({0} and {1})", True, False),
-    ("bool", ("bool", "bool"), lambda a, b: a or b, "({0} or {1})", True, False),
-    ("int", ("list[int]", "int"), _index, "{0}[{1}]", False, False),
-    ("int", ("bool", "int", "int"), lambda c, a, b: a if c else b, "({1} if {0} else {2})", False, False),
+def _step(xs: list, a: int) -> list:
+    return xs[::a]  # a == 0: ValueError, the candidate is dropped
+
+
+def _repeat(xs: list, a: int) -> list:
+    if len(xs) * a > LIST_LIMIT:
+        raise ValueError("list too long")
+    return xs * a
+
+
+def _fold(op: Callable[[int, int], int]) -> Callable[[list], int]:
+    def fold(xs: list) -> int:
+        acc = xs[0]  # the empty list: IndexError, the candidate is dropped
+        for v in xs[1:]:
+            acc = op(acc, v)
+        return acc
+    return fold
+
+
+def _scan(op: Callable[[int, int], int]) -> Callable[[list], list]:
+    def scan(xs: list) -> list:
+        out: list = []
+        for v in xs:
+            acc = v if not out else op(acc, v)
+            out.append(acc)
+        return out
+    return scan
+
+
+# Folds over a list from its first element (``reduce``), and scans (every intermediate value:
+# running totals, the largest so far): the accumulator's new value from ``acc`` and the next
+# element ``v``, as a function and as Python text. Inside the search a fold is written
+# ``_fold_NAME(xs)`` (names with a leading ``_`` can be no library function's); the emitted
+# source spells it out as a loop.
+FOLD_OPS: dict[str, tuple[Callable[[int, int], int], str]] = {
+    "add": (operator.add, "{acc} + {v}"),
+    "sub": (operator.sub, "{acc} - {v}"),
+    "rsub": (lambda a, v: v - a, "{v} - {acc}"),
+    "max": (lambda a, v: a if a >= v else v, "max({acc}, {v})"),
+    "min": (lambda a, v: a if a <= v else v, "min({acc}, {v})"),
+}
+_LOOPS: dict[str, tuple[str, str, Callable]] = {  # pseudo-function -> (fold or scan, step text, function)
+    **{f"_fold_{k}": ("fold", text, _fold(op)) for k, (op, text) in FOLD_OPS.items()},
+    **{f"_scan_{k}": ("scan", text, _scan(op)) for k, (op, text) in FOLD_OPS.items()},
+}
+# Builtins the grammar's expressions use; the sandbox allows each of them.
+_BUILTINS = {"enumerate": enumerate, "min": min, "max": max, "int": int}
+
+# (output type, argument types, function, format, commutative, needs): needs "" (always),
+# "float" (a float in the task), "list" (a list argument or output), "list_out" (a list output).
+_PRIMITIVES: list[tuple[str, tuple[str, ...], Callable, str, bool, str]] = [
+    ("int", ("int", "int"), operator.add, "({0} + {1})", True, ""),
+    ("int", ("int", "int"), operator.sub, "({0} - {1})", False, ""),
+    ("int", ("int", "int"), operator.mul, "({0} * {1})", True, ""),
+    ("int", ("int", "int"), _floordiv, "({0} // {1})", False, ""),
+    ("int", ("int", "int"), operator.mod, "({0} % {1})", False, ""),
+    ("float", ("float", "float"), _truediv, "({0} / {1})", False, "float"),
+    ("float", ("float", "float"), operator.add, "({0} + {1})", True, "float"),
+    ("float", ("float", "float"), operator.sub, "({0} - {1})", False, "float"),
+    ("float", ("float", "float"), operator.mul, "({0} * {1})", True, "float"),
+    ("bool", ("int", "int"), operator.eq, "({0} == {1})", True, ""),
+    ("bool", ("int", "int"), operator.lt, "({0} < {1})", False, ""),
+    ("bool", ("list[int]", "list[int]"), operator.eq, "({0} == {1})", True, ""),
+    ("bool", ("bool",), operator.not_, "(not {0})", False, ""),
+    ("bool", ("bool", "bool"), lambda a, b: a and b, "({0} and {1})", True, ""),
+    ("bool", ("bool", "bool"), lambda a, b: a or b, "({0} or {1})", True, ""),
+    ("int", ("list[int]", "int"), _index, "{0}[{1}]", False, ""),
+    ("int", ("bool", "int", "int"), lambda c, a, b: a if c else b, "({1} if {0} else {2})", False, ""),
+    # Lists: slices (before literals: xs[:1] is right on the empty list, [xs[0]] is not),
+    # literals, concatenation (so cons: [a] + xs, xs + [a]) and repetition.
+    ("list[int]", ("list[int]", "int"), lambda xs, a: xs[a:], "{0}[{1}:]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: xs[:a], "{0}[:{1}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), _step, "{0}[::{1}]", False, "list"),
+    ("list[int]", ("list[int]", "int", "int"), lambda xs, a, b: xs[a:b], "{0}[{1}:{2}]", False, "list"),
+    ("list[int]", ("int",), lambda a: [a], "[{0}]", False, "list_out"),
+    ("list[int]", ("int", "int"), lambda a, b: [a, b], "[{0}, {1}]", False, "list_out"),
+    ("list[int]", ("list[int]", "list[int]"), operator.add, "({0} + {1})", False, "list_out"),
+    ("list[int]", ("list[int]", "int"), _repeat, "({0} * {1})", False, "list_out"),
+    # Every element against one number of the whole list (its length, first element, maximum):
+    # map and filter with a second operand; ``{v}`` is the element's name.
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [v + a for v in xs], "[{v} + {1} for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [v - a for v in xs], "[{v} - {1} for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [v * a for v in xs], "[{v} * {1} for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [a for v in xs], "[{1} for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v > a], "[{v} for {v} in {0} if {v} > {1}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v < a], "[{v} for {v} in {0} if {v} < {1}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v != a], "[{v} for {v} in {0} if {v} != {1}]", False, "list"),
+    # Folds and scans over a list.
+    *[("int" if kind == "fold" else "list[int]", ("list[int]",), fn, f"{nm}({{0}})", False, "list")
+      for nm, (kind, _, fn) in _LOOPS.items()],
 ]
 
 
@@ -286,6 +363,7 @@ class SearchResult:
     budget_work: int = 0  # the work the budget allowed
     seconds: float = 0.0  # wall-clock time
     cpu_seconds: float = 0.0  # CPU time of the searching thread
+    cut_calls: int = 0  # component calls stopped by the per-call CPU-time limit (0: nothing here hung on timing)
     reason: str = ""  # why nothing was found: "budget", "exhausted", or "wall" (the wall-clock safety net)
     per_size: dict = field(default_factory=dict)  # size -> distinct behaviours kept
     free_constants: int = 0  # constants of the chosen program that the examples leave free
@@ -302,6 +380,7 @@ def search(
     max_size: int = 9,
     name: str = "f",
     wall_limit: float | None = None,
+    costs: dict[str, int] | None = None,
 ) -> SearchResult:
     """Find the smallest expression over the grammar that maps every input to its output.
 
@@ -322,6 +401,11 @@ def search(
             (a safety net against components slow on every call; default ``WALL_FACTOR *
             budget + WALL_SLACK``). A search it stops ends with reason "wall": its result
             depends on the machine.
+        costs: name -> size of a call of that component (default 1); ``SynthesisCreator``
+            makes the less relevant of many stored functions dearer (``component_costs``).
+            A component that takes none of the task's argument types and gives another
+            type than its output (``gcd`` in a task on lists) costs one more: it can only
+            be a step inside, and calls of it are what swell the small sizes.
 
     Example:
         >>> r = search(["int"], "int", [(1,), (2,), (5,)], [2, 5, 26], {}, budget=2.0)
@@ -332,8 +416,10 @@ def search(
     t0, cpu0 = time.perf_counter(), time.thread_time()
     deadline = t0 + (WALL_FACTOR * budget + WALL_SLACK if wall_limit is None else wall_limit)  # the safety net
     floats = "float" in arg_types or out_type == "float"
+    lists = "list[int]" in arg_types or out_type == "list[int]"
     params = _param_names(arg_types, set(components))
     var = "v" if "v" not in components and "v" not in params else "v_"
+    kvar = "k" if "k" not in components and "k" not in params else "k_"
     n = len(inputs)
     bank: dict[str, dict[int, list[tuple[str, list]]]] = {t: {} for t in ("int", "float", "bool", "list[int]")}
     seen: dict[str, dict] = {t: {} for t in bank}  # type -> behaviour key -> (source, size)
@@ -342,7 +428,7 @@ def search(
     counter = [0]  # candidates so far: the budget is counted in these, times the examples
     allowed = max(1, int(budget * WORK_PER_SECOND) // max(1, n))  # candidates the budget buys
     pending: list = []  # (source, size, candidate count) found by the goal-directed step, not yet accepted
-    patience = max(1, min(int(PATIENCE * WORK_PER_SECOND) // max(1, n), allowed // 10))  # in candidates
+    patience = max(1, min(int(PATIENCE * WORK_PER_SECOND) // max(1, n), allowed // 4))  # in candidates
     # Consistent programs, from the first one with free constants on:
     # (free constants, size, library calls, order, source); the least is chosen.
     found: list[tuple[int, int, int, int, str]] = []
@@ -393,11 +479,14 @@ def search(
             return
         seen[t][k] = (src, size)
         bank[t].setdefault(size, []).append((src, vec))
-        if t == "int" and out_type == "int" and not pending:
+        hit = None
+        if t == out_type == "int" and not pending:
             hit = _witness(src, size, vec, target, seen["int"])
-            if hit is not None:
-                # Accepted once every smaller expression was tried, or ``patience`` candidates later.
-                pending.extend([hit[0], hit[1], counter[0]])
+        elif t == out_type == "list[int]" and not pending:
+            hit = _list_witness(src, size, vec, target, seen["list[int]"])
+        if hit is not None:
+            # Accepted once every smaller expression was tried, or ``patience`` candidates later.
+            pending.extend([hit[0], hit[1], counter[0]])
 
     def entries(t: str, size: int) -> list[tuple[str, list]]:
         got = bank[t].get(size, [])
@@ -406,12 +495,22 @@ def search(
         return got
 
     # Only functions whose types the search can produce, that take something.
-    comps = [(nm, a, o, f) for nm, (a, o, f) in components.items() if a and all(x in bank for x in (*a, o))]
+    costs = costs or {}
+    comps = [(nm, a, o, f, max(1, int(costs.get(nm, 1))) + (0 if set(a) & set(arg_types) or o == out_type else 1))
+             for nm, (a, o, f) in components.items() if a and all(x in bank for x in (*a, o))]
     if not floats:
         comps = [c for c in comps if "float" not in (*c[1], c[2])]
-    prims = [p for p in _PRIMITIVES if floats or not p[5]]
-    env: dict[str, Any] = {"__builtins__": {}, **{nm: f for nm, (_, _, f) in components.items()}}
-    guard = _CallGuard([env] + [f.__globals__ for _, _, _, f in comps if isinstance(getattr(f, "__globals__", None), dict)])
+    # A builtin the grammar uses is left out where a library function has its name (it would be called instead).
+    has = {"": True, "float": floats, "list": lists, "list_out": out_type == "list[int]"}
+    shadowed = set(_BUILTINS) & set(components)
+    prims = [p for p in _PRIMITIVES if has[p[5]] and not (p[3].startswith(("min(", "max(")) and shadowed)]
+    prims = [p for p in prims if not (p[3].startswith("_") and {"min", "max"} & shadowed)]
+    consts = [*CONSTANTS, *([c for c, k in LIST_CONSTANTS if k == 1] if lists else [])]
+    extra = [c for c in task_constants(arg_types, out_type, inputs, outputs) if c not in consts]
+    more = [c for c in [*MORE_CONSTANTS, *([c for c, k in LIST_CONSTANTS if k == 2] if lists else [])] if c not in extra]
+    env: dict[str, Any] = {"__builtins__": {}, **_BUILTINS, **{nm: fn for nm, (_, _, fn) in _LOOPS.items()},
+                           **{nm: f for nm, (_, _, f) in components.items()}}
+    guard = _CallGuard([env] + [f.__globals__ for _, _, _, f, _ in comps if isinstance(getattr(f, "__globals__", None), dict)])
 
     strikes: dict[str, int] = {}  # component -> calls that ran out of time
 
@@ -453,12 +552,14 @@ def search(
             comps = [c for c in comps if not _same_as_primitive(c, guarded)]
             for i, (p, t) in enumerate(zip(params, arg_types)):
                 offer(t, 1, p, [inp[i] for inp in inputs])
-            for c in CONSTANTS:
-                offer("int", 1, str(c), [c] * n)
+            for c, size in [*[(c, 1) for c in consts + extra], *[(c, 2) for c in more]]:
+                offer("int", size, str(c), [c] * n)
             if floats:
                 offer("float", 1, "0.5", [0.5] * n)
             elements = _elements(inputs, arg_types)
-            maps, preds = _bodies(comps, elements, var, guarded)
+            maps, preds = _bodies([(nm, a, o, f, max(1, int(costs.get(nm, 1)))) for nm, a, o, f, _ in comps], elements, var,
+                                  guarded, [c for c in consts + more if c >= 0] + extra, shadowed)
+            imaps = _index_bodies(var, kvar) if lists and "enumerate" not in shadowed else []
             for size in range(2, max_size + 1):
                 if pending and pending[1] <= size:
                     take_pending()
@@ -467,7 +568,7 @@ def search(
                     if size > smallest + 1 or (size > smallest and min(found)[0] == 0):
                         break  # the first find's size was searched, and the next one while needed
                 clock()
-                _grow(size, prims, comps, maps, preds, entries, offer, guarded, usable, var, tick)
+                _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick)
             if pending:
                 take_pending()
             result.reason = "exhausted"
@@ -486,20 +587,28 @@ def search(
         free, size, _, _, src = min(found)
         result.expr, result.size, result.free_constants = src, size, free
     if result.expr is not None:
-        result.source = _to_source(name, params, result.expr)
+        result.source = _to_source(name, params, result.expr, list(components))
         result.reason = ""
     result.alternatives = len(found)
     result.candidates, result.work, result.budget_work = counter[0], counter[0] * n, allowed * n
     result.seconds, result.cpu_seconds = time.perf_counter() - t0, time.thread_time() - cpu0
+    result.cut_calls = sum(strikes.values())
     result.per_size = {s: sum(len(bank[t].get(s, [])) for t in bank) for s in range(1, max_size + 1) if any(s in bank[t] for t in bank)}
     return result
 
 
-def _grow(size, prims, comps, maps, preds, entries, offer, guarded, usable, var, tick) -> None:
-    """Offer every expression of exactly ``size`` built from smaller kept ones."""
-    # Library calls first: at equal size a call reads better than an operator expression.
-    for name, arg_t, out_t, fn in comps:
-        for parts in _splits(size - 1, len(arg_t)):
+def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick) -> None:
+    """Offer every expression of exactly ``size`` built from smaller kept ones.
+
+    The grammar's own operators, literals and slices first: of two programs of one size, the
+    one that says what it does wins over a library call that stands in for it on the
+    examples only (``digits(x)`` is ``[x]`` below 10; a stored function is right on the
+    examples it was made for). Then library calls (``maximum(xs)`` reads better than the
+    fold that does the same), then folds and comprehensions.
+    """
+    _apply(size, [p for p in prims if not p[3].startswith("_")], entries, offer, var, tick)
+    for name, arg_t, out_t, fn, cost in comps:
+        for parts in _splits(size - cost, len(arg_t)):
             for combo in _combos([entries(t, s) for t, s in zip(arg_t, parts)]):
                 if not usable(name):
                     break  # it kept running out of time: no longer a building block
@@ -507,21 +616,7 @@ def _grow(size, prims, comps, maps, preds, entries, offer, guarded, usable, var,
                                        for args in zip(*[c[1] for c in combo])], name)
                 if vec is not None:
                     offer(out_t, size, f"{name}({', '.join(c[0] for c in combo)})", vec)
-    for out_t, arg_t, fn, fmt, comm, _ in prims:
-        for parts in _splits(size - 1, len(arg_t)):
-            if comm and parts[0] > parts[1]:
-                continue
-            lists = [entries(t, s) for t, s in zip(arg_t, parts)]
-            for combo in _combos(lists, same=comm and parts[0] == parts[1]):
-                try:
-                    vec = [fn(*args) for args in zip(*[c[1] for c in combo])]
-                except (ArithmeticError, IndexError, ValueError, TypeError, OverflowError):
-                    tick()  # counted as a candidate, so the clock is read even when all fail
-                    continue
-                srcs = [c[0] for c in combo]
-                if comm and parts[0] < parts[1]:
-                    srcs.reverse()  # larger operand first: "x * x + 1" rather than "1 + x * x"
-                offer(out_t, size, fmt.format(*srcs), vec)
+    _apply(size, [p for p in prims if p[3].startswith("_")], entries, offer, var, tick)
     # Comprehensions: 1 + list size + body size.
     for body in maps:
         for src, vec in entries("list[int]", size - 1 - body.size):
@@ -533,6 +628,30 @@ def _grow(size, prims, comps, maps, preds, entries, offer, guarded, usable, var,
             out = guarded(lambda: [[e for e in xs if body.fn(e)] for xs in vec], body.src) if usable(body.src) else None
             if out is not None:
                 offer("list[int]", size, f"[{var} for {var} in {src} if {body.src}]", out)
+    for body in imaps:  # index-aware: the body sees the position k and the element
+        for src, vec in entries("list[int]", size - 1 - body.size):
+            out = guarded(lambda: [[body.fn(k, e) for k, e in enumerate(xs)] for xs in vec], body.src)
+            if out is not None:
+                offer("list[int]", size, f"[{body.src} for {kvar}, {var} in enumerate({src})]", out)
+
+
+def _apply(size, prims, entries, offer, var, tick) -> None:
+    """Offer every expression of exactly ``size`` that applies one of ``prims`` to smaller kept ones."""
+    for out_t, arg_t, fn, fmt, comm, _ in prims:
+        for parts in _splits(size - 1, len(arg_t)):
+            if comm and parts[0] > parts[1]:
+                continue
+            lists = [entries(t, s) for t, s in zip(arg_t, parts)]
+            for combo in _combos(lists, same=comm and parts[0] == parts[1]):
+                try:
+                    vec = [fn(*args) for args in zip(*[c[1] for c in combo])]
+                except (ArithmeticError, IndexError, ValueError, TypeError, OverflowError):
+                    tick()  # counted as a candidate, so the budget is spent even when all fail
+                    continue
+                srcs = [c[0] for c in combo]
+                if comm and parts[0] < parts[1]:
+                    srcs.reverse()  # larger operand first: "x * x + 1" rather than "1 + x * x"
+                offer(out_t, size, fmt.format(*srcs, v=var), vec)
 
 
 def _witness(src: str, size: int, vec: list, target: list, index: dict) -> tuple[str, int] | None:
@@ -559,12 +678,85 @@ def _witness(src: str, size: int, vec: list, target: list, index: dict) -> tuple
     return None
 
 
+def _list_witness(src: str, size: int, vec: list, target: list, index: dict) -> tuple[str, int] | None:
+    """Goal-directed step for lists: does a kept B make ``target`` = new A + B, or B + A?
+
+    When A is a prefix (a suffix) of every target list, B must be the rest: one lookup, as
+    in ``_witness``. ``[len(xs)] + xs`` is found as soon as ``[len(xs)]`` is kept.
+    """
+    if not any(vec) or not all(len(a) <= len(t) for a, t in zip(vec, target)):
+        return None
+    if all(t[: len(a)] == a for a, t in zip(vec, target)):
+        hit = index.get(tuple(tuple(t[len(a):]) for a, t in zip(vec, target)))
+        if hit is not None:
+            return f"({src}) + ({hit[0]})", size + hit[1] + 1
+    if all(t[len(t) - len(a):] == a for a, t in zip(vec, target)):
+        hit = index.get(tuple(tuple(t[: len(t) - len(a)]) for a, t in zip(vec, target)))
+        if hit is not None:
+            return f"({hit[0]}) + ({src})", size + hit[1] + 1
+    return None
+
+
+MAX_TASK_CONSTANTS = 6
+
+
+def task_constants(arg_types: Sequence[str], out_type: str, inputs: Sequence[Sequence], outputs: Sequence) -> list[int]:
+    """Int constants the examples suggest besides ``CONSTANTS``, at most ``MAX_TASK_CONSTANTS``.
+
+    - Values that outputs bring in: a value in the output of at least two examples but in
+      neither of their inputs (the 3 of "append 3", the 50 of "lower those above 50 to 50");
+    - the thresholds of a filter: when every output keeps only values of its input, and
+      sorting the values seen puts the removed and the kept ones into at most three runs
+      (one or two boundaries), the values either side of each boundary (40 and 41 for "keep
+      those above 40"; the 7 of "remove every 7" and its neighbours).
+
+    Each one becomes a leaf of size 1 and a constant of the comprehensions' bodies. A
+    constant the examples do not pin down still counts as free (see ``_free_constants``).
+    """
+    def ints(v: Any) -> list[int]:
+        if type(v) is int:
+            return [v]
+        return [e for e in v if type(e) is int] if type(v) is list else []
+
+    brought: dict[int, int] = {}
+    for args, out in zip(inputs, outputs):
+        have = {e for a in args for e in ints(a)}
+        for v in set(ints(out)) - have:
+            brought[v] = brought.get(v, 0) + 1
+    picked = [v for v, k in sorted(brought.items(), key=lambda kv: (-kv[1], abs(kv[0]), kv[0])) if k >= 2]
+    if out_type == "list[int]" and list(arg_types) == ["list[int]"]:
+        picked += _thresholds([a[0] for a in inputs], outputs)
+    out: list[int] = []
+    for v in picked:
+        if v not in CONSTANTS and v not in out and abs(v) <= 10**6:
+            out.append(v)
+    return out[:MAX_TASK_CONSTANTS]
+
+
+def _thresholds(inputs: Sequence[list], outputs: Sequence[list]) -> list[int]:
+    """Values either side of the boundaries between removed and kept values, for a filter with one or two."""
+    removed: set[int] = set()
+    kept: set[int] = set()
+    for xs, out in zip(inputs, outputs):
+        if not set(out) <= set(xs):
+            return []  # not a filter
+        kept |= set(out)
+        removed |= set(xs) - set(out)
+    if not removed or not kept:
+        return []
+    labels = [(v, "k" if v in kept and v not in removed else "r" if v not in kept else "m") for v in sorted(removed | kept)]
+    bounds = [(a, b) for (a, la), (b, lb) in zip(labels, labels[1:]) if {la, lb} == {"k", "r"}]
+    if any(lab == "m" for _, lab in labels) or not 1 <= len(bounds) <= 2:
+        return []
+    return [v for pair in bounds for v in pair]
+
+
 _PAIRS = [(a, b) for a in (-7, -2, 0, 3, 5, 12) for b in (-3, 1, 2, 7)]
 
 
 def _same_as_primitive(comp, guarded: Callable) -> bool:
     """Whether an (int, int) -> int component behaves like one of the grammar's operators."""
-    name, arg_t, out_t, fn = comp
+    name, arg_t, out_t, fn = comp[:4]
     if arg_t != ("int", "int") or out_t != "int":
         return False
     outs = guarded(lambda: [fn(a, b) for a, b in _PAIRS], name)
@@ -598,20 +790,25 @@ def _combos(lists: list[list], same: bool = False):
 
 
 def _elements(inputs: Sequence[Sequence], arg_types: Sequence[str]) -> list[int]:
-    """Element values a comprehension body may see (for pruning bodies), at most 60."""
+    """Element values a comprehension body may see (for pruning bodies): every list element of the examples, and -3..10."""
     els = {e for inp in inputs for a, t in zip(inp, arg_types) if t == "list[int]" for e in a}
     els |= set(range(-3, 11))
-    return sorted(els)[:60]
+    return sorted(els)[:400]
 
 
-def _bodies(comps, elements: list[int], var: str, guarded: Callable) -> tuple[list[Body], list[Body]]:
-    """Distinct small int -> int bodies and int -> bool predicates, by behaviour on ``elements``."""
-    unary_int = [(n, f) for n, a, o, f in comps if a == ("int",) and o == "int"]
-    unary_bool = [(n, f) for n, a, o, f in comps if a == ("int",) and o == "bool"]
+def _bodies(comps, elements: list[int], var: str, guarded: Callable, consts: Sequence[int] = CONSTANTS,
+            shadowed: set[str] = frozenset()) -> tuple[list[Body], list[Body]]:
+    """Distinct small int -> int bodies and int -> bool predicates, by behaviour on ``elements``.
+
+    ``consts`` are the constants bodies may use (``v + c``, ``min(v, c)``, ``v > c``, ...);
+    ``shadowed`` the builtins a library function's name hides (their bodies are left out).
+    """
+    unary_int = [(n, f, k) for n, a, o, f, k in comps if a == ("int",) and o == "int"]
+    unary_bool = [(n, f, k) for n, a, o, f, k in comps if a == ("int",) and o == "bool"]
     cand: list[tuple[str, int, Callable, str]] = []
-    for n, f in unary_int:
-        cand.append((f"{n}({var})", 1, f, "int"))
-    for c in CONSTANTS[1:]:
+    for n, f, k in unary_int:
+        cand.append((f"{n}({var})", k, f, "int"))
+    for c in [c for c in consts if c != 0]:
         cand += [
             (f"{var} + {c}", 2, lambda v, c=c: v + c, "int"),
             (f"{var} - {c}", 2, lambda v, c=c: v - c, "int"),
@@ -620,21 +817,31 @@ def _bodies(comps, elements: list[int], var: str, guarded: Callable) -> tuple[li
             (f"{var} % {c}", 2, lambda v, c=c: v % c, "int"),
             (f"{c} - {var}", 2, lambda v, c=c: c - v, "int"),
         ]
+        if "min" not in shadowed and "max" not in shadowed:  # lower to c at most, raise to c at least
+            cand += [(f"min({var}, {c})", 2, lambda v, c=c: min(v, c), "int"), (f"max({var}, {c})", 2, lambda v, c=c: max(v, c), "int")]
     cand.append((f"{var} * {var}", 2, lambda v: v * v, "int"))
-    for n, f in unary_bool:
-        cand.append((f"{n}({var})", 1, f, "bool"))
-        cand.append((f"not {n}({var})", 2, lambda v, f=f: not f(v), "bool"))
-    for c in CONSTANTS[:3]:
-        cand += [
-            (f"{var} > {c}", 2, lambda v, c=c: v > c, "bool"),
-            (f"{var} < {c}", 2, lambda v, c=c: v < c, "bool"),
-            (f"{var} != {c}", 2, lambda v, c=c: v != c, "bool"),
+    simple_preds: list[tuple[str, int, Callable]] = []
+    for n, f, k in unary_bool:
+        simple_preds += [(f"{n}({var})", k, f), (f"not {n}({var})", k + 1, lambda v, f=f: not f(v))]
+    for c in consts:
+        simple_preds += [
+            (f"{var} > {c}", 2, lambda v, c=c: v > c),
+            (f"{var} < {c}", 2, lambda v, c=c: v < c),
+            (f"{var} != {c}", 2, lambda v, c=c: v != c),
         ]
-    for n, f in unary_int:
-        for m, g in unary_int:
-            cand.append((f"{n}({m}({var}))", 2, lambda v, f=f, g=g: f(g(v)), "int"))
-        for m, g in unary_bool:
-            cand.append((f"{m}({n}({var}))", 2, lambda v, f=f, g=g: g(f(v)), "bool"))
+        if c >= 2:  # the multiples of c
+            simple_preds.append((f"{var} % {c} == 0", 3, lambda v, c=c: v % c == 0))
+    cand += [(src, size, fn, "bool") for src, size, fn in simple_preds]
+    for src, size, p in simple_preds:  # a predicate as a number, and zero where it holds
+        if "int" not in shadowed:
+            cand.append((f"int({src})", size + 1, lambda v, p=p: int(p(v)), "int"))
+        cand.append((f"0 if {src} else {var}", size + 2, lambda v, p=p: 0 if p(v) else v, "int"))
+    for n, f, k in unary_int:
+        for m, g, j in unary_int:
+            cand.append((f"{n}({m}({var}))", k + j, lambda v, f=f, g=g: f(g(v)), "int"))
+        for m, g, j in unary_bool:
+            cand.append((f"{m}({n}({var}))", k + j, lambda v, f=f, g=g: g(f(v)), "bool"))
+    cand.sort(key=lambda c: c[1])  # smaller first: of two bodies that behave alike, the smaller stays
     maps, preds, seen = [], [], set()
     for src, size, fn, kind in cand:
         outs = guarded(lambda: [_quick(fn, e) for e in elements], src)
@@ -646,6 +853,20 @@ def _bodies(comps, elements: list[int], var: str, guarded: Callable) -> tuple[li
         seen.add(key)
         (maps if kind == "int" else preds).append(Body(src, size, fn))
     return maps, preds
+
+
+def _index_bodies(var: str, kvar: str) -> list[Body]:
+    """Bodies of the index-aware comprehension ``[body for k, v in enumerate(xs)]``; ``k`` counts 1, ``v`` 0."""
+    v, k = var, kvar
+    return [
+        Body(k, 1, lambda i, e: i),
+        Body(f"{k} + 1", 2, lambda i, e: i + 1),  # positions from 1
+        Body(f"{v} + {k}", 2, lambda i, e: e + i),
+        Body(f"{v} - {k}", 2, lambda i, e: e - i),
+        Body(f"{k} - {v}", 2, lambda i, e: i - e),
+        Body(f"{v} * {k}", 2, lambda i, e: e * i),
+        Body(f"-{v} if {k} % 2 else {v}", 4, lambda i, e: -e if i % 2 else e),  # signs alternating
+    ]
 
 
 def _free_constants(expr: str, params: Sequence[str], arg_types: Sequence[str], inputs: Sequence[Sequence],
@@ -703,8 +924,47 @@ def _param_names(arg_types: Sequence[str], taken: set[str]) -> list[str]:
     return [n + "_" if n in taken else n for n in names]
 
 
-def _to_source(name: str, params: list[str], expr: str) -> str:
-    src = f"def {name}({', '.join(params)}):\n    return {expr}\n"
+def _to_source(name: str, params: list[str], expr: str, taken: Sequence[str] = ()) -> str:
+    """The function ``def name(params): return expr``, its folds written out as loops.
+
+    A fold ``_fold_max(xs)`` becomes ``acc = xs[0]`` and ``for v in xs[1:]: acc = max(acc, v)``
+    before the return, which then uses ``acc``; a scan appends each value to a list. Folds
+    only ever take expressions of the parameters, so moving them ahead is always right; the
+    names chosen clash with no parameter, library function (``taken``) or name in ``expr``.
+    """
+    tree = ast.parse(expr, mode="eval")
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | set(params) | set(taken)
+    lines: list[str] = []
+
+    def fresh(base: str) -> str:
+        cand, i = base, 2
+        while cand in names:
+            cand, i = f"{base}{i}", i + 1
+        names.add(cand)
+        return cand
+
+    class Hoist(ast.NodeTransformer):
+        def visit_Call(self, node: ast.Call) -> ast.AST:
+            self.generic_visit(node)  # folds inside the arguments first
+            if not (isinstance(node.func, ast.Name) and node.func.id in _LOOPS):
+                return node
+            kind, text, _ = _LOOPS[node.func.id]
+            xs = ast.unparse(node.args[0])
+            acc, v = fresh("acc"), fresh("v")
+            step = text.format(acc=acc, v=v)
+            if kind == "fold":
+                if not isinstance(node.args[0], ast.Name):  # computed once
+                    seq = fresh("seq")
+                    lines.append(f"{seq} = {xs}")
+                    xs = seq
+                lines.extend([f"{acc} = {xs}[0]", f"for {v} in {xs}[1:]:", f"    {acc} = {step}"])
+                return ast.Name(acc, ast.Load())
+            run = fresh("running")
+            lines.extend([f"{run} = []", f"for {v} in {xs}:", f"    {acc} = {v} if not {run} else {step}", f"    {run}.append({acc})"])
+            return ast.Name(run, ast.Load())
+
+    body = Hoist().visit(tree).body
+    src = f"def {name}({', '.join(params)}):\n" + "".join(f"    {line}\n" for line in lines) + f"    return {ast.unparse(body)}\n"
     return ast.unparse(ast.parse(src)) + "\n"  # drops the redundant parentheses
 
 
@@ -713,20 +973,46 @@ def search_request(req: dict, ns: dict) -> dict:
 
     ``budget`` is in nominal seconds (see ``search``), ``wall_limit`` the wall-clock safety net.
     """
-    comps = {}
-    for nm, arg_t, out_t in req["components"]:
+    comps, costs = {}, {}
+    for nm, arg_t, out_t, *cost in req["components"]:  # [name, argument types, output type(, call size)]
         fn = ns.get(nm)
         if callable(fn):
             comps[nm] = (tuple(arg_t), out_t, fn)
+            costs[nm] = int(cost[0]) if cost else 1
     budget = float(req.get("budget", 5.0))
     wall = req.get("wall_limit")
     wall = default_wall_limit(budget) if wall is None else float(wall)
     r = search(req["arg_types"], req["out_type"], [tuple(a) for a in req["inputs"]], req["outputs"], comps,
-               budget=budget, max_size=int(req.get("max_size", 9)), name=req.get("name", "f"), wall_limit=wall)
+               budget=budget, max_size=int(req.get("max_size", 9)), name=req.get("name", "f"), wall_limit=wall, costs=costs)
     return {"ok": r.source is not None, "source": r.source, "expr": r.expr, "size": r.size, "candidates": r.candidates,
             "work": r.work, "budget_work": r.budget_work, "seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
-            "wall_limit": wall, "reason": r.reason, "per_size": r.per_size, "free_constants": r.free_constants,
+            "wall_limit": wall, "cut_calls": r.cut_calls, "reason": r.reason, "per_size": r.per_size, "free_constants": r.free_constants,
             "alternatives": r.alternatives}
+
+
+LEARNED_FREE = 4  # learned functions whose calls cost 1: the most relevant ones; the next 8 cost 2, the next 16 cost 3, ...
+
+
+def component_costs(records: Sequence) -> dict[str, int]:
+    """Size of a call of each stored function, for ``records`` in order of relevance to the task.
+
+    Seeds (the fixed vocabulary) cost 1. A function the library learned costs
+    ``1 + floor(log2(1 + rank / LEARNED_FREE))`` by its rank among the learned ones: the 4
+    most relevant 1, the next 8 cost 2, the next 16 cost 3, and so on, a code length for
+    the rank. Each function of cost 1 puts its calls on every smaller expression into every
+    size; under this prior the number of functions that can appear at a size grows with the
+    size, not with the library, so a task found from the seeds alone is found at about the
+    same cost with a hundred stored functions, and the less relevant ones stay usable in
+    smaller programs.
+    """
+    out, rank = {}, 0
+    for r in records:
+        if r.provenance == "seed":
+            out[r.name] = 1
+            continue
+        out[r.name] = 1 + int(math.log2(1 + rank / LEARNED_FREE))
+        rank += 1
+    return out
 
 
 def default_wall_limit(budget: float) -> float:
@@ -748,7 +1034,9 @@ class SynthesisCreator:
             budget says, a safety net only (default ``default_wall_limit(budget)``).
 
     Components are offered to the search in order of their texts' similarity to the task's
-    name and description, which breaks ties between equally small programs.
+    name and description, which breaks ties between equally small programs, and with call
+    sizes from ``component_costs``: seeds and the most relevant learned functions 1, the
+    less relevant dearer.
     ``last`` holds the statistics of the latest search: candidates, work and budget_work
     (candidate evaluations done and allowed), seconds and cpu_seconds, wall_limit, size,
     reason ("budget", "exhausted", or "wall": the safety net stopped it, and the result
@@ -779,7 +1067,9 @@ class SynthesisCreator:
         reach among all of them in time, and small enough among those few. Both passes
         share one wall-clock safety net.
         """
-        comps = [[r.name, list(r.signature.args), r.signature.output] for r in _by_relevance(task, library)]
+        recs = _by_relevance(task, library)
+        costs = component_costs(recs)
+        comps = [[r.name, list(r.signature.args), r.signature.output, costs[r.name]] for r in recs]
         wall = default_wall_limit(self.budget) if self.wall_limit is None else self.wall_limit
         t0 = time.perf_counter()
         if len(comps) <= self.focus:
@@ -789,8 +1079,9 @@ class SynthesisCreator:
         self.last = full
         if not full.get("ok"):
             left = max(0.05, wall - (time.perf_counter() - t0))
-            focused = self._search(task, library, comps[: self.focus], self.budget * self.focus_share, left)
-            both = {k: (full.get(k) or 0) + (focused.get(k) or 0) for k in ("candidates", "work", "budget_work", "cpu_seconds")}
+            few = [c[:3] + [1] for c in comps[: self.focus]]  # the chosen few cost 1 each
+            focused = self._search(task, library, few, self.budget * self.focus_share, left)
+            both = {k: (full.get(k) or 0) + (focused.get(k) or 0) for k in ("candidates", "work", "budget_work", "cpu_seconds", "cut_calls")}
             self.last = dict(focused, **both, seconds=time.perf_counter() - t0, wall_limit=wall,
                              reason=focused.get("reason") if full.get("reason") != "wall" else "wall")
         return self.last.get("source") if self.last.get("ok") else None
