@@ -356,3 +356,37 @@ def test_the_grammar_covers_list_concepts(seeds, rule, fn, want):
     f_ns = dict(ns)
     exec(r.source, f_ns)
     assert [f_ns["f"](list(p)) for p in PROBES] == [fn(list(p)) for p in PROBES], (rule, r.source)
+
+
+def _learned(k):
+    """Sources of ``k`` plausible earlier creations on lists (drops, shifts, filters, prefixes)."""
+    shapes = ["xs[{i}:] + [{i}]", "[v + {j} for v in xs]", "[v for v in xs if v > {t}]", "xs[:{i}] + xs[{i} + 1:]", "[{j}] + xs",
+              "xs[::-1][:{i} + 1]", "[v * ({i} + 2) for v in xs]", "xs + xs[:{i}]", "[v % ({i} + 3) for v in xs]", "[min(v, {t}) for v in xs]"]
+    return {f"learned_{n}": f"def learned_{n}(xs):\n    return {shapes[n // 10 % 10].format(i=n % 10, j=n % 10 + 11, t=n % 10 * 9 + 5)}\n"
+            for n in range(k)}
+
+
+def test_a_hundred_stored_functions_do_not_slow_down_what_the_seeds_find(seeds):
+    """With 100 more list functions in the library, tasks found from the seeds alone are found
+    again, the same program, for at most a few more candidates: the learned functions' calls
+    cost by relevance rank (component_costs), so they do not swell the small sizes. Without
+    the costs, the same library takes twice the candidates and more."""
+    from types import SimpleNamespace
+
+    from riscmoe.functions.synthesis import component_costs
+
+    comps, ns = seeds
+    extra, _ = build_namespace(_learned(100))
+    big = dict(comps, **{n: (("list[int]",), "list[int]", extra[n]) for n in _learned(100)})
+    costs = component_costs([SimpleNamespace(name=n, provenance="seed") for n in comps]
+                            + [SimpleNamespace(name=n, provenance="synthesised") for n in _learned(100)])
+    flat_ratios = []
+    for fn in (lambda xs: xs[:1] + [5] + xs[1:], lambda xs: sorted(v for v in xs if v % 2 == 0)):
+        examples = [((xs,), fn(list(xs))) for xs in LISTS]
+        alone = run(["list[int]"], "list[int]", examples, comps, budget=3.0)
+        ranked = run(["list[int]"], "list[int]", examples, big, budget=3.0, costs=costs)
+        flat = run(["list[int]"], "list[int]", examples, big, budget=1.0)  # (more than twice alone's candidates, or none found)
+        assert alone.source is not None and ranked.expr == alone.expr
+        assert ranked.candidates <= 1.5 * alone.candidates, (alone.candidates, ranked.candidates)
+        flat_ratios.append(flat.candidates / alone.candidates)
+    assert max(flat_ratios) > 2, flat_ratios
