@@ -240,9 +240,11 @@ def _repeat(xs: list, a: int) -> list:
     return xs * a
 
 
-def _fold(op: Callable[[int, int], int]) -> Callable[[list], int]:
+def _fold(op: Callable[[int, int], int], empty: int | None) -> Callable[[list], int]:
     def fold(xs: list) -> int:
-        acc = xs[0]  # the empty list: IndexError, the candidate is dropped
+        if not xs and empty is not None:
+            return empty
+        acc = xs[0]  # the empty list without an ``empty`` value: IndexError, the candidate is dropped
         for v in xs[1:]:
             acc = op(acc, v)
         return acc
@@ -261,19 +263,20 @@ def _scan(op: Callable[[int, int], int]) -> Callable[[list], list]:
 
 # Folds over a list from its first element (``reduce``), and scans (every intermediate value:
 # running totals, the largest so far): the accumulator's new value from ``acc`` and the next
-# element ``v``, as a function and as Python text. Inside the search a fold is written
+# element ``v``, as a function and as Python text, and the fold of the empty list (0 for sums
+# and differences, none for the largest and smallest). Inside the search a fold is written
 # ``_fold_NAME(xs)`` (names with a leading ``_`` can be no library function's); the emitted
 # source spells it out as a loop.
-FOLD_OPS: dict[str, tuple[Callable[[int, int], int], str]] = {
-    "add": (operator.add, "{acc} + {v}"),
-    "sub": (operator.sub, "{acc} - {v}"),
-    "rsub": (lambda a, v: v - a, "{v} - {acc}"),
-    "max": (lambda a, v: a if a >= v else v, "max({acc}, {v})"),
-    "min": (lambda a, v: a if a <= v else v, "min({acc}, {v})"),
+FOLD_OPS: dict[str, tuple[Callable[[int, int], int], str, int | None]] = {
+    "add": (operator.add, "{acc} + {v}", 0),
+    "sub": (operator.sub, "{acc} - {v}", 0),
+    "rsub": (lambda a, v: v - a, "{v} - {acc}", 0),
+    "max": (lambda a, v: a if a >= v else v, "max({acc}, {v})", None),
+    "min": (lambda a, v: a if a <= v else v, "min({acc}, {v})", None),
 }
-_LOOPS: dict[str, tuple[str, str, Callable]] = {  # pseudo-function -> (fold or scan, step text, function)
-    **{f"_fold_{k}": ("fold", text, _fold(op)) for k, (op, text) in FOLD_OPS.items()},
-    **{f"_scan_{k}": ("scan", text, _scan(op)) for k, (op, text) in FOLD_OPS.items()},
+_LOOPS: dict[str, tuple[str, str, Callable, int | None]] = {  # pseudo-function -> (fold or scan, step, function, empty)
+    **{f"_fold_{k}": ("fold", text, _fold(op, empty), empty) for k, (op, text, empty) in FOLD_OPS.items()},
+    **{f"_scan_{k}": ("scan", text, _scan(op), None) for k, (op, text, _) in FOLD_OPS.items()},
 }
 # Builtins the grammar's expressions use; the sandbox allows each of them.
 _BUILTINS = {"enumerate": enumerate, "min": min, "max": max, "int": int}
@@ -319,7 +322,7 @@ _PRIMITIVES: list[tuple[str, tuple[str, ...], Callable, str, bool, str]] = [
     ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v != a], "[{v} for {v} in {0} if {v} != {1}]", False, "list"),
     # Folds and scans over a list.
     *[("int" if kind == "fold" else "list[int]", ("list[int]",), fn, f"{nm}({{0}})", False, "list")
-      for nm, (kind, _, fn) in _LOOPS.items()],
+      for nm, (kind, _, fn, _) in _LOOPS.items()],
 ]
 
 
@@ -508,7 +511,7 @@ def search(
     consts = [*CONSTANTS, *([c for c, k in LIST_CONSTANTS if k == 1] if lists else [])]
     extra = [c for c in task_constants(arg_types, out_type, inputs, outputs) if c not in consts]
     more = [c for c in [*MORE_CONSTANTS, *([c for c, k in LIST_CONSTANTS if k == 2] if lists else [])] if c not in extra]
-    env: dict[str, Any] = {"__builtins__": {}, **_BUILTINS, **{nm: fn for nm, (_, _, fn) in _LOOPS.items()},
+    env: dict[str, Any] = {"__builtins__": {}, **_BUILTINS, **{nm: fn for nm, (_, _, fn, _) in _LOOPS.items()},
                            **{nm: f for nm, (_, _, f) in components.items()}}
     guard = _CallGuard([env] + [f.__globals__ for _, _, _, f, _ in comps if isinstance(getattr(f, "__globals__", None), dict)])
 
@@ -948,7 +951,7 @@ def _to_source(name: str, params: list[str], expr: str, taken: Sequence[str] = (
             self.generic_visit(node)  # folds inside the arguments first
             if not (isinstance(node.func, ast.Name) and node.func.id in _LOOPS):
                 return node
-            kind, text, _ = _LOOPS[node.func.id]
+            kind, text, _, empty = _LOOPS[node.func.id]
             xs = ast.unparse(node.args[0])
             acc, v = fresh("acc"), fresh("v")
             step = text.format(acc=acc, v=v)
@@ -957,7 +960,8 @@ def _to_source(name: str, params: list[str], expr: str, taken: Sequence[str] = (
                     seq = fresh("seq")
                     lines.append(f"{seq} = {xs}")
                     xs = seq
-                lines.extend([f"{acc} = {xs}[0]", f"for {v} in {xs}[1:]:", f"    {acc} = {step}"])
+                first = f"{xs}[0]" if empty is None else f"{xs}[0] if {xs} else {empty}"
+                lines.extend([f"{acc} = {first}", f"for {v} in {xs}[1:]:", f"    {acc} = {step}"])
                 return ast.Name(acc, ast.Load())
             run = fresh("running")
             lines.extend([f"{run} = []", f"for {v} in {xs}:", f"    {acc} = {v} if not {run} else {step}", f"    {run}.append({acc})"])
