@@ -5,21 +5,40 @@ expression per *behaviour* on the task's example inputs (pruning by observationa
 equivalence: two expressions that give the same outputs on every example are the same to
 the search). The grammar has
 
-- the parameters and the constants 0, 1, 2, 3, 10;
+- the parameters; the constants 0, 1, 2, 3, 10 (size 1) and 4 to 9 (size 2); with a list in
+  the task -1 (size 1), -2 and -3 (size 2), positions from the end; and constants the
+  examples suggest (``task_constants``: a value two outputs bring in that their inputs lack,
+  the 3 of "append 3"; the values either side of a filter's threshold, 40 and 41 for "keep
+  those above 40"), size 1;
 - ``+ - * // %`` on ints, ``/`` and ``+ - *`` on floats (only when the task has floats),
   ``== <`` on ints and lists, ``not and or``, ``xs[i]``, ``a if c else b``;
+- with a list in the task: slices ``xs[a:]``, ``xs[:a]``, ``xs[::a]``, ``xs[a:b]``; folds
+  from the first element and scans (running folds) with ``+``, ``-``, ``v - acc``, ``max``,
+  ``min`` (``_fold_max(xs)`` inside the search, a loop in the emitted source); map and filter
+  against one number of the list (``[v - minimum(xs) for v in xs]``, ``[v for v in xs if v >
+  length(xs)]``); with a list output also list literals ``[a]``, ``[a, b]``, concatenation
+  (so cons: ``[a] + xs``, ``xs + [a]``) and repetition ``xs * a``;
 - list comprehensions ``[body for v in xs]`` and ``[v for v in xs if pred]`` with small
-  bodies and predicates (``v * 3``, ``cube(v)``, ``is_prime(v)``, ``v > 0``, ...);
-- every library function of matching types, called by name.
+  bodies and predicates over every constant above (``v * 3``, ``v + 42``, ``min(v, 50)``,
+  ``cube(v)``, ``is_prime(v)``, ``v > 40``, ``v % 3 == 0``, ``int(v > 50)``, ``0 if is_even(v)
+  else v``, ...), and the index-aware ``[body for k, v in enumerate(xs)]`` (``v + k``, ``v * k``,
+  ``k``, alternating signs);
+- every library function of matching types, called by name (the seeds include positional
+  edits: ``replace_at``, ``insert_at``, ``remove_at``, ``swap``).
 
 So each stored function becomes a single step of later searches: the library grows, and
 tasks built on earlier ones are found at smaller sizes, faster (DreamCoder's library
-learning, without the neural guide). Sizes: a parameter, constant or call name counts 1,
-an operator 1, a comprehension 1 plus its list and its body (``v`` itself counts 0).
+learning, without the neural guide). Sizes: a parameter, constant or call name counts 1
+(a call of a learned function more, by its relevance: ``component_costs``; a call of a
+function that takes none of the task's types and gives another, one more), an operator 1,
+a comprehension 1 plus its list and its body (``v`` itself counts 0, ``k`` 1). Within one
+size the grammar's own constructs come first, then library calls, then folds and
+comprehensions: ``[x]`` rather than ``digits(x)``, which is ``[x]`` only below 10.
 
 A goal-directed step speeds up the last operation: whenever a new int expression A is kept,
 the search looks up whether a kept B completes the target as ``A + B``, ``A - B``,
-``B - A`` or ``A * B`` (one dictionary lookup each). Such a find is accepted once every
+``B - A`` or ``A * B``, and for a list target whether A is a prefix or a suffix of every
+output and a kept B the rest (one dictionary lookup each). Such a find is accepted once every
 smaller expression has been tried (so smaller programs still win) or, at the latest,
 ``min(PATIENCE, budget / 4)`` (nominal seconds, counted in candidates) later.
 
