@@ -108,9 +108,16 @@ def test_creator_runs_in_the_sandbox_and_its_source_is_safe(box):
     src = c.create(task, lib)
     assert src is not None and check_source(src).name == "f"
     assert c.last["ok"] and c.last["candidates"] > 0
+    # The budget used and the time it took, side by side: work (candidates x examples) is
+    # what the budget counts (the first pass, over every seed, has 60% of it and found the
+    # program); no safety net or cut call made this search machine-dependent.
+    assert c.last["work"] == c.last["candidates"] * 3 and c.last["budget_work"] == round(0.6 * 3.0 * WORK_PER_SECOND)
+    assert c.last["seconds"] > 0 and c.last["cpu_seconds"] > 0 and c.last["wall_limit"] == 35.0 and c.last["cut_calls"] == 0
     assert box.run_one(src, "f", (10,), lib.sources()).value == 101
     with pytest.raises(ValueError, match="budget must be positive"):
         SynthesisCreator(budget=0)
+    with pytest.raises(ValueError, match="wall_limit must be positive seconds or None, got -1"):
+        SynthesisCreator(wall_limit=-1)
 
 
 def test_a_focused_second_pass_finds_what_the_whole_library_hides(box):

@@ -448,9 +448,9 @@ def search(
     target = list(outputs)
     target_key = _key(out_type, target) if out_type != "float" else None
     counter = [0]  # candidates so far: the budget is counted in these, times the examples
-    allowed = max(1, int(budget * WORK_PER_SECOND) // max(1, n))  # candidates the budget buys
+    allowed = max(1, round(budget * WORK_PER_SECOND) // max(1, n))  # candidates the budget buys
     pending: list = []  # (source, size, candidate count) found by the goal-directed step, not yet accepted
-    patience = max(1, min(int(PATIENCE * WORK_PER_SECOND) // max(1, n), allowed // 4))  # in candidates
+    patience = max(1, min(round(PATIENCE * WORK_PER_SECOND) // max(1, n), allowed // 4))  # in candidates
     # Consistent programs, from the first one with free constants on:
     # (free constants, size, library calls, order, source); the least is chosen.
     found: list[tuple[int, int, int, int, str]] = []
