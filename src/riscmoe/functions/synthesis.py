@@ -87,9 +87,13 @@ wall-clock time, by ``_CallGuard``. CPU time, because a component cut off is one
 loses (after ``MAX_STRIKES`` cuts it is dropped): under load a call gets less CPU per
 wall-clock second, and would be cut off where on a quiet machine it is not. CPU time is
 itself not exact (it varies by some percent with what shares the core), so a call that
-needs about ``COMPONENT_TIME`` could be cut on one run and not on the next: the result's
-``cut_calls`` counts the cuts, and a search with none (the usual case: a normal call takes
-microseconds) depends on nothing but its request. The guard is an
+needs about ``COMPONENT_TIME`` could be cut on one run and not on the next. So no ordinary
+call comes near the limit: the cyclic garbage collector is off during a search (a
+collection over a large bank pauses 0.1 s, charged to whatever call it interrupts), and
+intermediate lists are at most ``LIST_SCALE`` times the examples' longest (``unique`` of a
+1000-element list takes 40 ms). The calls cut in practice are runaway ones (``is_square``
+of a 100-digit number loops for ever), cut whatever the load; the result's ``cut_calls``
+counts them. The guard is an
 interval timer (SIGALRM) whose handler raises only while a guarded call runs, only past its
 limits, and only in that call's own code: an alarm that arrives between calls, or inside
 someone else's finaliser or weakref callback (where an exception would be lost as
@@ -107,6 +111,7 @@ Only the standard library is imported here: the worker loads this module.
 from __future__ import annotations
 
 import ast
+import gc
 import math
 import operator
 import signal
@@ -122,7 +127,8 @@ if TYPE_CHECKING:
     from riscmoe.functions.tasks import Task
 
 INT_LIMIT = 10**18  # larger intermediate ints are pruned (they only slow the search down)
-LIST_LIMIT = 1000
+LIST_LIMIT = 1000  # no intermediate list is ever longer
+LIST_SCALE = 4  # nor longer than 4 times the longest list of the examples (and at least 100): no search needs more
 CONSTANTS = (0, 1, 2, 3, 10)  # leaves of size 1
 MORE_CONSTANTS = (4, 5, 6, 7, 8, 9)  # leaves of size 2: any small number, at the price of one more
 LIST_CONSTANTS = ((-1, 1), (-2, 2), (-3, 2))  # (constant, size) with a list in the task: positions from the end
@@ -345,7 +351,7 @@ _PRIMITIVES: list[tuple[str, tuple[str, ...], Callable, str, bool, str]] = [
 ]
 
 
-def _valid(t: str, vec: list) -> bool:
+def _valid(t: str, vec: list, list_limit: int = LIST_LIMIT) -> bool:
     """Whether every value of a candidate's output vector is a sane value of type ``t``."""
     if t == "int":
         return all(type(x) is int and -INT_LIMIT <= x <= INT_LIMIT for x in vec)
@@ -353,7 +359,7 @@ def _valid(t: str, vec: list) -> bool:
         return all(type(x) is bool for x in vec)
     if t == "float":
         return all((type(x) is float and math.isfinite(x) and abs(x) <= INT_LIMIT) or (type(x) is int and abs(x) <= INT_LIMIT) for x in vec)
-    return all(type(x) is list and len(x) <= LIST_LIMIT and all(type(e) is int and -INT_LIMIT <= e <= INT_LIMIT for e in x) for x in vec)
+    return all(type(x) is list and len(x) <= list_limit and all(type(e) is int and -INT_LIMIT <= e <= INT_LIMIT for e in x) for x in vec)
 
 
 def _key(t: str, vec: list) -> tuple:
@@ -443,6 +449,8 @@ def search(
     var = "v" if "v" not in components and "v" not in params else "v_"
     kvar = "k" if "k" not in components and "k" not in params else "k_"
     n = len(inputs)
+    longest = max([len(v) for ex in [*inputs, *([o] for o in outputs)] for v in ex if type(v) is list] + [0])
+    list_limit = min(LIST_LIMIT, max(100, LIST_SCALE * longest))  # a 1000-element range costs unique() 40 ms
     bank: dict[str, dict[int, list[tuple[str, list]]]] = {t: {} for t in ("int", "float", "bool", "list[int]")}
     seen: dict[str, dict] = {t: {} for t in bank}  # type -> behaviour key -> (source, size)
     target = list(outputs)
@@ -491,7 +499,7 @@ def search(
 
     def offer(t: str, size: int, src: str, vec: list) -> None:
         tick()
-        if not _valid(t, vec):
+        if not _valid(t, vec, list_limit):
             return
         if matches(t, vec):
             consider(src, size)
@@ -566,45 +574,59 @@ def search(
 
     def free_constants(src: str) -> int:
         return _free_constants(src, params, arg_types, inputs, env,
-                               lambda vec: _valid(out_type, vec) and matches(out_type, vec), probe)
+                               lambda vec: _valid(out_type, vec, list_limit) and matches(out_type, vec), probe)
+
+    def run_search(result: SearchResult) -> None:
+        nonlocal comps
+        with guard:
+            try:
+                comps = [c for c in comps if not _same_as_primitive(c, guarded)]
+                for i, (p, t) in enumerate(zip(params, arg_types)):
+                    offer(t, 1, p, [inp[i] for inp in inputs])
+                for c, size in [*[(c, 1) for c in consts + extra], *[(c, 2) for c in more]]:
+                    offer("int", size, str(c), [c] * n)
+                if floats:
+                    offer("float", 1, "0.5", [0.5] * n)
+                elements = _elements(inputs, arg_types)
+                maps, preds = _bodies([(nm, a, o, f, max(1, int(costs.get(nm, 1)))) for nm, a, o, f, _ in comps], elements, var,
+                                      guarded, [c for c in consts + more if c >= 0] + extra, shadowed)
+                imaps = _index_bodies(var, kvar) if lists and "enumerate" not in shadowed else []
+                for size in range(2, max_size + 1):
+                    if pending and pending[1] <= size:
+                        take_pending()
+                    if found:
+                        smallest = min(f[1] for f in found)
+                        if size > smallest + 1 or (size > smallest and min(found)[0] == 0):
+                            break  # the first find's size was searched, and the next one while needed
+                    clock()
+                    _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick)
+                if pending:
+                    take_pending()
+                result.reason = "exhausted"
+            except _Found as hit:
+                result.expr, result.size = hit.src, hit.size
+            except _OutOfTime as out:
+                result.reason = out.reason
+                if pending:  # out of time or patience: the goal-directed find stands (or competes)
+                    try:
+                        take_pending()
+                    except _Found as hit:
+                        result.expr, result.size = hit.src, hit.size
+                    except _OutOfTime:
+                        pass
 
     result = SearchResult(None)
-    with guard:
-        try:
-            comps = [c for c in comps if not _same_as_primitive(c, guarded)]
-            for i, (p, t) in enumerate(zip(params, arg_types)):
-                offer(t, 1, p, [inp[i] for inp in inputs])
-            for c, size in [*[(c, 1) for c in consts + extra], *[(c, 2) for c in more]]:
-                offer("int", size, str(c), [c] * n)
-            if floats:
-                offer("float", 1, "0.5", [0.5] * n)
-            elements = _elements(inputs, arg_types)
-            maps, preds = _bodies([(nm, a, o, f, max(1, int(costs.get(nm, 1)))) for nm, a, o, f, _ in comps], elements, var,
-                                  guarded, [c for c in consts + more if c >= 0] + extra, shadowed)
-            imaps = _index_bodies(var, kvar) if lists and "enumerate" not in shadowed else []
-            for size in range(2, max_size + 1):
-                if pending and pending[1] <= size:
-                    take_pending()
-                if found:
-                    smallest = min(f[1] for f in found)
-                    if size > smallest + 1 or (size > smallest and min(found)[0] == 0):
-                        break  # the first find's size was searched, and the next one while needed
-                clock()
-                _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick)
-            if pending:
-                take_pending()
-            result.reason = "exhausted"
-        except _Found as hit:
-            result.expr, result.size = hit.src, hit.size
-        except _OutOfTime as out:
-            result.reason = out.reason
-            if pending:  # out of time or patience: the goal-directed find stands (or competes)
-                try:
-                    take_pending()
-                except _Found as hit:
-                    result.expr, result.size = hit.src, hit.size
-                except _OutOfTime:
-                    pass
+    # No cyclic garbage collection during the search: a collection over a bank of a hundred
+    # thousand lists takes a tenth of a second, charged to whichever component call it
+    # interrupts, which the per-call limit then cuts or not by how long the pause took. The
+    # search makes no reference cycles; a component that does leaks them until it ends.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        run_search(result)
+    finally:
+        if collecting:
+            gc.enable()
     if result.expr is None and found:
         free, size, _, _, src = min(found)
         result.expr, result.size, result.free_constants = src, size, free
