@@ -550,16 +550,20 @@ def search(
         left = deadline - time.perf_counter()
         if left <= 0:
             raise _OutOfTime("wall")
-        try:
-            value = guard.run(thunk, limit, min(limit * CALL_WALL_FACTOR, left))
-        except _CallTimeout:
-            value = _CallTimeout
-        except BaseException:  # errors, memory: the candidate is simply not kept
-            return None
-        if value is _CallTimeout or guard.overran():  # stopped, or it swallowed the alarm and went on
-            strikes[who] = strikes.get(who, 0) + 1
-            return None
-        return value
+        for attempt in (1, 2):  # a call cut once runs once more: a pause of the machine is not the call's
+            try:
+                value = guard.run(thunk, limit, min(limit * CALL_WALL_FACTOR, max(left, 1e-3)))
+            except _CallTimeout:
+                value = _CallTimeout
+            except BaseException:  # errors, memory: the candidate is simply not kept
+                return None
+            if value is not _CallTimeout and not guard.overran():
+                return value
+            left = deadline - time.perf_counter()  # stopped, or it swallowed the alarm and went on
+            if left <= 0:
+                break
+        strikes[who] = strikes.get(who, 0) + 1
+        return None
 
     def usable(name: str) -> bool:
         return strikes.get(name, 0) < MAX_STRIKES
@@ -599,7 +603,7 @@ def search(
                         if size > smallest + 1 or (size > smallest and min(found)[0] == 0):
                             break  # the first find's size was searched, and the next one while needed
                     clock()
-                    _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick)
+                    _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick, list_limit)
                 if pending:
                     take_pending()
                 result.reason = "exhausted"
@@ -641,7 +645,7 @@ def search(
     return result
 
 
-def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick) -> None:
+def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick, list_limit) -> None:
     """Offer every expression of exactly ``size`` built from smaller kept ones.
 
     The grammar's own operators, literals and slices first: of two programs of one size, the
@@ -656,8 +660,7 @@ def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usabl
             for combo in _combos([entries(t, s) for t, s in zip(arg_t, parts)]):
                 if not usable(name):
                     break  # it kept running out of time: no longer a building block
-                vec = guarded(lambda: [fn(*[list(a) if t == "list[int]" else a for a, t in zip(args, arg_t)])
-                                       for args in zip(*[c[1] for c in combo])], name)
+                vec = guarded(lambda: _call_each(fn, arg_t, out_t, [c[1] for c in combo], list_limit), name)
                 if vec is not None:
                     offer(out_t, size, f"{name}({', '.join(c[0] for c in combo)})", vec)
     _apply(size, [p for p in prims if p[3].startswith("_")], entries, offer, var, tick)
@@ -677,6 +680,22 @@ def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usabl
             out = guarded(lambda: [[body.fn(k, e) for k, e in enumerate(xs)] for xs in vec], body.src)
             if out is not None:
                 offer("list[int]", size, f"[{body.src} for {kvar}, {var} in enumerate({src})]", out)
+
+
+def _call_each(fn: Callable, arg_t: Sequence[str], out_t: str, columns: list[list], list_limit: int) -> list:
+    """A component's outputs on each example, given the argument vectors ``columns``.
+
+    Stops (ValueError) at the first output the search would not keep anyway (a 60,000-element
+    ``range_list``): the other examples are not worth the time, and 24 examples of a call
+    that is slow but useless would add up to the per-call limit.
+    """
+    out = []
+    for args in zip(*columns):
+        y = fn(*[list(a) if t == "list[int]" else a for a, t in zip(args, arg_t)])
+        if not _valid(out_t, [y], list_limit):
+            raise ValueError("an output the search does not keep")
+        out.append(y)
+    return out
 
 
 def _apply(size, prims, entries, offer, var, tick) -> None:
@@ -880,10 +899,16 @@ def _bodies(comps, elements: list[int], var: str, guarded: Callable, consts: Seq
         if "int" not in shadowed:
             cand.append((f"int({src})", size + 1, lambda v, p=p: int(p(v)), "int"))
         cand.append((f"0 if {src} else {var}", size + 2, lambda v, p=p: 0 if p(v) else v, "int"))
+    # f(g(v)) only where g keeps to the ints the search keeps: on larger ones (factorial(v)),
+    # the search would drop g(v) itself, and f may run for ever (is_square of 100 digits).
+    inner = [(n, f, k) for n, f, k in unary_int
+             if (outs := guarded(lambda f=f: [_quick(f, e) for e in elements], n)) is not None
+             and all(type(x) is int and -INT_LIMIT <= x <= INT_LIMIT for x in outs)]
+    inner_names = {n for n, _, _ in inner}
     for n, f, k in unary_int:
-        for m, g, j in unary_int:
+        for m, g, j in inner:
             cand.append((f"{n}({m}({var}))", k + j, lambda v, f=f, g=g: f(g(v)), "int"))
-        for m, g, j in unary_bool:
+        for m, g, j in unary_bool if n in inner_names else ():
             cand.append((f"{m}({n}({var}))", k + j, lambda v, f=f, g=g: g(f(v)), "bool"))
     cand.sort(key=lambda c: c[1])  # smaller first: of two bodies that behave alike, the smaller stays
     maps, preds, seen = [], [], set()
