@@ -359,8 +359,7 @@ def test_the_grammar_covers_list_concepts(seeds, rule, fn, want):
     body = r.source.split("return ", 1)[1].strip()
     if want is not None:
         assert body == want, (rule, r.source)
-    local, errors = build_namespace({"f": r.source}), None
-    f_ns = dict(ns)
+    f_ns = dict(ns)  # the seeds, under the sandbox's builtins
     exec(r.source, f_ns)
     assert [f_ns["f"](list(p)) for p in PROBES] == [fn(list(p)) for p in PROBES], (rule, r.source)
 
