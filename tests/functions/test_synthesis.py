@@ -1,7 +1,9 @@
 """The program synthesiser: finds small programs, reuses stored functions, respects its budget."""
 
 import json
+import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -11,7 +13,7 @@ import pytest
 from riscmoe.functions.bundled import bundled_tasks_path
 from riscmoe.functions.library import FunctionLibrary
 from riscmoe.functions.sandbox import Sandbox, build_namespace, check_source
-from riscmoe.functions.synthesis import SynthesisCreator, _CallGuard, _CallTimeout, search
+from riscmoe.functions.synthesis import WORK_PER_SECOND, SynthesisCreator, _CallGuard, _CallTimeout, search
 from riscmoe.functions.tasks import Task, task_from_dict
 
 
@@ -61,7 +63,7 @@ def test_finds_x_squared_plus_one_from_primitives():
     r = run(["int"], "int", [((1,), 2), ((2,), 5), ((5,), 26), ((-3,), 10)], budget=5.0)
     assert r.source == "def f(x):\n    return x * x + 1\n"
     check_source(r.source)
-    assert r.size == 5 and r.seconds < 5.0  # x, x, *, 1, +
+    assert r.size == 5 and r.work < r.budget_work  # x, x, *, 1, +
 
 
 def test_uses_library_functions_and_comprehensions():
@@ -91,11 +93,12 @@ def test_a_stored_function_makes_the_next_search_cheaper():
 
 def test_budget_respected_and_hanging_components_survived():
     comps = components({**SOURCES, "hang": "def hang(x):\n    while x == x:\n        x += 1\n    return x\n"})
-    t0 = time.perf_counter()
-    # No program of the grammar maps these (a hash-like target): the search gives up in time.
-    r = run(["int"], "int", [((1,), 91), ((2,), 17), ((3,), 55), ((4,), 2), ((5,), 73), ((6,), 38)], comps, budget=1.0)
-    assert r.source is None and r.reason in ("budget", "exhausted")
-    assert time.perf_counter() - t0 < 3.0
+    # No program of the grammar maps these (a hash-like target): the search spends its whole
+    # budget, counted in candidates times examples, and returns (the hanging calls were cut off).
+    r = run(["int"], "int", HASH_LIKE, comps, budget=1.0)
+    assert r.source is None and r.reason == "budget"
+    assert r.budget_work == WORK_PER_SECOND // len(HASH_LIKE) * len(HASH_LIKE) and r.work == r.budget_work
+    assert r.cpu_seconds > 0 and r.seconds > 0
 
 
 def test_creator_runs_in_the_sandbox_and_its_source_is_safe(box):
@@ -105,9 +108,16 @@ def test_creator_runs_in_the_sandbox_and_its_source_is_safe(box):
     src = c.create(task, lib)
     assert src is not None and check_source(src).name == "f"
     assert c.last["ok"] and c.last["candidates"] > 0
+    # The budget used and the time it took, side by side: work (candidates x examples) is
+    # what the budget counts (the first pass, over every seed, has 60% of it and found the
+    # program); no safety net or cut call made this search machine-dependent.
+    assert c.last["work"] == c.last["candidates"] * 3 and c.last["budget_work"] == round(0.6 * 3.0 * WORK_PER_SECOND)
+    assert c.last["seconds"] > 0 and c.last["cpu_seconds"] > 0 and c.last["wall_limit"] == 35.0 and c.last["cut_calls"] == 0
     assert box.run_one(src, "f", (10,), lib.sources()).value == 101
     with pytest.raises(ValueError, match="budget must be positive"):
         SynthesisCreator(budget=0)
+    with pytest.raises(ValueError, match="wall_limit must be positive seconds or None, got -1"):
+        SynthesisCreator(wall_limit=-1)
 
 
 def test_a_focused_second_pass_finds_what_the_whole_library_hides(box):
@@ -145,25 +155,22 @@ def spin(seconds):
 
 def test_the_budget_holds_when_a_component_swallows_its_alarm():
     """A component that catches the first alarm and carries on (as an alarm lost in a finaliser
-    would let it): the repeating alarm stops it, and the search ends on time."""
+    would let it): the repeating alarm stops it, and the search goes on to spend its budget."""
     stuck = []
 
     def stubborn(x):
         if not stuck:
             stuck.append(x)
-            end = time.perf_counter() + 1.5
             try:
                 spin(1.5)
             except BaseException:
-                pass  # the alarm, swallowed
-            spin(end - time.perf_counter())
+                stuck.append("swallowed")
+            spin(1.5)  # the next alarm must stop this
+            stuck.append("went on")
         return x
 
-    t0 = time.perf_counter()
     r = run(["int"], "int", HASH_LIKE, {"stubborn": (("int",), "int", stubborn)}, budget=0.5)
-    took = time.perf_counter() - t0
-    assert stuck and r.source is None and r.reason in ("budget", "exhausted")
-    assert took < 0.5 + 0.4, took
+    assert stuck[1:] == ["swallowed"] and r.source is None and r.reason == "budget" and r.work == r.budget_work
 
 
 def test_an_alarm_in_a_foreign_finaliser_is_neither_lost_nor_unraisable():
@@ -179,18 +186,16 @@ def test_an_alarm_in_a_foreign_finaliser_is_neither_lost_nor_unraisable():
         if len(calls) == 1:
             foreign["Slow"]()  # dropped at once: its finaliser runs while the alarm is due
             spin(1.5)
+            calls.append("went on")
         return x
 
     lost = []
     hook, sys.unraisablehook = sys.unraisablehook, lost.append
     try:
-        t0 = time.perf_counter()
         r = run(["int"], "int", HASH_LIKE, {"leaky": (("int",), "int", leaky)}, budget=0.5)
-        took = time.perf_counter() - t0
     finally:
         sys.unraisablehook = hook
-    assert not lost and r.source is None
-    assert took < 0.5 + 0.4, took
+    assert not lost and r.source is None and "went on" not in calls  # stopped in its own code, after the finaliser
 
 
 def test_the_call_guard_ignores_stray_alarms_and_restores_the_handler():
@@ -198,25 +203,71 @@ def test_the_call_guard_ignores_stray_alarms_and_restores_the_handler():
     with _CallGuard() as guard:
         assert guard.run(lambda: 41 + 1, 1.0) == 42
         signal.raise_signal(signal.SIGALRM)  # as if the timer fired just after the call: nothing happens
-        t0 = time.perf_counter()
-        with pytest.raises(_CallTimeout):
+        with pytest.raises(_CallTimeout):  # stopped long before its 5 s
             guard.run(lambda: spin(5.0), 0.05)
-        assert time.perf_counter() - t0 < 1.0
         signal.raise_signal(signal.SIGALRM)
     assert signal.getsignal(signal.SIGALRM) is before
 
 
 def test_search_outside_the_main_thread_keeps_its_budget():
-    """No signals there: calls run unguarded, and the deadline still ends the search."""
+    """No signals there: calls run unguarded, and the budget still ends the search."""
     out = []
     worker = threading.Thread(target=lambda: out.append((run(["int"], "int", [((1,), 2), ((2,), 5), ((5,), 26)], budget=2.0),
                                                          run(["int"], "int", HASH_LIKE, budget=0.3))))
-    t0 = time.perf_counter()
     worker.start()
-    worker.join(10.0)
+    worker.join(120.0)
     found, hopeless = out[0]
     assert found.expr.replace("(", "").replace(")", "") == "x * x + 1"
-    assert hopeless.source is None and time.perf_counter() - t0 < 2.0 + 0.3 + 1.0
+    assert hopeless.source is None and hopeless.reason == "budget" and hopeless.work == hopeless.budget_work
+
+
+def _fingerprint(r):
+    return (r.expr, r.size, r.candidates, r.work, r.reason, r.free_constants, r.alternatives, r.per_size, r.cut_calls)
+
+
+def test_a_busy_machine_changes_no_search():
+    """The budget counts candidates, not seconds: with a busy-looping process on every core the
+    same searches try the same candidates and give the same programs. Covered: a search that
+    spends its whole budget, one whose goal-directed find waits its patience, one that weighs
+    programs with free constants, and one with a component whose first call takes half its
+    limit in CPU time (however long the busy machine makes that in wall-clock time, it is not
+    cut off: a cut would cost the search that component)."""
+    slow_once = []
+
+    def slowish(x):
+        if not slow_once:
+            slow_once.append(x)
+            end = time.thread_time() + 0.025
+            while time.thread_time() < end:
+                pass
+        return x + 1
+
+    # (Not the slow is_prime of SOURCES: by trial division up to n, it needs about the
+    # per-call limit on some candidates, and CPU time is not exact enough to cut it the same
+    # way on every run; the searches here cut no call.)
+    comps = components({k: v for k, v in SOURCES.items() if k != "is_prime"})
+    cases = [
+        (["int"], "int", HASH_LIKE, {}, 0.3),
+        (["list[int]"], "int", [(([6, 3, 11],), 8), (([10, -1, -2],), 12), (([5],), 0), (([1, 9, 4, 4],), 8)], comps, 1.0),
+        (["int"], "bool", [((1,), True), ((2,), True), ((8,), False)], {}, 1.0),
+        (["int"], "int", HASH_LIKE, {"slowish": (("int",), "int", slowish)}, 0.1),
+    ]
+
+    def searches():
+        slow_once.clear()
+        return [_fingerprint(run(a, o, ex, c, budget=b)) for a, o, ex, c, b in cases]
+
+    quiet = searches()
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(2, os.cpu_count() or 2))]
+    try:
+        time.sleep(0.2)  # let them get going
+        busy = searches()
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    assert busy == quiet
+    assert [q[4] for q in quiet] == ["budget", "", "", "budget"] and all(q[-1] == 0 for q in quiet)
 
 
 # ------------------------------------------------------- constants the examples leave free
@@ -226,9 +277,16 @@ def test_a_constant_the_examples_leave_free_loses_to_a_program_without_one():
     comps = components({"length": SOURCES["length"], "divides": DIVIDES})
     lists = [[10, -4, 9], [], [0], [4, 5], [1, 2, 3, 4, 5, 6, 7], [3, 3, 3, 3], [8, 1, 2, 9, 9], [2, 0, 1, 5, 5, 5]]
     r = run(["list[int]"], "bool", [((xs,), not xs) for xs in lists], comps, budget=3.0)
-    assert r.expr == "(length(xs) == 0)" and r.free_constants == 0 and r.alternatives >= 1
+    # (Operators come before library calls of the same size, so length(xs) == 0 is met first.)
+    assert r.expr == "(length(xs) == 0)" and r.free_constants == 0
     ns, _ = build_namespace({"length": SOURCES["length"], "divides": DIVIDES, "f": r.source})
     assert ns["f"](list(range(10))) is False and ns["f"]([]) is True
+    # "Is x positive" with 0 and 3 among the examples: 0 < x comes first, but 1 < x and 2 < x
+    # fit as well; the search goes on to sign(x) == 1, whose 1 the examples pin down.
+    sign = {"sign": (("int",), "int", lambda x: (x > 0) - (x < 0))}
+    examples = [((0,), False), ((3,), True), ((5,), True), ((-2,), False), ((8,), True), ((-7,), False)]
+    r = run(["int"], "bool", examples, sign, budget=2.0)
+    assert r.expr == "(sign(x) == 1)" and r.free_constants == 0 and r.alternatives >= 2
 
 
 def test_pinned_constants_are_kept_and_a_free_one_is_the_last_resort():
@@ -240,7 +298,7 @@ def test_pinned_constants_are_kept_and_a_free_one_is_the_last_resort():
     # Only 1 and 2 below, 8 above: x < 3 is right, and so are x < 4 ... x < 8. Nothing better
     # of the same size or the next one exists, so it stands, flagged.
     r = run(["int"], "bool", [((1,), True), ((2,), True), ((8,), False)], budget=2.0)
-    assert r.expr == "(x < 3)" and r.free_constants == 1 and r.seconds < 1.0
+    assert r.expr == "(x < 3)" and r.free_constants == 1 and r.work < r.budget_work / 4  # the extra look is short
 
 
 def test_the_bundled_is_empty_task_gets_a_program_right_beyond_its_examples(box):
@@ -254,4 +312,87 @@ def test_the_bundled_is_empty_task_gets_a_program_right_beyond_its_examples(box)
     probes = [(list(range(n)),) for n in (0, 1, 2, 5, 10, 20)]
     outs = box.run_many([(source, "f", probes)], lib.sources())[0]
     assert [o.value for o in outs] == [True, False, False, False, False, False], source
-    assert creator.last["free_constants"] == 0 and creator.last["alternatives"] >= 1
+    assert creator.last["free_constants"] == 0
+
+
+# ------------------------------------------------------------------ the grammar's list gaps
+@pytest.fixture(scope="module")
+def seeds():
+    """Every seed function as a search component, and the namespace they run in."""
+    from riscmoe.functions.seed import SEEDS
+    from riscmoe.functions.values import Signature
+
+    ns, errors = build_namespace({src.split("(", 1)[0][4:]: src for _, _, src in SEEDS})
+    assert not errors
+    comps = {}
+    for sig, _, src in SEEDS:
+        name, s = src.split("(", 1)[0][4:], Signature.parse(sig)
+        comps[name] = (s.args, s.output, ns[name])
+    return comps, ns
+
+
+LISTS = [[], [7], [31, 4], [52, 40, 41, 9], [3, 88, 41, 40, 17, 60], [15, 41, 99, 0, 40, 73, 5, 28, 62, 40], [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]]
+PROBES = [[], [5], [40, 41], [90, 3, 41, 40, 77, 12, 54, 21, 8, 66, 30, 2], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]]
+
+
+@pytest.mark.parametrize("rule, fn, want", [
+    ("the length as a one-element list", lambda xs: [len(xs)], "[length(xs)]"),  # not digits(length(xs))
+    ("append 42", lambda xs: xs + [42], "xs + [42]"),
+    ("insert the length in front", lambda xs: [len(xs)] + xs, "[length(xs)] + xs"),
+    ("replace the second element with 7", lambda xs: xs[:1] + [7] + xs[2:] if len(xs) > 1 else xs, "replace_at(xs, 1, 7)"),
+    ("insert 5 as the second element", lambda xs: xs[:1] + [5] + xs[1:], "insert_at(xs, 1, 5)"),
+    ("swap the first and the last", lambda xs: xs[-1:] + xs[1:-1] + xs[:1] if len(xs) > 1 else xs, "swap(xs, 0, -1)"),
+    ("each element plus its position", lambda xs: [v + k for k, v in enumerate(xs)], "[v + k for k, v in enumerate(xs)]"),
+    ("keep the elements above 40", lambda xs: [v for v in xs if v > 40], "[v for v in xs if v > 40]"),
+    ("add 5 to each", lambda xs: [v + 5 for v in xs], "[v + 5 for v in xs]"),
+    ("remove the last two", lambda xs: xs[:-2], "xs[:-2]"),
+    ("the largest so far", lambda xs: [max(xs[: k + 1]) for k in range(len(xs))], None),  # a fold (a scan)
+])
+def test_the_grammar_covers_list_concepts(seeds, rule, fn, want):
+    """Singletons, cons, constants the examples bring, edits at a position, an index-aware map,
+    thresholds above 2 and folds: each a rule people state in a few words, found small, and
+    right on lists unlike the examples (longer ones, an empty one)."""
+    comps, ns = seeds
+    r = run(["list[int]"], "list[int]", [((xs,), fn(list(xs))) for xs in LISTS], comps, budget=3.0)
+    assert r.source is not None, rule
+    check_source(r.source)
+    body = r.source.split("return ", 1)[1].strip()
+    if want is not None:
+        assert body == want, (rule, r.source)
+    f_ns = dict(ns)  # the seeds, under the sandbox's builtins
+    exec(r.source, f_ns)
+    assert [f_ns["f"](list(p)) for p in PROBES] == [fn(list(p)) for p in PROBES], (rule, r.source)
+
+
+def _learned(k):
+    """Sources of ``k`` plausible earlier creations on lists (drops, shifts, filters, prefixes)."""
+    shapes = ["xs[{i}:] + [{i}]", "[v + {j} for v in xs]", "[v for v in xs if v > {t}]", "xs[:{i}] + xs[{i} + 1:]", "[{j}] + xs",
+              "xs[::-1][:{i} + 1]", "[v * ({i} + 2) for v in xs]", "xs + xs[:{i}]", "[v % ({i} + 3) for v in xs]", "[min(v, {t}) for v in xs]"]
+    return {f"learned_{n}": f"def learned_{n}(xs):\n    return {shapes[n // 10 % 10].format(i=n % 10, j=n % 10 + 11, t=n % 10 * 9 + 5)}\n"
+            for n in range(k)}
+
+
+def test_a_hundred_stored_functions_do_not_slow_down_what_the_seeds_find(seeds):
+    """With 100 more list functions in the library, tasks found from the seeds alone are found
+    again, the same program, for at most a few more candidates: the learned functions' calls
+    cost by relevance rank (component_costs), so they do not swell the small sizes. Without
+    the costs, the same library takes twice the candidates and more."""
+    from types import SimpleNamespace
+
+    from riscmoe.functions.synthesis import component_costs
+
+    comps, ns = seeds
+    extra, _ = build_namespace(_learned(100))
+    big = dict(comps, **{n: (("list[int]",), "list[int]", extra[n]) for n in _learned(100)})
+    costs = component_costs([SimpleNamespace(name=n, provenance="seed") for n in comps]
+                            + [SimpleNamespace(name=n, provenance="synthesised") for n in _learned(100)])
+    flat_ratios = []
+    for fn in (lambda xs: xs[:1] + [5] + xs[1:], lambda xs: sorted(v for v in xs if v % 2 == 0)):
+        examples = [((xs,), fn(list(xs))) for xs in LISTS]
+        alone = run(["list[int]"], "list[int]", examples, comps, budget=3.0)
+        ranked = run(["list[int]"], "list[int]", examples, big, budget=3.0, costs=costs)
+        flat = run(["list[int]"], "list[int]", examples, big, budget=1.0)  # (more than twice alone's candidates, or none found)
+        assert alone.source is not None and ranked.expr == alone.expr
+        assert ranked.candidates <= 1.5 * alone.candidates, (alone.candidates, ranked.candidates)
+        flat_ratios.append(flat.candidates / alone.candidates)
+    assert max(flat_ratios) > 2, flat_ratios

@@ -1,10 +1,16 @@
-"""The bundled task set: generated from ``taskset/make_tasks.py`` on first use, not stored in git.
+"""The bundled task sets: generated from scripts in ``taskset/`` on first use, not stored in git.
 
-``make_tasks.py`` holds a reference implementation of every task and draws examples and
-queries with a fixed seed, so the file it writes is the same on every machine (its tests
-check that, and check every answer against the references). ``bundled_tasks_path`` writes
-the file once, next to the generator when the package folder is writable and otherwise in
-the user's cache folder, and returns its path.
+Two sets, by the name ``riscmoe functions solve`` accepts in place of a task file:
+
+- ``bundled``: ``taskset/make_tasks.py`` writes ``tasks.jsonl``, 129 maths and list tasks;
+- ``list-concepts``: ``taskset/make_list_concepts.py`` writes ``list_concepts.jsonl``, 133
+  concepts from integer lists to integer lists ("append 3", "swap the first and the last").
+
+Each generator holds a reference implementation of every task and draws examples and queries
+with a fixed seed, so the file it writes is the same on every machine (its tests check that,
+and check every answer against the references). ``task_set_path`` writes a file once, next
+to its generator when the package folder is writable and otherwise in the user's cache
+folder, and returns its path.
 """
 
 from __future__ import annotations
@@ -16,27 +22,39 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-DATA = Path(__file__).resolve().with_name("taskset")
-GENERATOR = DATA / "make_tasks.py"
-NAME = "tasks.jsonl"
+SCRIPTS = Path(__file__).resolve().with_name("taskset")  # where the generators are
+DATA = SCRIPTS  # where the files go (and are looked for) first
 BUNDLED = "bundled"  # what `riscmoe functions solve` accepts in place of a task file
+LIST_CONCEPTS = "list-concepts"
+# set name -> (generator module, file it writes)
+TASK_SETS = {BUNDLED: ("make_tasks", "tasks.jsonl"), LIST_CONCEPTS: ("make_list_concepts", "list_concepts.jsonl")}
+GENERATOR = SCRIPTS / "make_tasks.py"
+NAME = "tasks.jsonl"
 
 
-def generator() -> ModuleType:
-    """The ``make_tasks`` module (loaded from its file; the taskset folder is not a package)."""
-    mod = sys.modules.get("make_tasks")
-    if mod is not None and Path(getattr(mod, "__file__", "")).resolve() == GENERATOR:
+def _known(name: str) -> tuple[str, str]:
+    if name not in TASK_SETS:
+        raise ValueError(f"no task set named {name!r}; the bundled sets are {', '.join(TASK_SETS)}")
+    return TASK_SETS[name]
+
+
+def generator(name: str = BUNDLED) -> ModuleType:
+    """The generator module of task set ``name`` (loaded from its file; the taskset folder is not a package)."""
+    module, _ = _known(name)
+    path = (SCRIPTS / f"{module}.py").resolve()
+    mod = sys.modules.get(module)
+    if mod is not None and Path(getattr(mod, "__file__", "")).resolve() == path:
         return mod
-    if not GENERATOR.is_file():
-        raise FileNotFoundError(f"the task set generator {GENERATOR} is missing from this installation")
-    spec = importlib.util.spec_from_file_location("make_tasks", GENERATOR)
+    if not path.is_file():
+        raise FileNotFoundError(f"the task set generator {path} is missing from this installation")
+    spec = importlib.util.spec_from_file_location(module, path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
-    sys.modules["make_tasks"] = mod  # its dataclasses look their module up there
+    sys.modules[module] = mod  # its dataclasses look their module up there
     try:
         spec.loader.exec_module(mod)
     except BaseException:
-        del sys.modules["make_tasks"]
+        del sys.modules[module]
         raise
     return mod
 
@@ -46,13 +64,14 @@ def _cache_dir() -> Path:
     return Path(base) / "riscmoe"
 
 
-def bundled_tasks_path() -> Path:
-    """Path of the bundled task file, generating it (about 3 s) if no one has yet."""
+def task_set_path(name: str) -> Path:
+    """Path of the bundled task set ``name``'s file, generating it (a few seconds) if no one has yet."""
+    _, filename = _known(name)
     for folder in (DATA, _cache_dir()):
-        path = folder / NAME
+        path = folder / filename
         if path.is_file():
             return path
-    gen = generator()
+    gen = generator(name)
     text = gen.dumps(gen.build())
     for folder in (DATA, _cache_dir()):
         try:
@@ -63,10 +82,20 @@ def bundled_tasks_path() -> Path:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
-            os.replace(tmp, folder / NAME)  # atomic: a reader never sees half a file
+            os.replace(tmp, folder / filename)  # atomic: a reader never sees half a file
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-        return folder / NAME
-    raise OSError(f"cannot write the bundled task set to {DATA} or {_cache_dir()}")
+        return folder / filename
+    raise OSError(f"cannot write the task set {name!r} to {DATA} or {_cache_dir()}")
+
+
+def bundled_tasks_path() -> Path:
+    """Path of the bundled 129-task file (``task_set_path("bundled")``)."""
+    return task_set_path(BUNDLED)
+
+
+def list_concepts_path() -> Path:
+    """Path of the list-concept task file (``task_set_path("list-concepts")``)."""
+    return task_set_path(LIST_CONCEPTS)

@@ -100,6 +100,18 @@ SEEDS: list[tuple[str, str, str]] = [
     ("(list[int], int) -> int", "how many times the number occurs in the list, count occurrences",
      "def count_of(xs, x):\n    return xs.count(x)\n"),
     ("(list[int], list[int]) -> list[int]", "concatenate two lists, join append", "def concat(xs, ys):\n    return xs + ys\n"),
+    # Edits at a position: 0 is the first, -1 the last; a position the list lacks changes nothing.
+    ("(list[int], int, int) -> list[int]", "replace the element at position i with v, set the item at an index",
+     "def replace_at(xs, i, v):\n    if not -len(xs) <= i < len(xs):\n        return list(xs)\n    j = i % len(xs)\n"
+     "    return xs[:j] + [v] + xs[j + 1:]\n"),
+    ("(list[int], int, int) -> list[int]", "insert v before position i of a list, put an element at an index",
+     "def insert_at(xs, i, v):\n    out = list(xs)\n    out.insert(i, v)\n    return out\n"),
+    ("(list[int], int) -> list[int]", "remove the element at position i of a list, delete the item at an index",
+     "def remove_at(xs, i):\n    if not -len(xs) <= i < len(xs):\n        return list(xs)\n    j = i % len(xs)\n"
+     "    return xs[:j] + xs[j + 1:]\n"),
+    ("(list[int], int, int) -> list[int]", "swap the elements at positions i and j of a list, exchange two items",
+     "def swap(xs, i, j):\n    out = list(xs)\n    if -len(xs) <= i < len(xs) and -len(xs) <= j < len(xs):\n"
+     "        out[i], out[j] = out[j], out[i]\n    return out\n"),
     ("(list[int]) -> bool", "is the list sorted in ascending order",
      "def is_sorted(xs):\n    return all(xs[i] <= xs[i + 1] for i in range(len(xs) - 1))\n"),
     # ------------------------------------------------------------------ floats

@@ -5,23 +5,42 @@ expression per *behaviour* on the task's example inputs (pruning by observationa
 equivalence: two expressions that give the same outputs on every example are the same to
 the search). The grammar has
 
-- the parameters and the constants 0, 1, 2, 3, 10;
+- the parameters; the constants 0, 1, 2, 3, 10 (size 1) and 4 to 9 (size 2); with a list in
+  the task -1 (size 1), -2 and -3 (size 2), positions from the end; and constants the
+  examples suggest (``task_constants``: a value two outputs bring in that their inputs lack,
+  the 3 of "append 3"; the values either side of a filter's threshold, 40 and 41 for "keep
+  those above 40"), size 1;
 - ``+ - * // %`` on ints, ``/`` and ``+ - *`` on floats (only when the task has floats),
   ``== <`` on ints and lists, ``not and or``, ``xs[i]``, ``a if c else b``;
+- with a list in the task: slices ``xs[a:]``, ``xs[:a]``, ``xs[::a]``, ``xs[a:b]``; folds
+  from the first element and scans (running folds) with ``+``, ``-``, ``v - acc``, ``max``,
+  ``min`` (``_fold_max(xs)`` inside the search, a loop in the emitted source); map and filter
+  against one number of the list (``[v - minimum(xs) for v in xs]``, ``[v for v in xs if v >
+  length(xs)]``); with a list output also list literals ``[a]``, ``[a, b]``, concatenation
+  (so cons: ``[a] + xs``, ``xs + [a]``) and repetition ``xs * a``;
 - list comprehensions ``[body for v in xs]`` and ``[v for v in xs if pred]`` with small
-  bodies and predicates (``v * 3``, ``cube(v)``, ``is_prime(v)``, ``v > 0``, ...);
-- every library function of matching types, called by name.
+  bodies and predicates over every constant above (``v * 3``, ``v + 42``, ``min(v, 50)``,
+  ``cube(v)``, ``is_prime(v)``, ``v > 40``, ``v % 3 == 0``, ``int(v > 50)``, ``0 if is_even(v)
+  else v``, ...), and the index-aware ``[body for k, v in enumerate(xs)]`` (``v + k``, ``v * k``,
+  ``k``, alternating signs);
+- every library function of matching types, called by name (the seeds include positional
+  edits: ``replace_at``, ``insert_at``, ``remove_at``, ``swap``).
 
 So each stored function becomes a single step of later searches: the library grows, and
 tasks built on earlier ones are found at smaller sizes, faster (DreamCoder's library
-learning, without the neural guide). Sizes: a parameter, constant or call name counts 1,
-an operator 1, a comprehension 1 plus its list and its body (``v`` itself counts 0).
+learning, without the neural guide). Sizes: a parameter, constant or call name counts 1
+(a call of a learned function more, by its relevance: ``component_costs``; a call of a
+function that takes none of the task's types and gives another, one more), an operator 1,
+a comprehension 1 plus its list and its body (``v`` itself counts 0, ``k`` 1). Within one
+size the grammar's own constructs come first, then library calls, then folds and
+comprehensions: ``[x]`` rather than ``digits(x)``, which is ``[x]`` only below 10.
 
 A goal-directed step speeds up the last operation: whenever a new int expression A is kept,
 the search looks up whether a kept B completes the target as ``A + B``, ``A - B``,
-``B - A`` or ``A * B`` (one dictionary lookup each). Such a find is accepted once every
+``B - A`` or ``A * B``, and for a list target whether A is a prefix or a suffix of every
+output and a kept B the rest (one dictionary lookup each). Such a find is accepted once every
 smaller expression has been tried (so smaller programs still win) or, at the latest,
-``min(0.3 s, budget / 10)`` later.
+``min(PATIENCE, budget / 4)`` (nominal seconds, counted in candidates) later.
 
 Which consistent program: the examples rarely single one out, and the smallest is not always
 the one meant. ``divides(10, length(xs))`` reproduces every example of "is the list empty"
@@ -36,7 +55,7 @@ hang on an arbitrary choice. A constant counts as free when replacing it by its 
   case: the search costs what it did);
 - one with free constants starts a choice: the search goes on through the rest of its size,
   and through the next size too while every program found has free constants, for at most
-  ``max(patience, time spent so far)`` more and never past the budget; of the consistent
+  ``max(patience, candidates tried so far)`` more candidates and never past the budget; of the consistent
   programs met, it takes the one with the fewest free constants, then the smallest, then the
   one with the fewest library calls (leaning least on other stored functions: among programs
   the examples cannot tell apart, ``length(xs) == 0`` rather than ``is_even(sign(length(xs)))``),
@@ -45,16 +64,44 @@ hang on an arbitrary choice. A constant counts as free when replacing it by its 
 This is Occam's razor applied to what the examples support rather than to size alone, and
 no special case: the check runs the candidate's variants on the task's own examples.
 
-Time: the budget is a deadline. The enumeration compares ``time.perf_counter()`` with it
-every 256 candidates and before each call of a library function or comprehension, so the
-budget never depends on a signal. One call of a component (a stored function may loop for
-long on some input) is cut off after ``COMPONENT_TIME`` by ``_CallGuard``, an interval
-timer (SIGALRM) whose handler raises only while a guarded call runs and only in that call's
-own code: an alarm that arrives between calls, or inside someone else's finaliser or weakref
-callback (where an exception would be lost as "unraisable"), does nothing until the call is
-``LATE``, and the timer fires again every ``RETRY`` seconds until the call is stopped, so a
-skipped or swallowed alarm is not a lost one. Outside the main thread (no signals) calls run unguarded and the deadline still
-holds between calls. The sandbox worker's CPU and wall-clock limits stay the outer net.
+Budget: counted in work, not in time, so that a search does the same on a quiet and on a
+busy machine (with a wall-clock budget, 14 list tasks came out 13 right on a quiet machine
+and 8 under load). One unit of work is one candidate evaluated on one example; a budget of
+``b`` nominal seconds buys ``b * WORK_PER_SECOND`` units, ``b * WORK_PER_SECOND / n``
+candidates for a task of ``n`` examples (predicates, with 12 to 24 examples, get fewer
+candidates, each of which costs more). Every rule that stops or extends the search (the
+budget, the patience of a goal-directed find, the extra look for a program without free
+constants) counts candidates, so the same request gives the same program, the same
+candidates and the same reason on any machine and under any load. ``SearchResult`` reports
+the candidates and the work next to the wall-clock and CPU seconds they took.
+
+A wall-clock limit stays as a safety net only (``wall_limit``, by default ``WALL_FACTOR``
+times the budget plus ``WALL_SLACK``): the enumeration compares ``time.perf_counter()`` with
+it every ``CHECK_EVERY`` candidates and before each call of a library function or
+comprehension. A search it stops says so (reason "wall"): only then does the result depend
+on the machine.
+
+One call of a component (a stored function may loop for long on some input) is cut off
+after ``COMPONENT_TIME`` seconds of CPU time, or ``CALL_WALL_FACTOR`` times that in
+wall-clock time, by ``_CallGuard``. CPU time, because a component cut off is one the search
+loses (after ``MAX_STRIKES`` cuts it is dropped): under load a call gets less CPU per
+wall-clock second, and would be cut off where on a quiet machine it is not. CPU time is
+itself not exact (it varies by some percent with what shares the core), so a call that
+needs about ``COMPONENT_TIME`` could be cut on one run and not on the next. So no ordinary
+call comes near the limit: the cyclic garbage collector is off during a search (a
+collection over a large bank pauses 0.1 s, charged to whatever call it interrupts), and
+intermediate lists are at most ``LIST_SCALE`` times the examples' longest (``unique`` of a
+1000-element list takes 40 ms). The calls cut in practice are runaway ones (``is_square``
+of a 100-digit number loops for ever), cut whatever the load; the result's ``cut_calls``
+counts them. The guard is an
+interval timer (SIGALRM) whose handler raises only while a guarded call runs, only past its
+limits, and only in that call's own code: an alarm that arrives between calls, or inside
+someone else's finaliser or weakref callback (where an exception would be lost as
+"unraisable"), does nothing until the call is ``LATE``, and the timer fires again every
+``RETRY`` seconds until the call is stopped, so a skipped or swallowed alarm is not a lost
+one. Outside the main thread (no signals) calls run unguarded and the budget and the wall
+clock still hold between calls. The sandbox worker's CPU and wall-clock limits stay the
+outer net.
 
 ``search`` runs wherever its components may safely run: ``SynthesisCreator`` sends the
 request to the sandbox worker, since library functions (and so candidates) are untrusted.
@@ -64,6 +111,7 @@ Only the standard library is imported here: the worker loads this module.
 from __future__ import annotations
 
 import ast
+import gc
 import math
 import operator
 import signal
@@ -79,13 +127,23 @@ if TYPE_CHECKING:
     from riscmoe.functions.tasks import Task
 
 INT_LIMIT = 10**18  # larger intermediate ints are pruned (they only slow the search down)
-LIST_LIMIT = 1000
-CONSTANTS = (0, 1, 2, 3, 10)
-COMPONENT_TIME = 0.05  # seconds one component may spend on all examples together
+LIST_LIMIT = 1000  # no intermediate list is ever longer
+LIST_SCALE = 4  # nor longer than 4 times the longest list of the examples (and at least 100): no search needs more
+CONSTANTS = (0, 1, 2, 3, 10)  # leaves of size 1
+MORE_CONSTANTS = (4, 5, 6, 7, 8, 9)  # leaves of size 2: any small number, at the price of one more
+LIST_CONSTANTS = ((-1, 1), (-2, 2), (-3, 2))  # (constant, size) with a list in the task: positions from the end
+# The budget's unit is work: one candidate evaluated on one example. A nominal second of
+# budget is this much work, about what the search does in a second on one core of a 2020s
+# server (measured: 380,000 to 900,000 a second on the bundled and list-concept tasks).
+WORK_PER_SECOND = 400_000
+PATIENCE = 1.0  # nominal seconds a goal-directed find waits for smaller programs (at most a quarter of the budget)
+WALL_FACTOR, WALL_SLACK = 10.0, 5.0  # default wall-clock safety net: 10 x the budget + 5 s
+COMPONENT_TIME = 0.05  # CPU seconds one component may spend on all examples together
+CALL_WALL_FACTOR = 20  # a call is stopped after this many times its CPU limit in wall-clock time, CPU or not
 MAX_STRIKES = 3  # a component that runs out of time this often is dropped from the search
 RETRY = 0.01  # seconds between alarms while a guarded call is past its limit
 LATE = 0.25  # seconds past its limit after which a call is stopped even in foreign code
-CHECK_EVERY = 256  # candidates between two looks at the clock
+CHECK_EVERY = 256  # candidates between two looks at the wall clock
 
 
 class _Found(Exception):
@@ -94,7 +152,13 @@ class _Found(Exception):
 
 
 class _OutOfTime(Exception):
-    """The search's deadline (or its extra time for a better program) passed; raised by the search itself."""
+    """The search's budget (or its extra work for a better program) is spent; raised by the search itself.
+
+    ``reason`` is "budget", or "wall" when the wall-clock safety net stopped it first.
+    """
+
+    def __init__(self, reason: str = "budget") -> None:
+        self.reason = reason
 
 
 class _CallTimeout(BaseException):
@@ -102,17 +166,23 @@ class _CallTimeout(BaseException):
 
 
 class _CallGuard:
-    """A time limit on single calls (an interval timer), robust against stray and swallowed alarms.
+    """A CPU-time limit on single calls (an interval timer), robust against stray and swallowed alarms.
 
-    ``run(thunk, limit)`` calls ``thunk()``; past ``limit`` seconds its SIGALRM handler raises
-    ``_CallTimeout`` in the call. The handler does nothing
+    ``run(thunk, limit)`` calls ``thunk()``; once the call has used ``limit`` seconds of CPU
+    time (``time.thread_time``), or ``CALL_WALL_FACTOR`` times that in wall-clock time, its
+    SIGALRM handler raises ``_CallTimeout`` in the call. The limit counts CPU time because a
+    busy machine must not change which calls are cut off (a cut-off call is a component the
+    search loses): the alarm comes after ``limit`` wall-clock seconds and every ``RETRY``
+    seconds after, and the handler lets the call go on while it has had less CPU than that.
+    The handler does nothing
 
     - when no guarded call is running (``active`` is set only around ``thunk()``), so an alarm
       that arrives late, between calls, cannot break the search;
     - in ``run``'s own frame (between the call and resetting the timer);
     - in code that belongs to neither the search nor its components (a finaliser or weakref
       callback of another module's object that the garbage collector runs during the call,
-      where the exception would be "unraisable" and lost), unless the call is ``LATE``.
+      where the exception would be "unraisable" and lost), unless the call is ``LATE``;
+    - while the call is within its limits.
 
     The timer repeats every ``RETRY`` seconds until ``run`` returns, so an alarm that was
     skipped or swallowed comes again. Used as a context manager: it installs its handler on
@@ -122,7 +192,7 @@ class _CallGuard:
 
     def __init__(self, owners: Sequence[dict] = ()) -> None:
         self.active = False
-        self.until = 0.0
+        self.cpu_until = self.wall_until = 0.0
         self.owners = {id(globals())} | {id(g) for g in owners}
         self.enabled = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
         self._old: Any = None
@@ -142,16 +212,21 @@ class _CallGuard:
             signal.signal(signal.SIGALRM, self._old if self._old is not None else signal.SIG_DFL)
 
     def _alarm(self, signum: int, frame: Any) -> None:
-        if not self.active or (frame is not None and frame.f_code is _RUN_CODE):
+        if not self.active or (frame is not None and frame.f_code is _RUN_CODE) or not self._past(0.0):
             return
-        if frame is None or id(frame.f_globals) in self.owners or time.perf_counter() > self.until + LATE:
+        if frame is None or id(frame.f_globals) in self.owners or self._past(LATE):
             raise _CallTimeout()
 
-    def run(self, thunk: Callable[[], Any], limit: float) -> Any:
-        """``thunk()``, stopped by ``_CallTimeout`` after ``limit`` seconds."""
+    def _past(self, slack: float) -> bool:
+        """Whether the running call is ``slack`` seconds past its CPU or its wall-clock limit."""
+        return time.thread_time() > self.cpu_until + slack or time.perf_counter() > self.wall_until + slack
+
+    def run(self, thunk: Callable[[], Any], limit: float, wall: float | None = None) -> Any:
+        """``thunk()``, stopped by ``_CallTimeout`` after ``limit`` CPU seconds (or ``wall`` wall-clock seconds)."""
         if not self.enabled:
             return thunk()
-        self.until = time.perf_counter() + limit
+        self.cpu_until = time.thread_time() + limit
+        self.wall_until = time.perf_counter() + (limit * CALL_WALL_FACTOR if wall is None else wall)
         self.active = True
         try:
             signal.setitimer(signal.ITIMER_REAL, max(limit, 1e-4), RETRY)
@@ -162,7 +237,7 @@ class _CallGuard:
 
     def overran(self) -> bool:
         """Whether the latest ``run`` ended past its limit (its value is then not trusted)."""
-        return self.enabled and time.perf_counter() > self.until + RETRY
+        return self.enabled and self._past(RETRY)
 
 
 _RUN_CODE = _CallGuard.run.__code__
@@ -180,29 +255,103 @@ def _index(xs: list, i: int) -> int:
     return xs[i]
 
 
-# (output type, argument types, function, format, commutative, needs floats)
-_PRIMITIVES: list[tuple[str, tuple[str, ...], Callable, str, bool, bool]] = [
-    ("int", ("int", "int"), operator.add, "({0} + {1})", True, False),
-    ("int", ("int", "int"), operator.sub, "({0} - {1})", False, False),
-    ("int", ("int", "int"), operator.mul, "({0} * {1})", True, False),
-    ("int", ("int", "int"), _floordiv, "({0} // {1})", False, False),
-    ("int", ("int", "int"), operator.mod, "({0} % {1})", False, False),
-    ("float", ("float", "float"), _truediv, "({0} / {1})", False, True),
-    ("float", ("float", "float"), operator.add, "({0} + {1})", True, True),
-    ("float", ("float", "float"), operator.sub, "({0} - {1})", False, True),
-    ("float", ("float", "float"), operator.mul, "({0} * {1})", True, True),
-    ("bool", ("int", "int"), operator.eq, "({0} == {1})", True, False),
-    ("bool", ("int", "int"), operator.lt, "({0} < {1})", False, False),
-    ("bool", ("list[int]", "list[int]"), operator.eq, "({0} == {1})", True, False),
-    ("bool", ("bool",), operator.not_, "(not {0})", False, False),
-    ("bool", ("bool", "bool"), lambda a, b: a and b, "({0} and {1})", True, False),
-    ("bool", ("bool", "bool"), lambda a, b: a or b, "({0} or {1})", True, False),
-    ("int", ("list[int]", "int"), _index, "{0}[{1}]", False, False),
-    ("int", ("bool", "int", "int"), lambda c, a, b: a if c else b, "({1} if {0} else {2})", False, False),
+def _step(xs: list, a: int) -> list:
+    return xs[::a]  # a == 0: ValueError, the candidate is dropped
+
+
+def _repeat(xs: list, a: int) -> list:
+    if len(xs) * a > LIST_LIMIT:
+        raise ValueError("list too long")
+    return xs * a
+
+
+def _fold(op: Callable[[int, int], int], empty: int | None) -> Callable[[list], int]:
+    def fold(xs: list) -> int:
+        if not xs and empty is not None:
+            return empty
+        acc = xs[0]  # the empty list without an ``empty`` value: IndexError, the candidate is dropped
+        for v in xs[1:]:
+            acc = op(acc, v)
+        return acc
+    return fold
+
+
+def _scan(op: Callable[[int, int], int]) -> Callable[[list], list]:
+    def scan(xs: list) -> list:
+        out: list = []
+        for v in xs:
+            acc = v if not out else op(acc, v)
+            out.append(acc)
+        return out
+    return scan
+
+
+# Folds over a list from its first element (``reduce``), and scans (every intermediate value:
+# running totals, the largest so far): the accumulator's new value from ``acc`` and the next
+# element ``v``, as a function and as Python text, and the fold of the empty list (0 for sums
+# and differences, none for the largest and smallest). Inside the search a fold is written
+# ``_fold_NAME(xs)`` (names with a leading ``_`` can be no library function's); the emitted
+# source spells it out as a loop.
+FOLD_OPS: dict[str, tuple[Callable[[int, int], int], str, int | None]] = {
+    "add": (operator.add, "{acc} + {v}", 0),
+    "sub": (operator.sub, "{acc} - {v}", 0),
+    "rsub": (lambda a, v: v - a, "{v} - {acc}", 0),
+    "max": (lambda a, v: a if a >= v else v, "max({acc}, {v})", None),
+    "min": (lambda a, v: a if a <= v else v, "min({acc}, {v})", None),
+}
+_LOOPS: dict[str, tuple[str, str, Callable, int | None]] = {  # pseudo-function -> (fold or scan, step, function, empty)
+    **{f"_fold_{k}": ("fold", text, _fold(op, empty), empty) for k, (op, text, empty) in FOLD_OPS.items()},
+    **{f"_scan_{k}": ("scan", text, _scan(op), None) for k, (op, text, _) in FOLD_OPS.items()},
+}
+# Builtins the grammar's expressions use; the sandbox allows each of them.
+_BUILTINS = {"enumerate": enumerate, "min": min, "max": max, "int": int}
+
+# (output type, argument types, function, format, commutative, needs): needs "" (always),
+# "float" (a float in the task), "list" (a list argument or output), "list_out" (a list output).
+_PRIMITIVES: list[tuple[str, tuple[str, ...], Callable, str, bool, str]] = [
+    ("int", ("int", "int"), operator.add, "({0} + {1})", True, ""),
+    ("int", ("int", "int"), operator.sub, "({0} - {1})", False, ""),
+    ("int", ("int", "int"), operator.mul, "({0} * {1})", True, ""),
+    ("int", ("int", "int"), _floordiv, "({0} // {1})", False, ""),
+    ("int", ("int", "int"), operator.mod, "({0} % {1})", False, ""),
+    ("float", ("float", "float"), _truediv, "({0} / {1})", False, "float"),
+    ("float", ("float", "float"), operator.add, "({0} + {1})", True, "float"),
+    ("float", ("float", "float"), operator.sub, "({0} - {1})", False, "float"),
+    ("float", ("float", "float"), operator.mul, "({0} * {1})", True, "float"),
+    ("bool", ("int", "int"), operator.eq, "({0} == {1})", True, ""),
+    ("bool", ("int", "int"), operator.lt, "({0} < {1})", False, ""),
+    ("bool", ("list[int]", "list[int]"), operator.eq, "({0} == {1})", True, ""),
+    ("bool", ("bool",), operator.not_, "(not {0})", False, ""),
+    ("bool", ("bool", "bool"), lambda a, b: a and b, "({0} and {1})", True, ""),
+    ("bool", ("bool", "bool"), lambda a, b: a or b, "({0} or {1})", True, ""),
+    ("int", ("list[int]", "int"), _index, "{0}[{1}]", False, ""),
+    ("int", ("bool", "int", "int"), lambda c, a, b: a if c else b, "({1} if {0} else {2})", False, ""),
+    # Lists: slices (before literals: xs[:1] is right on the empty list, [xs[0]] is not),
+    # literals, concatenation (so cons: [a] + xs, xs + [a]) and repetition.
+    ("list[int]", ("list[int]", "int"), lambda xs, a: xs[a:], "{0}[{1}:]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: xs[:a], "{0}[:{1}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), _step, "{0}[::{1}]", False, "list"),
+    ("list[int]", ("list[int]", "int", "int"), lambda xs, a, b: xs[a:b], "{0}[{1}:{2}]", False, "list"),
+    ("list[int]", ("int",), lambda a: [a], "[{0}]", False, "list_out"),
+    ("list[int]", ("int", "int"), lambda a, b: [a, b], "[{0}, {1}]", False, "list_out"),
+    ("list[int]", ("list[int]", "list[int]"), operator.add, "({0} + {1})", False, "list_out"),
+    ("list[int]", ("list[int]", "int"), _repeat, "({0} * {1})", False, "list_out"),
+    # Every element against one number of the whole list (its length, first element, maximum):
+    # map and filter with a second operand; ``{v}`` is the element's name.
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [v + a for v in xs], "[{v} + {1} for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [v - a for v in xs], "[{v} - {1} for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [v * a for v in xs], "[{v} * {1} for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [a for v in xs], "[{1} for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v > a], "[{v} for {v} in {0} if {v} > {1}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v < a], "[{v} for {v} in {0} if {v} < {1}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v != a], "[{v} for {v} in {0} if {v} != {1}]", False, "list"),
+    # Folds and scans over a list.
+    *[("int" if kind == "fold" else "list[int]", ("list[int]",), fn, f"{nm}({{0}})", False, "list")
+      for nm, (kind, _, fn, _) in _LOOPS.items()],
 ]
 
 
-def _valid(t: str, vec: list) -> bool:
+def _valid(t: str, vec: list, list_limit: int = LIST_LIMIT) -> bool:
     """Whether every value of a candidate's output vector is a sane value of type ``t``."""
     if t == "int":
         return all(type(x) is int and -INT_LIMIT <= x <= INT_LIMIT for x in vec)
@@ -210,7 +359,7 @@ def _valid(t: str, vec: list) -> bool:
         return all(type(x) is bool for x in vec)
     if t == "float":
         return all((type(x) is float and math.isfinite(x) and abs(x) <= INT_LIMIT) or (type(x) is int and abs(x) <= INT_LIMIT) for x in vec)
-    return all(type(x) is list and len(x) <= LIST_LIMIT and all(type(e) is int and -INT_LIMIT <= e <= INT_LIMIT for e in x) for x in vec)
+    return all(type(x) is list and len(x) <= list_limit and all(type(e) is int and -INT_LIMIT <= e <= INT_LIMIT for e in x) for x in vec)
 
 
 def _key(t: str, vec: list) -> tuple:
@@ -237,9 +386,13 @@ class SearchResult:
     source: str | None
     expr: str | None = None
     size: int = 0
-    candidates: int = 0
-    seconds: float = 0.0
-    reason: str = ""  # why nothing was found: "budget" or "exhausted"
+    candidates: int = 0  # candidate expressions tried (the same on every machine, under any load)
+    work: int = 0  # candidates times examples: what the budget counts
+    budget_work: int = 0  # the work the budget allowed
+    seconds: float = 0.0  # wall-clock time
+    cpu_seconds: float = 0.0  # CPU time of the searching thread
+    cut_calls: int = 0  # component calls stopped by the per-call CPU-time limit (0: nothing here hung on timing)
+    reason: str = ""  # why nothing was found: "budget", "exhausted", or "wall" (the wall-clock safety net)
     per_size: dict = field(default_factory=dict)  # size -> distinct behaviours kept
     free_constants: int = 0  # constants of the chosen program that the examples leave free
     alternatives: int = 0  # consistent programs weighed (0: the first one found had no free constant)
@@ -254,6 +407,8 @@ def search(
     budget: float = 5.0,
     max_size: int = 9,
     name: str = "f",
+    wall_limit: float | None = None,
+    costs: dict[str, int] | None = None,
 ) -> SearchResult:
     """Find the smallest expression over the grammar that maps every input to its output.
 
@@ -265,9 +420,20 @@ def search(
         arg_types, out_type: the task's signature.
         inputs, outputs: the examples (argument tuples and outputs).
         components: name -> (argument types, output type, callable) of library functions.
-        budget: seconds of search.
+        budget: the search's work, in nominal seconds: ``budget * WORK_PER_SECOND`` candidate
+            evaluations (one candidate on one example). The same budget searches the same
+            candidates on any machine and under any load.
         max_size: largest expression size tried.
         name: name of the emitted function.
+        wall_limit: wall-clock seconds after which the search stops whatever its budget says
+            (a safety net against components slow on every call; default ``WALL_FACTOR *
+            budget + WALL_SLACK``). A search it stops ends with reason "wall": its result
+            depends on the machine.
+        costs: name -> size of a call of that component (default 1); ``SynthesisCreator``
+            makes the less relevant of many stored functions dearer (``component_costs``).
+            A component that takes none of the task's argument types and gives another
+            type than its output (``gcd`` in a task on lists) costs one more: it can only
+            be a step inside, and calls of it are what swell the small sizes.
 
     Example:
         >>> r = search(["int"], "int", [(1,), (2,), (5,)], [2, 5, 26], {}, budget=2.0)
@@ -275,23 +441,28 @@ def search(
         def f(x):
             return x * x + 1
     """
-    t0 = time.perf_counter()
-    deadline = t0 + budget
+    t0, cpu0 = time.perf_counter(), time.thread_time()
+    deadline = t0 + (WALL_FACTOR * budget + WALL_SLACK if wall_limit is None else wall_limit)  # the safety net
     floats = "float" in arg_types or out_type == "float"
+    lists = "list[int]" in arg_types or out_type == "list[int]"
     params = _param_names(arg_types, set(components))
     var = "v" if "v" not in components and "v" not in params else "v_"
+    kvar = "k" if "k" not in components and "k" not in params else "k_"
     n = len(inputs)
+    longest = max([len(v) for ex in [*inputs, *([o] for o in outputs)] for v in ex if type(v) is list] + [0])
+    list_limit = min(LIST_LIMIT, max(100, LIST_SCALE * longest))  # a 1000-element range costs unique() 40 ms
     bank: dict[str, dict[int, list[tuple[str, list]]]] = {t: {} for t in ("int", "float", "bool", "list[int]")}
     seen: dict[str, dict] = {t: {} for t in bank}  # type -> behaviour key -> (source, size)
     target = list(outputs)
     target_key = _key(out_type, target) if out_type != "float" else None
-    counter = [0]
-    pending: list = []  # (source, size, when) found by the goal-directed step, not yet accepted
-    patience = min(0.3, budget / 10)
+    counter = [0]  # candidates so far: the budget is counted in these, times the examples
+    allowed = max(1, round(budget * WORK_PER_SECOND) // max(1, n))  # candidates the budget buys
+    pending: list = []  # (source, size, candidate count) found by the goal-directed step, not yet accepted
+    patience = max(1, min(round(PATIENCE * WORK_PER_SECOND) // max(1, n), allowed // 4))  # in candidates
     # Consistent programs, from the first one with free constants on:
     # (free constants, size, library calls, order, source); the least is chosen.
     found: list[tuple[int, int, int, int, str]] = []
-    extra_until = [deadline]  # once something is found: how long to look for a better program
+    extra_until = [allowed]  # once something is found: how many candidates to look for a better program
 
     def matches(t: str, vec: list) -> bool:
         if out_type == "float":
@@ -299,17 +470,18 @@ def search(
         return t == out_type and _key(t, vec) == target_key
 
     def tick() -> None:
-        """Count a candidate; every ``CHECK_EVERY`` candidates, look at the clock."""
+        """Count a candidate: with the budget spent the search ends; every ``CHECK_EVERY``, look at the wall clock."""
+        if counter[0] >= extra_until[0]:
+            raise _OutOfTime()
         counter[0] += 1
+        if pending and counter[0] > pending[2] + patience:
+            take_pending()
         if counter[0] % CHECK_EVERY == 0:
             clock()
 
     def clock() -> None:
-        now = time.perf_counter()
-        if now > deadline or (found and now > extra_until[0]):
-            raise _OutOfTime()
-        if pending and now > pending[2] + patience:
-            take_pending()
+        if time.perf_counter() > deadline:
+            raise _OutOfTime("wall")
 
     def consider(src: str, size: int) -> None:
         """A consistent program: accepted at once without free constants, else the choice begins."""
@@ -317,8 +489,7 @@ def search(
         if free == 0 and not found:
             raise _Found(src, size)
         if not found:
-            now = time.perf_counter()
-            extra_until[0] = min(deadline, now + max(patience, now - t0))
+            extra_until[0] = min(allowed, counter[0] + max(patience, counter[0]))
         found.append((free, size, _calls(src, components), len(found), src))
 
     def take_pending() -> None:
@@ -328,7 +499,7 @@ def search(
 
     def offer(t: str, size: int, src: str, vec: list) -> None:
         tick()
-        if not _valid(t, vec):
+        if not _valid(t, vec, list_limit):
             return
         if matches(t, vec):
             consider(src, size)
@@ -338,11 +509,14 @@ def search(
             return
         seen[t][k] = (src, size)
         bank[t].setdefault(size, []).append((src, vec))
-        if t == "int" and out_type == "int" and not pending:
+        hit = None
+        if t == out_type == "int" and not pending:
             hit = _witness(src, size, vec, target, seen["int"])
-            if hit is not None:
-                # Accepted once every smaller expression was tried, or after ``patience``.
-                pending.extend([hit[0], hit[1], time.perf_counter()])
+        elif t == out_type == "list[int]" and not pending:
+            hit = _list_witness(src, size, vec, target, seen["list[int]"])
+        if hit is not None:
+            # Accepted once every smaller expression was tried, or ``patience`` candidates later.
+            pending.extend([hit[0], hit[1], counter[0]])
 
     def entries(t: str, size: int) -> list[tuple[str, list]]:
         got = bank[t].get(size, [])
@@ -351,31 +525,45 @@ def search(
         return got
 
     # Only functions whose types the search can produce, that take something.
-    comps = [(nm, a, o, f) for nm, (a, o, f) in components.items() if a and all(x in bank for x in (*a, o))]
+    costs = costs or {}
+    comps = [(nm, a, o, f, max(1, int(costs.get(nm, 1))) + (0 if set(a) & set(arg_types) or o == out_type else 1))
+             for nm, (a, o, f) in components.items() if a and all(x in bank for x in (*a, o))]
     if not floats:
         comps = [c for c in comps if "float" not in (*c[1], c[2])]
-    prims = [p for p in _PRIMITIVES if floats or not p[5]]
-    env: dict[str, Any] = {"__builtins__": {}, **{nm: f for nm, (_, _, f) in components.items()}}
-    guard = _CallGuard([env] + [f.__globals__ for _, _, _, f in comps if isinstance(getattr(f, "__globals__", None), dict)])
+    # A builtin the grammar uses is left out where a library function has its name (it would be called instead).
+    has = {"": True, "float": floats, "list": lists, "list_out": out_type == "list[int]"}
+    shadowed = set(_BUILTINS) & set(components)
+    prims = [p for p in _PRIMITIVES if has[p[5]] and not (p[3].startswith(("min(", "max(")) and shadowed)]
+    prims = [p for p in prims if not (p[3].startswith("_") and {"min", "max"} & shadowed)]
+    consts = [*CONSTANTS, *([c for c, k in LIST_CONSTANTS if k == 1] if lists else [])]
+    extra = [c for c in task_constants(arg_types, out_type, inputs, outputs) if c not in consts]
+    more = [c for c in [*MORE_CONSTANTS, *([c for c, k in LIST_CONSTANTS if k == 2] if lists else [])] if c not in extra]
+    env: dict[str, Any] = {"__builtins__": {}, **_BUILTINS, **{nm: fn for nm, (_, _, fn, _) in _LOOPS.items()},
+                           **{nm: f for nm, (_, _, f) in components.items()}}
+    guard = _CallGuard([env] + [f.__globals__ for _, _, _, f, _ in comps if isinstance(getattr(f, "__globals__", None), dict)])
 
     strikes: dict[str, int] = {}  # component -> calls that ran out of time
 
     def guarded(thunk: Callable[[], Any], who: str = "", limit: float = COMPONENT_TIME) -> Any:
-        """``thunk()`` under the per-component time limit; None on any failure."""
-        counter[0] += 1
-        left = (extra_until[0] if found else deadline) - time.perf_counter()
+        """``thunk()`` under the per-component CPU-time limit; None on any failure. Counts as a candidate."""
+        tick()
+        left = deadline - time.perf_counter()
         if left <= 0:
-            raise _OutOfTime()
-        try:
-            value = guard.run(thunk, min(limit, left))
-        except _CallTimeout:
-            value = _CallTimeout
-        except BaseException:  # errors, memory: the candidate is simply not kept
-            return None
-        if value is _CallTimeout or guard.overran():  # stopped, or it swallowed the alarm and went on
-            strikes[who] = strikes.get(who, 0) + 1
-            return None
-        return value
+            raise _OutOfTime("wall")
+        for attempt in (1, 2):  # a call cut once runs once more: a pause of the machine is not the call's
+            try:
+                value = guard.run(thunk, limit, min(limit * CALL_WALL_FACTOR, max(left, 1e-3)))
+            except _CallTimeout:
+                value = _CallTimeout
+            except BaseException:  # errors, memory: the candidate is simply not kept
+                return None
+            if value is not _CallTimeout and not guard.overran():
+                return value
+            left = deadline - time.perf_counter()  # stopped, or it swallowed the alarm and went on
+            if left <= 0:
+                break
+        strikes[who] = strikes.get(who, 0) + 1
+        return None
 
     def usable(name: str) -> bool:
         return strikes.get(name, 0) < MAX_STRIKES
@@ -390,83 +578,92 @@ def search(
 
     def free_constants(src: str) -> int:
         return _free_constants(src, params, arg_types, inputs, env,
-                               lambda vec: _valid(out_type, vec) and matches(out_type, vec), probe)
+                               lambda vec: _valid(out_type, vec, list_limit) and matches(out_type, vec), probe)
+
+    def run_search(result: SearchResult) -> None:
+        nonlocal comps
+        with guard:
+            try:
+                comps = [c for c in comps if not _same_as_primitive(c, guarded)]
+                for i, (p, t) in enumerate(zip(params, arg_types)):
+                    offer(t, 1, p, [inp[i] for inp in inputs])
+                for c, size in [*[(c, 1) for c in consts + extra], *[(c, 2) for c in more]]:
+                    offer("int", size, str(c), [c] * n)
+                if floats:
+                    offer("float", 1, "0.5", [0.5] * n)
+                elements = _elements(inputs, arg_types)
+                maps, preds = _bodies([(nm, a, o, f, max(1, int(costs.get(nm, 1)))) for nm, a, o, f, _ in comps], elements, var,
+                                      guarded, [c for c in consts + more if c >= 0] + extra, shadowed)
+                imaps = _index_bodies(var, kvar) if lists and "enumerate" not in shadowed else []
+                for size in range(2, max_size + 1):
+                    if pending and pending[1] <= size:
+                        take_pending()
+                    if found:
+                        smallest = min(f[1] for f in found)
+                        if size > smallest + 1 or (size > smallest and min(found)[0] == 0):
+                            break  # the first find's size was searched, and the next one while needed
+                    clock()
+                    _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick, list_limit)
+                if pending:
+                    take_pending()
+                result.reason = "exhausted"
+            except _Found as hit:
+                result.expr, result.size = hit.src, hit.size
+            except _OutOfTime as out:
+                result.reason = out.reason
+                if pending:  # out of time or patience: the goal-directed find stands (or competes)
+                    try:
+                        take_pending()
+                    except _Found as hit:
+                        result.expr, result.size = hit.src, hit.size
+                    except _OutOfTime:
+                        pass
 
     result = SearchResult(None)
-    with guard:
-        try:
-            comps = [c for c in comps if not _same_as_primitive(c, guarded)]
-            for i, (p, t) in enumerate(zip(params, arg_types)):
-                offer(t, 1, p, [inp[i] for inp in inputs])
-            for c in CONSTANTS:
-                offer("int", 1, str(c), [c] * n)
-            if floats:
-                offer("float", 1, "0.5", [0.5] * n)
-            elements = _elements(inputs, arg_types)
-            maps, preds = _bodies(comps, elements, var, guarded)
-            for size in range(2, max_size + 1):
-                if pending and pending[1] <= size:
-                    take_pending()
-                if found:
-                    smallest = min(f[1] for f in found)
-                    if size > smallest + 1 or (size > smallest and min(found)[0] == 0):
-                        break  # the first find's size was searched, and the next one while needed
-                clock()
-                _grow(size, prims, comps, maps, preds, entries, offer, guarded, usable, var, tick)
-            if pending:
-                take_pending()
-            result.reason = "exhausted"
-        except _Found as hit:
-            result.expr, result.size = hit.src, hit.size
-        except _OutOfTime:
-            result.reason = "budget"
-            if pending:  # out of time or patience: the goal-directed find stands (or competes)
-                try:
-                    take_pending()
-                except _Found as hit:
-                    result.expr, result.size = hit.src, hit.size
-                except _OutOfTime:
-                    pass
+    # No cyclic garbage collection during the search: a collection over a bank of a hundred
+    # thousand lists takes a tenth of a second, charged to whichever component call it
+    # interrupts, which the per-call limit then cuts or not by how long the pause took. The
+    # search makes no reference cycles; a component that does leaks them until it ends.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        run_search(result)
+    finally:
+        if collecting:
+            gc.enable()
     if result.expr is None and found:
         free, size, _, _, src = min(found)
         result.expr, result.size, result.free_constants = src, size, free
     if result.expr is not None:
-        result.source = _to_source(name, params, result.expr)
+        result.source = _to_source(name, params, result.expr, list(components))
         result.reason = ""
     result.alternatives = len(found)
-    result.candidates = counter[0]
-    result.seconds = time.perf_counter() - t0
+    result.candidates, result.work, result.budget_work = counter[0], counter[0] * n, allowed * n
+    result.seconds, result.cpu_seconds = time.perf_counter() - t0, time.thread_time() - cpu0
+    result.cut_calls = sum(strikes.values())
     result.per_size = {s: sum(len(bank[t].get(s, [])) for t in bank) for s in range(1, max_size + 1) if any(s in bank[t] for t in bank)}
     return result
 
 
-def _grow(size, prims, comps, maps, preds, entries, offer, guarded, usable, var, tick) -> None:
-    """Offer every expression of exactly ``size`` built from smaller kept ones."""
-    # Library calls first: at equal size a call reads better than an operator expression.
-    for name, arg_t, out_t, fn in comps:
-        for parts in _splits(size - 1, len(arg_t)):
+def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick, list_limit) -> None:
+    """Offer every expression of exactly ``size`` built from smaller kept ones.
+
+    The grammar's own operators, literals and slices first: of two programs of one size, the
+    one that says what it does wins over a library call that stands in for it on the
+    examples only (``digits(x)`` is ``[x]`` below 10; a stored function is right on the
+    examples it was made for). Then library calls (``maximum(xs)`` reads better than the
+    fold that does the same), then folds and comprehensions.
+    """
+    _apply(size, [p for p in prims if not p[3].startswith("_")], entries, offer, var, tick)
+    for name, arg_t, out_t, fn, cost in comps:
+        for parts in _splits(size - cost, len(arg_t)):
             for combo in _combos([entries(t, s) for t, s in zip(arg_t, parts)]):
                 if not usable(name):
                     break  # it kept running out of time: no longer a building block
-                vec = guarded(lambda: [fn(*[list(a) if t == "list[int]" else a for a, t in zip(args, arg_t)])
-                                       for args in zip(*[c[1] for c in combo])], name)
+                vec = guarded(lambda: _call_each(fn, arg_t, out_t, [c[1] for c in combo], list_limit), name)
                 if vec is not None:
                     offer(out_t, size, f"{name}({', '.join(c[0] for c in combo)})", vec)
-    for out_t, arg_t, fn, fmt, comm, _ in prims:
-        for parts in _splits(size - 1, len(arg_t)):
-            if comm and parts[0] > parts[1]:
-                continue
-            lists = [entries(t, s) for t, s in zip(arg_t, parts)]
-            for combo in _combos(lists, same=comm and parts[0] == parts[1]):
-                try:
-                    vec = [fn(*args) for args in zip(*[c[1] for c in combo])]
-                except (ArithmeticError, IndexError, ValueError, TypeError, OverflowError):
-                    tick()  # counted as a candidate, so the clock is read even when all fail
-                    continue
-                srcs = [c[0] for c in combo]
-                if comm and parts[0] < parts[1]:
-                    srcs.reverse()  # larger operand first: "x * x + 1" rather than "1 + x * x"
-                offer(out_t, size, fmt.format(*srcs), vec)
+    _apply(size, [p for p in prims if p[3].startswith("_")], entries, offer, var, tick)
     # Comprehensions: 1 + list size + body size.
     for body in maps:
         for src, vec in entries("list[int]", size - 1 - body.size):
@@ -478,6 +675,46 @@ def _grow(size, prims, comps, maps, preds, entries, offer, guarded, usable, var,
             out = guarded(lambda: [[e for e in xs if body.fn(e)] for xs in vec], body.src) if usable(body.src) else None
             if out is not None:
                 offer("list[int]", size, f"[{var} for {var} in {src} if {body.src}]", out)
+    for body in imaps:  # index-aware: the body sees the position k and the element
+        for src, vec in entries("list[int]", size - 1 - body.size):
+            out = guarded(lambda: [[body.fn(k, e) for k, e in enumerate(xs)] for xs in vec], body.src)
+            if out is not None:
+                offer("list[int]", size, f"[{body.src} for {kvar}, {var} in enumerate({src})]", out)
+
+
+def _call_each(fn: Callable, arg_t: Sequence[str], out_t: str, columns: list[list], list_limit: int) -> list:
+    """A component's outputs on each example, given the argument vectors ``columns``.
+
+    Stops (ValueError) at the first output the search would not keep anyway (a 60,000-element
+    ``range_list``): the other examples are not worth the time, and 24 examples of a call
+    that is slow but useless would add up to the per-call limit.
+    """
+    out = []
+    for args in zip(*columns):
+        y = fn(*[list(a) if t == "list[int]" else a for a, t in zip(args, arg_t)])
+        if not _valid(out_t, [y], list_limit):
+            raise ValueError("an output the search does not keep")
+        out.append(y)
+    return out
+
+
+def _apply(size, prims, entries, offer, var, tick) -> None:
+    """Offer every expression of exactly ``size`` that applies one of ``prims`` to smaller kept ones."""
+    for out_t, arg_t, fn, fmt, comm, _ in prims:
+        for parts in _splits(size - 1, len(arg_t)):
+            if comm and parts[0] > parts[1]:
+                continue
+            lists = [entries(t, s) for t, s in zip(arg_t, parts)]
+            for combo in _combos(lists, same=comm and parts[0] == parts[1]):
+                try:
+                    vec = [fn(*args) for args in zip(*[c[1] for c in combo])]
+                except (ArithmeticError, IndexError, ValueError, TypeError, OverflowError):
+                    tick()  # counted as a candidate, so the budget is spent even when all fail
+                    continue
+                srcs = [c[0] for c in combo]
+                if comm and parts[0] < parts[1]:
+                    srcs.reverse()  # larger operand first: "x * x + 1" rather than "1 + x * x"
+                offer(out_t, size, fmt.format(*srcs, v=var), vec)
 
 
 def _witness(src: str, size: int, vec: list, target: list, index: dict) -> tuple[str, int] | None:
@@ -504,12 +741,85 @@ def _witness(src: str, size: int, vec: list, target: list, index: dict) -> tuple
     return None
 
 
+def _list_witness(src: str, size: int, vec: list, target: list, index: dict) -> tuple[str, int] | None:
+    """Goal-directed step for lists: does a kept B make ``target`` = new A + B, or B + A?
+
+    When A is a prefix (a suffix) of every target list, B must be the rest: one lookup, as
+    in ``_witness``. ``[len(xs)] + xs`` is found as soon as ``[len(xs)]`` is kept.
+    """
+    if not any(vec) or not all(len(a) <= len(t) for a, t in zip(vec, target)):
+        return None
+    if all(t[: len(a)] == a for a, t in zip(vec, target)):
+        hit = index.get(tuple(tuple(t[len(a):]) for a, t in zip(vec, target)))
+        if hit is not None:
+            return f"({src}) + ({hit[0]})", size + hit[1] + 1
+    if all(t[len(t) - len(a):] == a for a, t in zip(vec, target)):
+        hit = index.get(tuple(tuple(t[: len(t) - len(a)]) for a, t in zip(vec, target)))
+        if hit is not None:
+            return f"({hit[0]}) + ({src})", size + hit[1] + 1
+    return None
+
+
+MAX_TASK_CONSTANTS = 6
+
+
+def task_constants(arg_types: Sequence[str], out_type: str, inputs: Sequence[Sequence], outputs: Sequence) -> list[int]:
+    """Int constants the examples suggest besides ``CONSTANTS``, at most ``MAX_TASK_CONSTANTS``.
+
+    - Values that outputs bring in: a value in the output of at least two examples but in
+      neither of their inputs (the 3 of "append 3", the 50 of "lower those above 50 to 50");
+    - the thresholds of a filter: when every output keeps only values of its input, and
+      sorting the values seen puts the removed and the kept ones into at most three runs
+      (one or two boundaries), the values either side of each boundary (40 and 41 for "keep
+      those above 40"; the 7 of "remove every 7" and its neighbours).
+
+    Each one becomes a leaf of size 1 and a constant of the comprehensions' bodies. A
+    constant the examples do not pin down still counts as free (see ``_free_constants``).
+    """
+    def ints(v: Any) -> list[int]:
+        if type(v) is int:
+            return [v]
+        return [e for e in v if type(e) is int] if type(v) is list else []
+
+    brought: dict[int, int] = {}
+    for args, out in zip(inputs, outputs):
+        have = {e for a in args for e in ints(a)}
+        for v in set(ints(out)) - have:
+            brought[v] = brought.get(v, 0) + 1
+    picked = [v for v, k in sorted(brought.items(), key=lambda kv: (-kv[1], abs(kv[0]), kv[0])) if k >= 2]
+    if out_type == "list[int]" and list(arg_types) == ["list[int]"]:
+        picked += _thresholds([a[0] for a in inputs], outputs)
+    out: list[int] = []
+    for v in picked:
+        if v not in CONSTANTS and v not in out and abs(v) <= 10**6:
+            out.append(v)
+    return out[:MAX_TASK_CONSTANTS]
+
+
+def _thresholds(inputs: Sequence[list], outputs: Sequence[list]) -> list[int]:
+    """Values either side of the boundaries between removed and kept values, for a filter with one or two."""
+    removed: set[int] = set()
+    kept: set[int] = set()
+    for xs, out in zip(inputs, outputs):
+        if not set(out) <= set(xs):
+            return []  # not a filter
+        kept |= set(out)
+        removed |= set(xs) - set(out)
+    if not removed or not kept:
+        return []
+    labels = [(v, "k" if v in kept and v not in removed else "r" if v not in kept else "m") for v in sorted(removed | kept)]
+    bounds = [(a, b) for (a, la), (b, lb) in zip(labels, labels[1:]) if {la, lb} == {"k", "r"}]
+    if any(lab == "m" for _, lab in labels) or not 1 <= len(bounds) <= 2:
+        return []
+    return [v for pair in bounds for v in pair]
+
+
 _PAIRS = [(a, b) for a in (-7, -2, 0, 3, 5, 12) for b in (-3, 1, 2, 7)]
 
 
 def _same_as_primitive(comp, guarded: Callable) -> bool:
     """Whether an (int, int) -> int component behaves like one of the grammar's operators."""
-    name, arg_t, out_t, fn = comp
+    name, arg_t, out_t, fn = comp[:4]
     if arg_t != ("int", "int") or out_t != "int":
         return False
     outs = guarded(lambda: [fn(a, b) for a, b in _PAIRS], name)
@@ -543,20 +853,25 @@ def _combos(lists: list[list], same: bool = False):
 
 
 def _elements(inputs: Sequence[Sequence], arg_types: Sequence[str]) -> list[int]:
-    """Element values a comprehension body may see (for pruning bodies), at most 60."""
+    """Element values a comprehension body may see (for pruning bodies): every list element of the examples, and -3..10."""
     els = {e for inp in inputs for a, t in zip(inp, arg_types) if t == "list[int]" for e in a}
     els |= set(range(-3, 11))
-    return sorted(els)[:60]
+    return sorted(els)[:400]
 
 
-def _bodies(comps, elements: list[int], var: str, guarded: Callable) -> tuple[list[Body], list[Body]]:
-    """Distinct small int -> int bodies and int -> bool predicates, by behaviour on ``elements``."""
-    unary_int = [(n, f) for n, a, o, f in comps if a == ("int",) and o == "int"]
-    unary_bool = [(n, f) for n, a, o, f in comps if a == ("int",) and o == "bool"]
+def _bodies(comps, elements: list[int], var: str, guarded: Callable, consts: Sequence[int] = CONSTANTS,
+            shadowed: set[str] = frozenset()) -> tuple[list[Body], list[Body]]:
+    """Distinct small int -> int bodies and int -> bool predicates, by behaviour on ``elements``.
+
+    ``consts`` are the constants bodies may use (``v + c``, ``min(v, c)``, ``v > c``, ...);
+    ``shadowed`` the builtins a library function's name hides (their bodies are left out).
+    """
+    unary_int = [(n, f, k) for n, a, o, f, k in comps if a == ("int",) and o == "int"]
+    unary_bool = [(n, f, k) for n, a, o, f, k in comps if a == ("int",) and o == "bool"]
     cand: list[tuple[str, int, Callable, str]] = []
-    for n, f in unary_int:
-        cand.append((f"{n}({var})", 1, f, "int"))
-    for c in CONSTANTS[1:]:
+    for n, f, k in unary_int:
+        cand.append((f"{n}({var})", k, f, "int"))
+    for c in [c for c in consts if c != 0]:
         cand += [
             (f"{var} + {c}", 2, lambda v, c=c: v + c, "int"),
             (f"{var} - {c}", 2, lambda v, c=c: v - c, "int"),
@@ -565,21 +880,37 @@ def _bodies(comps, elements: list[int], var: str, guarded: Callable) -> tuple[li
             (f"{var} % {c}", 2, lambda v, c=c: v % c, "int"),
             (f"{c} - {var}", 2, lambda v, c=c: c - v, "int"),
         ]
+        if "min" not in shadowed and "max" not in shadowed:  # lower to c at most, raise to c at least
+            cand += [(f"min({var}, {c})", 2, lambda v, c=c: min(v, c), "int"), (f"max({var}, {c})", 2, lambda v, c=c: max(v, c), "int")]
     cand.append((f"{var} * {var}", 2, lambda v: v * v, "int"))
-    for n, f in unary_bool:
-        cand.append((f"{n}({var})", 1, f, "bool"))
-        cand.append((f"not {n}({var})", 2, lambda v, f=f: not f(v), "bool"))
-    for c in CONSTANTS[:3]:
-        cand += [
-            (f"{var} > {c}", 2, lambda v, c=c: v > c, "bool"),
-            (f"{var} < {c}", 2, lambda v, c=c: v < c, "bool"),
-            (f"{var} != {c}", 2, lambda v, c=c: v != c, "bool"),
+    simple_preds: list[tuple[str, int, Callable]] = []
+    for n, f, k in unary_bool:
+        simple_preds += [(f"{n}({var})", k, f), (f"not {n}({var})", k + 1, lambda v, f=f: not f(v))]
+    for c in consts:
+        simple_preds += [
+            (f"{var} > {c}", 2, lambda v, c=c: v > c),
+            (f"{var} < {c}", 2, lambda v, c=c: v < c),
+            (f"{var} != {c}", 2, lambda v, c=c: v != c),
         ]
-    for n, f in unary_int:
-        for m, g in unary_int:
-            cand.append((f"{n}({m}({var}))", 2, lambda v, f=f, g=g: f(g(v)), "int"))
-        for m, g in unary_bool:
-            cand.append((f"{m}({n}({var}))", 2, lambda v, f=f, g=g: g(f(v)), "bool"))
+        if c >= 2:  # the multiples of c
+            simple_preds.append((f"{var} % {c} == 0", 3, lambda v, c=c: v % c == 0))
+    cand += [(src, size, fn, "bool") for src, size, fn in simple_preds]
+    for src, size, p in simple_preds:  # a predicate as a number, and zero where it holds
+        if "int" not in shadowed:
+            cand.append((f"int({src})", size + 1, lambda v, p=p: int(p(v)), "int"))
+        cand.append((f"0 if {src} else {var}", size + 2, lambda v, p=p: 0 if p(v) else v, "int"))
+    # f(g(v)) only where g keeps to the ints the search keeps: on larger ones (factorial(v)),
+    # the search would drop g(v) itself, and f may run for ever (is_square of 100 digits).
+    inner = [(n, f, k) for n, f, k in unary_int
+             if (outs := guarded(lambda f=f: [_quick(f, e) for e in elements], n)) is not None
+             and all(type(x) is int and -INT_LIMIT <= x <= INT_LIMIT for x in outs)]
+    inner_names = {n for n, _, _ in inner}
+    for n, f, k in unary_int:
+        for m, g, j in inner:
+            cand.append((f"{n}({m}({var}))", k + j, lambda v, f=f, g=g: f(g(v)), "int"))
+        for m, g, j in unary_bool if n in inner_names else ():
+            cand.append((f"{m}({n}({var}))", k + j, lambda v, f=f, g=g: g(f(v)), "bool"))
+    cand.sort(key=lambda c: c[1])  # smaller first: of two bodies that behave alike, the smaller stays
     maps, preds, seen = [], [], set()
     for src, size, fn, kind in cand:
         outs = guarded(lambda: [_quick(fn, e) for e in elements], src)
@@ -591,6 +922,20 @@ def _bodies(comps, elements: list[int], var: str, guarded: Callable) -> tuple[li
         seen.add(key)
         (maps if kind == "int" else preds).append(Body(src, size, fn))
     return maps, preds
+
+
+def _index_bodies(var: str, kvar: str) -> list[Body]:
+    """Bodies of the index-aware comprehension ``[body for k, v in enumerate(xs)]``; ``k`` counts 1, ``v`` 0."""
+    v, k = var, kvar
+    return [
+        Body(k, 1, lambda i, e: i),
+        Body(f"{k} + 1", 2, lambda i, e: i + 1),  # positions from 1
+        Body(f"{v} + {k}", 2, lambda i, e: e + i),
+        Body(f"{v} - {k}", 2, lambda i, e: e - i),
+        Body(f"{k} - {v}", 2, lambda i, e: i - e),
+        Body(f"{v} * {k}", 2, lambda i, e: e * i),
+        Body(f"-{v} if {k} % 2 else {v}", 4, lambda i, e: -e if i % 2 else e),  # signs alternating
+    ]
 
 
 def _free_constants(expr: str, params: Sequence[str], arg_types: Sequence[str], inputs: Sequence[Sequence],
@@ -648,47 +993,138 @@ def _param_names(arg_types: Sequence[str], taken: set[str]) -> list[str]:
     return [n + "_" if n in taken else n for n in names]
 
 
-def _to_source(name: str, params: list[str], expr: str) -> str:
-    src = f"def {name}({', '.join(params)}):\n    return {expr}\n"
+def _to_source(name: str, params: list[str], expr: str, taken: Sequence[str] = ()) -> str:
+    """The function ``def name(params): return expr``, its folds written out as loops.
+
+    A fold ``_fold_max(xs)`` becomes ``acc = xs[0]`` and ``for v in xs[1:]: acc = max(acc, v)``
+    before the return, which then uses ``acc``; a scan appends each value to a list. Folds
+    only ever take expressions of the parameters, so moving them ahead is always right; the
+    names chosen clash with no parameter, library function (``taken``) or name in ``expr``.
+    """
+    tree = ast.parse(expr, mode="eval")
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | set(params) | set(taken)
+    lines: list[str] = []
+
+    def fresh(base: str) -> str:
+        cand, i = base, 2
+        while cand in names:
+            cand, i = f"{base}{i}", i + 1
+        names.add(cand)
+        return cand
+
+    class Hoist(ast.NodeTransformer):
+        def visit_Call(self, node: ast.Call) -> ast.AST:
+            self.generic_visit(node)  # folds inside the arguments first
+            if not (isinstance(node.func, ast.Name) and node.func.id in _LOOPS):
+                return node
+            kind, text, _, empty = _LOOPS[node.func.id]
+            xs = ast.unparse(node.args[0])
+            acc, v = fresh("acc"), fresh("v")
+            step = text.format(acc=acc, v=v)
+            if kind == "fold":
+                if not isinstance(node.args[0], ast.Name):  # computed once
+                    seq = fresh("seq")
+                    lines.append(f"{seq} = {xs}")
+                    xs = seq
+                first = f"{xs}[0]" if empty is None else f"{xs}[0] if {xs} else {empty}"
+                lines.extend([f"{acc} = {first}", f"for {v} in {xs}[1:]:", f"    {acc} = {step}"])
+                return ast.Name(acc, ast.Load())
+            run = fresh("running")
+            lines.extend([f"{run} = []", f"for {v} in {xs}:", f"    {acc} = {v} if not {run} else {step}", f"    {run}.append({acc})"])
+            return ast.Name(run, ast.Load())
+
+    body = Hoist().visit(tree).body
+    src = f"def {name}({', '.join(params)}):\n" + "".join(f"    {line}\n" for line in lines) + f"    return {ast.unparse(body)}\n"
     return ast.unparse(ast.parse(src)) + "\n"  # drops the redundant parentheses
 
 
 def search_request(req: dict, ns: dict) -> dict:
-    """The worker's handler of ``{"op": "synthesise", ...}``: components come from ``ns``."""
-    comps = {}
-    for nm, arg_t, out_t in req["components"]:
+    """The worker's handler of ``{"op": "synthesise", ...}``: components come from ``ns``.
+
+    ``budget`` is in nominal seconds (see ``search``), ``wall_limit`` the wall-clock safety net.
+    """
+    comps, costs = {}, {}
+    for nm, arg_t, out_t, *cost in req["components"]:  # [name, argument types, output type(, call size)]
         fn = ns.get(nm)
         if callable(fn):
             comps[nm] = (tuple(arg_t), out_t, fn)
+            costs[nm] = int(cost[0]) if cost else 1
+    budget = float(req.get("budget", 5.0))
+    wall = req.get("wall_limit")
+    wall = default_wall_limit(budget) if wall is None else float(wall)
     r = search(req["arg_types"], req["out_type"], [tuple(a) for a in req["inputs"]], req["outputs"], comps,
-               budget=float(req.get("budget", 5.0)), max_size=int(req.get("max_size", 9)), name=req.get("name", "f"))
+               budget=budget, max_size=int(req.get("max_size", 9)), name=req.get("name", "f"), wall_limit=wall, costs=costs)
     return {"ok": r.source is not None, "source": r.source, "expr": r.expr, "size": r.size, "candidates": r.candidates,
-            "seconds": r.seconds, "reason": r.reason, "per_size": r.per_size, "free_constants": r.free_constants,
+            "work": r.work, "budget_work": r.budget_work, "seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
+            "wall_limit": wall, "cut_calls": r.cut_calls, "reason": r.reason, "per_size": r.per_size, "free_constants": r.free_constants,
             "alternatives": r.alternatives}
+
+
+LEARNED_FREE = 4  # learned functions whose calls cost 1: the most relevant ones; the next 8 cost 2, the next 16 cost 3, ...
+
+
+def component_costs(records: Sequence) -> dict[str, int]:
+    """Size of a call of each stored function, for ``records`` in order of relevance to the task.
+
+    Seeds (the fixed vocabulary) cost 1. A function the library learned costs
+    ``1 + floor(log2(1 + rank / LEARNED_FREE))`` by its rank among the learned ones: the 4
+    most relevant 1, the next 8 cost 2, the next 16 cost 3, and so on, a code length for
+    the rank. Each function of cost 1 puts its calls on every smaller expression into every
+    size; under this prior the number of functions that can appear at a size grows with the
+    size, not with the library, so a task found from the seeds alone is found at about the
+    same cost with a hundred stored functions, and the less relevant ones stay usable in
+    smaller programs.
+    """
+    out, rank = {}, 0
+    for r in records:
+        if r.provenance == "seed":
+            out[r.name] = 1
+            continue
+        out[r.name] = 1 + int(math.log2(1 + rank / LEARNED_FREE))
+        rank += 1
+    return out
+
+
+def default_wall_limit(budget: float) -> float:
+    """The wall-clock safety net of a search of ``budget`` nominal seconds."""
+    return WALL_FACTOR * budget + WALL_SLACK
 
 
 class SynthesisCreator:
     """The embedded creator: runs ``search`` in the library's sandbox worker.
 
     Args:
-        budget: seconds of search per task.
+        budget: search effort per task, in nominal seconds: ``budget * WORK_PER_SECOND``
+            candidate evaluations (see ``search``). The same budget gives the same answers on
+            any machine and under any load.
         max_size: largest expression size tried.
         focus: components of the focused second pass (the most relevant ones).
         focus_share: share of the budget kept for the focused pass.
+        wall_limit: wall-clock seconds per task after which the search stops whatever its
+            budget says, a safety net only (default ``default_wall_limit(budget)``).
 
     Components are offered to the search in order of their texts' similarity to the task's
-    name and description, which breaks ties between equally small programs.
-    ``last`` holds the statistics of the latest search (candidates, seconds, size, reason).
+    name and description, which breaks ties between equally small programs, and with call
+    sizes from ``component_costs``: seeds and the most relevant learned functions 1, the
+    less relevant dearer.
+    ``last`` holds the statistics of the latest search: candidates, work and budget_work
+    (candidate evaluations done and allowed), seconds and cpu_seconds, wall_limit, size,
+    reason ("budget", "exhausted", or "wall": the safety net stopped it, and the result
+    depends on the machine).
     """
 
     provenance = "synthesised"
 
-    def __init__(self, budget: float = 5.0, max_size: int = 9, focus: int = 12, focus_share: float = 0.4) -> None:
-        if budget <= 0:
-            raise ValueError(f"budget must be positive seconds, got {budget}")
+    def __init__(self, budget: float = 5.0, max_size: int = 9, focus: int = 12, focus_share: float = 0.4,
+                 wall_limit: float | None = None) -> None:
+        if not budget > 0:
+            raise ValueError(f"budget must be positive (nominal seconds of search), got {budget}")
+        if wall_limit is not None and not wall_limit > 0:
+            raise ValueError(f"wall_limit must be positive seconds or None, got {wall_limit}")
         if focus < 1 or not 0 < focus_share < 1:
             raise ValueError(f"focus must be at least 1 and focus_share in (0, 1), got {focus} and {focus_share}")
         self.budget, self.max_size, self.focus, self.focus_share = budget, max_size, focus, focus_share
+        self.wall_limit = wall_limit
         self.last: dict = {}
 
     def create(self, task: Task, library: FunctionLibrary) -> str | None:
@@ -698,29 +1134,35 @@ class SynthesisCreator:
         ``1 - focus_share`` of the budget, a second search over only the ``focus``
         components whose texts are closest to the task's gets the rest: a program built
         from a few relevant functions (``gcd`` for "share no divisor") may be too large to
-        reach among all of them in time, and small enough among those few.
+        reach among all of them in time, and small enough among those few. Both passes
+        share one wall-clock safety net.
         """
-        comps = [[r.name, list(r.signature.args), r.signature.output] for r in _by_relevance(task, library)]
+        recs = _by_relevance(task, library)
+        costs = component_costs(recs)
+        comps = [[r.name, list(r.signature.args), r.signature.output, costs[r.name]] for r in recs]
+        wall = default_wall_limit(self.budget) if self.wall_limit is None else self.wall_limit
         t0 = time.perf_counter()
         if len(comps) <= self.focus:
-            self.last = self._search(task, library, comps, self.budget, self.max_size)
+            self.last = self._search(task, library, comps, self.budget, wall)
             return self.last.get("source") if self.last.get("ok") else None
-        full = self._search(task, library, comps, self.budget * (1 - self.focus_share), self.max_size)
+        full = self._search(task, library, comps, self.budget * (1 - self.focus_share), wall)
         self.last = full
         if not full.get("ok"):
-            left = max(0.05, self.budget - (time.perf_counter() - t0))
-            focused = self._search(task, library, comps[: self.focus], left, self.max_size)
-            self.last = dict(focused, candidates=int(full.get("candidates") or 0) + int(focused.get("candidates") or 0),
-                             seconds=time.perf_counter() - t0)
+            left = max(0.05, wall - (time.perf_counter() - t0))
+            few = [c[:3] + [1] for c in comps[: self.focus]]  # the chosen few cost 1 each
+            focused = self._search(task, library, few, self.budget * self.focus_share, left)
+            both = {k: (full.get(k) or 0) + (focused.get(k) or 0) for k in ("candidates", "work", "budget_work", "cpu_seconds", "cut_calls")}
+            self.last = dict(focused, **both, seconds=time.perf_counter() - t0, wall_limit=wall,
+                             reason=focused.get("reason") if full.get("reason") != "wall" else "wall")
         return self.last.get("source") if self.last.get("ok") else None
 
-    def _search(self, task: Task, library: FunctionLibrary, comps: list, budget: float, max_size: int) -> dict:
+    def _search(self, task: Task, library: FunctionLibrary, comps: list, budget: float, wall: float) -> dict:
         req = {
             "op": "synthesise", "arg_types": list(task.signature.args), "out_type": task.signature.output,
             "inputs": [list(a) for a, _ in task.examples], "outputs": [o for _, o in task.examples],
-            "components": comps, "budget": budget, "max_size": max_size, "name": "f",
+            "components": comps, "budget": budget, "wall_limit": wall, "max_size": self.max_size, "name": "f",
         }
-        return library.sandbox.request(req, library.sources(), timeout=budget + 5.0)
+        return library.sandbox.request(req, library.sources(), timeout=wall + 5.0)
 
 
 def _by_relevance(task: Task, library: FunctionLibrary) -> list:
