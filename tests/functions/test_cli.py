@@ -239,3 +239,19 @@ def test_list_and_show_tell_quarantined_functions_apart(files, capsys):
     assert "plus_four: was quarantined: timed out in 2 runs; now in use again" in capsys.readouterr().out
     with FunctionLibrary(lib, seed=False) as library:
         assert library.get("plus_four").state == "ok" and "plus_four" in {r.name for r in library.list()}
+
+
+def test_a_bundled_task_set_by_name_reports_its_search_budget(tmp_path, capsys):
+    out = tmp_path / "a.jsonl"
+    rc = main(["functions", "solve", "list-concepts", "--time-limit", "0.02", "--no-progress", "--library", str(tmp_path / "lib.sqlite"),
+               "--out", str(out)])
+    assert rc == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 133
+    summary = json.loads((tmp_path / "a-report" / "report.json").read_text())["summary"]
+    assert summary["search_budget"]["unit"] == "nominal seconds" and summary["search_budget"]["per_task"] == 0.02
+    assert summary["searches"] > 0 and summary["search_candidates"] > 0
+    assert summary["searches_stopped_by_wall_limit"] == 0
+    assert "search:" in capsys.readouterr().out
+    assert main(["functions", "solve", "list-concepts", "--wall-limit", "0", "--out", str(tmp_path / "b.jsonl")]) == 2
+    assert "--wall-limit must be positive" in capsys.readouterr().err

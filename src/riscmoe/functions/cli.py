@@ -13,18 +13,28 @@ from typing import Any
 from riscmoe.functions.values import dumps, printable  # standard library only: cheap at start-up
 
 DEFAULT_LIBRARY = "riscmoe-functions.sqlite"
+# What report.json keeps of each search: work (candidates x examples) is what the budget
+# counts, budget_work what it allowed; reason "wall" marks a search the safety net stopped,
+# cut_calls the component calls the per-call CPU limit stopped (0 and no "wall": repeatable).
+SEARCH_KEYS = ("candidates", "work", "budget_work", "seconds", "cpu_seconds", "wall_limit", "cut_calls", "size", "reason")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``functions`` sub-commands: solve, list, show, release."""
     sub = p.add_subparsers(dest="functions_command", required=True)
     solve = sub.add_parser("solve", help="answer the queries of a JSON Lines task file, growing the library")
-    solve.add_argument("tasks", help="JSON Lines task file (one task a line), or 'bundled' for the bundled 129-task set")
+    solve.add_argument("tasks", help="JSON Lines task file (one task a line), or a bundled set: 'bundled' (129 maths and list "
+                       "tasks) or 'list-concepts' (133 list rules)")
     solve.add_argument("--library", default=DEFAULT_LIBRARY, help=f"library file (default {DEFAULT_LIBRARY}; made with the seed functions if absent)")
     solve.add_argument("--out", default="answers.jsonl", help="answers file, one line per task (default answers.jsonl)")
     solve.add_argument("--report", default=None, help="report folder (default: the answers file's name + '-report')")
     solve.add_argument("--policy", default="best", choices=["first", "best", "mixture"])
-    solve.add_argument("--time-limit", type=float, default=5.0, help="seconds of program search per task (default 5)")
+    solve.add_argument("--time-limit", type=float, default=5.0,
+                       help="program search per task, in nominal seconds: S x 400,000 candidate evaluations, about S seconds "
+                            "on one core of a 2020s server, the same search on any machine and under any load (default 5)")
+    solve.add_argument("--wall-limit", type=float, default=None,
+                       help="wall-clock seconds after which a task's search stops whatever its budget says; a safety net only, "
+                            "where it stops a search the answer depends on the machine (default 10 x --time-limit + 5)")
     solve.add_argument("--max-size", type=int, default=9, help="largest program size the synthesiser tries")
     solve.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server, asked when the synthesiser finds nothing")
     solve.add_argument("--llm-model", default=None, help="model name on that server")
@@ -86,18 +96,20 @@ def _solve(args: argparse.Namespace) -> int:
         raise ValueError("--llm-choose needs --llm-base-url and --llm-model")
     if args.llm_choose and args.policy != "best":
         raise ValueError(f"--llm-choose works with --policy best, not {args.policy}")
-    if args.time_limit <= 0:
-        raise ValueError(f"--time-limit must be positive seconds, got {args.time_limit}")
-    if args.tasks == "bundled" and not Path(args.tasks).exists():
-        from riscmoe.functions.bundled import bundled_tasks_path
+    if not args.time_limit > 0:
+        raise ValueError(f"--time-limit must be positive (nominal seconds of search), got {args.time_limit}")
+    if args.wall_limit is not None and not args.wall_limit > 0:
+        raise ValueError(f"--wall-limit must be positive seconds, got {args.wall_limit}")
+    from riscmoe.functions.bundled import TASK_SETS, task_set_path
 
-        args.tasks = str(bundled_tasks_path())
+    if args.tasks in TASK_SETS and not Path(args.tasks).exists():
+        args.tasks = str(task_set_path(args.tasks))
     tasks = load_tasks(args.tasks)  # a malformed file fails before the library is touched
     out = Path(args.out)
     report_dir = Path(args.report) if args.report else out.with_name(out.stem + "-report")
     _check_outputs(out, report_dir, args.force)  # so does an earlier run's output
     t_start = time.perf_counter()
-    creators: list[Any] = [SynthesisCreator(budget=args.time_limit, max_size=args.max_size)]
+    creators: list[Any] = [SynthesisCreator(budget=args.time_limit, max_size=args.max_size, wall_limit=args.wall_limit)]
     chooser = None
     if args.llm_base_url:
         from riscmoe.functions.llm import LLMChooser, LLMCreator
@@ -191,12 +203,14 @@ def _row(i: int, task: Any, r: Any, library_size: int) -> dict:
         "held_back": r.held_back, "function": r.function, "seconds": r.seconds, "library_size": library_size, "candidates": r.candidates,
         "refuted": r.refuted, "verified": r.verified, "passing": r.passing, "creator": r.creator,
         "created_action": r.created_action, "chosen_by": r.chosen_by,
-        "search": {k: r.creator_stats.get(k) for k in ("candidates", "seconds", "size", "reason")} if r.creator_stats else None,
+        "search": {k: r.creator_stats.get(k) for k in SEARCH_KEYS} if r.creator_stats else None,
         "notes": r.notes, "scored_queries": None if correct is None else len(pairs), "correct_queries": correct,
     }
 
 
 def _summary(rows: list[dict], n_start: int, wall: float, args: argparse.Namespace) -> dict:
+    from riscmoe.functions.synthesis import WORK_PER_SECOND
+
     n = len(rows)
     count = {s: sum(r["status"] == s for r in rows) for s in ("reused", "created", "failed")}
     half = n // 2
@@ -218,11 +232,27 @@ def _summary(rows: list[dict], n_start: int, wall: float, args: argparse.Namespa
         "library_before": n_start, "library_after": rows[-1]["library_size"] if rows else n_start,
         "seconds_per_task_first_half": mean_s(first), "seconds_per_task_second_half": mean_s(second),
         "seconds_solving": sum(r["seconds"] for r in rows), "wall_seconds": wall,
+        "search_budget": {"unit": "nominal seconds", "work_per_second": WORK_PER_SECOND, "per_task": args.time_limit,
+                          "wall_limit": args.wall_limit},
+        **_search_totals(rows),
     }
     if scored:
         summary["query_accuracy"] = sum(r["correct_queries"] for r in scored) / sum(r["scored_queries"] for r in scored)
         summary["tasks_all_queries_correct"] = sum(r["correct_queries"] == r["scored_queries"] for r in scored) / len(scored)
     return summary
+
+
+def _search_totals(rows: list[dict]) -> dict:
+    """The searches' work and time over the run, and how many of them might come out otherwise on another machine."""
+    searches = [r["search"] for r in rows if r.get("search")]
+
+    def total(k: str) -> float:
+        return sum(s.get(k) or 0 for s in searches)
+
+    return {"searches": len(searches), "search_candidates": total("candidates"), "search_work": total("work"),
+            "search_cpu_seconds": total("cpu_seconds"), "search_wall_seconds": total("seconds"),
+            "searches_stopped_by_wall_limit": sum(s.get("reason") == "wall" for s in searches),
+            "searches_with_cut_calls": sum(bool(s.get("cut_calls")) for s in searches)}
 
 
 def cumulative_rates(rows: list[dict]) -> tuple[list[float], list[float]]:
@@ -267,6 +297,10 @@ def _print_summary(s: dict, out: Path, report_dir: Path) -> None:
     if "query_accuracy" in s:
         print(f"accuracy against expected answers: {s['query_accuracy'] * 100:.1f}% of queries, "
               f"{s['tasks_all_queries_correct'] * 100:.1f}% of tasks fully right")
+    if s.get("searches"):
+        print(f"search: {s['searches']} searches, {s['search_candidates']} candidates, {s['search_cpu_seconds']:.1f} s CPU, "
+              f"{s['search_wall_seconds']:.1f} s wall; budget {s['search_budget']['per_task']} nominal s per task; "
+              f"stopped by the wall-clock safety net: {s['searches_stopped_by_wall_limit']}")
     print(f"wall {s['wall_seconds']:.1f} s; answers: {printable(out)}; report: {printable(report_dir)}/ (report.json, library.svg)")
 
 

@@ -766,7 +766,7 @@ class LibrarySandbox:
         lib = self.library
         inputs = [tuple(a) for a in msg.get("inputs", [])]
         jobs = []
-        for name, arg_types, _ in msg.get("components", []):
+        for name, arg_types, *_ in msg.get("components", []):  # [name, argument types, output type(, call size)]
             r = lib._records.get(name)
             if r is None or r.trusted or r.quarantined:
                 continue

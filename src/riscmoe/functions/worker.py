@@ -337,7 +337,10 @@ def serve(proto, notes: list[str], sandbox, synthesis) -> None:
                         send({"job": i, "call": k, "ok": False, "reason": f"error: result not serialisable ({exc})", "s": o.seconds})
             send({"done": True})
         elif op == "synthesise":
-            _cpu_budget(float(req.get("budget", 5.0)) * 2 + 5)
+            # CPU time never exceeds the search's wall-clock safety net (one thread), which the
+            # request carries; "budget" is nominal seconds of work, not a time.
+            wall = req.get("wall_limit")
+            _cpu_budget((float(wall) if wall is not None else float(req.get("budget", 5.0)) * 10 + 5) + 5)
             try:
                 reply = synthesis.search_request(req, ns)
             except MemoryError:
