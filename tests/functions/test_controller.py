@@ -237,7 +237,7 @@ def test_deferred_uses_are_written_in_one_go_and_on_close(box, tmp_path):
 # A stored function that answers its examples but hangs elsewhere, inside one C call (no
 # signal reaches Python code until it returns: the worker is killed at the wall-clock limit).
 HANGS_ABOVE_5 = "def f(x):\n    return sum(range(10 ** 15)) if x > 5 else x\n"
-HANGS_ABOVE_50 = "def f(x):\n    return sum(range(10 ** 15)) if x > 50 else x\n"
+HANGS_ABOVE_500 = "def f(x):\n    return sum(range(10 ** 15)) if x > 500 else x\n"
 INT = Signature.parse("(int) -> int")
 
 
@@ -274,14 +274,14 @@ def test_a_building_block_that_hangs_the_search_is_found_and_the_search_not_reme
     """
     with Sandbox(time_limit=0.5, grace=1.0) as box:
         lib = FunctionLibrary(tmp_path / "lib.sqlite", sandbox=box, quarantine_after=1)
-        lib.add("same_upto_50", HANGS_ABOVE_50, INT, "the same number", examples=[((1,), 1), ((2,), 2)])
-        assert lib.get("same_upto_50").timeouts == 0  # every probe is below 50
+        lib.add("same_upto_500", HANGS_ABOVE_500, INT, "the same number", examples=[((1,), 1), ((2,), 2)])
+        assert lib.get("same_upto_500").timeouts == 0  # every probe is below 500
         # 3 -> 9 rules it out as a candidate without running it (its known output is 3), not as a building block.
-        task = Task("odd_one", [((3,), 9), ((60,), 17), ((70,), 23), ((80,), 5)], [(4,)])
+        task = Task("odd_one", [((3,), 9), ((600,), 17), ((700,), 23), ((800,), 5)], [(4,)])
         ctl = FunctionController(lib, creators=[SynthesisCreator(budget=0.2)])
         r = ctl.solve(task)
         assert r.status == "failed" and any("synthesised creator found nothing" in n for n in r.notes)
-        assert lib.get("same_upto_50").quarantined == "timed out in 1 runs"
+        assert lib.get("same_upto_500").quarantined == "timed out in 1 runs"
         assert any("worker died during the search" in n for n in r.notes), r.notes
         assert lib.failed_before(ctl._failure_key(task)) is None
         restarts = box.restarts
@@ -388,3 +388,54 @@ def test_answers_say_whether_a_held_back_example_checked_them(box):
     assert FunctionController(lib, holdout_min=None).solve(Task("sq", [((0,), 0), ((2,), 4), ((3,), 9), ((4,), 16)], [(5,)])).check == "fits"
     with pytest.raises(ValueError, match="holdout_min must be at least 2"):
         FunctionController(lib, holdout_min=1)
+
+
+class ByNameCreator:
+    """A creator that proposes a fixed source per task name (nothing for other tasks): which function is made is not the question."""
+
+    provenance = "llm"
+
+    def __init__(self, sources):
+        self.sources = sources
+
+    def create(self, task, library):
+        return self.sources.get(task.name)
+
+
+def _task(name, fit, held, queries, description):
+    return Task(name, [((a,), o) for a, o in fit + [held]], [(q,) for q in queries], description)
+
+
+def test_second_pass_answers_stay_right_when_a_smaller_function_looks_the_same_on_short_lists(box):
+    """Issue 19, item 1, end to end: "unchanged" after "take the first 6", "drop 2" after "elements 3 to 7".
+
+    Each later function is smaller and agreed with the earlier one on the short probes; it
+    took over the earlier one's name, and the earlier task was no longer answered by its own
+    function on the second pass. Now both are stored, and the second pass reuses each.
+    """
+    up = lambda a, b: list(range(a, b))  # noqa: E731
+    tasks = [
+        _task("take_six", [(up(1, 9), up(1, 7)), ([5, 4], [5, 4]), ([9, 8, 7, 6, 5, 4, 3], [9, 8, 7, 6, 5, 4]), ([], [])],
+              ([2] * 9, [2] * 6), [up(1, 11), [3, 3]], "the first six elements"),
+        _task("unchanged", [([3, 1], [3, 1]), ([4, 4, 1], [4, 4, 1]), ([7], [7]), (up(1, 6), up(1, 6))],
+              (up(1, 10), up(1, 10)), [up(0, 12), [5]], "the list as it is"),
+        _task("elements_3_to_7", [(up(11, 20), up(13, 18)), ([4, 5, 6], [6]), ([1, 2], []), (up(5, 13), up(7, 12))],
+              (up(0, 10), up(2, 7)), [up(0, 15), [1, 2, 3]], "the third to the seventh element"),
+        _task("drop_two", [([4, 5, 6], [6]), ([1, 2, 3, 4], [3, 4]), ([9, 9], []), (up(1, 7), up(3, 7))],
+              (up(0, 12), up(2, 12)), [up(0, 20), [7, 8, 9]], "all but the first two elements"),
+    ]
+    expected = [[up(1, 7), [3, 3]], [up(0, 12), [5]], [up(2, 7), [3]], [up(2, 20), [9]]]
+    creator = ByNameCreator({"take_six": "def f(xs):\n    return xs[:6]\n", "unchanged": "def f(xs):\n    return xs\n",
+                             "elements_3_to_7": "def f(xs):\n    return xs[2:7]\n", "drop_two": "def f(xs):\n    return xs[2:]\n"})
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    ctl = FunctionController(lib, creators=[creator])
+    first = ctl.solve_many(tasks)
+    assert [(r.status, r.created_action, r.function) for r in first] == [("created", "added", t.name) for t in tasks]
+    assert [r.answers for r in first] == expected
+    # take_six fitted the fit examples of "unchanged" and failed its held-back list of nine: refuted once.
+    assert (lib.get("take_six").refuted, lib.get("take_six").confirmed) == (1, 1)
+    second = ctl.solve_many(tasks)
+    assert [(r.status, r.function, r.check) for r in second] == [("reused", t.name, "verified") for t in tasks]
+    assert [r.answers for r in second] == expected and not any(r.notes for r in second)
+    # The same tasks again are no new evidence: neither confirmed nor refuted once more.
+    assert (lib.get("take_six").refuted, lib.get("take_six").confirmed) == (1, 1)

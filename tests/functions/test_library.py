@@ -10,6 +10,7 @@ from riscmoe.functions.seed import SEEDS
 from riscmoe.functions.values import Signature
 
 INT = Signature(("int",), "int")
+LL = Signature(("list[int]",), "list[int]")
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,56 @@ def test_dedup_keeps_the_better_one(box):
     n = len(lib)
     lib.add("p3", "def p3(x):\n    return x + 3\n", INT)
     assert len(lib) == n + 1
+
+
+@pytest.mark.parametrize("stored, stored_examples, newcomer, new_examples", [
+    # "take the first 6" looked like "every element" on lists of at most six elements.
+    ("def take_six(xs):\n    return xs[:6]\n", [(([5, 6, 7, 8, 9, 10, 11, 12],), [5, 6, 7, 8, 9, 10]), (([1, 2],), [1, 2])],
+     "def unchanged(xs):\n    return xs\n", [(([3, 1],), [3, 1]), (([4, 4, 1],), [4, 4, 1])]),
+    # "elements 3 to 7" looked like "drop 2".
+    ("def elements_3_to_7(xs):\n    return xs[2:7]\n", [((list(range(11, 20)),), [13, 14, 15, 16, 17]), (([4, 5, 6],), [6])],
+     "def drop_two(xs):\n    return xs[2:]\n", [(([4, 5, 6],), [6]), (([1, 2, 3, 4],), [3, 4])]),
+])
+def test_functions_that_differ_on_long_lists_are_never_merged(box, stored, stored_examples, newcomer, new_examples):
+    """Issue 19, item 1: a smaller function that agreed on short probes took over one that was right on longer lists."""
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    old = lib.add(stored[4:stored.index("(")], stored, LL, examples=stored_examples).name
+    res = lib.add(newcomer[4:newcomer.index("(")], newcomer, LL, examples=new_examples)
+    assert (res.action, res.duplicate_of) == ("added", None), res  # stored next to it, not merged
+    assert lib.get(old).source == stored and lib.get(res.name).source == newcomer
+    assert lib.get(old).fingerprint_hash != lib.get(res.name).fingerprint_hash  # today's probes tell them apart
+    long_list = list(range(30))
+    assert lib.run(old, [(long_list,)])[0].value == (long_list[:6] if "six" in old else long_list[2:7])
+
+
+def test_a_twin_on_the_probes_is_merged_only_if_it_reproduces_every_example_the_other_was_verified_on(box):
+    """Equal fingerprints are not enough: thresholds above every probe value are told apart by the examples.
+
+    The stored function keeps the examples of every task it answered; a newcomer that fails
+    one of them is stored next to it (not a replacement), and so is one that differs on the
+    caller's inputs (``compare_on``, the task's queries). A true twin still replaces it and
+    takes over its examples.
+    """
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    above_500 = "def above_500(xs):\n    return [v for v in xs if not v <= 500]\n"
+    lib.add("above_500", above_500, LL, "keep those above 500", examples=[(([1, 550],), [550])])
+    lib.record_use("above_500", "keep the big ones", examples=[(([700, 3, 501],), [700, 501])])  # a later task's examples
+    # Smaller, equal on every probe (all below 500), but 550 and 501 say otherwise: not a replacement.
+    res = lib.add("above_600", "def above_600(xs):\n    return [v for v in xs if v > 600]\n", LL, examples=[(([700, 3],), [700])])
+    assert lib.get("above_600").fingerprint_hash == lib.get("above_500").fingerprint_hash
+    assert res.action == "added" and lib.get("above_500").source == above_500
+    # Larger, equal on the probes and on every example of both: merged ("kept") unless the
+    # caller's inputs tell them apart.
+    below_900 = "def f(xs):\n    return [v for v in xs if v > 500 and v < 900]\n"
+    assert lib.add("in_range", below_900, LL, examples=[(([800],), [800])], compare_on=[([950],)]).action == "added"
+    kept = lib.add("in_range_2", below_900, LL, examples=[(([800],), [800])])
+    assert (kept.action, kept.name) == ("kept", "above_500") and [[[800]], [800]] in lib.get("above_500").examples
+    # A true twin, smaller: takes over the name, the description and every example.
+    res = lib.add("gt_500", "def gt_500(xs):\n    return [v for v in xs if v > 500]\n", LL, examples=[(([600],), [600])])
+    r = lib.get("above_500")
+    assert (res.action, res.name, r.description) == ("replaced", "above_500", "keep those above 500")
+    assert r.source == "def above_500(xs):\n    return [v for v in xs if v > 500]\n"
+    assert [a for a, _ in r.examples] == [[[1, 550]], [[700, 3, 501]], [[800]], [[600]]]
 
 
 def test_add_refuses_and_changes_nothing(box):
@@ -190,9 +241,9 @@ def test_a_library_path_with_hash_question_mark_and_percent_round_trips(tmp_path
 
 
 def _as_version_1(path):
-    """Turn a library file into the version-1 layout: no fault or confirmation columns."""
+    """Turn a library file into the version-1 layout: no fault, confirmation or refutation columns."""
     c = sqlite3.connect(path)
-    for col in ("timeouts", "quarantined", "confirmed"):
+    for col in ("timeouts", "quarantined", "confirmed", "refuted", "refuted_by"):
         c.execute(f"ALTER TABLE functions DROP COLUMN {col}")
     c.execute("UPDATE meta SET value = '1' WHERE key = 'format_version'")
     c.execute("INSERT INTO failures VALUES ('k', 's', 'worker died: timeout', 0)")
@@ -208,23 +259,64 @@ def test_a_version_1_library_is_migrated_in_one_transaction(tmp_path, box):
     _as_version_1(path)
     with FunctionLibrary(path, sandbox=box) as lib:
         r = lib.get("p7")
-        assert (r.uses, r.solved, r.timeouts, r.quarantined, r.confirmed) == (1, ["add seven"], 0, "", 0)
+        assert (r.uses, r.solved, r.timeouts, r.quarantined, r.confirmed, r.refuted) == (1, ["add seven"], 0, "", 0, 0)
     c = sqlite3.connect(path)
-    assert dict(c.execute("SELECT key, value FROM meta"))["format_version"] == str(FORMAT_VERSION) == "2"
+    meta = dict(c.execute("SELECT key, value FROM meta"))
+    assert (meta["format_version"], meta["migrated_from"]) == (str(FORMAT_VERSION), "1") and FORMAT_VERSION == 3
     assert c.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0  # keyed the old way: searched again
     c.close()
     # A migration that fails half-way leaves the version-1 file as it was.
     _as_version_1(path)
     c = sqlite3.connect(path)
-    c.execute("ALTER TABLE functions ADD COLUMN confirmed INTEGER")  # the third ALTER will fail
+    c.execute("ALTER TABLE functions ADD COLUMN refuted INTEGER")  # the 2 -> 3 step's first ALTER will fail
     c.commit()
     c.close()
-    with pytest.raises(LibraryFormatError, match="cannot migrate .*duplicate column name: confirmed.*rolled back"):
+    with pytest.raises(LibraryFormatError, match="cannot migrate this version-1 .*duplicate column name: refuted.*rolled back"):
         FunctionLibrary(path, sandbox=box)
     c = sqlite3.connect(path)
     cols = [r[1] for r in c.execute("PRAGMA table_info(functions)")]
     assert "timeouts" not in cols and dict(c.execute("SELECT key, value FROM meta"))["format_version"] == "1"
     c.close()
+
+
+def _as_version_2(path):
+    """Turn a library file into the version-2 layout: no refutation columns, fingerprints of the old probes."""
+    c = sqlite3.connect(path)
+    # (SQLite's DROP COLUMN of the last two columns fails here: copy the table without them instead.)
+    v2 = [r[1] for r in c.execute("PRAGMA table_info(functions)") if r[1] not in ("refuted", "refuted_by")]
+    c.execute(f"CREATE TABLE v2 AS SELECT {', '.join(v2)} FROM functions")
+    c.execute("DROP TABLE functions")
+    c.execute("ALTER TABLE v2 RENAME TO functions")
+    # Version 2 probed lists of at most six elements: the fingerprint of xs[:6] was that of xs.
+    c.execute("UPDATE functions SET fingerprint = '[\"old\"]', fingerprint_hash = 'h2'")
+    c.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
+    c.execute("INSERT INTO failures VALUES ('k', 's', 'nothing found', 0)")
+    c.commit()
+    c.close()
+
+
+def test_a_version_2_library_is_migrated_and_its_fingerprints_recomputed_lazily(tmp_path, box):
+    """The probes changed in version 3: old fingerprints are cleared on migrating, then recomputed on first need."""
+    path = tmp_path / "v2.sqlite"
+    with FunctionLibrary(path, sandbox=box) as lib:
+        lib.add("take_six", "def take_six(xs):\n    return xs[:6]\n", LL, examples=[(([1, 2, 3, 4, 5, 6, 7],), [1, 2, 3, 4, 5, 6])])
+        lib.add("p7", "def p7(x):\n    return x + 7\n", INT)
+        want = {n: (lib.get(n).fingerprint, lib.get(n).fingerprint_hash) for n in ("take_six", "p7", "square")}
+    _as_version_2(path)
+    with FunctionLibrary(path, sandbox=box) as lib:
+        assert all(lib.get(n).fingerprint_hash == "" for n in want)  # cleared in the migration's transaction
+        c = sqlite3.connect(path)
+        assert dict(c.execute("SELECT key, value FROM meta"))["migrated_from"] == "2"
+        assert c.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0
+        c.close()
+        # No fingerprint: never a twin. The identity is stored next to take_six, not merged with it.
+        assert lib.add("same", "def same(xs):\n    return xs\n", LL).action == "added"
+        assert (lib.get("take_six").fingerprint, lib.get("take_six").fingerprint_hash) == want["take_six"]  # redone on add
+        assert lib.get("p7").fingerprint_hash == ""  # another signature: not needed yet
+        assert lib.refingerprint() > 0 and lib.refingerprint() == 0
+        assert {n: (lib.get(n).fingerprint, lib.get(n).fingerprint_hash) for n in want} == want
+    with FunctionLibrary(path, sandbox=box) as lib:  # written to the file
+        assert lib.get("p7").fingerprint_hash == want["p7"][1]
 
 
 def _solve_process(tasks, library, out):

@@ -20,18 +20,25 @@ Per task:
 
 4. when none passes, the creators are asked in turn, shown only the fit examples; what one
    returns is checked, run on the held-back example and, if it reproduces it, verified on
-   every example, stored (deduplicated) and answers the queries. One that misses the
-   held-back example fits the examples it was given but not the task: an overfit, not
-   stored. When that happened and no creator made a function that passes, they are asked
-   once more with every example: what they make then answers this task, unchecked, and is
-   not stored (a check before storing is the rule whenever there are enough examples).
+   every example, stored (deduplicated: merged with a stored twin only if the two agree on
+   every example either was verified on and on the task's queries) and answers the
+   queries. One that misses the held-back example fits the examples it was given but not
+   the task: an overfit, not stored. When that happened and no creator made a function that
+   passes, they are asked once more on another split: the richest other example held back,
+   the one held back before now shown. What they make then is checked on that example like
+   the first: an answer nothing checked is never given where there are enough examples (it
+   would be right by luck alone: such answers came out wrong on a second pass, when a larger
+   library offered other programs that fit).
 
 Status per task: "reused", "created" or "failed". Check per answered task:
 "verified" when the function was chosen (or made) without the held-back example and
 reproduces it; "fits" when it reproduces every example but nothing checked it (too few
 examples, or the held-back example was needed to choose or make it). The controller never
-reads ``task.expected``. The library counts, per function, the tasks it was verified on
-(``FunctionRecord.confirmed``).
+reads ``task.expected``. The library keeps, per function, the examples of every task it
+answered (``FunctionRecord.examples``: a function that would replace it must reproduce them),
+the held-back examples new to it that it reproduced (``confirmed``), and those it failed after
+fitting the rest of a task's examples (``refuted``: it looked right for the task and was not);
+the ranking and the synthesiser's component costs read both counts.
 
 Speed on a long sequence (``solve_many``): the verification of several tasks' candidates
 goes to the sandbox in one round trip (a window that grows while no function is added and
@@ -82,7 +89,7 @@ class TaskResult:
     passing: list = field(default_factory=list)  # functions that reproduced every example
     creator: str | None = None  # provenance of the creator that made the function
     chosen_by: str = "score"  # "score", or "chooser" when a chooser picked among disagreeing functions
-    created_action: str | None = None  # "added", "kept" (a twin exists), "replaced", or "not stored" (unchecked)
+    created_action: str | None = None  # "added", "kept" (a twin exists) or "replaced" (the newcomer took its name)
     creator_stats: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)  # why creators failed, queries that failed
     check: str | None = None  # one of CHECKS once answered, else None
@@ -170,6 +177,9 @@ class FunctionController:
         res = TaskResult(task.name, "failed", None, [None] * len(task.queries), 0.0, len(cands) + refuted, refuted, held_back=len(held))
         verified = self._verify(task, fit, cands[: self.max_verify], res)
         passing = [(c, outs) for c, outs, held_ok in verified if held_ok]
+        refuted = [c.name for c, _, held_ok in verified if not held_ok]
+        if refuted:  # each fitted the fit examples and failed the held-back one: it looked right and was not
+            self.library.record_refutation(refuted, held, defer=self._deferring)
         if passing:
             res.status = "reused"
             chosen = self._choose(task, passing, res)
@@ -178,7 +188,7 @@ class FunctionController:
             # functions fitting the fit examples alone reproduces it), as for a made function.
             untouched = len(passing) == len(verified) if self.policy == "mixture" or res.chosen_by == "chooser" else verified[0][2]
             res.check = "verified" if held and untouched else "fits"
-            self._answer_with(task, [c for c, _ in chosen], res, [outs for _, outs in chosen])
+            self._answer_with(task, [c for c, _ in chosen], res, [outs for _, outs in chosen], held)
         elif not self.creators:
             res.notes.append("no stored function reproduces the examples, and there is no creator")
         else:
@@ -332,12 +342,21 @@ class FunctionController:
         res.notes.append(f"chooser picked {pick} among {', '.join(about)}")
         return [chosen]
 
-    def _answer_with(self, task: Task, passing: list[Candidate], res: TaskResult, outcomes: list | None = None) -> None:
-        """Answer the queries with the passing functions (their query outcomes if already run); count their use."""
+    def _answer_with(self, task: Task, passing: list[Candidate], res: TaskResult, outcomes: list | None = None,
+                     held: Sequence = ()) -> None:
+        """Answer the queries with the passing functions (their query outcomes if already run); count their use.
+
+        Each reproduces every example of the task: they join the examples it is known to be
+        verified on; ``held`` (when the check is "verified") may confirm it.
+        """
         res.function = passing[0].name
-        confirmed = res.check == "verified"
+        examples, held = task.examples, (held if res.check == "verified" else ())
+
+        def record() -> None:
+            self.library.record_use([c.name for c in passing], _task_text(task), defer=self._deferring, examples=examples, held_back=held)
+
         if not task.queries:
-            self.library.record_use([c.name for c in passing], _task_text(task), defer=self._deferring, confirmed=confirmed)
+            record()
             return
         if outcomes is None:
             outcomes = self.library.run_many([c.name for c in passing], task.queries)
@@ -350,7 +369,7 @@ class FunctionController:
         failed = [q for q, a in enumerate(res.answers) if a is None]
         if failed:
             res.notes.append(f"no answer for queries {failed}")
-        self.library.record_use([c.name for c in passing], _task_text(task), defer=self._deferring, confirmed=confirmed)
+        record()
 
     # --------------------------------------------------------------- create
     def _create(self, task: Task, fit: Task, held: list, res: TaskResult) -> bool:
@@ -362,19 +381,18 @@ class FunctionController:
         """
         made, transient, overfit = self._create_round(task, fit, held, res)
         if not made and overfit:
-            # Each function fitted the examples it was shown, none the held-back one. With every
-            # example a creator has one more to fit, and nothing is left to check it on: such a
-            # function answers this task (as "fits") but is not stored for others to reuse.
-            res.notes.append("asked again with every example: what is made now answers, unchecked, and is not stored")
-            made, transient_again, _ = self._create_round(task, task, [], res, store=False)
+            # Each function fitted the examples it was shown, none the held-back one: these
+            # examples leave room for wrong functions. Another split (another example held
+            # back, the one that was held back now shown) gets one more search, and what it
+            # makes is checked too: a function nothing checked would answer on luck alone.
+            fit2, held2 = _second_split(task)
+            res.notes.append(f"searched again with another example held back ({format_call('f', held2[0][0])}) and checked on it")
+            made, transient_again, _ = self._create_round(task, fit2, held2, res)
             transient = transient or transient_again
         return made or transient
 
-    def _create_round(self, task: Task, shown: Task, held: list, res: TaskResult, store: bool = True) -> tuple[bool, bool, bool]:
-        """Ask each creator in turn with the ``shown`` task: (made one, a creator raised, one missed the held-back examples).
-
-        ``store``: a function that passes is stored (and answers); else it only answers.
-        """
+    def _create_round(self, task: Task, shown: Task, held: list, res: TaskResult) -> tuple[bool, bool, bool]:
+        """Ask each creator in turn with the ``shown`` task: (made one, a creator raised, one missed the held-back examples)."""
         transient = overfit = False
         for creator in self.creators:
             try:
@@ -398,43 +416,19 @@ class FunctionController:
                                  f"but not the held-back one ({missed}): an overfit, not stored")
                 overfit = True
                 continue
-            if not store:
-                if self._answer_unstored(task, source, creator.provenance, res):
-                    return True, transient, overfit
-                continue
             try:
+                # Merged with a stored twin only if the two also agree on this task's queries.
                 added = self.library.add(task.name, source, task.signature, task.description or f"made for task {task.name}",
-                                         provenance=creator.provenance, examples=task.examples, allocate=True)
+                                         provenance=creator.provenance, examples=shown.examples, allocate=True,
+                                         held_back=held, compare_on=task.queries)
             except ValueError as exc:
                 res.notes.append(f"{creator.provenance} creator's function rejected: {exc}")
                 continue
             res.status, res.creator, res.created_action = "created", creator.provenance, added.action
             res.check = "verified" if held else "fits"
-            if added.action == "kept" and not self._passes(task, added.name):
-                # Its twin behaves alike on the probes but not on these examples: answer with
-                # the new function itself (verified above), reported under the twin's name.
-                outs = self.library.sandbox.run_many([(source, check_source(source).name, list(task.queries))], self.library.sources())[0]
-                res.function, res.answers = added.name, [o.value if o.ok else None for o in outs]
-                res.notes.append(f"stored twin {added.name} differs on the examples; answered with the new source")
-                return True, transient, overfit
-            self._answer_with(task, [Candidate(added.name, 0.0, 0, self.library.get(added.name).size)], res)
+            self._answer_with(task, [Candidate(added.name, 0.0, 0, self.library.get(added.name).size)], res, held=held)
             return True, transient, overfit
         return False, transient, overfit
-
-    def _answer_unstored(self, task: Task, source: str, provenance: str, res: TaskResult) -> bool:
-        """Answer with ``source`` without storing it, if it reproduces every example (what ``add`` would check)."""
-        name = check_source(source).name
-        args = [a for a, _ in task.examples] + list(task.queries)
-        outs = self.library.sandbox.run_many([(source, name, args)], self.library.sources())[0]
-        n = len(task.examples)
-        for (a, want), got in zip(task.examples, outs):
-            if not (got.ok and values_equal(got.value, want, task.signature.output)):
-                res.notes.append(f"{provenance} creator's function rejected: {format_call(name, a)} "
-                                 f"{got.reason if not got.ok else f'returned {got.value!r}'}, expected {want!r}")
-                return False
-        res.status, res.creator, res.created_action, res.check = "created", provenance, "not stored", "fits"
-        res.answers = [o.value if o.ok else None for o in outs[n:]]
-        return True
 
     def _misses(self, source: str, task: Task, held: list) -> str:
         """How ``source`` misses the held-back examples, e.g. "f(7) returned 12, expected 14" ("" if it reproduces them)."""
@@ -449,9 +443,17 @@ class FunctionController:
                 return f"{format_call(name, args)} returned {got.value!r}, expected {want!r}"
         return ""
 
-    def _passes(self, task: Task, name: str) -> bool:
-        outs = self.library.run(name, [a for a, _ in task.examples])
-        return all(o.ok and values_equal(o.value, w, task.signature.output) for o, (_, w) in zip(outs, task.examples))
+
+def _second_split(task: Task) -> tuple[Task, list]:
+    """Another split of an overfitted task: the richest example but the last held back, the others shown.
+
+    Richest: the longest as JSON (arguments and output), the first of those on a tie; a
+    long output is the hardest for a wrong function to reproduce by chance.
+    """
+    n = len(task.examples)
+    j = max(range(n - 1), key=lambda i: (len(json.dumps([list(task.examples[i][0]), task.examples[i][1]])), -i))
+    shown = [e for i, e in enumerate(task.examples) if i != j]
+    return Task(task.name, shown, task.queries, task.description, signature=task.signature), [task.examples[j]]
 
 
 def _task_text(task: Task) -> str:

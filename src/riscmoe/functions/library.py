@@ -2,8 +2,9 @@
 
 One file holds everything. A ``meta`` table stamps the format and its version. A file is
 first checked read-only (a ``mode=ro`` connection: not one byte of a foreign file changes);
-only a riscmoe library is then opened for writing and switched to WAL. Version 1 files are
-migrated to version 2 in one transaction; other formats and newer versions are refused.
+only a riscmoe library is then opened for writing and switched to WAL. Files of versions 1
+and 2 are migrated to version 3 in one transaction (all of it or none of it); other formats
+and newer versions are refused.
 Every change runs in one ``BEGIN IMMEDIATE`` transaction, so a crash in the middle loses no
 stored function, and several processes may share one file (each change is made against the
 file as it is; ``refresh`` brings a process's view up to date with the others' commits).
@@ -20,9 +21,26 @@ building block (``list()`` leaves it out), so one function that hangs cannot slo
 later task. One the worker cannot even load is quarantined at once and not loaded.
 ``release`` takes a function out of quarantine.
 
-Each function's *behaviour fingerprint* is its outputs on fixed probe inputs of its
-signature (``probe_inputs``); two functions of one signature with equal fingerprints are
-duplicates, and only the better one (smaller, then faster; seeds always stay) is kept.
+Deduplication. Each function's *behaviour fingerprint* is its outputs on fixed probe inputs
+of its signature (``probe_inputs``: lists of 0 to 30 elements, values from -50 to 100, so
+that "the first 6 elements" and "every element", or "drop 2" and "elements 3 to 7", differ
+on them). Equal fingerprints only make two functions *candidate* twins: they are merged
+(only the better one kept: smaller, then faster; seeds always stay) only when each also
+reproduces every example the other was verified on (``examples``: those of every task it
+answered, not only the one it was made for) and they agree on the inputs the caller names
+(``compare_on``: the task's queries). In doubt, both are kept: a replacement never makes a
+task answered before come out differently.
+
+Version 3 changed the probes; its migration clears the version-2 fingerprints (in the same
+transaction), and each is recomputed lazily (``refingerprint``): before ``add`` looks for a
+twin among functions of its signature, and by the controller at the start of a run. A
+function without a fingerprint is never merged and only its examples count as its known
+behaviour, so a half-recomputed library is safe to use.
+
+Evidence per function, from the controller's held-back check: ``confirmed`` counts the
+held-back examples, new to the function, it reproduced (so a second pass over the same
+tasks confirms nothing more), ``refuted`` those it failed after fitting the rest of a
+task's examples. The meta-models' ranking and the synthesiser's component costs read both.
 """
 
 from __future__ import annotations
@@ -32,6 +50,7 @@ import functools
 import hashlib
 import itertools
 import json
+import math
 import os
 import random
 import sqlite3
@@ -46,7 +65,7 @@ from riscmoe.functions.sandbox import (InProcessRunner, Sandbox, SandboxError, U
 from riscmoe.functions.values import Signature, canonical, format_call, values_equal
 
 FORMAT = "riscmoe-functions"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 OLDEST_MIGRATED = 1  # versions from this one up to FORMAT_VERSION - 1 are migrated on open
 PROVENANCES = ("seed", "synthesised", "llm")
 DEFAULT_PATH = "riscmoe-functions.sqlite"
@@ -73,7 +92,9 @@ CREATE TABLE IF NOT EXISTS functions (
     solved TEXT NOT NULL DEFAULT '[]',-- JSON list: texts of the tasks it answered (latest MAX_SOLVED)
     timeouts INTEGER NOT NULL DEFAULT 0,    -- runs in which it timed out or took the sandbox worker down
     quarantined TEXT NOT NULL DEFAULT '',   -- why it is no longer offered ('' = in use)
-    confirmed INTEGER NOT NULL DEFAULT 0    -- tasks whose held-back example it reproduced
+    confirmed INTEGER NOT NULL DEFAULT 0,   -- held-back examples, new to it, it reproduced
+    refuted INTEGER NOT NULL DEFAULT 0,     -- held-back examples it failed after fitting the other examples of a task
+    refuted_by TEXT NOT NULL DEFAULT '[]'   -- JSON list of [args, output]: those examples (the latest MAX_SOLVED)
 );
 CREATE INDEX IF NOT EXISTS functions_by_signature ON functions (arg_types, return_type, fingerprint_hash);
 CREATE TABLE IF NOT EXISTS failures (
@@ -92,18 +113,48 @@ ALTER TABLE functions ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS failures (key TEXT PRIMARY KEY, state TEXT NOT NULL, reason TEXT NOT NULL, created REAL NOT NULL);
 DELETE FROM failures;
 """
+# Version 2 -> 3: the refutation columns; the probes changed (lists of up to 30 elements,
+# larger values), so the version-2 fingerprints are cleared and recomputed lazily
+# (``refingerprint``); failures remembered by the older search are dropped.
+_MIGRATE_2_TO_3 = """
+ALTER TABLE functions ADD COLUMN refuted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE functions ADD COLUMN refuted_by TEXT NOT NULL DEFAULT '[]';
+UPDATE functions SET fingerprint = '[]', fingerprint_hash = '';
+DELETE FROM failures;
+"""
+_MIGRATIONS = {1: _MIGRATE_1_TO_2, 2: _MIGRATE_2_TO_3}  # version -> the statements that lead to the next one
 _COLUMNS = ("name", "source", "arg_types", "return_type", "description", "provenance", "examples",
             "fingerprint", "fingerprint_hash", "size", "mean_seconds", "uses", "created", "solved",
-            "timeouts", "quarantined", "confirmed")
+            "timeouts", "quarantined", "confirmed", "refuted", "refuted_by")
+
+
+def _list_probes() -> list[list[int]]:
+    """Probe lists: short hand-picked ones, then two random ones of each length from 6 to 30.
+
+    Lengths past 6 tell apart functions that agree on short lists (``xs[:6]`` and ``xs``,
+    ``xs[2:7]`` and ``xs[2:]``); values up to 100 and down to -50 tell apart thresholds
+    and offsets the tasks use (``v > 40`` and ``v > 50``); the small-valued ones repeat
+    elements (counts, duplicates). Fixed by a seed: every library probes the same lists.
+    """
+    rng = random.Random(19)
+    out = [[], [0], [3], [-2], [1, 2, 3], [3, 1, 2], [4, 4, 1], [5, -2, 7, 0], [2, 2, 4, 9, 9], [10, 3, 6, 1, 8, 3]]
+    for n in (6, 7, 8, 9, 10, 11, 12, 15, 20, 25, 30):
+        out.append([rng.randint(0, 100) for _ in range(n)])
+        out.append([rng.randint(-50, 9) if k % 3 == 0 else rng.randint(0, 9) for k in range(n)])
+    out += [list(range(1, 21)), list(range(60, -30, -3))]
+    return out
+
 
 _PROBES = {
-    "int": [-7, -3, -1, 0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 15, 21],
-    "float": [-2.5, -1.0, 0.0, 0.5, 1.0, 2.0, 3.7, 10.0],
+    "int": [-7, -3, -1, 0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 15, 21, 25, 30, 40, 41, 50, 99, 100, -10, -50],
+    "float": [-2.5, -1.0, 0.0, 0.5, 1.0, 2.0, 3.7, 10.0, 41.5, -50.0],
     "bool": [False, True],
-    "list[int]": [[], [0], [3], [-2], [1, 2, 3], [3, 1, 2], [4, 4, 1], [5, -2, 7, 0], [2, 2, 4, 9, 9], [10, 3, 6, 1, 8, 3]],
+    "list[int]": _list_probes(),
 }
-MAX_PROBES = 40
+MAX_PROBES = 64
 MAX_SOLVED = 16
+MAX_EXAMPLES = 128  # examples kept per function (the first ones: what it was made and first verified on)
+LONG_OUTPUT = 1000  # a probe output longer than this (as JSON) is kept in the fingerprint as a digest only
 
 
 @functools.lru_cache(maxsize=1)
@@ -120,10 +171,25 @@ class LibraryFormatError(ValueError):
 
 @functools.lru_cache(maxsize=256)
 def _probe_inputs(sig: Signature) -> tuple:
+    """Every value of every argument's pool at least once, then a fixed sample of other combinations."""
     pools = [_PROBES[t] for t in sig.args]
-    combos = list(itertools.product(*pools)) if pools else [()]
-    if len(combos) > MAX_PROBES:
-        combos = random.Random(str(sig)).sample(combos, MAX_PROBES)
+    if not pools:
+        return ((),)
+    if len(pools) == 1:
+        return tuple((v,) for v in pools[0])
+    # Each pool cycled with its own stride (coprime to its length) against the longest one,
+    # so each argument meets several values of the others.
+    strides = [next(s for s in itertools.count(k + 1) if math.gcd(s, len(p)) == 1) for k, p in enumerate(pools)]
+    combos = [tuple(p[(i * s + k) % len(p)] for k, (p, s) in enumerate(zip(pools, strides))) for i in range(max(map(len, pools)))]
+    seen = {_args_key(c) for c in combos}
+    rng = random.Random(str(sig))
+    for _ in range(20 * MAX_PROBES):
+        if len(combos) >= MAX_PROBES:
+            break
+        c = tuple(rng.choice(p) for p in pools)
+        if _args_key(c) not in seen:
+            seen.add(_args_key(c))
+            combos.append(c)
     return tuple(combos)
 
 
@@ -134,8 +200,20 @@ def probe_inputs(sig: Signature) -> list[tuple]:
 
 
 def fingerprint_of(outcomes: Sequence[Any]) -> tuple[list, str]:
-    """Fingerprint (canonical output or "!" per probe) and its hash, from probe Outcomes."""
-    fp = [canonical(o.value) if o.ok else "!" for o in outcomes]
+    """Fingerprint and its hash, from probe Outcomes.
+
+    Per probe: the canonical output, "!" where the call failed, or "#" and a digest of an
+    output longer than ``LONG_OUTPUT`` characters of JSON (outputs are never strings, so
+    the strings mark these; the meta-models take them as unknown).
+    """
+    fp = []
+    for o in outcomes:
+        if not o.ok:
+            fp.append("!")
+            continue
+        v = canonical(o.value)
+        text = json.dumps(v, separators=(",", ":"))
+        fp.append(v if len(text) <= LONG_OUTPUT else "#" + hashlib.sha256(text.encode()).hexdigest()[:16])
     text = json.dumps(fp, separators=(",", ":"))
     return fp, hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -159,7 +237,9 @@ class FunctionRecord:
     solved: list = field(default_factory=list)  # texts of tasks it answered (feeds the meta-model)
     timeouts: int = 0  # runs in which it timed out or took the sandbox worker down
     quarantined: str = ""  # why it is no longer offered to tasks ("" = in use)
-    confirmed: int = 0  # tasks whose held-back example it reproduced (see the controller)
+    confirmed: int = 0  # held-back examples, new to it, it reproduced (see the controller)
+    refuted: int = 0  # held-back examples it failed after fitting the rest of a task's examples
+    refuted_by: list = field(default_factory=list)  # [[args, output], ...] those examples (latest MAX_SOLVED)
 
     @property
     def trusted(self) -> bool:
@@ -193,11 +273,14 @@ class AddResult:
 
 @dataclass
 class _Pending:
-    """Use counts, answered-task texts and confirmations recorded with ``defer``, not yet written."""
+    """Use counts, answered-task texts, examples, confirmations and refutations recorded with ``defer``, not yet written."""
 
     uses: int = 0
     confirmed: int = 0
+    refuted: int = 0
     texts: list = field(default_factory=list)
+    examples: list = field(default_factory=list)
+    refuted_by: list = field(default_factory=list)
 
 
 class FunctionLibrary:
@@ -287,20 +370,26 @@ class FunctionLibrary:
         _check_meta(self.path, dict(conn.execute("SELECT key, value FROM meta").fetchall()))
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Bring an older library to ``FORMAT_VERSION`` in one transaction (all of it or none of it)."""
+        """Bring an older library to ``FORMAT_VERSION`` in one transaction (all of it or none of it).
+
+        Each version's statements lead to the next (``_MIGRATIONS``); a version-1 file goes
+        through 1 -> 2 -> 3 in the same transaction, so no half-migrated file is ever left.
+        """
+        version = None
         try:
             with _tx(conn):
                 info = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-                version = _check_meta(self.path, info)
-                if version == 1:  # another process may have migrated it since _inspect looked
-                    for statement in _MIGRATE_1_TO_2.split(";"):
+                version = _check_meta(self.path, info)  # another process may have migrated it since _inspect looked
+                for v in range(version, FORMAT_VERSION):
+                    for statement in _MIGRATIONS[v].split(";"):
                         if statement.strip():
                             conn.execute(statement)
+                if version < FORMAT_VERSION:
                     conn.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION),))
-                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('migrated_from', '1')")
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('migrated_from', ?)", (str(version),))
         except sqlite3.DatabaseError as exc:
             raise LibraryFormatError(
-                f"{self.path}: cannot migrate this version-1 library to version {FORMAT_VERSION} ({exc}); the change was "
+                f"{self.path}: cannot migrate this version-{version} library to version {FORMAT_VERSION} ({exc}); the change was "
                 f"rolled back and the file is as it was. Use the riscmoe release that wrote it, or start a new library."
             ) from None
 
@@ -323,7 +412,10 @@ class FunctionLibrary:
             if r is not None:
                 r.uses += pend.uses
                 r.confirmed += pend.confirmed
+                r.refuted += pend.refuted
                 r.solved = _merge_texts(r.solved, pend.texts)
+                r.examples = _merge_examples(r.examples, pend.examples)[0]
+                r.refuted_by = _merge_examples(r.refuted_by, pend.refuted_by, MAX_SOLVED, latest=True)[0]
         # In order: caches indexed by position (the meta-models' rows) must rebuild if it moved.
         before = [(n, r.source, r.quarantined) for n, r in self._records.items()]
         self._records = records
@@ -453,14 +545,24 @@ class FunctionLibrary:
         provenance: str = "synthesised",
         examples: Sequence[tuple[tuple, Any]] = (),
         allocate: bool = False,
+        held_back: Sequence[tuple[tuple, Any]] = (),
+        compare_on: Sequence[tuple] = (),
     ) -> AddResult:
         """Check, verify, fingerprint and store a function, unless an equal-behaving one exists.
 
         The source is renamed to ``name`` if it defines another name. It must pass
-        ``check_source``, take ``signature.arity`` parameters and reproduce every example;
-        otherwise ValueError says why and nothing is stored. When a stored function of the
-        same signature has the same fingerprint, the better one is kept (smaller, then
-        faster; a seed always stays); a better newcomer takes over the old name.
+        ``check_source``, take ``signature.arity`` parameters and reproduce every example
+        (``examples`` and ``held_back``); otherwise ValueError says why and nothing is stored.
+
+        A stored function of the same signature is its twin when it has the same fingerprint,
+        each reproduces every example the other was verified on, and both give the same
+        outputs on ``compare_on`` (say, the task's queries: inputs a task gives). Then the
+        better one is kept (smaller, then faster; a seed always stays); a better newcomer
+        takes over the old name and its examples. Anything short of that, and both are
+        stored: two functions that differ on an input a task gave are never merged.
+
+        ``held_back``: examples that played no part in making the function (the controller's
+        check); one new to the stored function counts in its ``confirmed``.
 
         ``allocate``: ``name`` is a wish, made a free name (``free_name``) if it is taken.
         Either way, if another process stores a function under the name before this one
@@ -479,11 +581,13 @@ class FunctionLibrary:
             raise ValueError(f"function name {name!r} is not a plain identifier; use letters, digits and underscores")
         if name in self._records:
             raise ValueError(f"a function named {name!r} is already stored; pick a free name (see free_name)")
-        rec, fn = self._prepare(name, source, signature, description, provenance, examples)
+        rec, fn = self._prepare(name, source, signature, description, provenance, [*examples, *held_back])
+        self.refingerprint(signature)  # a twin is looked for among fingerprints of today's probes
+        twins = self._twins(rec, compare_on)
         with self._tx():
-            result = self._store(rec, fn)
+            result = self._store(rec, fn, twins, held_back)
         self.revision += 1
-        self._changes += result.action != "kept"
+        self._changes += 1  # a kept twin learned examples: the meta-models' known outputs changed too
         return result
 
     def _prepare(self, name: str, source: str, signature: Signature, description: str, provenance: str,
@@ -518,20 +622,70 @@ class FunctionLibrary:
                              fp, fp_hash, ast_size(fn), seconds, 0, time.time(), timeouts=faults, quarantined=why)
         return rec, fn
 
-    def _store(self, rec: FunctionRecord, fn: Any) -> AddResult:
-        """Insert a prepared record, inside a transaction whose view is current (see ``_tx``)."""
-        twin = next((r for r in self.by_signature(rec.signature) if r.fingerprint_hash == rec.fingerprint_hash and not r.quarantined), None)
+    def _candidate_twins(self, rec: FunctionRecord) -> list[FunctionRecord]:
+        """Stored functions in use with the same signature and (today's) fingerprint as ``rec``."""
+        return [r for r in self.by_signature(rec.signature)
+                if r.fingerprint_hash and r.fingerprint_hash == rec.fingerprint_hash and not r.quarantined]
+
+    def _twins(self, rec: FunctionRecord, compare_on: Sequence[tuple]) -> dict[str, str]:
+        """The candidate twins of ``rec`` that behave like it wherever either is known: name -> the source checked.
+
+        Each must reproduce ``rec``'s examples, ``rec`` must reproduce each one's examples
+        (those of every task it answered), and both must agree on ``compare_on``. Run before
+        the write transaction (runs may take a while); ``_store`` merges only with a twin
+        whose source is still the one checked here.
+        """
+        cands = self._candidate_twins(rec)
+        if not cands:
+            return {}
+        out_t = rec.signature.output
+        extra = [tuple(a) for a in compare_on]
+        mine = [tuple(a) for a, _ in rec.examples]
+        runner = self._trusted_runner if rec.trusted else self.sandbox
+        library = shipped_seeds() if rec.trusted else self.sources()
+        # One job of the newcomer (every candidate's examples, then the extra inputs), one per candidate.
+        new_jobs = [(rec.source, rec.name, [tuple(a) for a, _ in c.examples]) for c in cands] + [(rec.source, rec.name, extra)]
+        *new_on_theirs, new_on_extra = runner.run_many(new_jobs, library)
+        old_out = self.run_jobs([(c.name, mine + extra) for c in cands])
+
+        def reproduces(outs: list, examples: list) -> bool:
+            return all(o.ok and values_equal(o.value, want, out_t) for o, (_, want) in zip(outs, examples))
+
+        def agree(a: list, b: list) -> bool:
+            return all(x.ok == y.ok and (not x.ok or values_equal(x.value, y.value, out_t)) for x, y in zip(a, b))
+
+        return {c.name: c.source for c, theirs, outs in zip(cands, new_on_theirs, old_out)
+                if reproduces(theirs, c.examples) and reproduces(outs[: len(mine)], rec.examples) and agree(new_on_extra, outs[len(mine):])}
+
+    def _store(self, rec: FunctionRecord, fn: Any, twins: dict[str, str] | None = None, held_back: Sequence = ()) -> AddResult:
+        """Insert a prepared record, inside a transaction whose view is current (see ``_tx``).
+
+        ``twins``: name -> source of the stored functions ``_twins`` found to behave like it
+        (a candidate twin stored or changed since then is not one: both are kept).
+        """
+        twins = twins or {}
+        twin = next((r for r in self._candidate_twins(rec) if twins.get(r.name) == r.source), None)
         if twin is not None:
             better = (rec.size, rec.mean_seconds) < (twin.size, twin.mean_seconds)
+            merged, new_held = _merge_examples(twin.examples, rec.examples, known=[a for a, _ in held_back])
             if twin.trusted or not better or _calls(fn, twin.name):
+                # The twin stays and has been verified on the newcomer's examples too.
+                twin.examples, twin.confirmed = merged, twin.confirmed + bool(new_held)
+                self._conn.execute("UPDATE functions SET examples = ?, confirmed = ? WHERE name = ?",
+                                   (_json(twin.examples), twin.confirmed, twin.name))
                 return AddResult("kept", twin.name, duplicate_of=twin.name)
-            # The newcomer takes over the old name: functions that call it keep working.
-            rec.source, rec.name = rename_function(rec.source, twin.name), twin.name
-            rec.uses, rec.created, rec.solved, rec.confirmed = twin.uses, twin.created, twin.solved, twin.confirmed
+            # The newcomer takes over the old name (functions that call it keep working), its
+            # description (which goes with the name), its counters and every example it was
+            # verified on (the newcomer reproduces them all: ``_twins`` checked).
+            rec.source, rec.name, rec.description = rename_function(rec.source, twin.name), twin.name, twin.description
+            rec.uses, rec.created, rec.solved = twin.uses, twin.created, twin.solved
+            rec.confirmed, rec.refuted, rec.refuted_by = twin.confirmed + bool(new_held), twin.refuted, twin.refuted_by
+            rec.examples = merged
             self._conn.execute("DELETE FROM functions WHERE name = ?", (twin.name,))
             self._insert(rec)
             self._records[twin.name] = rec
             return AddResult("replaced", twin.name, duplicate_of=twin.name)
+        rec.confirmed = int(bool(held_back))
         taken = self._records.get(rec.name)
         if taken is not None:  # another process stored a function under this name meanwhile
             if taken.source == rec.source:
@@ -561,11 +715,16 @@ class FunctionLibrary:
         self._changes += 1
         return results
 
-    def record_use(self, names: Sequence[str] | str, task_text: str = "", defer: bool = False, confirmed: bool = False) -> None:
-        """Count one more use of each named function; remember the text of the task it answered.
+    def record_use(self, names: Sequence[str] | str, task_text: str = "", defer: bool = False,
+                   examples: Sequence[tuple[tuple, Any]] = (), held_back: Sequence[tuple[tuple, Any]] = ()) -> None:
+        """Count one more use of each named function; remember the task's text and the examples it reproduced.
 
-        ``confirmed``: the answer reproduced an example held back from choosing or making the
-        function (the controller's check), counted in ``FunctionRecord.confirmed``.
+        ``examples``: the task's examples the function reproduced; they join the examples it
+        is known to be verified on (``FunctionRecord.examples``), which a function that would
+        replace it must reproduce too. ``held_back``: examples held back from choosing or
+        making the function (the controller's check) that it reproduced; one it had not been
+        verified on before counts in ``confirmed`` (once per call: a second pass over the same
+        task confirms nothing new).
         ``defer``: change the records in memory now and write them with the next ``flush_uses``
         (which ``add`` and ``close`` call): many uses in one transaction. A crash before then
         loses those counters, never a function.
@@ -573,6 +732,7 @@ class FunctionLibrary:
         names = [names] if isinstance(names, str) else list(names)
         for n in names:
             self.get(n)
+        new = [[list(a), o] for a, o in [*examples, *held_back]]
         for n in names:
             r = self._records[n]
             pend = self._pending.setdefault(n, _Pending())
@@ -582,24 +742,82 @@ class FunctionLibrary:
                 pend.texts.append(task_text)
             r.uses += 1
             pend.uses += 1
+            confirmed = bool(held_back) and bool(_merge_examples(r.examples, [], known=[a for a, _ in held_back])[1])
             r.confirmed += confirmed
             pend.confirmed += confirmed
+            r.examples = _merge_examples(r.examples, new)[0]
+            pend.examples = _merge_examples(pend.examples, new)[0]
+        self.revision += 1
+        if not defer:
+            self.flush_uses()
+
+    def record_refutation(self, names: Sequence[str] | str, held_back: Sequence[tuple[tuple, Any]], defer: bool = False) -> None:
+        """Count, per named function, a held-back example it failed after fitting the rest of a task's examples.
+
+        It looked right for the task and was not: ``refuted`` weighs against it in the
+        meta-models' ranking and the synthesiser's component costs. An example already
+        counted against the function (the same task again) is not counted twice.
+        ``defer`` as in ``record_use``.
+        """
+        names = [names] if isinstance(names, str) else list(names)
+        for n in names:
+            self.get(n)
+        held = [[list(a), o] for a, o in held_back]
+        if not held:
+            return
+        for n in names:
+            r = self._records[n]
+            merged, fresh = _merge_examples(r.refuted_by, held, MAX_SOLVED, latest=True, known=[a for a, _ in held])
+            if not fresh:
+                continue
+            pend = self._pending.setdefault(n, _Pending())
+            r.refuted_by, r.refuted = merged, r.refuted + 1
+            pend.refuted_by, pend.refuted = _merge_examples(pend.refuted_by, held, MAX_SOLVED, latest=True)[0], pend.refuted + 1
         self.revision += 1
         if not defer:
             self.flush_uses()
 
     def flush_uses(self) -> None:
-        """Write the use counts, solved-task texts and confirmations recorded with ``defer`` in one transaction.
+        """Write what ``record_use`` and ``record_refutation`` recorded with ``defer``, in one transaction.
 
-        Counters are added to the file's (another process's uses stay); texts are merged.
+        Counters are added to the file's (another process's uses stay); texts and examples are merged.
         """
         if not self._pending:
             return
-        with self._tx():  # the sync inside merges our pending texts into the other writers' lists
+        with self._tx():  # the sync inside merges our pending texts and examples into the other writers' lists
             pending, self._pending = self._pending, {}
             self._conn.executemany(
-                "UPDATE functions SET uses = uses + ?, confirmed = confirmed + ?, solved = ? WHERE name = ?",
-                [(p.uses, p.confirmed, _json(self._records[n].solved), n) for n, p in pending.items() if n in self._records])
+                "UPDATE functions SET uses = uses + ?, confirmed = confirmed + ?, refuted = refuted + ?, solved = ?, "
+                "examples = ?, refuted_by = ? WHERE name = ?",
+                [(p.uses, p.confirmed, p.refuted, _json(r.solved), _json(r.examples), _json(r.refuted_by), n)
+                 for n, p in pending.items() if (r := self._records.get(n)) is not None])
+
+    def refingerprint(self, signature: Signature | None = None) -> int:
+        """Fingerprint the functions in use that have none (a migration cleared them); those of ``signature``, or all.
+
+        One round trip runs them on their probes, one transaction writes the fingerprints
+        (of functions whose source is still the one run). Returns how many were written.
+        Until then such a function is never merged as a twin and only its examples count as
+        its known behaviour.
+        """
+        stale = [r for r in self._records.values()
+                 if not r.fingerprint_hash and not r.quarantined and (signature is None or r.signature == signature)]
+        if not stale:
+            return 0
+        outs = self.run_jobs([(r.name, probe_inputs(r.signature)) for r in stale])
+        done = 0
+        with self._tx():
+            for r, o in zip(stale, outs):
+                cur = self._records.get(r.name)
+                if cur is None or cur.source != r.source or cur.fingerprint_hash or cur.quarantined:
+                    continue  # changed by another process meanwhile (or it hung on a probe just now)
+                cur.fingerprint, cur.fingerprint_hash = fingerprint_of(o)
+                self._conn.execute("UPDATE functions SET fingerprint = ?, fingerprint_hash = ? WHERE name = ?",
+                                   (_json(cur.fingerprint), cur.fingerprint_hash, cur.name))
+                done += 1
+        self.revision += 1
+        self._changes += 1  # the meta-models' known outputs grew
+        return done
 
     def record_faults(self, names: Sequence[str], crash: bool = False) -> list[str]:
         """Count one more run that timed out (``crash``: took the worker down loading it) per name.
@@ -715,7 +933,7 @@ class FunctionLibrary:
             f"INSERT INTO functions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
             (r.name, r.source, _json(list(r.signature.args)), r.signature.output, r.description, r.provenance,
              _json(r.examples), _json(r.fingerprint), r.fingerprint_hash, r.size, r.mean_seconds, r.uses, r.created,
-             _json(r.solved), r.timeouts, r.quarantined, r.confirmed),
+             _json(r.solved), r.timeouts, r.quarantined, r.confirmed, r.refuted, _json(r.refuted_by)),
         )
 
 
@@ -900,6 +1118,23 @@ def _args_key(args: Sequence) -> tuple:
     return tuple((type(a), tuple(a) if isinstance(a, list) else a) for a in args)
 
 
+def _merge_examples(old: list, new: list, cap: int = MAX_EXAMPLES, latest: bool = False, known: Sequence = ()) -> tuple[list, int]:
+    """``old`` with the examples of ``new`` whose arguments it lacks: (merged list, how many of ``known`` args it lacked).
+
+    Examples are ``[args, output]``; at most ``cap`` are kept: the first ones (what the
+    function was made and first verified on), or with ``latest`` the latest ones.
+    """
+    keys = {_args_key(a) for a, _ in old}
+    lacked = sum(_args_key(a) not in keys for a in known)
+    out = list(old)
+    for a, o in new:
+        k = _args_key(a)
+        if k not in keys:
+            keys.add(k)
+            out.append([list(a), o])
+    return (out[-cap:] if latest else out[:cap]), lacked
+
+
 def _merge_texts(old: list, new: list) -> list:
     out = list(old)
     for t in new:
@@ -923,7 +1158,7 @@ def _record(r: tuple) -> FunctionRecord:
         name=r[0], source=r[1], signature=Signature(tuple(json.loads(r[2])), r[3]), description=r[4], provenance=r[5],
         examples=json.loads(r[6]), fingerprint=json.loads(r[7]), fingerprint_hash=r[8], size=int(r[9]),
         mean_seconds=float(r[10]), uses=int(r[11]), created=float(r[12]), solved=json.loads(r[13]),
-        timeouts=int(r[14]), quarantined=str(r[15]), confirmed=int(r[16]),
+        timeouts=int(r[14]), quarantined=str(r[15]), confirmed=int(r[16]), refuted=int(r[17]), refuted_by=json.loads(r[18]),
     )
 
 
