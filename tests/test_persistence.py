@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from riscmoe import RiscClassifier, SaveFormatError, load
+from riscmoe import SaveFormatError, load
 from riscmoe import SaveRefusedError
 from tests.saves import data_file
 

@@ -18,6 +18,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from riscmoe.durable import fsync_dir, fsync_tree, process_alive
+
 # What a run writes; a folder holding anything else is not ours to replace.
 RUN_ENTRIES = frozenset({"metrics.json", "accuracy.png", "members.png", "routing.png", "system"})
 _RENAME_EXCHANGE = 2  # from linux/fs.h
@@ -65,16 +67,6 @@ def check_target(out: Path, force: bool) -> None:
         )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_leftovers(out: Path) -> list[Path]:
     """Remove partial siblings of ``out`` left by runs that were killed; return them."""
     removed = []
@@ -85,7 +77,7 @@ def clean_leftovers(out: Path) -> list[Path]:
         if not p.name.startswith(prefix):
             continue
         pid_text = p.name[len(prefix):].split("-", 1)[0]
-        if pid_text.isdigit() and not _alive(int(pid_text)):
+        if pid_text.isdigit() and not process_alive(int(pid_text)):
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p)
     return removed
@@ -100,28 +92,6 @@ def stage(out: Path) -> Path:
     os.umask(mask)
     staged.chmod(0o777 & ~mask)
     return staged
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush every file and folder under ``folder`` to disk (a power cut after the move keeps them)."""
-    for root, _, files in os.walk(folder):
-        for name in files:
-            with open(Path(root) / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        _fsync_dir(Path(root))
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -153,7 +123,7 @@ def install(staged: Path, out: Path, force: bool) -> None:
         check_target(out, force)
     except RunFolderError as exc:
         raise RunFolderError(f"{exc}; the finished run was kept in {staged}") from None
-    _fsync_tree(staged)
+    fsync_tree(staged)
     if not out.exists() or not any(out.iterdir()):
         # A rename over an empty folder replaces it.
         os.rename(staged, out)
@@ -164,7 +134,7 @@ def install(staged: Path, out: Path, force: bool) -> None:
         os.rename(out, old / "run")
         os.rename(staged, out)
         shutil.rmtree(old)
-    _fsync_dir(out.parent)
+    fsync_dir(out.parent)
 
 
 def discard(staged: Path | None) -> None:

@@ -280,8 +280,7 @@ def _scan(op: Callable[[int, int], int]) -> Callable[[list], list]:
     def scan(xs: list) -> list:
         out: list = []
         for v in xs:
-            acc = v if not out else op(acc, v)
-            out.append(acc)
+            out.append(v if not out else op(out[-1], v))
         return out
     return scan
 

@@ -46,6 +46,8 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from riscmoe.durable import fsync_dir, fsync_file, process_alive
+
 FORMAT = "riscmoe-system"
 FORMAT_VERSION = 4  # 4: generation-named data files with checksums; the inputs' value scale
 _REPLACEABLE_VERSIONS = (3, 4)  # saves whose files this code knows, so that it may replace them
@@ -192,7 +194,7 @@ def _save_new(path: Path, clf: Any, tensors: dict[str, Any], manifest: dict[str,
     try:
         _write_generation(tmp, clf, tensors, manifest, generation=1)
         (tmp / _LOCK).touch()
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         try:
             os.rename(tmp, path)  # atomic; replaces only an empty folder
         except OSError as exc:
@@ -200,7 +202,7 @@ def _save_new(path: Path, clf: Any, tensors: dict[str, Any], manifest: dict[str,
                 shutil.rmtree(tmp, ignore_errors=True)
                 return False
             raise
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return True
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -219,7 +221,7 @@ def _save_generation(path: Path, clf: Any, tensors: dict[str, Any], manifest: di
         for name in _LEGACY_FILES:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path / name)
-    _fsync_dir(path)
+    fsync_dir(path)
 
 
 def _write_generation(folder: Path, clf: Any, tensors: dict[str, Any], manifest: dict[str, Any], generation: int) -> list[str]:
@@ -231,9 +233,9 @@ def _write_generation(folder: Path, clf: Any, tensors: dict[str, Any], manifest:
     files = {"weights": f"weights-{tag}.safetensors", "archive": f"archive-{tag}.sqlite"}
     try:
         save_file(tensors, str(folder / files["weights"]))
-        _fsync_file(folder / files["weights"])
+        fsync_file(folder / files["weights"])
         clf.archive_.save_to(folder / files["archive"])
-        _fsync_file(folder / files["archive"])
+        fsync_file(folder / files["archive"])
         manifest = dict(manifest, generation=generation, files=files,
                         checksums={name: _sha256(folder / name) for name in files.values()})
         manifest["manifest_checksum"] = _manifest_digest(manifest)
@@ -242,7 +244,7 @@ def _write_generation(folder: Path, clf: Any, tensors: dict[str, Any], manifest:
             json.dump(manifest, fh, indent=2, default=_json_default, allow_nan=False)
             fh.flush()
             os.fsync(fh.fileno())
-        _fsync_dir(folder)  # the data files' names are durable before the manifest names them
+        fsync_dir(folder)  # the data files' names are durable before the manifest names them
         os.replace(tmp, folder / "manifest.json")  # the switch
     except BaseException:
         for name in files.values():
@@ -286,24 +288,12 @@ def _clean_leftovers_beside(path: Path) -> None:
         if m is None or entry.is_symlink() or not entry.is_dir():
             continue
         pid = m.group(2) or m.group(3)
-        if pid is not None and _alive(int(pid)):
+        if pid is not None and process_alive(int(pid)):
             continue
         names = {p.name for p in entry.iterdir()}
         known = {"manifest.json", _LOCK, *_LEGACY_FILES}
         if all(n in known or _OWN_FILE.fullmatch(n) for n in names):
             shutil.rmtree(entry, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager
@@ -318,28 +308,6 @@ def _locked(path: Path) -> Iterator[None]:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a folder's entries (new names, renames) durable; a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
     finally:
         os.close(fd)
 
