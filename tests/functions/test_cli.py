@@ -234,7 +234,7 @@ def test_list_and_show_tell_quarantined_functions_apart(files, capsys):
     row = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip()}
     assert " quarantined " in row["plus_four"] and " 1 timeout " in row["plus_five"] and " ok " in row["square"]
     assert main(["functions", "show", "plus_four", "--library", str(lib)]) == 0
-    assert "state: quarantined: timed out in 2 runs; confirmed on held-back examples of 0 tasks" in capsys.readouterr().out
+    assert "state: quarantined: timed out in 2 runs; held-back examples: 0 confirmed it, 0 refuted it; not composed" in capsys.readouterr().out
     assert main(["functions", "release", "plus_four", "--library", str(lib)]) == 0
     assert "plus_four: was quarantined: timed out in 2 runs; now in use again" in capsys.readouterr().out
     with FunctionLibrary(lib, seed=False) as library:

@@ -54,6 +54,27 @@ def test_meta_model_ranks_by_description_and_refutes_by_known_outputs():
     assert cands[0].name == "square"
 
 
+def test_the_ranking_weighs_held_back_evidence(box):
+    """Issue 19, item 2: of two functions that fit a task alike, the one held-back examples confirmed ranks first,
+    and one they refuted ranks last."""
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    ll = Signature.parse("(list[int]) -> list[int]")
+    lib.add("keep_below_70", "def keep_below_70(xs):\n    return [v for v in xs if v < 70]\n", ll, "a rule")
+    lib.add("keep_below_80", "def keep_below_80(xs):\n    return [v for v in xs if v < 80]\n", ll, "a rule")
+    task = Task("t", [(([1, 95],), [1]), (([3, 2, 99],), [3, 2])], description="what is kept")
+    idx = ApplicabilityIndex()
+
+    def order():  # the two among every candidate (seeds the known outputs do not rule out rank too)
+        return [c.name for c in idx.rank(task, lib)[0] if c.name.startswith("keep_below")]
+
+    first, later = order()
+    lib.record_use(later, held_back=[(([5, 90],), [5])])  # confirmed once (no task text: the text term stays as it was)
+    assert order() == [later, first]
+    lib.record_refutation(later, [(([75],), [75])])
+    lib.record_refutation(later, [(([76],), [76])])  # refuted more often than confirmed: below the unjudged one
+    assert order() == [first, later]
+
+
 @pytest.mark.parametrize("policy", ["first", "best", "mixture"])
 def test_policies(box, policy):
     lib = FunctionLibrary(":memory:", sandbox=box)
@@ -276,6 +297,7 @@ def test_a_building_block_that_hangs_the_search_is_found_and_the_search_not_reme
         lib = FunctionLibrary(tmp_path / "lib.sqlite", sandbox=box, quarantine_after=1)
         lib.add("same_upto_500", HANGS_ABOVE_500, INT, "the same number", examples=[((1,), 1), ((2,), 2)])
         assert lib.get("same_upto_500").timeouts == 0  # every probe is below 500
+        lib.record_use("same_upto_500", held_back=[((4,), 4)])  # confirmed: the synthesiser may build on it
         # 3 -> 9 rules it out as a candidate without running it (its known output is 3), not as a building block.
         task = Task("odd_one", [((3,), 9), ((600,), 17), ((700,), 23), ((800,), 5)], [(4,)])
         ctl = FunctionController(lib, creators=[SynthesisCreator(budget=0.2)])

@@ -15,6 +15,7 @@ from riscmoe.functions.library import FunctionLibrary
 from riscmoe.functions.sandbox import Sandbox, build_namespace, check_source
 from riscmoe.functions.synthesis import WORK_PER_SECOND, SynthesisCreator, _CallGuard, _CallTimeout, search
 from riscmoe.functions.tasks import Task, task_from_dict
+from riscmoe.functions.values import Signature
 
 
 @pytest.fixture(scope="module")
@@ -396,3 +397,31 @@ def test_a_hundred_stored_functions_do_not_slow_down_what_the_seeds_find(seeds):
         assert ranked.candidates <= 1.5 * alone.candidates, (alone.candidates, ranked.candidates)
         flat_ratios.append(flat.candidates / alone.candidates)
     assert max(flat_ratios) > 2, flat_ratios
+
+
+MYSTERY = "def mystery(x):\n    return (x * 7919 + 13) % 1000\n"  # opaque: no small program of the grammar makes it
+
+
+def test_only_functions_a_held_back_example_confirmed_are_composed(box):
+    """Issue 19, item 2: a function that only fitted the examples it was made from is not built on.
+
+    ``mystery`` plus one is out of reach without ``mystery``. Stored with its examples only
+    (never confirmed on a held-back one), the synthesiser is not offered it; once a
+    held-back example confirms it, the same search finds ``mystery(x) + 1``; refuted more
+    often than confirmed, it is withdrawn again.
+    """
+    sig = Signature.parse("(int) -> int")
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    lib.add("mystery", MYSTERY, sig, "a code", examples=[((1,), 932), ((2,), 851)])
+    m = lambda x: (x * 7919 + 13) % 1000  # noqa: E731
+    task = Task("next_code", [((x,), m(x) + 1) for x in (3, 17, 42, 88, 5)], [(7,)], description="one past the code")
+    c = SynthesisCreator(budget=0.5)
+    assert not lib.get("mystery").composable and c.create(task, lib) is None
+    lib.record_use("mystery", "the code", examples=[((8,), m(8))], held_back=[((9,), m(9))])
+    assert (lib.get("mystery").confirmed, lib.get("mystery").composable) == (1, True)
+    source = c.create(task, lib)
+    assert source is not None and "mystery" in source
+    assert box.run_one(source, "f", (7,), lib.sources()).value == m(7) + 1
+    lib.record_refutation("mystery", [((10,), 0)])
+    lib.record_refutation("mystery", [((11,), 0)])
+    assert (lib.get("mystery").refuted, lib.get("mystery").composable) == (2, False) and c.create(task, lib) is None

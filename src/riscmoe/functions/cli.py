@@ -308,11 +308,13 @@ def _list(lib: Any) -> int:
     recs = lib.list(include_quarantined=True)
     quarantined = sum(bool(r.quarantined) for r in recs)
     print(f"{printable(lib.path)}: {len(recs)} functions" + (f", {quarantined} quarantined (not offered to tasks)" if quarantined else ""))
-    print(f"{'name':<26} {'signature':<34} {'made by':<11} {'uses':>5} {'conf':>5} {'size':>5}  {'state':<12} description")
+    print(f"{'name':<26} {'signature':<34} {'made by':<11} {'uses':>5} {'conf':>5} {'ref':>4} {'size':>5}  {'state':<12} description")
     for r in recs:
         state = "quarantined" if r.quarantined else ("ok" if not r.timeouts else f"{r.timeouts} timeout{'s' * (r.timeouts != 1)}")
-        print(f"{printable(r.name):<26} {str(r.signature):<34} {r.provenance:<11} {r.uses:>5} {r.confirmed:>5} {r.size:>5}  "
+        print(f"{printable(r.name):<26} {str(r.signature):<34} {r.provenance:<11} {r.uses:>5} {r.confirmed:>5} {r.refuted:>4} {r.size:>5}  "
               f"{state:<12} {printable(r.description)}")
+    print("conf / ref: held-back examples that confirmed it / refuted it (it fitted a task's other examples, not that one); "
+          "the synthesiser builds only on seeds and functions confirmed at least as often as refuted")
     if quarantined:
         print("quarantined: timed out (or took the sandbox worker down) too often; `riscmoe functions show NAME` says why")
     return 0
@@ -325,7 +327,8 @@ def _show(lib: Any, name: str) -> int:
     r = lib.get(name)
     print(f"{printable(r.name)}: {r.signature}, made by {r.provenance}, {r.uses} uses, size {r.size} AST nodes, "
           f"{r.mean_seconds * 1e6:.1f} us per call, created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.created))}")
-    print(f"state: {printable(r.state)}; confirmed on held-back examples of {r.confirmed} task{'s' * (r.confirmed != 1)}")
+    print(f"state: {printable(r.state)}; held-back examples: {r.confirmed} confirmed it, {r.refuted} refuted it; "
+          f"{'composed into new functions' if r.composable else 'not composed into new functions (not confirmed often enough)'}")
     print(f"description: {printable(r.description)}")
     if r.solved:
         print(f"answered tasks: {'; '.join(printable(t) for t in r.solved)}")

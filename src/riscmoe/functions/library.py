@@ -251,6 +251,29 @@ class FunctionRecord:
         return self.provenance == "seed" and shipped_seeds().get(self.name) == self.source
 
     @property
+    def reliability(self) -> float:
+        """How far held-back examples bear it out: ``(confirmed + 1) / (confirmed + refuted + 2)``.
+
+        Laplace's rule of succession over the controller's held-back checks: 0.5 with no
+        evidence, towards 1 as checks confirm it, towards 0 as tasks it looked right for
+        refute it. The applicability index ranks by it (``log(2 * reliability)``, 0 with no
+        evidence); ``composable`` reads it.
+        """
+        return (self.confirmed + 1) / (self.confirmed + self.refuted + 2)
+
+    @property
+    def composable(self) -> bool:
+        """Whether the synthesiser may build other functions from it.
+
+        A seed always; a learned function once a held-back example has confirmed it
+        (``confirmed >= 1``: it was right on an example that played no part in making or
+        choosing it) and while it has been refuted no more often than confirmed. One that
+        only fitted the examples it was made from may have fitted them by chance, and a
+        program built on it would inherit the mistake on every task it answers.
+        """
+        return self.trusted or (self.confirmed >= 1 and self.refuted <= self.confirmed)
+
+    @property
     def state(self) -> str:
         """For people: "ok", "ok, 1 timeout" or "quarantined: WHY"."""
         if self.quarantined:

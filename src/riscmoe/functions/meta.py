@@ -11,11 +11,14 @@ once. Three tests, cheapest first:
 3. **Applicability score**, a fixed linear model over features of (task, function):
 
    ``score = w_text * cos(task text, function text) + w_known * agreements
-   + w_use * log(1 + uses) - w_size * size``
+   + w_use * log(1 + uses) + w_trust * log(2 * reliability) - w_size * size``
 
    where texts are hashed bags of words (``dim`` buckets, L2-normalised): the function's
    name, description and the texts of the tasks it has answered before, so the text
-   part *learns* from every task the function solves (``FunctionLibrary.record_use``).
+   part *learns* from every task the function solves (``FunctionLibrary.record_use``), and
+   ``reliability`` is the held-back evidence for the function (``FunctionRecord.reliability``:
+   0.5 with none, so the term is 0; above for one confirmed on held-back examples, below
+   for one that looked right for a task and was refuted by its held-back example).
 
 The controller then verifies the candidates on the task's examples in score order.
 """
@@ -75,7 +78,7 @@ class ApplicabilityIndex:
 
     Args:
         dim: hashed bag-of-words buckets.
-        w_text, w_known, w_use, w_size: weights of the score's terms.
+        w_text, w_known, w_use, w_trust, w_size: weights of the score's terms.
 
     Example:
         >>> lib = FunctionLibrary(":memory:")
@@ -84,14 +87,18 @@ class ApplicabilityIndex:
         'triangular'
     """
 
-    def __init__(self, dim: int = 512, w_text: float = 1.0, w_known: float = 0.5, w_use: float = 0.1, w_size: float = 0.002) -> None:
-        self.dim, self.w_text, self.w_known, self.w_use, self.w_size = dim, w_text, w_known, w_use, w_size
+    def __init__(self, dim: int = 512, w_text: float = 1.0, w_known: float = 0.5, w_use: float = 0.1, w_trust: float = 0.5,
+                 w_size: float = 0.002) -> None:
+        self.dim, self.w_text, self.w_known, self.w_use, self.w_trust, self.w_size = dim, w_text, w_known, w_use, w_trust, w_size
         self._revision = -1
         self._library_id = -1
         self._changes = -1
         self.names_: list[str] = []
         self.text_: np.ndarray = np.zeros((0, dim), np.float32)  # (M, dim)
         self.known_: list[dict] = []  # per function: canonical args -> canonical output
+        self.uses_: np.ndarray = np.zeros(0, np.float32)  # (M,)
+        self.size_: np.ndarray = np.zeros(0, np.float32)  # (M,)
+        self.trust_: np.ndarray = np.zeros(0, np.float32)  # (M,) log(2 * reliability)
         self._text_cache: dict[str, np.ndarray] = {}
         self._known_cache: dict[tuple, dict] = {}
 
@@ -102,6 +109,7 @@ class ApplicabilityIndex:
         recs = library.list()
         if self._library_id == id(library) and self._changes == library.changes and len(recs) == len(self.names_):
             # Only uses changed (no function added or replaced): update those rows in place.
+            self.trust_ = _trust(recs)  # confirmations and refutations change with uses, not the library's shape
             for i, r in enumerate(recs):
                 if r.uses != self.uses_[i]:
                     self.uses_[i] = r.uses
@@ -129,6 +137,7 @@ class ApplicabilityIndex:
         self.text_ = np.stack(rows) if rows else np.zeros((0, self.dim), np.float32)
         self.uses_ = np.array([r.uses for r in recs], np.float32)
         self.size_ = np.array([r.size for r in recs], np.float32)
+        self.trust_ = _trust(recs)
         known = []
         for r in recs:
             key = (r.name, r.fingerprint_hash, len(r.examples))
@@ -165,10 +174,15 @@ class ApplicabilityIndex:
                     alive[j] = False
                     break
         score = (self.w_text * text + self.w_known * agree + self.w_use * np.log1p(self.uses_[idx])
-                 - self.w_size * self.size_[idx])
+                 + self.w_trust * self.trust_[idx] - self.w_size * self.size_[idx])
         order = [j for j in np.argsort(-score, kind="stable") if alive[j]]
         cands = [Candidate(self.names_[idx[j]], float(score[j]), int(agree[j]), int(self.size_[idx[j]])) for j in order]
         return cands, int((~alive).sum())
+
+
+def _trust(recs: list) -> np.ndarray:
+    """(M,) ``log(2 * reliability)`` per function: 0 without held-back evidence, + confirmed, - refuted."""
+    return np.array([math.log(2 * r.reliability) for r in recs], np.float32)
 
 
 def _text(r: FunctionRecord) -> str:

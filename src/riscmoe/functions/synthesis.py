@@ -1165,14 +1165,14 @@ class SynthesisCreator:
 
 
 def _by_relevance(task: Task, library: FunctionLibrary) -> list:
-    """Library functions, those whose texts are closest to the task's first.
+    """Library functions the synthesiser may compose (``FunctionRecord.composable``), closest texts first.
 
     Within one size the search tries components in this order, so among equally small
     programs the one built from relevant functions is found first.
     """
     from riscmoe.functions.meta import embed
 
-    recs = library.list()
+    recs = [r for r in library.list() if r.composable]  # an unconfirmed or refuted function is not built on
     if not recs:
         return []
     texts = [" ".join([r.name, r.description, *r.solved]) for r in recs]
