@@ -227,7 +227,6 @@ def _summary(rows: list[dict], n_start: int, wall: float, args: argparse.Namespa
         # verified: its function also reproduced an example held back from choosing or making it.
         "tasks": n, "solved": n - count["failed"], "solve_rate": (n - count["failed"]) / max(1, n), **count,
         "verified": verified, "verified_rate": verified / max(1, n), "fits_only": n - count["failed"] - verified,
-        "created_not_stored": sum(r["created_action"] == "not stored" for r in rows),
         "reused_in_second_half": sum(r["status"] == "reused" for r in second) / max(1, len(second)),
         "library_before": n_start, "library_after": rows[-1]["library_size"] if rows else n_start,
         "seconds_per_task_first_half": mean_s(first), "seconds_per_task_second_half": mean_s(second),
@@ -285,9 +284,8 @@ def _plot(path: Path, rows: list[dict], n_start: int) -> None:
 def _print_summary(s: dict, out: Path, report_dir: Path) -> None:
     from riscmoe.functions.controller import HOLDOUT_MIN_EXAMPLES
 
-    unstored = f" ({s['created_not_stored']} not stored: unchecked)" if s["created_not_stored"] else ""
     print(f"\n{s['tasks']} tasks: answered {s['solved']} ({s['solve_rate'] * 100:.1f}%), reused {s['reused']}, "
-          f"created {s['created']}{unstored}, failed {s['failed']}")
+          f"created {s['created']}, failed {s['failed']}")
     print(f"checked: {s['verified']} verified on a held-back example ({s['verified_rate'] * 100:.1f}%), "
           f"{s['fits_only']} fit their examples but nothing checked them (fewer than {HOLDOUT_MIN_EXAMPLES} examples, "
           f"or the held-back one was needed)")
