@@ -461,3 +461,36 @@ def test_second_pass_answers_stay_right_when_a_smaller_function_looks_the_same_o
     assert [r.answers for r in second] == expected and not any(r.notes for r in second)
     # The same tasks again are no new evidence: neither confirmed nor refuted once more.
     assert (lib.get("take_six").refuted, lib.get("take_six").confirmed) == (1, 1)
+
+
+class BySplitCreator:
+    """Proposes one source when shown the task's first examples, another when shown a split with its last one."""
+
+    provenance = "synthesised"
+
+    def __init__(self, last_hidden, last_shown):
+        self.last_hidden, self.last_shown, self.calls = last_hidden, last_shown, 0
+
+    def create(self, task, library):
+        self.calls += 1
+        return self.last_shown if any(a == (4,) for a, _ in task.examples) else self.last_hidden
+
+
+def test_two_splits_that_disagree_on_a_query_leave_the_task_unanswered(box):
+    """Both functions pass their held-back check; they differ on the query 60: the examples do not decide."""
+    square, capped = "def f(x):\n    return x * x + 17\n", "def f(x):\n    return x * x + 17 if x < 50 else 0\n"
+    task = Task("squares", [((x,), x * x + 17) for x in (1, 2, 3, 5)] + [((4,), 33)], [(60,), (7,)], "a rule")
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    n = len(lib)
+    creator = BySplitCreator(last_hidden=square, last_shown=capped)
+    r = FunctionController(lib, creators=[creator]).solve(task)
+    assert (r.status, r.answers, len(lib), creator.calls) == ("failed", [None, None], n, 2)
+    assert any("another split" in note and "f(60) with 0 instead of 3617" in note for note in r.notes), r.notes
+    # Without the cross-check the first function answers; with two splits that agree, it answers too.
+    r = FunctionController(FunctionLibrary(":memory:", sandbox=box), creators=[BySplitCreator(square, capped)],
+                           cross_check=False).solve(task)
+    assert (r.status, r.check, r.answers) == ("created", "verified", [3617, 66])
+    r = FunctionController(FunctionLibrary(":memory:", sandbox=box), creators=[BySplitCreator(square, square)]).solve(task)
+    assert (r.status, r.check, r.answers) == ("created", "verified", [3617, 66])
+    with pytest.raises(TypeError, match="cross_check must be True or False"):
+        FunctionController(lib, cross_check=1)

@@ -28,7 +28,10 @@ Per task:
    the one held back before now shown. What they make then is checked on that example like
    the first: an answer nothing checked is never given where there are enough examples (it
    would be right by luck alone: such answers came out wrong on a second pass, when a larger
-   library offered other programs that fit).
+   library offered other programs that fit). A function that passes the check is
+   cross-checked before it is stored (``cross_check``): the creator is asked again on the
+   other split, and if that gives a function that passes its own check and answers a query
+   differently, the examples do not decide between the two, and the task is not answered.
 
 Status per task: "reused", "created" or "failed". Check per answered task:
 "verified" when the function was chosen (or made) without the held-back example and
@@ -145,6 +148,7 @@ class FunctionController:
         chooser: Chooser | None = None,
         remember_failures: bool = True,
         holdout_min: int | None = HOLDOUT_MIN_EXAMPLES,
+        cross_check: bool = True,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
@@ -155,7 +159,9 @@ class FunctionController:
             raise ValueError(f"max_verify and batch must be at least 1, got {max_verify} and {batch}")
         if holdout_min is not None and holdout_min < 2:
             raise ValueError(f"holdout_min must be at least 2 examples (one to fit, one to check) or None, got {holdout_min}")
-        self.holdout_min = holdout_min
+        if not isinstance(cross_check, bool):
+            raise TypeError(f"cross_check must be True or False, got {cross_check!r}")
+        self.holdout_min, self.cross_check = holdout_min, cross_check
         self.library, self.policy, self.creators = library, policy, list(creators)
         self.index = index if index is not None else ApplicabilityIndex()
         self.max_verify, self.batch = max_verify, batch
@@ -379,7 +385,7 @@ class FunctionController:
         function was made, or when a creator raised (a server that was down may answer
         next time); False when every creator ran and found nothing that passed.
         """
-        made, transient, overfit = self._create_round(task, fit, held, res)
+        made, transient, overfit = self._create_round(task, fit, held, res, cross=self.cross_check)
         if not made and overfit:
             # Each function fitted the examples it was shown, none the held-back one: these
             # examples leave room for wrong functions. Another split (another example held
@@ -391,8 +397,12 @@ class FunctionController:
             transient = transient or transient_again
         return made or transient
 
-    def _create_round(self, task: Task, shown: Task, held: list, res: TaskResult) -> tuple[bool, bool, bool]:
-        """Ask each creator in turn with the ``shown`` task: (made one, a creator raised, one missed the held-back examples)."""
+    def _create_round(self, task: Task, shown: Task, held: list, res: TaskResult, cross: bool = False) -> tuple[bool, bool, bool]:
+        """Ask each creator in turn with the ``shown`` task: (made one, a creator raised, one missed the held-back examples).
+
+        ``cross``: a function that passes the held-back check is cross-checked (``_cross_check``)
+        before it is stored.
+        """
         transient = overfit = False
         for creator in self.creators:
             try:
@@ -416,6 +426,10 @@ class FunctionController:
                                  f"but not the held-back one ({missed}): an overfit, not stored")
                 overfit = True
                 continue
+            doubt = self._cross_check(creator, task, source, res) if cross and held and task.queries else ""
+            if doubt:
+                res.notes.append(doubt)
+                continue
             try:
                 # Merged with a stored twin only if the two also agree on this task's queries.
                 added = self.library.add(task.name, source, task.signature, task.description or f"made for task {task.name}",
@@ -430,6 +444,46 @@ class FunctionController:
             return True, transient, overfit
         return False, transient, overfit
 
+    def _cross_check(self, creator: Creator, task: Task, source: str, res: TaskResult) -> str:
+        """Why ``source`` is in doubt after another split's search, or "" when nothing speaks against it.
+
+        The same creator is asked again on another split of the task (``_second_split``:
+        another example held back, the first one shown). A function that fits by chance
+        depends on which examples it was shown; the task's own rule is found from either
+        split. So when the second search makes a function that passes its own held-back
+        check and answers some query of the task differently, the examples do not decide
+        between two functions that both pass a check: neither answers, neither is stored.
+        (On a set of 133 list concepts one such function, ``filter_even(xs[:2]) +
+        halves_swapped(xs)[-2:]`` for "the first half", fitted all five examples and got
+        every query wrong.) Nothing found, or only an overfit, is no evidence against it.
+        """
+        fit2, held2 = _second_split(task)
+        first_stats = res.creator_stats
+        try:
+            other = creator.create(fit2, self.library)
+        except Exception as exc:  # the first function stands: a failed check is no evidence
+            res.notes.append(f"{creator.provenance} creator failed on the cross-check: {type(exc).__name__}: {exc}")
+            return ""
+        res.creator_stats = _add_stats(first_stats, dict(getattr(creator, "last", {}) or {}))
+        if other is None or other == source:
+            return ""
+        try:
+            other_name = check_source(other).name
+        except UnsafeSourceError:
+            return ""
+        if self._misses(other, task, held2):
+            return ""
+        mine, theirs = self.library.sandbox.run_many(
+            [(source, check_source(source).name, list(task.queries)), (other, other_name, list(task.queries))], self.library.sources())
+        for q, a, b in zip(task.queries, mine, theirs):
+            if a.ok != b.ok or (a.ok and not values_equal(a.value, b.value, task.signature.output)):
+                shown = lambda o: repr(o.value) if o.ok else "fails"  # noqa: E731
+                return (f"{creator.provenance} creator's function passes the held-back check, but another split "
+                        f"({format_call('f', held2[0][0])} held back) gives one that also passes and answers "
+                        f"{format_call('f', q)} with {shown(b)} instead of {shown(a)}: the examples do not decide, "
+                        f"neither answers nor is stored")
+        return ""
+
     def _misses(self, source: str, task: Task, held: list) -> str:
         """How ``source`` misses the held-back examples, e.g. "f(7) returned 12, expected 14" ("" if it reproduces them)."""
         if not held:
@@ -442,6 +496,15 @@ class FunctionController:
             if not values_equal(got.value, want, task.signature.output):
                 return f"{format_call(name, args)} returned {got.value!r}, expected {want!r}"
         return ""
+
+
+def _add_stats(a: dict, b: dict) -> dict:
+    """Two searches' statistics as one: counts and seconds added, the rest from the second."""
+    out = dict(a, **b)
+    for k in ("candidates", "work", "budget_work", "cpu_seconds", "seconds", "cut_calls"):
+        if isinstance(a.get(k), (int, float)) and isinstance(b.get(k), (int, float)):
+            out[k] = a[k] + b[k]
+    return out
 
 
 def _second_split(task: Task) -> tuple[Task, list]:
