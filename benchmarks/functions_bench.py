@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.functions_passes import solve as solve_once
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- functions:begin -->", "<!-- functions:end -->"
 # Test functions whose cases are hostile functions or escapes (file: test name).
@@ -53,16 +55,9 @@ HOSTILE_TESTS = {
 
 
 def solve(tasks: Path, library: Path, out: Path, time_limit: float) -> dict[str, Any]:
-    """Run ``riscmoe functions solve`` once; its report plus the whole wall time."""
-    cmd = [sys.executable, "-m", "riscmoe.cli.main", "functions", "solve", str(tasks), "--library", str(library),
-           "--out", str(out), "--no-progress", "--time-limit", str(time_limit)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed with status {proc.returncode}:\n{proc.stderr[-2000:]}")
-    report = json.loads((out.with_name(out.stem + "-report") / "report.json").read_text())
-    return {"wall": wall, "summary": report["summary"], "tasks": report["tasks"]}
+    """Run ``riscmoe functions solve`` once (``functions_passes.solve``); its report plus the whole wall time."""
+    run = solve_once(str(tasks), library, out, ["--time-limit", str(time_limit)])
+    return {"wall": run["wall"], "summary": run["summary"], "tasks": run["rows"]}
 
 
 def figures(run: dict[str, Any]) -> dict[str, Any]:

@@ -483,14 +483,18 @@ def test_two_splits_that_disagree_on_a_query_leave_the_task_unanswered(box):
     lib = FunctionLibrary(":memory:", sandbox=box)
     n = len(lib)
     creator = BySplitCreator(last_hidden=square, last_shown=capped)
-    r = FunctionController(lib, creators=[creator]).solve(task)
+    r = FunctionController(lib, creators=[creator], cross_check=True).solve(task)
     assert (r.status, r.answers, len(lib), creator.calls) == ("failed", [None, None], n, 2)
     assert any("another split" in note and "f(60) with 0 instead of 3617" in note for note in r.notes), r.notes
-    # Without the cross-check the first function answers; with two splits that agree, it answers too.
-    r = FunctionController(FunctionLibrary(":memory:", sandbox=box), creators=[BySplitCreator(square, capped)],
-                           cross_check=False).solve(task)
+    # Without the cross-check (the default) the first function answers; with two splits that agree, it answers too.
+    r = FunctionController(FunctionLibrary(":memory:", sandbox=box), creators=[BySplitCreator(square, capped)]).solve(task)
     assert (r.status, r.check, r.answers) == ("created", "verified", [3617, 66])
-    r = FunctionController(FunctionLibrary(":memory:", sandbox=box), creators=[BySplitCreator(square, square)]).solve(task)
+    r = FunctionController(FunctionLibrary(":memory:", sandbox=box), creators=[BySplitCreator(square, square)], cross_check=True).solve(task)
     assert (r.status, r.check, r.answers) == ("created", "verified", [3617, 66])
+    # A second search that finds nothing, or only an overfit, does not bear the first out either.
+    for second in (None, "def f(x):\n    return x * x + 17 if x != 5 else 0\n"):
+        r = FunctionController(FunctionLibrary(":memory:", sandbox=box), creators=[BySplitCreator(square, second)], cross_check=True).solve(task)
+        assert (r.status, r.answers) == ("failed", [None, None]), r.notes
+        assert any(("finds nothing" if second is None else "gives a function that misses an example (f(5) returned 0, expected 42)") in n for n in r.notes), r.notes
     with pytest.raises(TypeError, match="cross_check must be True or False"):
         FunctionController(lib, cross_check=1)
