@@ -4,7 +4,7 @@
 # them (``riscmoe functions ...``) does not pay for importing torch.
 __version__ = "0.1.0"
 
-__all__ = ["RiscClassifier", "SaveFormatError", "SaveRefusedError", "load", "__version__"]
+__all__ = ["Prediction", "RiscClassifier", "SaveFormatError", "SaveRefusedError", "load", "__version__"]
 
 # Imported now (it is cheap: no torch) so that it starts measuring the machine's load while
 # the rest loads; the names that run riscmoe's math choose the thread count on first use.
@@ -15,6 +15,7 @@ _MATH = {"RiscClassifier", "load"}
 
 _LAZY = {
     "RiscClassifier": ("riscmoe.classifier", "RiscClassifier"),
+    "Prediction": ("riscmoe.classifier", "Prediction"),
     "SaveFormatError": ("riscmoe.persistence.folder", "SaveFormatError"),
     "SaveRefusedError": ("riscmoe.persistence.folder", "SaveRefusedError"),
     "load": ("riscmoe.persistence.folder", "load"),

@@ -531,7 +531,12 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         return routing, timing
 
     def predict_detailed(self, X: Any) -> Prediction:
-        """Labels for X (n, ...) with each answer's confidence and member, the models run, and the time spent."""
+        """Labels for X (n, ...) with each answer's confidence and member, the models run, and the time spent.
+
+        It changes no learned state and nothing of the estimator. Like every query, it may
+        bring the bank's cached fit up to date on the way (``prepare`` does that ahead):
+        answers never depend on whether it was, but the next ``partial_fit`` starts from the
+        fresher fit, as it always did after a query."""
         r, timing = self._route(X)
         return Prediction(labels=self._decode(r.label.numpy()), confidence=r.confidence.numpy(), member=r.member.numpy(),
                           members_run=r.n_run.numpy(), model_runs=r.model_runs.numpy(), timing=timing)
