@@ -4,7 +4,7 @@
 # them (``riscmoe functions ...``) does not pay for importing torch.
 __version__ = "0.1.0"
 
-__all__ = ["Prediction", "RiscClassifier", "SaveFormatError", "SaveRefusedError", "load", "__version__"]
+__all__ = ["RiscClassifier", "SaveFormatError", "SaveRefusedError", "load", "__version__"]
 
 # Imported now (it is cheap: no torch) so that it starts measuring the machine's load while
 # the rest loads; the names that run riscmoe's math choose the thread count on first use.
