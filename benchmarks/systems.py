@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from riscmoe import RiscClassifier
 from riscmoe.encoders.random_features import make_encoder
+from riscmoe.models import VerifierKind
 
 
 class FeatureMap:
@@ -63,22 +64,18 @@ class RiscSystem:
         """Refit and solve pair tests now, once, before the policies are scored: the first
         query after learning would do it, and whichever policy was scored first would pay
         for all three (each policy's wall time counts it; see ``benchmarks.worker``)."""
-        self.clf.collection_.meta.prepare()
+        self.clf.prepare()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        pred = self.clf.predict(X)
-        self._meta_s, self._model_s = self.clf.last_timing_["meta_seconds"], self.clf.last_timing_["model_seconds"]
-        self._n_run = self.clf.last_n_run_
-        return pred
+        found = self.clf.predict_detailed(X)
+        self._meta_s, self._model_s = found.timing["meta_seconds"], found.timing["model_seconds"]
+        self._n_run = found.members_run
+        return found.labels
 
     def stats(self) -> dict[str, Any]:
-        col = self.clf.collection_
         cost = self.clf.cost_per_input_
-        model_params = sum(m.model.n_parameters for m in col.members)
-        one_model = max((m.model.n_parameters for m in col.members), default=0)
-        enc = col.encoder
-        enc_params = int(enc.weight.numel() + enc.bias.numel())
-        meta_params = col.meta.dim * col.meta.dim + len(col) * (col.meta.dim + 2)
+        sizes = self.clf.n_parameters_
+        enc_params, meta_params, model_params, one_model = sizes["encoder"], sizes["meta"], sizes["models"], sizes["one_model"]
         return {
             "members": self.clf.n_experts_,
             "runs_mean": float(self._n_run.mean()) if len(self._n_run) else 0.0,
@@ -88,7 +85,7 @@ class RiscSystem:
             "params_total": enc_params + meta_params + model_params,
             # What one input touches: the encoder, one column of scores per member plus the
             # novelty test, and the models that ran.
-            "params_per_input": enc_params + col.meta.macs_per_input() + float(self._n_run.mean()) * one_model,
+            "params_per_input": enc_params + cost["meta_bank_macs"] + float(self._n_run.mean()) * one_model,
             "macs_meta_per_input": cost["meta_bank_macs"],
             "macs_one_model": cost["one_model_macs"],
         }
@@ -186,7 +183,7 @@ class JointMLP:
     def __init__(self, mult: int, seed: int, epochs: int = 2, features: str = "random-conv", member_hidden: int | None = None) -> None:
         self.name = f"joint-mlp-x{mult}"
         # riscmoe's own default width, so that x1 always matches its parameter count.
-        member_hidden = RiscClassifier().hidden if member_hidden is None else member_hidden
+        member_hidden = VerifierKind().hidden if member_hidden is None else member_hidden
         self.mult, self.seed, self.epochs, self.features, self.member_hidden = mult, seed, epochs, features, member_hidden
         self._X: list[np.ndarray] = []
         self._y: list[np.ndarray] = []

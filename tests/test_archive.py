@@ -151,3 +151,45 @@ def test_features_given_by_the_caller_are_stored_not_recomputed():
     with pytest.raises(ValueError, match="features of shape"):
         a.add(np.zeros((2, 2), np.float32), "sample", labels=[0, 1], features=np.zeros((2, 5), np.float32))
     assert len(a) == 3
+
+
+def test_eviction_is_the_injected_policys_choice():
+    from riscmoe.archive import Archive
+
+    class Oldest:
+        def importance(self, kinds, rng):
+            return np.ones(len(kinds))
+
+        def evict(self, labels, importance, n):
+            return np.arange(n)
+
+    a = Archive(dim=2, max_records=5, policy=Oldest())
+    ids = a.add(np.zeros((8, 2), np.float32), "sample", labels=[0, 0, 0, 0, 0, 1, 1, 1])
+    assert a.ids().tolist() == list(range(4, 9)) and ids.tolist() == [4, 5, 6, 7, 8]
+
+    class Careless(Oldest):
+        def evict(self, labels, importance, n):
+            return np.zeros(n, np.int64)  # the same record n times
+
+    with pytest.raises(RuntimeError, match="distinct positions"):
+        Archive(dim=2, max_records=2, policy=Careless()).add(np.zeros((4, 2), np.float32), "sample", labels=[0] * 4)
+
+
+def test_an_archive_pickles_with_its_records_and_opens_its_connection_lazily():
+    import copy
+    import pickle
+
+    from riscmoe.archive import Archive
+
+    a = Archive(dim=3, max_records=10)
+    a.add(np.arange(12, dtype=np.float32).reshape(4, 3), "mistake", labels=[1, 1, 2, 2], members=[0, 0, 1, 1], step=7)
+    a.commit()
+    a.add(np.ones((1, 3), np.float32), "sample", labels=[5])  # not committed yet: a copy takes it as the archive is now
+    for b in (pickle.loads(pickle.dumps(a)), copy.deepcopy(a)):
+        assert b._db is None  # no connection until one is needed
+        np.testing.assert_array_equal(b.ids(), a.ids())
+        np.testing.assert_array_equal(b.get(b.ids())[0], a.get(a.ids())[0])
+        b.add(np.zeros((1, 3), np.float32), "unexplained", labels=[9])
+        b.commit()
+        assert b.count(kind="unexplained") == 1 and a.count(kind="unexplained") == 0
+        assert b._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 6

@@ -1,3 +1,4 @@
+import copy
 import json
 import subprocess
 import sys
@@ -5,6 +6,8 @@ import sys
 import numpy as np
 import torch
 import pytest
+
+from sklearn.exceptions import NotFittedError
 
 from riscmoe import RiscClassifier, SaveFormatError, load
 from tests.conftest import class_incremental_batches
@@ -16,15 +19,30 @@ def test_class_incremental_digits_learns_every_class(fitted, digits):
     pred = fitted.predict(Xte)
     assert 10 <= fitted.n_experts_ <= 12
     assert np.mean(pred == yte) > 0.9
-    assert fitted.experts_run_per_input_ <= 2.0
+    assert fitted.predict_detailed(Xte).runs_per_input <= 2.0
     assert set(m.label for m in fitted.collection_.members) == set(range(10))
 
 
 def test_params_stored_by_name():
     clf = RiscClassifier(policy="mixture", threshold=0.01, max_experts=2, seed=3)
-    params = clf.get_params()
+    params = clf.get_params(deep=False)
     assert params["policy"] == "mixture" and params["threshold"] == 0.01 and params["seed"] == 3
-    assert RiscClassifier(**params).get_params() == params
+    assert RiscClassifier(**params).get_params() == clf.get_params()
+
+
+def test_parts_settings_are_params():
+    clf = RiscClassifier()
+    deep = clf.get_params(deep=True)
+    assert deep["model__hidden"] == 64 and deep["policy__close"] == 3.0 and deep["meta__pair_margin"] == 10.0
+    assert deep["feedback__min_rows"] == 64 and deep["creator__steps"] == 40 and deep["archive__mistake"] == 2.0
+    assert set(clf.get_params(deep=False).items()) <= set((k, v) for k, v in deep.items() if not isinstance(v, dict))
+    clf.set_params(model__hidden=16, policy="first", policy__sure=0.3)
+    assert clf.get_params()["model__hidden"] == 16 and clf.get_params()["policy__sure"] == 0.3
+    assert "policy__close" not in clf.get_params()  # the first policy has no close calls
+    with pytest.raises(ValueError, match="no setting 'width'"):
+        clf.set_params(model__width=3)
+    with pytest.raises(ValueError, match="unknown parameter 'hidden'"):
+        clf.set_params(hidden=3)
 
 
 def test_policies_all_work(digits):
@@ -35,7 +53,7 @@ def test_policies_all_work(digits):
             clf.partial_fit(Xb, yb)
         # Borders are sharp enough that even "first" (the oldest accepting member) is right.
         assert np.mean(clf.predict(Xte) == yte) > 0.85, policy
-        assert 0.9 <= clf.experts_run_per_input_ <= clf.max_experts
+        assert 0.9 <= clf.predict_detailed(Xte).runs_per_input <= clf.max_experts
         # Few members accept an input besides its own.
         conf = clf.collection_.evaluate(clf.collection_.encode(torch.from_numpy(Xte.reshape(len(Xte), -1)))).conf
         assert float((conf >= clf.threshold).sum(1).float().mean()) < 1.5
@@ -141,7 +159,7 @@ def test_predict_bad_input(fitted, digits):
         fitted.predict(Xte[:3, :4])
     with pytest.raises(ValueError, match="empty"):
         fitted.predict(Xte[:0])
-    with pytest.raises(RuntimeError, match="partial_fit"):
+    with pytest.raises(NotFittedError, match="partial_fit"):
         RiscClassifier().predict(Xte)
 
 
@@ -175,14 +193,14 @@ def test_save_keeps_the_models_optimiser_state(fitted, tmp_path):
 
     weights = data_file(tmp_path / "sys", "weights")
     tensors = load_file(str(weights))
-    save_file({k: v for k, v in tensors.items() if not k.startswith("optim.0.")}, str(weights))
+    save_file({k: v for k, v in tensors.items() if not k.startswith("members.0.model.optim.")}, str(weights))
     restamp(tmp_path / "sys")
-    with pytest.raises(SaveFormatError, match="optimiser state of member 0"):
+    with pytest.raises(SaveFormatError, match="model of member 0: optimiser state"):
         load(tmp_path / "sys")
-    tensors["optim.0.m0"] = tensors["optim.0.m0"][:, :3].contiguous()
+    tensors["members.0.model.optim.m0"] = tensors["members.0.model.optim.m0"][:, :3].contiguous()
     save_file(tensors, str(weights))
     restamp(tmp_path / "sys")
-    with pytest.raises(SaveFormatError, match="optimiser state of member 0"):
+    with pytest.raises(SaveFormatError, match="model of member 0: optimiser state"):
         load(tmp_path / "sys")
 
 
@@ -254,7 +272,7 @@ def test_corrupt_or_foreign_save_folders(fitted, tmp_path):
         load(tmp_path / "sys")
     # A save whose recorded encoder is not the one this code builds is refused, not misread.
     data = json.loads(manifest)
-    data["encoder"]["filters"] += 1
+    data["parts"]["encoder"]["info"]["built"]["filters"] += 1
     (tmp_path / "sys" / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(SaveFormatError, match="its own checksum"):  # changed by hand
         load(tmp_path / "sys")
@@ -286,7 +304,7 @@ def test_held_rows_that_do_not_fit_are_refused(fitted, tmp_path):
     fitted.save(tmp_path / "sys")
     weights = data_file(tmp_path / "sys", "weights")
     tensors = load_file(str(weights))
-    held = sorted(k for k in tensors if k.startswith("held.") and k.endswith(".features"))
+    held = sorted(k for k in tensors if ".held." in k and k.endswith(".features"))
     assert held, "the fitted system holds rows for some model"
     key = held[0]
     tensors[key] = tensors[key][:, :-1].contiguous()  # one feature short
@@ -296,40 +314,41 @@ def test_held_rows_that_do_not_fit_are_refused(fitted, tmp_path):
         load(tmp_path / "sys")
 
 
-def test_predict_answers_the_same_whatever_the_block_size(fitted, digits, monkeypatch):
-    import riscmoe.classifier as classifier_module
-
+def test_predict_answers_the_same_whatever_the_block_size(fitted, digits):
     _, _, Xte, _ = digits
-    whole = fitted.predict_with_confidence(Xte)
-    runs = fitted.last_n_run_.copy()
-    monkeypatch.setattr(classifier_module, "_PREDICT_BLOCK", 7)  # 450 inputs in 65 blocks, the last of 2
-    blocked = fitted.predict_with_confidence(Xte)
-    np.testing.assert_array_equal(whole[0], blocked[0])  # labels
-    np.testing.assert_array_equal(whole[2], blocked[2])  # answering members
-    np.testing.assert_allclose(whole[1], blocked[1], rtol=1e-4, atol=1e-7)  # (products of other shapes round otherwise)
-    np.testing.assert_array_equal(fitted.last_n_run_, runs)
-    assert fitted.last_timing_["n"] == len(Xte)
+    whole = fitted.predict_detailed(Xte)
+    blocked = copy.deepcopy(fitted).set_params(predict_block=7).predict_detailed(Xte)  # 450 inputs in 65 blocks, the last of 2
+    np.testing.assert_array_equal(whole.labels, blocked.labels)
+    np.testing.assert_array_equal(whole.member, blocked.member)
+    np.testing.assert_allclose(whole.confidence, blocked.confidence, rtol=1e-4, atol=1e-7)  # (products of other shapes round otherwise)
+    np.testing.assert_array_equal(whole.members_run, blocked.members_run)
+    np.testing.assert_array_equal(whole.model_runs, blocked.model_runs)
+    assert blocked.timing["n"] == len(Xte) and whole.model_runs.sum() == whole.members_run.sum()
 
 
 @pytest.mark.parametrize(
     "param, value",
     [
-        ("archive_size", 0), ("archive_size", 10), ("archive_size", 2.5), ("archive_bytes", 100), ("lr", float("nan")),
-        ("lr", 0.0), ("lr", "fast"), ("hidden", 0), ("hidden", True), ("max_experts", 1.5), ("threshold", float("nan")),
-        ("margin", float("inf")), ("min_examples", 3.7), ("seed", -1), ("seed", "zero"), ("policy", None),
+        ("archive_size", 0), ("archive_size", 10), ("archive_size", 2.5), ("archive_bytes", 100), ("model__lr", float("nan")),
+        ("model__lr", 0.0), ("model__lr", "fast"), ("model__hidden", 0), ("model__hidden", True), ("max_experts", 1.5),
+        ("threshold", float("nan")), ("margin", float("inf")), ("min_examples", 3.7), ("seed", -1), ("seed", "zero"),
+        ("policy", None), ("policy", "random"), ("meta", "nope"), ("meta__shrinkage", 2.0), ("policy__sure", -0.5),
+        ("feedback__min_rows", 0), ("creator__steps", 1.5), ("encoder__filters", 0), ("predict_block", 0),
         ("outlier_factor", 1.0), ("outlier_factor", float("nan")),
     ],
 )
 def test_a_bad_parameter_is_refused_before_any_state_exists(digits, param, value):
     Xtr, ytr, Xte, yte = digits
-    clf = RiscClassifier(**{"seed": 0, "min_examples": 16, param: value})
+    clf = RiscClassifier(seed=0, min_examples=16, encoder="random-conv" if param.startswith("encoder") else "auto")
+    clf.set_params(**{param: value})
     with pytest.raises((ValueError, TypeError), match=param):
         clf.partial_fit(Xtr[:32], ytr[:32])
     assert not clf.is_fitted and not hasattr(clf, "archive_") and not hasattr(clf, "classes_")
     # Mended, the same estimator learns as a new one would.
-    clf.set_params(**{param: RiscClassifier(seed=0, min_examples=16).get_params()[param]})
+    default = RiscClassifier(seed=0, min_examples=16, encoder="random-conv" if param.startswith("encoder") else "auto")
+    clf.set_params(**{param: default.get_params()[param]})
     clf.partial_fit(Xtr[:64], ytr[:64])
-    fresh = RiscClassifier(seed=0, min_examples=16).partial_fit(Xtr[:64], ytr[:64])
+    fresh = RiscClassifier(**clf.get_params(deep=False)).partial_fit(Xtr[:64], ytr[:64])
     np.testing.assert_array_equal(clf.predict(Xte), fresh.predict(Xte))
 
 

@@ -54,6 +54,31 @@ def test_run_and_inspect_on_digits(tmp_path):
     assert "meta-models cost" in r.stdout and "border" in r.stdout
 
 
+def test_settings_from_a_file_and_set(tmp_path):
+    (tmp_path / "cfg.toml").write_text('threshold = 0.002\n[model]\nhidden = 16\n[policy]\nkind = "mixture"\n')
+    out = tmp_path / "run"
+    r = subprocess.run(RUN + ["--dataset", "digits", "--groups", "2", "--train-limit", "500", "--no-progress", "--threads", "1",
+                              "--config", str(tmp_path / "cfg.toml"), "--set", "model.lr=0.005", "--set", "meta.pair_margin=0",
+                              "--out", str(out)], capture_output=True, text=True, env=_env())
+    assert r.returncode == 0, r.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["policy"] == "mixture" and m["settings"]["model__hidden"] == 16 and m["settings"]["model__lr"] == 0.005
+    assert m["settings"]["threshold"] == 0.002 and m["settings"]["meta__pair_margin"] == 0
+    r = subprocess.run([sys.executable, "-m", "riscmoe.cli.main", "inspect", str(out / "system")],
+                       capture_output=True, text=True, check=True, env=_env())
+    assert "model    verifier (hidden=16, lr=0.005)" in r.stdout and "policy   mixture" in r.stdout
+    assert "threshold=0.002" in r.stdout
+
+
+@pytest.mark.parametrize("setting, message", [("model.width=3", "no setting 'width'"), ("policy=random", "unknown policy kind"),
+                                              ("model.hidden=0", "model__hidden must be at least 1"), ("hidden", "PART.NAME=VALUE")])
+def test_a_bad_setting_is_refused_before_any_work(tmp_path, setting, message):
+    r = subprocess.run(RUN + ["--dataset", "digits", "--no-progress", "--set", setting, "--out", str(tmp_path / "run")],
+                       capture_output=True, text=True, env=_env())
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "after stage" not in r.stdout and not (tmp_path / "run").exists()
+
+
 def _umask():
     mask = os.umask(0)
     os.umask(mask)

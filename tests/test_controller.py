@@ -1,8 +1,10 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from riscmoe.collection import Collection
-from riscmoe.controller import Controller
+from riscmoe.controller import Best, Controller, First
 from riscmoe.encoders import RandomReLUEncoder
 from riscmoe.meta import GaussianMetaBank
 from riscmoe.models import Verifier
@@ -33,15 +35,29 @@ def test_routes_to_accepting_members(policy):
 def test_unknown_policy_is_refused():
     with pytest.raises(ValueError, match="policy"):
         Controller("random")
+    with pytest.raises(TypeError, match="routing policy"):
+        Controller(object())
 
 
 def test_candidates_order():
     conf = torch.tensor([[0.5, 0.9, 0.0]])
-    rank = torch.log(conf.clamp(min=1e-30))
-    order, valid = Controller("best", threshold=0.1, max_experts=3).candidates(conf, rank)
-    assert order[0].tolist()[:2] == [1, 0] and valid[0].tolist() == [True, True, False]
-    order, _ = Controller("first", threshold=0.1, max_experts=3).candidates(conf, rank)
+    verdict = SimpleNamespace(conf=conf, rank=torch.log(conf.clamp(min=1e-30)))
+    accepted = conf >= 0.1
+    order, valid, forced = Best(close=0.0).candidates(verdict, accepted, 3)
+    assert order[0].tolist()[:2] == [1, 0] and valid[0].tolist() == [True, True, False] and not forced.any()
+    order, _, _ = First().candidates(verdict, accepted, 3)
     assert order[0].tolist()[:2] == [0, 1]
+
+
+def test_close_calls_also_run_in_best():
+    """A member whose log posterior is within ``close`` nats of the top one's runs whatever the cascade decided."""
+    conf = torch.tensor([[0.9, 0.8, 0.7]])
+    verdict = SimpleNamespace(conf=conf, rank=torch.log(conf), log_posterior=torch.log(torch.tensor([[0.5, 0.3, 0.001]])))
+    accepted = conf >= 0.1
+    _, _, forced = Best(close=3.0).candidates(verdict, accepted, 3)
+    assert forced[0].tolist() == [True, True, False]
+    _, _, forced = Best(close=0.1).candidates(verdict, accepted, 3)
+    assert forced[0].tolist() == [True, False, False]
 
 
 @pytest.mark.parametrize("policy", ["first", "best", "mixture"])

@@ -3,9 +3,12 @@ import torch
 
 from riscmoe.archive import Archive
 from riscmoe.collection import Collection
-from riscmoe.creator import Creator
+from riscmoe.creator import FromArchive
 from riscmoe.encoders import RandomReLUEncoder
 from riscmoe.meta import GaussianMetaBank
+from riscmoe.models import VerifierKind
+
+MODELS = VerifierKind()
 
 
 def _setup():
@@ -21,20 +24,20 @@ def _inputs(centre, n, seed):
 
 def test_waits_for_enough_unexplained_inputs_of_one_label():
     _, _, archive = _setup()
-    creator = Creator(min_examples=20)
+    creator = FromArchive()
     archive.add(_inputs(0.0, 19, 0), "unexplained", [3] * 19)
     archive.add(_inputs(2.0, 30, 1), "sample", [5] * 30, 0)
-    assert creator.ready_labels(archive) == []  # 19 < 20, and samples do not count
+    assert creator.ready(archive, 20) == []  # 19 < 20, and samples do not count
     archive.add(_inputs(0.0, 1, 2), "unexplained", [3])
-    assert creator.ready_labels(archive) == [3]
+    assert creator.ready(archive, 20) == [3]
 
 
 def test_new_member_learns_its_inputs_against_archived_negatives():
     enc, col, archive = _setup()
-    creator = Creator(min_examples=20, steps=80)
+    creator = FromArchive(steps=80)
     archive.add(_inputs(2.0, 60, 1), "sample", [5] * 60, 9)
     ids = archive.add(_inputs(-2.0, 40, 0), "unexplained", [3] * 40)
-    member = creator.create(3, archive, col, seen=100, rng=np.random.default_rng(0))
+    member = creator.create(3, archive, col, MODELS, seen=100, rng=np.random.default_rng(0))
     assert member.label == 3 and member.reason == "new label" and member.created_at == 100
     assert member.n_positive == 40 and member.n_negative == 60
     assert len(col) == 1 and col.meta.counts[0] == 40
@@ -49,9 +52,9 @@ def test_new_member_learns_its_inputs_against_archived_negatives():
 
 def test_a_second_member_of_a_known_label_is_a_new_mode():
     _, col, archive = _setup()
-    creator = Creator(min_examples=10)
+    creator = FromArchive()
     archive.add(_inputs(-2.0, 10, 0), "unexplained", [3] * 10)
-    creator.create(3, archive, col, seen=10, rng=np.random.default_rng(0))
+    creator.create(3, archive, col, MODELS, seen=10, rng=np.random.default_rng(0))
     archive.add(_inputs(4.0, 10, 1), "unexplained", [3] * 10)
-    second = creator.create(3, archive, col, seen=20, rng=np.random.default_rng(0))
+    second = creator.create(3, archive, col, MODELS, seen=20, rng=np.random.default_rng(0))
     assert second.reason == "new mode of a known label" and second.index == 1

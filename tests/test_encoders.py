@@ -36,3 +36,24 @@ def test_make_encoder_picks_by_shape():
     assert isinstance(flat, RandomReLUEncoder) and flat(torch.rand(4, 20)).shape == (4, flat.dim)
     with pytest.raises(ValueError, match="shape"):
         RandomConvEncoder((2, 3, 4, 5))
+
+
+def test_any_module_or_callable_serves_as_an_encoder():
+    import numpy as np
+
+    from riscmoe.encoders import Encoder, ModuleEncoder
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten())
+    enc = ModuleEncoder(net, (1, 8, 8))
+    X = torch.rand(5, 64)
+    assert isinstance(enc, Encoder) and enc.dim == 4 * 6 * 6 and enc.n_parameters == 4 * 9 + 4
+    torch.testing.assert_close(enc(X), net(X.reshape(5, 1, 8, 8)))
+    assert not any(p.requires_grad for p in net.parameters()) and not net.training
+    # A NumPy function, on flat rows, encoded in chunks.
+    flat = ModuleEncoder(lambda x: np.tanh(x[:, :3]) * 2, (8, 8), flatten=True, numpy=True, chunk=2)
+    assert flat.dim == 3 and flat.macs_per_input is None
+    np.testing.assert_allclose(flat(X).numpy(), np.tanh(X.numpy()[:, :3]) * 2, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"returned shape \(1, 2, 2\).*\(B, F\)"):
+        ModuleEncoder(lambda x: torch.zeros(len(x), 2, 2), (4,))
+    with pytest.raises(TypeError, match="callable"):
+        ModuleEncoder(3, (4,))

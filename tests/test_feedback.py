@@ -4,7 +4,7 @@ import torch
 from riscmoe.archive import Archive
 from riscmoe.collection import Collection
 from riscmoe.encoders import RandomReLUEncoder
-from riscmoe.feedback import Feedback
+from riscmoe.feedback import Context, Continuous
 from riscmoe.meta import GaussianMetaBank
 from riscmoe.models import Verifier
 
@@ -35,17 +35,18 @@ def _system():
 
 
 def _learn(col, enc, archive, X, y, feedback=None, seed=0):
-    fb = feedback or Feedback()
+    fb = feedback or Continuous()
     Z = enc(X)
     meta = col.evaluate(Z, exact=True)
-    return fb.learn(col, archive, X, Z, torch.as_tensor(y), meta, np.random.default_rng(seed), sample_quota=50, step=1)
+    context = Context(threshold=1e-3, margin=100.0, quota=50, step=1)
+    return fb.learn(col, archive, X, Z, torch.as_tensor(y), meta, np.random.default_rng(seed), context)
 
 
 def test_owner_learns_its_positives():
     col, enc, archive = _system()
     weights = [p.detach().clone() for p in col.members[0].model.net.parameters()]
     n0, count0 = col.members[0].n_positive, col.meta.counts[0]
-    n = Feedback().min_rows  # enough rows for a step
+    n = Continuous().min_rows  # enough rows for a step
     report = _learn(col, enc, archive, _blob(0, n, seed=5), [0] * n)
     assert report.positives == n and report.unexplained == 0
     assert col.members[0].n_positive == n0 + n and col.meta.counts[0] == count0 + n
@@ -96,13 +97,13 @@ def test_near_threshold_meta_models_move_their_borders():
 
 def test_far_input_of_a_mature_member_is_a_new_mode():
     col, enc, archive = _system()
-    fb = Feedback(mature=100)
+    fb = Continuous(mature=100)
     X = _blob(0, 10, seed=11) + torch.tensor([0.0, 60.0])  # label 0, far from everything known
     report = _learn(col, enc, archive, X, [0] * 10, feedback=fb)
     assert report.unexplained == 10 and archive.count(kind="unexplained", label=0) == 10
     # An immature member would have taken them as its own instead.
     col, enc, archive = _system()
-    report = _learn(col, enc, archive, X, [0] * 10, feedback=Feedback(mature=10_000))
+    report = _learn(col, enc, archive, X, [0] * 10, feedback=Continuous(mature=10_000))
     assert report.unexplained == 0 and report.positives == 10
 
 
@@ -112,14 +113,14 @@ def test_input_near_another_label_but_far_from_its_own_member_is_a_new_mode():
     col, enc, archive = _system()
     X = _blob(1, 10, seed=12)
     before = col.members[0].n_positive
-    report = _learn(col, enc, archive, X, [0] * 10, feedback=Feedback(mature=100))
+    report = _learn(col, enc, archive, X, [0] * 10, feedback=Continuous(mature=100))
     assert report.unexplained == 10 and archive.count(kind="unexplained", label=0) == 10
     assert col.members[0].n_positive == before  # label 0's member did not stretch to them
 
 
 def test_rehearsal_replays_own_and_other_labels():
     col, enc, archive = _system()
-    fb = Feedback(rehearse_positives=16, rehearse_negatives=24)
+    fb = Continuous(rehearse_positives=16, rehearse_negatives=24)
     own, other = fb._rehearsal(archive, 0, 0, np.random.default_rng(0), 2)
     assert own.shape == (16, 2) and other.shape == (24, 2)
     # Features come back encoded (x + 100): member 0's own sit near (100, 100).
@@ -129,7 +130,7 @@ def test_rehearsal_replays_own_and_other_labels():
 
 def test_replay_scales_with_the_new_inputs_a_member_learns_from(monkeypatch):
     col, enc, archive = _system()
-    fb = Feedback(rehearse_positives=16, rehearse_negatives=24)
+    fb = Continuous(rehearse_positives=16, rehearse_negatives=24)
     own, other = fb._rehearsal(archive, 0, 0, np.random.default_rng(0), 2, share=0.25)
     assert own.shape == (4, 2) and other.shape == (6, 2)
 
@@ -143,7 +144,7 @@ def test_replay_scales_with_the_new_inputs_a_member_learns_from(monkeypatch):
 
     monkeypatch.setattr(Verifier, "fit_step", recording)
     # (min_rows=1: every batch steps at once; the archive holds 40 of label 1)
-    fb = Feedback(rehearse_positives=16, rehearse_negatives=32, min_rows=1)
+    fb = Continuous(rehearse_positives=16, rehearse_negatives=32, min_rows=1)
     _learn(col, enc, archive, _blob(0, 1, seed=5), [0], feedback=fb)
     _learn(col, enc, archive, _blob(0, 32, seed=6), [0] * 32, feedback=fb)
     assert seen == [1 + 2 + 4, 32 + 16 + 32]
@@ -159,7 +160,7 @@ def test_models_gather_new_rows_before_a_step(monkeypatch):
         return fit_step(self, X, target, steps)
 
     monkeypatch.setattr(Verifier, "fit_step", recording)
-    fb = Feedback(rehearse_positives=16, rehearse_negatives=32, min_rows=8)
+    fb = Continuous(rehearse_positives=16, rehearse_negatives=32, min_rows=8)
     member = col.members[0]
     weights = member.model.net[0].weight.clone()
     count0 = col.meta.counts[0]
@@ -178,7 +179,7 @@ def test_models_gather_new_rows_before_a_step(monkeypatch):
 
 def test_held_rows_keep_look_alikes_as_negatives():
     col, enc, archive = _system()
-    fb = Feedback(min_rows=10_000)  # nothing steps: every new row stays held
+    fb = Continuous(min_rows=10_000)  # nothing steps: every new row stays held
     _learn(col, enc, archive, _blob(0, 30, seed=9, scale=0.5), [1] * 30, feedback=fb)  # label 1 in member 0's place
     member = col.members[0]
     assert len(member.held) == member.n_negative > 0

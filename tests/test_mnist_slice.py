@@ -22,7 +22,7 @@ def test_class_incremental_mnist_slice(mnist):
     clf = RiscClassifier(seed=0)
     for Xb, yb in class_incremental(X, y, n_groups=5, seed=0, batch_size=64):
         clf.partial_fit(Xb, yb)
-    pred = clf.predict(mnist.X_test[:2000])
-    assert np.mean(pred == mnist.y_test[:2000]) > 0.93
+    found = clf.predict_detailed(mnist.X_test[:2000])
+    assert np.mean(found.labels == mnist.y_test[:2000]) > 0.93
     assert 10 <= clf.n_experts_ <= 12
-    assert clf.experts_run_per_input_ <= 2.0
+    assert found.runs_per_input <= 2.0

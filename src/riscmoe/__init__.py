@@ -15,6 +15,7 @@ _MATH = {"RiscClassifier", "load"}
 
 _LAZY = {
     "RiscClassifier": ("riscmoe.classifier", "RiscClassifier"),
+    "Prediction": ("riscmoe.classifier", "Prediction"),
     "SaveFormatError": ("riscmoe.persistence.folder", "SaveFormatError"),
     "SaveRefusedError": ("riscmoe.persistence.folder", "SaveRefusedError"),
     "load": ("riscmoe.persistence.folder", "load"),

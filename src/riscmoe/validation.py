@@ -7,18 +7,25 @@ from typing import Any
 import numpy as np
 
 
-def check_X(X: Any, *, input_shape: tuple[int, ...] | None = None, what: str = "X") -> np.ndarray:
+def check_X(X: Any, *, input_shape: tuple[int, ...] | None = None, what: str = "X", who: str = "this learner") -> np.ndarray:
     """Return ``X`` as a C-contiguous float32 array of shape (n, ...), or raise.
 
     Args:
-        X: array-like of numbers, shape (n, ...) with n >= 1.
+        X: array-like of numbers, shape (n, ...) with n >= 1 (an object array of numbers
+            is read as numbers).
         input_shape: the per-example shape the learner was fitted on; None accepts any.
         what: the argument's name, for messages.
+        who: the learner's name, for messages.
     """
     if isinstance(X, (str, bytes)) or X is None:
         raise TypeError(f"{what} must be a numeric array of shape (n, ...), got {type(X).__name__}")
+    if type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{what} is a sparse {type(X).__name__}; sparse input is not supported: pass a dense array "
+                        f"({what}.toarray())")
     arr = np.asarray(X)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+    if arr.dtype == object:
+        arr = _object_numbers(arr, what)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(
             f"{what} must hold numbers (int, float or bool), got dtype {arr.dtype}; "
             "convert it with np.asarray(X, dtype=np.float32)"
@@ -28,15 +35,19 @@ def check_X(X: Any, *, input_shape: tuple[int, ...] | None = None, what: str = "
     if arr.ndim < 2:
         raise ValueError(
             f"{what} must have shape (n, ...) with one row per example, got shape {arr.shape}; "
-            "for a single example use X[None]"
+            "Reshape your data: for a single example use X[None]"
         )
     if arr.shape[0] == 0:
         raise ValueError(f"{what} is an empty batch (shape {arr.shape}); pass at least one example")
     if 0 in arr.shape[1:]:
-        raise ValueError(f"{what} has examples of shape {tuple(arr.shape[1:])}, which hold no values; each example needs at least one")
+        raise ValueError(f"{what} has examples of shape {tuple(arr.shape[1:])}, which hold no values: 0 feature(s) "
+                         f"(shape={arr.shape}) while a minimum of 1 is required; each example needs at least one")
     if input_shape is not None and tuple(arr.shape[1:]) != tuple(input_shape):
+        if arr.ndim == 2 and len(input_shape) == 1:  # (scikit-learn's wording, for flat rows)
+            raise ValueError(f"{what} has {arr.shape[1]} features, but {who} is expecting {input_shape[0]} features as input "
+                             f"(examples of shape {tuple(input_shape)})")
         raise ValueError(
-            f"{what} has examples of shape {tuple(arr.shape[1:])}, but this learner was fitted on "
+            f"{what} has examples of shape {tuple(arr.shape[1:])}, but {who} was fitted on "
             f"examples of shape {tuple(input_shape)}"
         )
     out = np.ascontiguousarray(arr, dtype=np.float32)
@@ -47,6 +58,17 @@ def check_X(X: Any, *, input_shape: tuple[int, ...] | None = None, what: str = "
             f"{' ...' if len(bad) > 5 else ''}); clean or drop them first"
         )
     return out
+
+
+def _object_numbers(arr: np.ndarray, what: str) -> np.ndarray:
+    """An object array of numbers as float64 (NumPy would take "1.5" for a number: strings are refused)."""
+    if any(isinstance(v, (str, bytes)) for v in arr.flat):
+        raise TypeError(f"{what} must hold numbers (int, float or bool), found strings in an object array; "
+                        "convert it with np.asarray(X, dtype=np.float32) if they are numbers")
+    try:
+        return np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must hold numbers (int, float or bool), but an element is not one: {exc}") from None
 
 
 _INT64 = np.iinfo(np.int64)
@@ -60,7 +82,7 @@ def check_y(y: Any, n: int, *, what: str = "y") -> np.ndarray:
     and wrap a uint64 above 2**63 to a negative number).
     """
     if y is None:
-        raise TypeError(f"{what} is required: one label per row of X")
+        raise ValueError(f"this learner requires {what} to be passed, but the target {what} is None: give one label per row of X")
     if isinstance(y, (str, bytes)):
         raise TypeError(f"{what} must be a sequence of labels, got a single {type(y).__name__}")
     # Lists are looked at element by element: np.asarray would already have converted them.
@@ -77,7 +99,8 @@ def check_y(y: Any, n: int, *, what: str = "y") -> np.ndarray:
         if not np.isfinite(arr).all():
             raise ValueError(f"{what} contains NaN or infinite labels")
         if not np.all(arr == np.round(arr)):
-            raise ValueError(f"{what} holds non-integer floats ({arr[arr != np.round(arr)][:3]}); labels must be integers or strings")
+            raise ValueError(f"{what} holds non-integer floats ({arr[arr != np.round(arr)][:3]}), a continuous target; labels "
+                             "must be integers or strings")
         if arr.size and (arr.min() < _INT64.min or arr.max() > _INT64.max):
             raise ValueError(f"{what} holds labels outside the int64 range (e.g. {arr[np.abs(arr) > _INT64.max][:1]}); use smaller integers or strings")
         arr = arr.astype(np.int64)

@@ -1,5 +1,6 @@
-"""The archive: a bounded, persistent store of important experiences."""
+"""The archive: a bounded, persistent store of important experiences, and the policy of what it keeps."""
 
-from riscmoe.archive.sqlite_archive import KINDS, Archive, ArchiveFormatError
+from riscmoe.archive.policy import KINDS, ArchivePolicy, Balanced
+from riscmoe.archive.sqlite_archive import Archive, ArchiveFormatError
 
-__all__ = ["KINDS", "Archive", "ArchiveFormatError"]
+__all__ = ["KINDS", "Archive", "ArchiveFormatError", "ArchivePolicy", "Balanced"]

@@ -8,9 +8,10 @@ What it keeps, by kind (``KINDS``):
 - ``sample``: a representative sample of what each member handles, for rehearsal and as
   the negatives of new members.
 
-The archive is bounded by a count and/or byte budget. When full, it evicts from the label
-that holds the most records the record of lowest importance, so every class keeps its
-share and, within a class, the least useful record goes first.
+The archive is bounded by a count and/or byte budget. What goes when it is full is its
+``ArchivePolicy``'s choice (``riscmoe.archive.policy``; by default, from the label that
+holds the most records, the record of lowest importance, so every class keeps its share
+and, within a class, the least useful record goes first); this module is the storage.
 
 Every change goes to SQLite inside an open transaction that ``commit`` closes, so a crash
 mid-batch leaves the file as it was after the previous batch.
@@ -26,8 +27,9 @@ from typing import Callable
 
 import numpy as np
 
+from riscmoe.archive.policy import KINDS, ArchivePolicy, Balanced
+
 FORMAT_VERSION = 1
-KINDS = ("unexplained", "mistake", "close_call", "sample")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
@@ -58,6 +60,10 @@ class Archive:
         featurizer: maps inputs (n, D) to features (n, F); when given, the archive keeps
             every record's features in memory (never on disk: they can be recomputed), so
             that rehearsal does not encode the same inputs again and again.
+        policy: what is evicted when the archive is full (default ``Balanced()``).
+
+    An archive pickles and deep-copies (its records travel; the SQLite connection is
+    opened again, lazily, on first use).
 
     Example:
         >>> a = Archive(dim=4, max_records=10)
@@ -74,6 +80,7 @@ class Archive:
         path: str | os.PathLike = ":memory:",
         connection: sqlite3.Connection | None = None,
         featurizer: Callable[[np.ndarray], np.ndarray] | None = None,
+        policy: ArchivePolicy | None = None,
     ) -> None:
         if max_records is not None and max_records < 1:
             raise ValueError(f"max_records must be at least 1, got {max_records}")
@@ -85,7 +92,9 @@ class Archive:
         limits = [n for n in (max_records, None if max_bytes is None else max_bytes // (4 * dim)) if n is not None]
         self.capacity = min(limits) if limits else None
         self.path = str(path)
-        self._conn = connection if connection is not None else sqlite3.connect(self.path, isolation_level=None)
+        self.policy: ArchivePolicy = policy if policy is not None else Balanced()
+        self._db: sqlite3.Connection | None = connection if connection is not None else sqlite3.connect(self.path, isolation_level=None)
+        self._rows: list[tuple] | None = None  # a pickled archive's records, until its connection opens
         self._conn.executescript(_SCHEMA)
         self._check_or_stamp()
         # In-memory mirror of the table: the hot path never waits on SQLite reads.
@@ -106,6 +115,26 @@ class Archive:
         self._load_rows()
         self._next_id = int(self._ids.max()) + 1 if len(self._ids) else 1
         self._conn.execute("BEGIN")
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The SQLite connection; an archive that was pickled opens a new one here, on first use."""
+        if self._db is None:
+            self._db = _memory_copy(self.dim, self._rows or [])
+            self._rows = None
+        return self._db
+
+    def __getstate__(self) -> dict:
+        """Everything but the connection: its records (committed or not, as this connection sees them) instead."""
+        state = dict(self.__dict__)
+        rows = state.pop("_rows")
+        db = state.pop("_db")
+        state["_rows"] = rows if db is None else db.execute("SELECT id, kind, label, member, importance, step, x FROM records ORDER BY id").fetchall()
+        state["_db"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
 
     # ------------------------------------------------------------------ format
     def _check_or_stamp(self) -> None:
@@ -316,20 +345,11 @@ class Archive:
     def _evict(self) -> None:
         if self.capacity is None or len(self._ids) <= self.capacity:
             return
-        # One record at a time, the label holding the most records (the smallest such
-        # label on a tie) gives up its least important one (the earliest on a tie).
-        labels, inverse, counts = np.unique(self._label, return_inverse=True, return_counts=True)
-        # Every label's records, least important first: label by label, in the order they go.
-        order = np.lexsort((np.arange(len(self._ids)), self._importance, inverse))
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        given = np.zeros(len(labels), np.int64)
-        drop = []
-        for _ in range(len(self._ids) - self.capacity):
-            lab = int(np.argmax(counts))
-            drop.append(order[starts[lab] + given[lab]])
-            given[lab] += 1
-            counts[lab] -= 1
-        self._drop(np.array(drop, np.int64))
+        drop = np.asarray(self.policy.evict(self._label.copy(), self._importance.copy(), len(self._ids) - self.capacity), np.int64)
+        if len(np.unique(drop)) != len(self._ids) - self.capacity or (len(drop) and not 0 <= drop.min() <= drop.max() < len(self._ids)):
+            raise RuntimeError(f"the archive policy {type(self.policy).__name__} chose {drop.tolist()[:5]}... to evict; it must "
+                               f"choose {len(self._ids) - self.capacity} distinct positions among {len(self._ids)}")
+        self._drop(drop)
 
     def commit(self) -> None:
         """Make every change since the last commit durable, atomically."""
@@ -378,6 +398,7 @@ class Archive:
         max_records: int | None,
         max_bytes: int | None,
         featurizer: Callable[[np.ndarray], np.ndarray] | None = None,
+        policy: ArchivePolicy | None = None,
     ) -> "Archive":
         """Load a saved archive file into memory, checking its format version.
 
@@ -400,14 +421,30 @@ class Archive:
                 src.backup(mem)
             finally:
                 src.close()
-            return cls(dim=dim, max_records=max_records, max_bytes=max_bytes, path=path, connection=mem, featurizer=featurizer)
+            return cls(dim=dim, max_records=max_records, max_bytes=max_bytes, path=path, connection=mem, featurizer=featurizer, policy=policy)
         except sqlite3.DatabaseError as exc:
             mem.close()
             raise ArchiveFormatError(f"{path} is a corrupt archive: {exc}") from None
 
     def close(self) -> None:
+        if self._db is None:
+            self._rows = None
+            return
         try:
-            self._conn.execute("COMMIT")
+            self._db.execute("COMMIT")
         except sqlite3.Error:
             pass
-        self._conn.close()
+        self._db.close()
+
+
+def _memory_copy(dim: int, rows: list[tuple]) -> sqlite3.Connection:
+    """A new in-memory archive database holding ``rows``, committed, with a transaction open (as ``Archive`` keeps it)."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.executescript(_SCHEMA)
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO info VALUES (?, ?)",
+                     [("format", "riscmoe-archive"), ("format_version", str(FORMAT_VERSION)), ("dim", str(dim))])
+    conn.executemany("INSERT INTO records (id, kind, label, member, importance, step, x) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+    conn.execute("BEGIN")
+    return conn

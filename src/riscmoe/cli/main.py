@@ -30,10 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="stream a data set through a new system and evaluate it")
     run.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or digits")
     run.add_argument("--scenario", default="class-incremental", choices=["class-incremental", "recurring"])
-    run.add_argument("--policy", default="best", choices=["first", "best", "mixture"])
+    run.add_argument("--policy", default=None, help="routing policy: first, best (the default) or mixture")
     run.add_argument("--groups", type=int, default=5, help="class groups in the stream")
     run.add_argument("--batch-size", type=int, default=64)
-    run.add_argument("--archive-size", type=int, default=1000, help="most inputs the archive stores")
+    run.add_argument("--archive-size", type=int, default=None, help="most inputs the archive stores (default 1000)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--train-limit", type=int, default=None, help="use only the first N training examples")
     run.add_argument("--data-dir", default=None,
@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", default=None, metavar="N|auto|off", type=_thread_setting,
                      help="math threads: a count, auto (the default: the cores not busy with other work; "
                           "$RISCMOE_THREADS sets it too) or off (torch's and OpenMP's own defaults)")
+    run.add_argument("--set", action="append", default=[], metavar="PART.NAME=VALUE", dest="settings",
+                     help="one setting of the system, repeatable: a part's (model.hidden=32, meta.pair_margin=0, "
+                          "policy.close=1) or the estimator's own (threshold=0.01); a part's kind by its name (policy=mixture)")
+    run.add_argument("--config", default=None, metavar="FILE",
+                     help="settings from a JSON or TOML file, e.g. {\"model\": {\"hidden\": 32}, \"threshold\": 0.01}; "
+                          "--policy, --archive-size, --seed and --set apply after it")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     ins = sub.add_parser("inspect", help="list the members of a saved system")
     ins.add_argument("path")
@@ -121,7 +127,44 @@ def _interrupts_after() -> Iterator[None]:
 
 
 def _default_out(args: argparse.Namespace, dataset: str) -> Path:
-    return Path(f"runs/{dataset}-{args.scenario}-{args.policy}-{args.seed}")
+    return Path(f"runs/{dataset}-{args.scenario}-{args.policy or 'best'}-{args.seed}")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The estimator's parameters from --config, then --policy/--archive-size/--seed, then each --set in order."""
+    from riscmoe.config import parse_assignment, read_file
+
+    settings: dict[str, Any] = read_file(args.config) if args.config else {}
+    if args.policy is not None:
+        settings["policy"] = args.policy
+    if args.archive_size is not None:
+        settings["archive_size"] = args.archive_size
+    settings["seed"] = args.seed
+    for text in args.settings:
+        key, value = parse_assignment(text)
+        settings[key] = value
+    return settings
+
+
+def _kind_name(part: Any) -> str:
+    """A part's kind name (a user's unregistered object: its class name)."""
+    from riscmoe import registry
+
+    kind = registry.kind_of(part)
+    return kind[1] if kind else type(part).__name__
+
+
+def _estimator(settings: dict[str, Any]) -> Any:
+    """A RiscClassifier with these settings, every one checked now (a typo is refused before any data loads)."""
+    from riscmoe.classifier import RiscClassifier
+
+    clf = RiscClassifier()
+    flat = {k: v for k, v in settings.items() if "__" not in k}
+    nested = {k: v for k, v in settings.items() if "__" in k}
+    clf.set_params(**flat)
+    clf.set_params(**nested)
+    clf._check_params()
+    return clf
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -134,6 +177,7 @@ def _run(args: argparse.Namespace) -> int:
     dataset = _canonical(args.dataset)
     if args.data_dir is not None and dataset != "digits":
         _check_data_dir(dataset, Path(args.data_dir).expanduser())
+    settings = _settings(args)
     out = Path(args.out) if args.out else _default_out(args, dataset)
     runfolder.check_target(out, args.force)
     args.resolved_out, args.had_earlier_run = out, out.is_dir() and any(out.iterdir())
@@ -141,14 +185,17 @@ def _run(args: argparse.Namespace) -> int:
 
     with _interrupts_after():
         import numpy as np
+
+        from riscmoe.registry import PARTS
         from tqdm import tqdm
 
         # Straight from the module, so that --threads (not the default rule) sets the threads
         # first; the import's seconds are the window auto measures the machine's load over.
-        from riscmoe.classifier import RiscClassifier
+        from riscmoe.classifier import RiscClassifier  # noqa: F401  (torch's import, under the guard)
         from riscmoe.cli.plots import plot_run
         from riscmoe.datasets import class_incremental, load_dataset, recurring
 
+    clf = _estimator(settings)
     threads.configure(args.threads)
     ds = load_dataset(args.dataset, data_dir=args.data_dir)
     X_tr, y_tr = ds.X_train, ds.y_train
@@ -162,7 +209,6 @@ def _run(args: argparse.Namespace) -> int:
         # Every group, then the first groups again: returning classes must reuse members.
         schedule = groups + groups[: max(1, len(groups) // 2)]
         stream = recurring(X_tr, y_tr, schedule, seed=args.seed, batch_size=args.batch_size)
-    clf = RiscClassifier(policy=args.policy, archive_size=args.archive_size, seed=args.seed)
     n_groups = len(stream.groups)
     acc_matrix = np.full((n_groups, n_groups), np.nan)  # [after stage i, on group j]
     stages: list[dict[str, Any]] = []
@@ -182,8 +228,8 @@ def _run(args: argparse.Namespace) -> int:
         bar.set_postfix(members=clf.n_experts_)
         if i in boundaries:
             stage = stream.boundaries.index(i)
-            pred = clf.predict(ds.X_test)
-            run_per_input = clf.experts_run_per_input_
+            found = clf.predict_detailed(ds.X_test)
+            pred, run_per_input = found.labels, found.runs_per_input
             for j in range(n_groups):
                 mask = np.isin(ds.y_test, stream.groups[j])
                 acc_matrix[stage, j] = float(np.mean(pred[mask] == ds.y_test[mask]))
@@ -196,7 +242,7 @@ def _run(args: argparse.Namespace) -> int:
                     "classes": [int(c) for c in stream.groups[stage]],
                     "accuracy_seen_classes": float(np.mean(pred[m_seen] == ds.y_test[m_seen])),
                     "accuracy_all_test": float(np.mean(pred == ds.y_test)),
-                    "unknown_rate": float(np.mean(clf.last_n_run_ == 0)),
+                    "unknown_rate": float(np.mean(found.members_run == 0)),
                     "members": clf.n_experts_,
                     "experts_run_per_input": run_per_input,
                 }
@@ -207,28 +253,31 @@ def _run(args: argparse.Namespace) -> int:
             )
     bar.close()
     t0 = time.perf_counter()
-    final_pred, _, answered_by = clf.predict_with_confidence(ds.X_test)
+    final = clf.predict_detailed(ds.X_test)
+    final_pred, answered_by = final.labels, final.member
     predict_seconds = time.perf_counter() - t0
     final_acc = float(np.mean(final_pred == ds.y_test))
     # Forgetting: for each group but the last, best accuracy it ever had minus its final one.
     last = n_groups - 1
     forgetting = [float(np.nanmax(acc_matrix[: last + 1, j]) - acc_matrix[last, j]) for j in range(last)]
-    n_run = clf.last_n_run_
-    timing = clf.last_timing_
+    n_run = final.members_run
+    timing = final.timing
     metrics = {
         "dataset": ds.name,
         "scenario": args.scenario,
-        "policy": args.policy,
+        "policy": _kind_name(clf.part("policy")),
         "seed": args.seed,
         "groups": [list(map(int, g)) for g in stream.groups],
         "train_examples": int(stream.n_examples),
         "test_examples": int(len(ds.y_test)),
-        "archive_size": args.archive_size,
+        "archive_size": clf.archive_size,
+        "settings": {k: v if k not in PARTS else _kind_name(clf.part(k)) for k, v in clf.get_params(deep=True).items()},
         "final_accuracy": final_acc,
         "average_forgetting": float(np.mean(forgetting)) if forgetting else 0.0,
         "accuracy_matrix": acc_matrix.tolist(),
         "members": clf.n_experts_,
         "members_created": [dict(h) for h in clf.history_],
+        "model_runs_final": final.model_runs.tolist(),  # test inputs each member's model ran on
         "experts_run_per_input": float(n_run.mean()),
         "experts_run_per_input_p95": float(np.percentile(n_run, 95)),
         "unknown_rate": float(np.mean(n_run == 0)),
@@ -247,7 +296,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         clf.save(staged / "system")
         member_labels = np.array([m.label for m in clf.collection_.members])
-        plot_run(staged, metrics, members_over_time, answered_by, ds.y_test, [clf.classes_[l] for l in member_labels])
+        plot_run(staged, metrics, members_over_time, answered_by, ds.y_test, [clf.labels_[l] for l in member_labels])
         metrics["wall_seconds"] = time.perf_counter() - t_start
         (staged / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
         with _interrupts_after():  # the move and the earlier run's removal finish as one step
@@ -287,22 +336,35 @@ def _print_table(m: dict[str, Any], out: Path) -> None:
 
 def _inspect(args: argparse.Namespace) -> int:
     from riscmoe.persistence.folder import read_manifest
+    from riscmoe.persistence.migrations import migrate
 
     manifest = read_manifest(args.path)
-    classes = manifest["classes"]
-    print(f"{args.path}: riscmoe system, format {manifest['format_version']}, {len(manifest['members'])} members, "
+    version = manifest["format_version"]
+    manifest, _ = migrate(manifest, {})  # an earlier format's save is shown in today's terms
+    labels = manifest["labels"]
+    print(f"{args.path}: riscmoe system, format {version}, {len(manifest['members'])} members, "
           f"{manifest['n_seen']} examples seen, input shape {tuple(manifest['input_shape'])}")
     cost = manifest["cost_per_input"]
     print(f"per input: encoder {cost['encoder_macs'] / 1e3:.0f}k MACs, all meta-models {cost['meta_bank_macs'] / 1e3:.0f}k, "
           f"one model {cost['one_model_macs'] / 1e3:.0f}k (meta-models cost {cost['meta_bank_over_one_model'] * 100:.1f}% of one model)")
-    print(f"{'member':>6}  {'label':>10}  {'params':>8}  {'examples':>8}  {'refused':>8}  {'answered':>8}  {'border':>13}  "
-          f"{'border ex.':>10}  {'made at':>8}  why")
-    for m in manifest["members"]:
-        border = f"{m['border'][0]:.2f}x{m['border'][1]:+.2f}"
-        print(f"{m['index']:>6}  {str(classes[m['label']]):>10}  {m['n_parameters']:>8}  {m['n_positive']:>8}  "
-              f"{m['n_negative']:>8}  {m['n_answered']:>8}  {border:>13}  {m['border_updates']:>10}  {m['created_at']:>8}  {m['reason']}")
-    print("border: slope x offset of each member's logistic correction of its posterior odds, learned from near-threshold "
-          "feedback (1.00x+0.00 = untouched)")
+    print("settings: " + ", ".join(f"{k}={v}" for k, v in manifest["params"].items()))
+    for name, entry in manifest["parts"].items():
+        kind = entry.get("kind") or f"your own {entry.get('class')}"
+        config = ", ".join(f"{k}={v}" for k, v in (entry.get("config") or {}).items())
+        print(f"  {name:<8} {kind}" + (f" ({config})" if config else ""))
+    per_member = (manifest["parts"]["meta"].get("info") or {}).get("per_member") or [{} for _ in manifest["members"]]
+    extra = sorted({k for row in per_member for k in row})
+    show = {"border": lambda v: f"{v[0]:.2f}x{v[1]:+.2f}", "border_updates": str}
+    heads = {"border": "border", "border_updates": "border ex."}
+    print(f"{'member':>6}  {'label':>10}  {'params':>8}  {'examples':>8}  {'refused':>8}  "
+          + "".join(f"{heads.get(k, k):>13}  " for k in extra) + f"{'made at':>8}  why")
+    for m, row in zip(manifest["members"], per_member):
+        cells = "".join(f"{show.get(k, str)(row[k]) if k in row else '-':>13}  " for k in extra)
+        print(f"{m['index']:>6}  {str(labels[m['label']]):>10}  {m['n_parameters']:>8}  {m['n_positive']:>8}  "
+              f"{m['n_negative']:>8}  {cells}{m['created_at']:>8}  {m['reason']}")
+    if "border" in extra:
+        print("border: slope x offset of each member's logistic correction of its posterior odds, learned from near-threshold "
+              "feedback (1.00x+0.00 = untouched)")
     return 0
 
 

@@ -6,28 +6,26 @@ from dataclasses import dataclass, field
 
 import torch
 
-from riscmoe.meta.gaussian import GaussianMetaBank, MetaOutput
-from riscmoe.encoders.random_features import RandomConvEncoder, RandomReLUEncoder
-from riscmoe.models.verifier import Verifier
+from riscmoe.encoders.protocol import Encoder
+from riscmoe.meta.protocol import MetaBank, Verdict
+from riscmoe.models.protocol import MemberModel
 
 
 @dataclass
 class Member:
     """One member of the collection.
 
-    Its meta-model is row ``index`` of the collection's ``GaussianMetaBank``; its model is
-    ``model``. ``label`` is the internal label id it answers with.
+    Its meta-model is member ``index`` of the collection's bank; its model is ``model``.
+    ``label`` is the internal label id it answers with.
     """
 
     index: int
     label: int
-    model: Verifier
+    model: MemberModel
     created_at: int  # examples the system had seen when this member was made
     reason: str = "unexplained"  # why the creator made it
     n_positive: int = 0  # examples of its own it has learned from
     n_negative: int = 0  # look-alikes it has learned to refuse
-    n_answered: int = 0  # inputs its model ran on in predict calls
-    extra: dict = field(default_factory=dict)
     # New rows its model has not stepped on yet (features, and 1 for its own, 0 for a
     # look-alike): feedback gathers a few before each step (see ``Feedback.min_rows``).
     held: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 0))
@@ -57,7 +55,7 @@ class Collection:
         meta: the bank holding every member's meta-model.
     """
 
-    def __init__(self, encoder: RandomConvEncoder | RandomReLUEncoder, meta: GaussianMetaBank) -> None:
+    def __init__(self, encoder: Encoder, meta: MetaBank) -> None:
         self.encoder = encoder
         self.meta = meta
         self.members: list[Member] = []
@@ -73,11 +71,11 @@ class Collection:
         """Shared features of flattened inputs: (B, D) -> (B, F)."""
         return self.encoder(X)
 
-    def evaluate(self, Z: torch.Tensor, exact: bool = True) -> MetaOutput:
+    def evaluate(self, Z: torch.Tensor, exact: bool = True) -> Verdict:
         """Every member's meta-model on encoded inputs (B, F), in one batched pass."""
         return self.meta.evaluate(Z, exact=exact)
 
-    def add(self, label: int, Z: torch.Tensor, model: Verifier, created_at: int, reason: str) -> Member:
+    def add(self, label: int, Z: torch.Tensor, model: MemberModel, created_at: int, reason: str) -> Member:
         index = self.meta.add(Z)
         member = Member(index=index, label=label, model=model, created_at=created_at, reason=reason, n_positive=len(Z))
         self.members.append(member)

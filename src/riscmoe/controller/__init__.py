@@ -1,5 +1,7 @@
 """The controller: routing policies over the collection."""
 
-from riscmoe.controller.controller import POLICIES, Controller, Routing
+from riscmoe.controller.controller import Controller, Routing
+from riscmoe.controller.policies import Best, First, Mixture
+from riscmoe.controller.protocol import RoutingPolicy
 
-__all__ = ["POLICIES", "Controller", "Routing"]
+__all__ = ["Best", "Controller", "First", "Mixture", "Routing", "RoutingPolicy"]

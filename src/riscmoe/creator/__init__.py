@@ -1,5 +1,6 @@
 """The model creator."""
 
-from riscmoe.creator.creator import Creator
+from riscmoe.creator.creator import FromArchive
+from riscmoe.creator.protocol import Creator
 
-__all__ = ["Creator"]
+__all__ = ["Creator", "FromArchive"]

@@ -1,5 +1,6 @@
-"""Fixed encoders: the shared space in which members' meta-models and models work."""
+"""Encoders: the fixed feature space in which members' meta-models and models work."""
 
+from riscmoe.encoders.protocol import Encoder, EncoderKind, ModuleEncoder
 from riscmoe.encoders.random_features import RandomConvEncoder, RandomReLUEncoder, make_encoder
 
-__all__ = ["RandomConvEncoder", "RandomReLUEncoder", "make_encoder"]
+__all__ = ["Encoder", "EncoderKind", "ModuleEncoder", "RandomConvEncoder", "RandomReLUEncoder", "make_encoder"]

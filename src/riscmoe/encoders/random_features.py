@@ -55,6 +55,18 @@ class RandomConvEncoder:
         return {"kind": "random-conv", "input_shape": list(self.input_shape), "filters": self.filters, "kernel": self.kernel,
                 "pool": self.pool, "stride": self.stride, "seed": self.seed, "dim": self.dim}
 
+    def save_state(self) -> tuple[dict, dict]:
+        """No arrays (the seed rebuilds the filters); the settings, so that a load can check it builds the same."""
+        return {}, {"built": self.config()}
+
+    def load_state(self, arrays: dict, info: dict) -> None:
+        _check_built(self, info)
+
+    @property
+    def n_parameters(self) -> int:
+        """Random filters or projection and biases: fixed by the seed, never learned."""
+        return int(self.weight.numel() + self.bias.numel())
+
     @property
     def macs_per_input(self) -> int:
         c, h, w = self.input_shape
@@ -117,6 +129,18 @@ class RandomReLUEncoder:
         """What rebuilds exactly this encoder (recorded in saved systems)."""
         return {"kind": "random-relu", "in_dim": self.in_dim, "dim": self.dim, "seed": self.seed}
 
+    def save_state(self) -> tuple[dict, dict]:
+        """No arrays (the seed rebuilds the projection); the settings, so that a load can check it builds the same."""
+        return {}, {"built": self.config()}
+
+    def load_state(self, arrays: dict, info: dict) -> None:
+        _check_built(self, info)
+
+    @property
+    def n_parameters(self) -> int:
+        """Random filters or projection and biases: fixed by the seed, never learned."""
+        return int(self.weight.numel() + self.bias.numel())
+
     @property
     def macs_per_input(self) -> int:
         return self.in_dim * self.dim
@@ -124,6 +148,13 @@ class RandomReLUEncoder:
     @torch.no_grad()
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         return F.relu(X @ self.weight + self.bias)
+
+
+def _check_built(encoder: "RandomConvEncoder | RandomReLUEncoder", info: dict) -> None:
+    """Refuse a save whose encoder is not the one this code builds for its settings (its features would be others)."""
+    if info.get("built") != encoder.config():
+        raise ValueError(f"the save records the encoder {info.get('built')}, but this riscmoe builds {encoder.config()} "
+                         "for those settings: its meta-models and models would be read in another feature space")
 
 
 def make_encoder(input_shape: tuple[int, ...], seed: int = 0) -> RandomConvEncoder | RandomReLUEncoder:

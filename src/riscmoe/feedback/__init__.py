@@ -1,5 +1,6 @@
 """Feedback: learning from labelled answers, at the members and at the borders."""
 
-from riscmoe.feedback.learner import IMPORTANCE, Feedback, FeedbackReport
+from riscmoe.feedback.learner import Continuous
+from riscmoe.feedback.protocol import Context, FeedbackReport, FeedbackSchedule
 
-__all__ = ["IMPORTANCE", "Feedback", "FeedbackReport"]
+__all__ = ["Context", "Continuous", "FeedbackReport", "FeedbackSchedule"]

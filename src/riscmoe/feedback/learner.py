@@ -1,37 +1,22 @@
-"""Feedback: labelled inputs improve the members that answered and those near the border."""
+"""The shipped feedback schedule: continuous learning from every labelled batch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from riscmoe.archive.sqlite_archive import Archive
 from riscmoe.collection.collection import Collection
-from riscmoe.meta.gaussian import MetaOutput
-
-# Importance of each kind of archived record: eviction removes the lowest first within a
-# label, so mistakes outlive close calls, which outlive plain samples. Each record also
-# gets a random part below 1, which makes eviction among equals a uniform random draw.
-IMPORTANCE = {"sample": 1.0, "close_call": 1.5, "mistake": 2.0, "unexplained": 4.0}
+from riscmoe.feedback.protocol import Context, FeedbackReport
+from riscmoe.meta.protocol import Lesson, Verdict
+from riscmoe.registry import register
 
 
-@dataclass
-class FeedbackReport:
-    """What one batch of feedback did (counts of inputs)."""
-
-    positives: int = 0
-    negatives: int = 0
-    unexplained: int = 0
-    mistakes: int = 0
-    close_calls: int = 0
-    members_trained: int = 0
-    border_updates: int = 0
-
-
-@dataclass
-class Feedback:
+@register("feedback", "continuous")
+@dataclass(frozen=True)
+class Continuous:
     """Learn from a labelled batch, given every member's meta confidence on it.
 
     For each input with label y:
@@ -55,9 +40,9 @@ class Feedback:
     Each member that trains also rehearses from the archive: its own representative
     sample and a draw of other labels' records, so old members do not forget.
 
+    The estimator's ``threshold`` and ``margin`` come with every batch (``Context``).
+
     Args:
-        threshold: meta confidence at which a member accepts (the controller's).
-        margin: how far below the threshold still counts as "near" (a factor).
         mature: examples after which a member is trusted to call inputs far from what it
             knows (twice the meta-model's calibration reservoir of 256).
         rehearse_positives: archived inputs of its own each trained member replays.
@@ -84,15 +69,13 @@ class Feedback:
             (seed 0).
     """
 
-    threshold: float = 1e-3
-    margin: float = 100.0
-    mature: int = 512
-    rehearse_positives: int = 32
-    rehearse_negatives: int = 96
-    rehearse_border: int = 128
-    rehearse_batch: int = 64
-    steps: int = 1
-    min_rows: int = 64
+    mature: int = field(default=512, metadata={"min": 0})
+    rehearse_positives: int = field(default=32, metadata={"min": 0})
+    rehearse_negatives: int = field(default=96, metadata={"min": 0})
+    rehearse_border: int = field(default=128, metadata={"min": 0})
+    rehearse_batch: int = field(default=64, metadata={"min": 1})
+    steps: int = field(default=1, metadata={"min": 0})
+    min_rows: int = field(default=64, metadata={"min": 1})
 
     def learn(
         self,
@@ -101,17 +84,17 @@ class Feedback:
         X: torch.Tensor,
         Z: torch.Tensor,
         y: torch.Tensor,
-        meta: MetaOutput,
+        meta: Verdict,
         rng: np.random.Generator,
-        sample_quota: int,
-        step: int,
+        context: Context,
     ) -> FeedbackReport:
         """Apply one batch: inputs X (B, D), features Z (B, F), label ids y (B,), the meta verdict."""
         report = FeedbackReport()
         conf = meta.conf
         B, M = conf.shape
         share = self._share(B, self.rehearse_batch)
-        near = self.threshold / self.margin
+        threshold, margin = context.threshold, context.margin
+        near = threshold / margin
         Xn = X.numpy()
         yn = y.numpy()
         kind = np.full(B, "", dtype=object)  # archive kind chosen for each row, if any
@@ -129,38 +112,42 @@ class Feedback:
             n_pos = torch.tensor([m.n_positive for m in collection.members])
             mature = n_pos[owner.clamp(min=0)] >= self.mature
             # Far from what its own label's member knows (even if near another label's).
-            far = has_owner & mature & (collection.meta.novelty_of(meta, owner) < near)
+            far = has_owner & mature & (meta.typicality(owner) < near)
             novel = ~has_owner | far
             owner = torch.where(novel, torch.full_like(owner, -1), owner)
-            almost = (owner >= 0) & (owner_conf < self.threshold)
+            almost = (owner >= 0) & (owner_conf < threshold)
             kind[almost.numpy()] = "close_call"
             kind_member[almost.numpy()] = owner[almost].numpy()
             # Members of other labels that accepted (mistakes) or nearly did (close calls).
             wrong_near = ~same & (conf >= near)  # (B, M)
             wrong_conf = torch.where(wrong_near, conf, torch.full_like(conf, -1.0))
             worst_conf, worst = wrong_conf.max(1)
-            is_mistake = (worst_conf >= self.threshold).numpy()
-            is_close = ((worst_conf >= near) & (worst_conf < self.threshold)).numpy()
+            is_mistake = (worst_conf >= threshold).numpy()
+            is_close = ((worst_conf >= near) & (worst_conf < threshold)).numpy()
             kind[is_close & (kind == "")] = "close_call"
             kind_member[is_close & (kind_member < 0)] = worst.numpy()[is_close & (kind_member < 0)]
             kind[is_mistake] = "mistake"
             kind_member[is_mistake] = worst.numpy()[is_mistake]
             report.mistakes = int(is_mistake.sum())
-            report.border_updates = self._learn_borders(collection, archive, meta, same, rng, share, rate=min(1.0, B / self.rehearse_batch))
+            lesson = Lesson(border=self._border_cases(collection, archive, meta, same, rng, share, context),
+                            border_rate=min(1.0, B / self.rehearse_batch))
+            report.border_updates = sum(len(cols) for _, _, cols, _ in lesson.border)
             report.close_calls = int((kind == "close_call").sum())
             # A model only ever runs on inputs its meta-model accepts, so it learns to refuse
             # the look-alikes that were accepted (mistakes); near misses move the border only.
-            wrong_accept = ~same & (conf >= self.threshold)  # (B, M)
-            involved = set(owner[owner >= 0].tolist()) | set(torch.nonzero(wrong_accept.any(0)).squeeze(1).tolist())
+            wrong_accept = ~same & (conf >= threshold)  # (B, M)
+            involved = sorted(set(owner[owner >= 0].tolist()) | set(torch.nonzero(wrong_accept.any(0)).squeeze(1).tolist()))
+            rows_of = {m: (torch.nonzero(owner == m).squeeze(1), torch.nonzero(wrong_accept[:, m]).squeeze(1)) for m in involved}
+            # The bank learns first (its borders, then each member's own inputs): the models'
+            # steps below read nothing of it.
+            lesson.positives = [(m, Z[pos_rows]) for m, (pos_rows, _) in rows_of.items() if len(pos_rows)]
+            collection.meta.learn(lesson)
             # The archive's columns once per batch; every trained member draws its replay from them.
             columns = (archive.ids(), archive.labels(), archive.members())
-            for m in sorted(involved):
+            for m in involved:
                 member = collection.members[m]
-                pos_rows = torch.nonzero(owner == m).squeeze(1)
-                neg_rows = torch.nonzero(wrong_accept[:, m]).squeeze(1)
-                if len(pos_rows):
-                    collection.meta.update(m, Z[pos_rows])
-                    member.n_positive += len(pos_rows)
+                pos_rows, neg_rows = rows_of[m]
+                member.n_positive += len(pos_rows)
                 member.n_negative += len(neg_rows)
                 if member.hold(Z[pos_rows], Z[neg_rows]) < self.min_rows:
                     continue  # too few new rows for a step of their own yet
@@ -178,7 +165,7 @@ class Feedback:
             plain = (owner >= 0).numpy() & (kind == "")
             for r in np.flatnonzero(plain):
                 mem = collection.members[int(owner[r])]
-                if rng.random() < min(1.0, 2.0 * sample_quota / max(mem.n_positive, 1)):
+                if rng.random() < min(1.0, 2.0 * context.quota / max(mem.n_positive, 1)):
                     kind[r] = "sample"
                     kind_member[r] = mem.index
         nov = novel.numpy()
@@ -188,8 +175,9 @@ class Feedback:
         rows = np.flatnonzero(kind != "")
         if len(rows):
             # One insertion for the whole batch: eviction then weighs every new record at once.
-            importance = np.array([IMPORTANCE[k] for k in kind[rows]]) + rng.random(len(rows))
-            archive.add(Xn[rows], kind[rows].tolist(), yn[rows], kind_member[rows], importance, step=step, features=Z[torch.from_numpy(rows)].numpy())
+            importance = archive.policy.importance(kind[rows].tolist(), rng)
+            archive.add(Xn[rows], kind[rows].tolist(), yn[rows], kind_member[rows], importance, step=context.step,
+                        features=Z[torch.from_numpy(rows)].numpy())
         return report
 
     @staticmethod
@@ -197,25 +185,25 @@ class Feedback:
         """Fraction of the replay counts for ``n_new`` new inputs: 1 from ``full`` on, at least 1/8."""
         return min(1.0, max(n_new / full, 0.125))
 
-    def _learn_borders(
+    def _border_cases(
         self,
         collection: Collection,
         archive: Archive,
-        meta: MetaOutput,
+        meta: Verdict,
         same: torch.Tensor,
         rng: np.random.Generator,
-        share: float = 1.0,
-        rate: float = 1.0,
-    ) -> int:
-        """Every meta-model near its threshold on an input moves its border; returns how many did.
+        share: float,
+        context: Context,
+    ) -> list[tuple[Verdict, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Every (input, member) pair near the member's threshold, for the bank's border lesson.
 
         The stream brings each label in its own time, so the near misses of one moment are
         all of a few labels; archived inputs of every label (mostly earlier mistakes and
         close calls: border cases by construction) are replayed alongside, so that no
         member's border drifts with what happens to arrive now.
         """
-        near = self.threshold / self.margin
-        members, odds, target = [], [], []
+        near = context.threshold / context.margin
+        cases = []
         draw = archive.ids()
         n_border = round(self.rehearse_border * share)
         if len(draw) > n_border:
@@ -225,16 +213,10 @@ class Feedback:
         for out, is_own in ((meta, same), (replay, replay_same)):
             if out is None or is_own is None:
                 continue
-            band = (out.conf >= near) & (out.conf < self.threshold * self.margin)  # (n, M)
+            band = (out.conf >= near) & (out.conf < context.threshold * context.margin)  # (n, M)
             rows, cols = torch.nonzero(band, as_tuple=True)
-            members.append(cols)
-            odds.append(out.odds[rows, cols])
-            target.append(is_own[rows, cols].float())
-        m = torch.cat(members)
-        if len(m):
-            # A batch's step is the same whatever its size: smaller batches step less.
-            collection.meta.learn_border(m, torch.cat(odds), torch.cat(target), rate=rate)
-        return len(m)
+            cases.append((out, rows, cols, is_own[rows, cols].float()))
+        return cases
 
     def _rehearsal(
         self,

@@ -43,7 +43,8 @@ member, about three percent of a member's model of width 64 (see ``macs_per_inpu
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,13 +52,13 @@ from scipy.linalg import lapack
 from threadpoolctl import ThreadpoolController
 from torch.nn import functional as F
 
-# Calibration table: quantile levels up to _TAIL_LEVEL, then an exponential tail so that
-# far-out confidences stay ordered instead of collapsing to zero.
+from riscmoe.meta.protocol import Lesson
+from riscmoe.registry import register
+
+# Defaults of the settings below (``Gaussian``'s fields say what each does).
 _TAIL_LEVEL = 0.9
 _N_KNOTS = 64
-# Odds given to the only member of a collection of one (no rival to compare with).
 _ALONE_ODDS = 30.0
-# Range kept for the border's slope: it may sharpen or soften, never flip or vanish.
 _SLOPE_RANGE = (0.05, 20.0)
 
 
@@ -120,6 +121,9 @@ class MetaOutput:
     nearest: (B,) index of that member.
     distance: (B, M) novelty distance of the input to every member's mean (diagonal
         metric); ``GaussianMetaBank.novelty_of`` turns a column of it into p-values.
+
+    It is the bank's ``Verdict`` (see ``riscmoe.meta.protocol``): ``log_posterior`` is
+    ``log sigmoid(odds)``, ``typicality`` the p-value under a chosen member.
     """
 
     conf: torch.Tensor
@@ -128,11 +132,68 @@ class MetaOutput:
     novelty: torch.Tensor
     nearest: torch.Tensor
     distance: torch.Tensor
+    bank: "GaussianMetaBank | None" = field(default=None, repr=False, compare=False)
+
+    @property
+    def log_posterior(self) -> torch.Tensor:
+        """(B, M) Gaussian log posterior of each member (elementwise in the odds, so a
+        gathered column equals the column of the gathered odds, bit for bit)."""
+        return F.logsigmoid(self.odds)
+
+    def typicality(self, members: torch.Tensor) -> torch.Tensor:
+        """p-values (B,) of each input under the member given for it (see ``GaussianMetaBank.novelty_of``)."""
+        assert self.bank is not None, "an empty verdict has no members"
+        return self.bank.novelty_of(self, members)
 
     @staticmethod
     def empty(batch: int) -> "MetaOutput":
         z = torch.zeros(batch, 0)
         return MetaOutput(z, z, z, torch.zeros(batch), torch.full((batch,), -1, dtype=torch.long), z)
+
+
+@register("meta", "gaussian")
+@dataclass(frozen=True)
+class Gaussian:
+    """The shipped bank: members as Gaussians with a shared shape (``GaussianMetaBank``).
+
+    Args:
+        shrinkage: least weight of the spherical part of the shared covariance.
+        reservoir: calibration examples kept per member.
+        refresh_every: examples learned between refits of the shared solve while training.
+        border_lr: step size of the per-member border correction.
+        border_steps: gradient steps of the border correction per batch.
+        pair_margin: score gap (nats) under which two members compare under their pair's shape.
+        pair_min: examples each member of a pair needs before its pair shape is used.
+        pair_iterations: conjugate-gradient steps of the pair solves.
+        tail_level: calibration quantile levels go up to this, then an exponential tail
+            keeps far-out confidences ordered instead of collapsing to zero.
+        knots: quantile levels of each member's calibration table.
+        alone_odds: odds given to the only member of a collection of one (no rival).
+        slope_min, slope_max: range kept for a border's slope: it may sharpen or soften,
+            never flip or vanish.
+    """
+
+    shrinkage: float = field(default=1e-4, metadata={"min": 0.0, "max": 1.0})
+    reservoir: int = field(default=256, metadata={"min": 2})
+    refresh_every: int = field(default=4096, metadata={"min": 1})
+    border_lr: float = field(default=0.05, metadata={"min": 0.0})
+    border_steps: int = field(default=3, metadata={"min": 0})
+    pair_margin: float = field(default=10.0, metadata={"min": 0.0})
+    pair_min: int = field(default=256, metadata={"min": 2})
+    pair_iterations: int = field(default=6, metadata={"min": 0})
+    tail_level: float = field(default=_TAIL_LEVEL, metadata={"above": 0.0, "below": 1.0})
+    knots: int = field(default=_N_KNOTS, metadata={"min": 2})
+    alone_odds: float = field(default=_ALONE_ODDS, metadata={"above": 0.0})
+    slope_min: float = field(default=_SLOPE_RANGE[0], metadata={"above": 0.0})
+    slope_max: float = field(default=_SLOPE_RANGE[1], metadata={"above": 0.0})
+
+    def build(self, dim: int, seed: int) -> "GaussianMetaBank":
+        return GaussianMetaBank(
+            dim, shrinkage=self.shrinkage, reservoir=self.reservoir, refresh_every=self.refresh_every, border_lr=self.border_lr,
+            pair_margin=self.pair_margin, pair_min=self.pair_min, pair_iterations=self.pair_iterations, seed=seed,
+            border_steps=self.border_steps, tail_level=self.tail_level, knots=self.knots, alone_odds=self.alone_odds,
+            slope_range=(self.slope_min, self.slope_max),
+        )
 
 
 class GaussianMetaBank:
@@ -153,20 +214,25 @@ class GaussianMetaBank:
         pair_min: examples each of the two members needs before its pair shape is used.
         pair_iterations: conjugate-gradient steps of the pair solves (see ``_solve_pairs``).
         seed: seed of the reservoir sampling.
+        border_steps, tail_level, knots, alone_odds, slope_range: see ``Gaussian``.
     """
 
     def __init__(
         self, dim: int, shrinkage: float = 1e-4, reservoir: int = 256, refresh_every: int = 4096, border_lr: float = 0.05,
-        pair_margin: float = 10.0, pair_min: int = 256, pair_iterations: int = 6, seed: int = 0,
+        pair_margin: float = 10.0, pair_min: int = 256, pair_iterations: int = 6, seed: int = 0, border_steps: int = 3,
+        tail_level: float = _TAIL_LEVEL, knots: int = _N_KNOTS, alone_odds: float = _ALONE_ODDS,
+        slope_range: tuple[float, float] = _SLOPE_RANGE,
     ) -> None:
         self.dim = dim
+        self.border_steps, self.tail_level, self.alone_odds = border_steps, tail_level, alone_odds
+        self.slope_range = (float(slope_range[0]), float(slope_range[1]))
         self.pair_margin, self.pair_min, self.pair_iterations = pair_margin, pair_min, pair_iterations
         self.shrinkage = shrinkage
         self.reservoir = reservoir
         self.refresh_every = refresh_every
         self.border_lr = border_lr
         self._rng = np.random.default_rng(seed)
-        self.levels = torch.linspace(0.0, _TAIL_LEVEL, _N_KNOTS)  # (Q,)
+        self.levels = torch.linspace(0.0, tail_level, knots)  # (Q,)
         # Sufficient statistics in float64, exact however long the stream.
         self.counts: list[float] = []  # per member
         self.means64: list[torch.Tensor] = []  # per member, (F,)
@@ -210,6 +276,11 @@ class GaussianMetaBank:
         """Multiply-adds to evaluate every meta-model on one input (a machine-independent cost)."""
         m = len(self) if n_members is None else n_members
         return 2 * self.dim * m + 3 * self.dim + 8 * m
+
+    def n_parameters(self) -> int:
+        """Numbers the bank answers with: the shared covariance (F x F), and per member its
+        mean (F) and border (2)."""
+        return self.dim * self.dim + len(self) * (self.dim + 2)
 
     # ----------------------------------------------------------------- learning
     def add(self, Z: torch.Tensor) -> int:
@@ -286,7 +357,7 @@ class GaussianMetaBank:
         if len(members) == 0:
             return
         members = members.long()
-        odds = odds.float().clamp(-_ALONE_ODDS, _ALONE_ODDS)
+        odds = odds.float().clamp(-self.alone_odds, self.alone_odds)
         target = target.float()
         M = len(self)
         counts = torch.zeros(M).index_add_(0, members, torch.ones(len(members)))
@@ -300,9 +371,24 @@ class GaussianMetaBank:
             scale = torch.zeros(M).index_add_(0, members, odds * odds) / counts.clamp(min=1.0)
             self.border[:, 0] -= rate * self.border_lr * g_a / (1.0 + scale)
             self.border[:, 1] -= rate * self.border_lr * g_c
-        self.border[:, 0].clamp_(*_SLOPE_RANGE)
+        self.border[:, 0].clamp_(*self.slope_range)
         for m, n in zip(*np.unique(members.numpy(), return_counts=True)):
             self.border_updates[int(m)] += int(n)
+
+    def learn(self, lesson: Lesson) -> None:
+        """Apply one batch's ``Lesson``: borders first (one step over every near pair, with
+        the odds of the verdicts they came from), then each member's own examples in order."""
+        members, odds, target = [], [], []
+        for verdict, rows, cols, own in lesson.border:
+            members.append(cols)
+            odds.append(verdict.odds[rows, cols])
+            target.append(own)
+        if members:
+            m = torch.cat(members)
+            if len(m):
+                self.learn_border(m, torch.cat(odds), torch.cat(target), steps=self.border_steps, rate=lesson.border_rate)
+        for idx, Z in lesson.positives:
+            self.update(idx, Z)
 
     def _reservoir_add(self, idx: int, Z: torch.Tensor) -> None:
         res = self.reservoirs[idx]
@@ -557,7 +643,7 @@ class GaussianMetaBank:
         s = both[:, :M] + self._bias
         if exact and M > 1 and self.pair_margin > 0 and not self._changed_since_fit:
             s = self._settle_pairs(s, Z)
-        odds = self._log_odds(s)
+        odds = self._log_odds(s, self.alone_odds)
         nearest = s.argmax(1)
         # Diagonal distances to every member: |z|^2_v - 2 z . mu/v + |mu|^2_v.
         distance = ((Z * Z) @ self._inv_var)[:, None] - 2.0 * both[:, M:] + self._mean_norms
@@ -568,7 +654,7 @@ class GaussianMetaBank:
         log_novelty = torch.log(novelty.clamp(min=1e-30))
         rank = F.logsigmoid(logit) + log_novelty[:, None]
         conf = torch.sigmoid(logit) * novelty[:, None]
-        return MetaOutput(conf=conf, rank=rank, odds=odds, novelty=novelty, nearest=nearest, distance=distance)
+        return MetaOutput(conf=conf, rank=rank, odds=odds, novelty=novelty, nearest=nearest, distance=distance, bank=self)
 
     def novelty_of(self, out: MetaOutput, members: torch.Tensor) -> torch.Tensor:
         """p-values (B,) of each input under a member of one's choice (``members``: (B,)).
@@ -581,11 +667,11 @@ class GaussianMetaBank:
         return self._calibrate(out.distance.gather(1, members[:, None]).squeeze(1), members)
 
     @staticmethod
-    def _log_odds(s: torch.Tensor) -> torch.Tensor:
-        """log p_k / (1 - p_k) under a softmax over members, stable for every k."""
+    def _log_odds(s: torch.Tensor, alone: float = _ALONE_ODDS) -> torch.Tensor:
+        """log p_k / (1 - p_k) under a softmax over members, stable for every k (``alone``: a lone member's)."""
         B, M = s.shape
         if M == 1:
-            return torch.full_like(s, _ALONE_ODDS)
+            return torch.full_like(s, alone)
         lse = torch.logsumexp(s, 1, keepdim=True)
         log_p = s - lse
         # For members below the top, p_k <= 1/2 and log1p(-p_k) is accurate.
@@ -610,7 +696,7 @@ class GaussianMetaBank:
         cdf = self.levels[lo] + frac * (self.levels[hi] - self.levels[lo])
         cdf = torch.where(values <= knots[:, :1], torch.zeros_like(cdf), cdf)
         start, scale = tails[:, :1], tails[:, 1:]
-        tail = (1.0 - _TAIL_LEVEL) * torch.exp(-(values - start).clamp(min=0.0) / scale)
+        tail = (1.0 - self.tail_level) * torch.exp(-(values - start).clamp(min=0.0) / scale)
         return torch.where(values > start, tail, 1.0 - cdf).squeeze(1)
 
     # -------------------------------------------------------------- persistence
@@ -630,6 +716,30 @@ class GaussianMetaBank:
                 lower = self._lower() if lower is None else lower
                 out[f"meta.{i}.scatter_tril"] = own[lower].contiguous()
         return out
+
+    def save_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Arrays (those of ``state_dict``, without its prefix) and notes: member count, random
+        state, and each member's border for ``riscmoe inspect``.
+
+        The fit is brought up to date first (as ``load_state`` builds it), so that the saved
+        bank and a loaded copy learn on identically."""
+        self.refresh()
+        arrays = {k[len("meta."):]: v for k, v in self.state_dict().items()}
+        per_member = [{"border": [round(float(v), 4) for v in self.border[i].tolist()], "border_updates": self.border_updates[i]}
+                      for i in range(len(self))]
+        return arrays, {"members": len(self), "rng": self._rng.bit_generator.state, "per_member": per_member}
+
+    def load_state(self, arrays: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+        """Restore ``save_state``'s output (checked first; ValueError names what does not fit)."""
+        try:
+            n = int(info["members"])
+            rng = np.random.default_rng()
+            rng.bit_generator.state = info["rng"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"the saved meta-models' notes hold no usable member count or random state: {exc}") from None
+        self.load_state_dict({f"meta.{k}": v for k, v in arrays.items()}, n)
+        self._rng = rng
+        self.refresh(force=True)
 
     def _lower(self) -> torch.Tensor:
         """(F, F) mask of the lower triangle; indexing with it reads the triangle row by row."""

@@ -1,5 +1,6 @@
 """Members' models: small trainable networks that run only when routed to."""
 
-from riscmoe.models.verifier import Verifier
+from riscmoe.models.protocol import MemberModel, ModelFactory
+from riscmoe.models.verifier import Verifier, VerifierKind
 
-__all__ = ["Verifier"]
+__all__ = ["MemberModel", "ModelFactory", "Verifier", "VerifierKind"]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from riscmoe.registry import register
 
 
 # The fused Adam kernel (the one torch.optim.Adam(fused=True) calls; CPU support since
@@ -133,3 +138,39 @@ class Verifier:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.net.load_state_dict(state)
+
+    def save_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The weights (``net.*``) and Adam's state (``optim.*``); notes: the sizes."""
+        arrays = {f"net.{k}": v for k, v in self.state_dict().items()}
+        arrays.update({f"optim.{k}": v for k, v in self.optimizer_state().items()})
+        return arrays, {"in_dim": self.in_dim, "hidden": self.hidden}
+
+    def load_state(self, arrays: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+        """Restore ``save_state``'s output; ValueError names the part that does not fit."""
+        net = {k[len("net."):]: v for k, v in arrays.items() if k.startswith("net.")}
+        optim = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
+        try:
+            self.load_state_dict(net)
+        except RuntimeError as exc:
+            raise ValueError(f"weights do not fit: {exc}") from None
+        try:
+            self.load_optimizer_state(optim)
+        except ValueError as exc:
+            raise ValueError(f"optimiser state: {exc}") from None
+
+
+@register("model", "verifier")
+@dataclass(frozen=True)
+class VerifierKind:
+    """The shipped member model: a one-hidden-layer MLP trained by Adam (``Verifier``).
+
+    Args:
+        hidden: width of the hidden layer.
+        lr: Adam learning rate.
+    """
+
+    hidden: int = field(default=64, metadata={"min": 1})
+    lr: float = field(default=2e-3, metadata={"above": 0.0})
+
+    def build(self, in_dim: int, seed: int) -> Verifier:
+        return Verifier(in_dim, hidden=self.hidden, lr=self.lr, seed=seed)

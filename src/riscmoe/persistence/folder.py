@@ -1,13 +1,17 @@
 """Save a whole system to a folder and load it back, refusing foreign or corrupt folders.
 
-Layout of a saved folder (format version 4):
+Layout of a saved folder (format version 5):
 
-- ``manifest.json``: format name and version, parameters, labels, members' metadata, the
-  random states (with the models' optimiser state below, a loaded system learns on
-  exactly as the saved one would have), the names of the two data files it belongs to,
-  the SHA-256 checksum of each, and one of its own content;
-- ``weights-GEN.safetensors``: every array (meta-model statistics, models' weights and
-  their optimiser's moments, and the new rows each model holds for its next step);
+- ``manifest.json``: format name and version, parameters, and for every part (encoder,
+  meta-model bank, model, routing policy, archive policy, creator, feedback schedule) its
+  kind, the kind's version, its settings and the notes the part saved about itself;
+  labels, members' metadata, the learner's random state (with the parts' own, and the
+  models' optimiser state below, a loaded system learns on exactly as the saved one
+  would have), the names of the two data files it belongs to, the SHA-256 checksum of
+  each, and one of its own content;
+- ``weights-GEN.safetensors``: every array, named by the part that saved it (``encoder.*``,
+  ``meta.*``, ``members.I.model.*``, and ``members.I.held.*``: the new rows each model holds
+  for its next step);
 - ``archive-GEN.sqlite``: the archive of important experiences;
 - ``.riscmoe-lock``: taken while a save writes into the folder.
 
@@ -25,8 +29,12 @@ What a save promises:
 - ``load`` checks every file against its checksum first, so a flipped byte is refused,
   never learned on; arrays holding NaN or infinities are refused too.
 
-Saves of format version 3 (earlier builds: fixed file names, no checksums) are refused by
-``load`` with a message saying so; ``save`` may replace them.
+Persistence walks the parts: each stateful part saves and restores itself
+(``riscmoe.persistence.protocol.Persistent``); this module never reads a part's private
+fields. Saves of format version 4 load through ``riscmoe.persistence.migrations`` (in
+memory; the next save writes version 5). Saves of format version 3 (earlier builds: fixed
+file names, no checksums) are refused by ``load`` with a message saying so; ``save`` may
+replace them.
 """
 
 from __future__ import annotations
@@ -46,11 +54,13 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from riscmoe import registry
 from riscmoe.durable import fsync_dir, fsync_file, process_alive
+from riscmoe.persistence import migrations
 
 FORMAT = "riscmoe-system"
-FORMAT_VERSION = 4  # 4: generation-named data files with checksums; the inputs' value scale
-_REPLACEABLE_VERSIONS = (3, 4)  # saves whose files this code knows, so that it may replace them
+FORMAT_VERSION = migrations.CURRENT  # see migrations' history
+_REPLACEABLE_VERSIONS = (3, 4, 5)  # saves whose files this code knows, so that it may replace them
 _LEGACY_FILES = ("weights.safetensors", "archive.sqlite")  # version 3's fixed names
 _LOCK = ".riscmoe-lock"
 # Files a save writes inside its folder: only these are ever deleted there (the data
@@ -98,55 +108,81 @@ def save(clf: Any, path: str | os.PathLike) -> None:
 
 
 def _snapshot(clf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every array and the manifest (without its file names and checksums), in memory."""
+    """Every array and the manifest (without its file names and checksums), in memory, part by part."""
     from riscmoe import __version__
 
     col = clf.collection_
-    col.meta.refresh()
-    tensors = dict(col.meta.state_dict())
+    specs = clf._parts()
+    specs.update(clf.kinds_)  # the built parts are what was built, whatever the parameters say now
+    tensors: dict[str, Any] = {}
+    parts: dict[str, Any] = {}
+    for name, state_of in (("encoder", col.encoder), ("meta", col.meta), ("model", None)):
+        info = None
+        if state_of is not None:
+            arrays, info = state_of.save_state()
+            tensors.update({f"{name}.{k}": v.contiguous() for k, v in arrays.items()})
+        parts[name] = _part_entry(name, specs[name], info)
+    for name in ("policy", "archive", "creator", "feedback"):
+        parts[name] = _part_entry(name, specs[name], None)
+    members = []
     for m in col.members:
-        for k, v in m.model.state_dict().items():
-            tensors[f"model.{m.index}.{k}"] = v
-        for k, v in m.model.optimizer_state().items():
-            tensors[f"optim.{m.index}.{k}"] = v
-        if len(m.held):  # rows its model has not stepped on yet (see Feedback.min_rows)
-            tensors[f"held.{m.index}.features"] = m.held.contiguous()
-            tensors[f"held.{m.index}.target"] = m.held_target.contiguous()
+        arrays, info = m.model.save_state()
+        tensors.update({f"members.{m.index}.model.{k}": v.contiguous() for k, v in arrays.items()})
+        if len(m.held):  # rows its model has not stepped on yet (see the feedback's min_rows)
+            tensors[f"members.{m.index}.held.features"] = m.held.contiguous()
+            tensors[f"members.{m.index}.held.target"] = m.held_target.contiguous()
+        members.append({"index": m.index, "label": m.label, "created_at": m.created_at, "reason": m.reason,
+                        "n_positive": m.n_positive, "n_negative": m.n_negative, "n_parameters": int(m.model.n_parameters),
+                        "model": info})
+    params = {k: v for k, v in clf.get_params(deep=False).items() if k not in registry.PARTS}
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "riscmoe_version": __version__,
-        "params": clf.get_params(),
+        "params": params,
+        "parts": parts,
         "input_shape": list(clf.input_shape_),
-        "encoder": col.encoder.config(),
         "label_kind": clf.label_kind_,
-        "classes": list(clf.classes_),
+        "labels": list(clf.labels_),
         "n_seen": clf.n_seen_,
         "value_scale": clf.value_scale_.counts.tolist(),
         "history": clf.history_,
-        "members": [
-            {
-                "index": m.index,
-                "label": m.label,
-                "created_at": m.created_at,
-                "reason": m.reason,
-                "n_positive": m.n_positive,
-                "n_negative": m.n_negative,
-                "n_answered": m.n_answered,
-                "hidden": m.model.hidden,
-                "n_parameters": m.model.n_parameters,
-                "border": [round(float(v), 4) for v in col.meta.border[m.index].tolist()],
-                "border_updates": col.meta.border_updates[m.index],
-            }
-            for m in col.members
-        ],
+        "members": members,
         "cost_per_input": clf.cost_per_input_,
-        # Random states, so that a loaded system learns on exactly as the saved one would.
-        "rng": {"learner": clf._rng.bit_generator.state, "meta": col.meta._rng.bit_generator.state},
+        # The learner's random state (the parts keep theirs), so that a loaded system learns on exactly as the saved one.
+        "rng": {"learner": clf._rng.bit_generator.state},
     }
-    # The manifest must survive JSON (and the classes and history hold the user's labels).
+    # The manifest must survive JSON (and the labels and history hold the user's labels).
     json.dumps(manifest, default=_json_default, allow_nan=False)
     return tensors, manifest
+
+
+def _part_entry(name: str, spec: Any, info: dict[str, Any] | None) -> dict[str, Any]:
+    """A part's manifest entry: its kind, the kind's version and its settings (and the notes it saved).
+
+    A setting that JSON cannot hold (a user's module) is recorded by its class, and a part
+    that is not a registered kind by its class alone: such a save loads when the object is
+    given again (``load(path, encoder=net)``).
+    """
+    kind = registry.kind_of(spec)
+    entry: dict[str, Any] = {"kind": kind[1] if kind else None, "version": kind[2] if kind else None,
+                             "class": f"{type(spec).__module__}.{type(spec).__qualname__}"}
+    config: dict[str, Any] = {}
+    objects: list[str] = []
+    if kind is not None:
+        for key, value in registry.config(spec).items():
+            try:
+                json.dumps(value, default=_json_default, allow_nan=False)
+                config[key] = value
+            except (TypeError, ValueError):
+                config[key] = f"<{type(value).__module__}.{type(value).__qualname__}>"
+                objects.append(key)
+    entry["config"] = config
+    if objects or kind is None:
+        entry["given"] = objects or ["*"]  # what a load must be handed again
+    if info is not None:
+        entry["info"] = info
+    return entry
 
 
 def _check_replaceable(path: Path) -> None:
@@ -340,9 +376,10 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SaveFormatError(f"{mf} is not a riscmoe manifest (format={manifest.get('format') if isinstance(manifest, dict) else None!r})")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in migrations.READABLE:
         hint = " (an earlier build's save, without checksums: train again, or load it with that build)" if version == 3 else ""
-        raise SaveFormatError(f"{path} was saved in format version {version}; this riscmoe reads version {FORMAT_VERSION}{hint}")
+        raise SaveFormatError(f"{path} was saved in format version {version}; this riscmoe reads versions "
+                              f"{', '.join(map(str, migrations.READABLE))}{hint}")
     files, sums = manifest.get("files"), manifest.get("checksums")
     if (not isinstance(files, dict) or set(files) != {"weights", "archive"} or not isinstance(sums, dict)
             or any(not isinstance(v, str) or not _DATA_FILE.fullmatch(v) or not isinstance(sums.get(v), str) for v in files.values())):
@@ -371,51 +408,75 @@ def _verified(path: Path, manifest: dict[str, Any], kind: str) -> Path:
     return path / name
 
 
-def load(path: str | os.PathLike) -> Any:
-    """Load a RiscClassifier saved with ``save``; predictions are identical to the saved one's."""
+def load(path: str | os.PathLike, **given: Any) -> Any:
+    """Load a RiscClassifier saved with ``save``; predictions are identical to the saved one's.
+
+    ``given`` hands back parts a save cannot rebuild by itself (a user's own module as the
+    encoder, an object that is not a registered kind): ``load(path, encoder=net)``. A part
+    given replaces the saved one's object; its saved state is loaded into it.
+    """
     from riscmoe import threads
 
     threads.configure()
+    unknown = sorted(set(given) - set(registry.PARTS))
+    if unknown:
+        raise TypeError(f"load() takes parts by name ({', '.join(registry.PARTS)}), not {unknown[0]!r}")
     path = Path(path)
     manifest = read_manifest(path)
     try:
-        return _load(path, manifest)
+        return _load(path, manifest, given)
     except SaveFormatError:
         again = read_manifest(path)
         if again.get("files") == manifest.get("files"):
             raise
         # Another process's save switched generations while this one read (its files
         # were deleted): the new manifest names a complete save.
-        return _load(path, again)
+        return _load(path, again, given)
 
 
-def _load(path: Path, manifest: dict[str, Any]) -> Any:
+def _spec_from(path: Path, name: str, entry: Any, given: dict[str, Any]) -> Any:
+    """The part ``name`` of a save: handed back by the caller, or rebuilt from its kind and settings."""
+    if not isinstance(entry, dict):
+        raise SaveFormatError(f"{path}/manifest.json holds no entry for the part {name!r}")
+    needs = entry.get("given")
+    if name in given:
+        value = given[name]
+        kind = entry.get("kind")
+        if needs and kind is not None and registry.kind_of(value) is None:
+            # The object a kind's setting held (a user's module): the kind again, around it.
+            fields = dict(entry.get("config") or {})
+            fields.update({key: value for key in needs})
+            return registry.from_config(name, kind, fields)
+        return value
+    if needs:
+        raise SaveFormatError(f"{path} was saved with your own {name} ({entry.get('class')}), which a save cannot rebuild; "
+                              f"pass it again: riscmoe.load(path, {name}=...)")
+    try:
+        spec = registry.from_config(name, entry["kind"], dict(entry.get("config") or {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SaveFormatError(f"{path}/manifest.json: the {name} cannot be rebuilt from what was saved ({exc}); a kind "
+                              "registered by your own code must be registered (imported) before the load") from None
+    version = registry.kind_of(spec)[2]
+    if entry.get("version") != version:
+        raise SaveFormatError(f"{path}: the {name} kind {entry['kind']!r} was saved as version {entry.get('version')}; "
+                              f"this code has version {version} of it")
+    try:
+        default = type(spec)()
+    except TypeError:  # (a kind whose settings have no defaults)
+        default = None
+    return entry["kind"] if spec == default else spec  # its defaults: by name, as it was most likely given
+
+
+def _load(path: Path, manifest: dict[str, Any], given: dict[str, Any]) -> Any:
     import torch
 
     from riscmoe.archive.sqlite_archive import Archive
-    from riscmoe.classifier import RiscClassifier
+    from riscmoe.classifier import RiscClassifier, _SeededModels
     from riscmoe.collection.collection import Member
-    from riscmoe.models.verifier import Verifier
     from riscmoe.validation import ValueScale
 
     weights_file = _verified(path, manifest, "weights")
     archive_file = _verified(path, manifest, "archive")
-    try:
-        clf = RiscClassifier(**manifest["params"])
-        clf._check_params(tuple(manifest["input_shape"]))
-        clf._init_state(tuple(manifest["input_shape"]))
-        clf.label_kind_ = manifest["label_kind"]
-        clf.classes_ = list(manifest["classes"])
-        clf.n_seen_ = int(manifest["n_seen"])
-        clf.history_ = list(manifest["history"])
-        members = manifest["members"]
-        counts = np.asarray(manifest["value_scale"], np.int64)
-        if counts.shape != clf.value_scale_.counts.shape or (counts < 0).any():
-            raise ValueError(f"value_scale holds {counts.shape} counts, expected {clf.value_scale_.counts.shape} non-negative ones")
-        clf.value_scale_ = ValueScale()
-        clf.value_scale_.counts = counts
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SaveFormatError(f"{path}/manifest.json is incomplete or inconsistent: {exc}") from None
     try:
         tensors = load_file(str(weights_file))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -424,59 +485,65 @@ def _load(path: Path, manifest: dict[str, Any]) -> Any:
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise SaveFormatError(f"{weights_file}: the array {k!r} holds NaN or infinite values; a system in that state "
                                   "cannot answer (it was saved by a build that let one outlier through)")
-    col = clf.collection_
-    if manifest.get("encoder") != col.encoder.config():
-        raise SaveFormatError(f"{path}/manifest.json records the encoder {manifest.get('encoder')}, "
-                              f"but this riscmoe builds {col.encoder.config()} for that input shape")
     try:
-        col.meta.load_state_dict(tensors, len(members))
-    except ValueError as exc:
-        raise SaveFormatError(f"{weights_file}: {exc}") from None
-    for info in members:
-        model = Verifier(col.encoder.dim, hidden=int(info["hidden"]), lr=float(clf.lr))
-        state = _with_prefix(tensors, f"model.{info['index']}.")
+        manifest, tensors = migrations.migrate(manifest, tensors)
+    except migrations.MigrationError as exc:
+        raise SaveFormatError(f"{path} (format version {manifest.get('format_version')}) cannot be read: {exc}") from None
+    try:
+        entries = manifest["parts"]
+        parts = {name: _spec_from(path, name, entries.get(name), given) for name in registry.PARTS}
+        clf = RiscClassifier(**manifest["params"], **parts)
+        shape = tuple(int(s) for s in manifest["input_shape"])
+        built = clf._check_params(shape)
+        state = clf._new_state(shape, built)
+        counts = np.asarray(manifest["value_scale"], np.int64)
+        scale = ValueScale()
+        if counts.shape != scale.counts.shape or (counts < 0).any():
+            raise ValueError(f"value_scale holds {counts.shape} counts, expected {scale.counts.shape} non-negative ones")
+        scale.counts = counts
+        state.update(label_kind_=manifest["label_kind"], labels_=list(manifest["labels"]), n_seen_=int(manifest["n_seen"]),
+                     history_=list(manifest["history"]), value_scale_=scale)
+        members = manifest["members"]
+        learner_rng = manifest["rng"]["learner"]
+    except SaveFormatError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SaveFormatError(f"{path}/manifest.json is incomplete or inconsistent: {exc}") from None
+    col = state["collection_"]
+    for name, part in (("encoder", col.encoder), ("meta", col.meta)):
         try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise SaveFormatError(f"{path}: weights of member {info['index']} do not fit: {exc}") from None
-        optim = _with_prefix(tensors, f"optim.{info['index']}.")
-        try:
-            model.load_optimizer_state(optim)
+            part.load_state(_with_prefix(tensors, f"{name}."), dict(entries[name].get("info") or {}))
         except ValueError as exc:
-            raise SaveFormatError(f"{path}: optimiser state of member {info['index']}: {exc}") from None
-        member = Member(
-            index=int(info["index"]),
-            label=int(info["label"]),
-            model=model,
-            created_at=int(info["created_at"]),
-            reason=str(info["reason"]),
-            n_positive=int(info["n_positive"]),
-            n_negative=int(info["n_negative"]),
-            n_answered=int(info["n_answered"]),
-        )
-        held = _with_prefix(tensors, f"held.{info['index']}.")
+            raise SaveFormatError(f"{weights_file}: {exc}") from None
+    if len(col.meta) != len(members):
+        raise SaveFormatError(f"{path}: the meta-model bank holds {len(col.meta)} members, the manifest lists {len(members)}")
+    factory = _SeededModels(built["model"], int(clf.seed))
+    dim = int(col.encoder.dim)
+    for info in members:
+        i = int(info["index"])
+        model = factory.build(dim, i)
+        try:
+            model.load_state(_with_prefix(tensors, f"members.{i}.model."), dict(info.get("model") or {}))
+        except ValueError as exc:
+            raise SaveFormatError(f"{path}: the model of member {i}: {exc}") from None
+        member = Member(index=i, label=int(info["label"]), model=model, created_at=int(info["created_at"]),
+                        reason=str(info["reason"]), n_positive=int(info["n_positive"]), n_negative=int(info["n_negative"]))
+        held = _with_prefix(tensors, f"members.{i}.held.")
         if held:
             features, target = held.get("features"), held.get("target")
-            if (features is None or target is None or features.dim() != 2 or features.shape[1] != col.encoder.dim
+            if (features is None or target is None or features.dim() != 2 or features.shape[1] != dim
                     or tuple(target.shape) != (len(features),) or not bool(((target == 0) | (target == 1)).all())):
-                raise SaveFormatError(f"{weights_file}: the held rows of member {info['index']} do not fit "
+                raise SaveFormatError(f"{weights_file}: the held rows of member {i} do not fit "
                                       f"(features {None if features is None else tuple(features.shape)}, targets "
-                                      f"{None if target is None else tuple(target.shape)}; expected (n, {col.encoder.dim}) and (n,) of 0s and 1s)")
+                                      f"{None if target is None else tuple(target.shape)}; expected (n, {dim}) and (n,) of 0s and 1s)")
             member.held, member.held_target = features.float(), target.float()
         col.members.append(member)
-    col.meta.refresh(force=True)
-    rng = manifest.get("rng")
     try:
-        clf._rng.bit_generator.state = rng["learner"]
-        col.meta._rng.bit_generator.state = rng["meta"]
+        state["_rng"].bit_generator.state = learner_rng
     except (KeyError, TypeError, ValueError) as exc:
         raise SaveFormatError(f"{path}/manifest.json holds unusable random states: {exc}") from None
-    clf.archive_.close()
-    clf.archive_ = Archive.open(
-        archive_file,
-        dim=int(np.prod(clf.input_shape_)),
-        max_records=clf.archive_size,
-        max_bytes=clf.archive_bytes,
-        featurizer=clf._featurize,
-    )
+    state["archive_"].close()
+    clf.__dict__.update(state)
+    clf.archive_ = Archive.open(archive_file, dim=int(np.prod(shape)), max_records=clf.archive_size, max_bytes=clf.archive_bytes,
+                                featurizer=clf._featurize, policy=built["archive"])
     return clf

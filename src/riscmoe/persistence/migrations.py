@@ -1,0 +1,98 @@
+"""Every change of the saved format, in one place: earlier saves brought up to today's layout in memory.
+
+A save is read as it was written (its checksums are checked against the files first),
+then each step here turns one format version's manifest and arrays into the next one's,
+until they are today's. The files themselves are never rewritten by a load; the next
+``save`` writes today's format.
+
+Format history:
+
+- 3: fixed file names, no checksums (refused: there is nothing to check it against).
+- 4: generation-named data files with checksums; the inputs' value scale. Parameters flat
+  (``policy``, ``hidden``, ``lr`` among them), the encoder's settings at the top level,
+  arrays named ``meta.*``, ``model.I.*``, ``optim.I.*``, ``held.I.*``.
+- 5: every part saves itself under its kind and version: ``parts.NAME`` holds ``kind``,
+  ``version``, ``config`` and the part's own ``info``; arrays are ``encoder.*``, ``meta.*``,
+  ``members.I.model.*`` and ``members.I.held.*``; labels are ``labels``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+CURRENT = 5
+# Versions a load can bring up to ``CURRENT``.
+READABLE = (4, 5)
+
+Arrays = dict[str, torch.Tensor]
+Step = Callable[[dict[str, Any], Arrays], tuple[dict[str, Any], Arrays]]
+
+
+class MigrationError(ValueError):
+    """An earlier save that cannot be brought to today's format (it says why)."""
+
+
+def _v4_to_v5(manifest: dict[str, Any], arrays: Arrays) -> tuple[dict[str, Any], Arrays]:
+    """Format 4 -> 5: parameters and settings split by part, arrays renamed under their part."""
+    params = dict(manifest["params"])
+    members = manifest["members"]
+    hidden, lr = int(params.pop("hidden")), float(params.pop("lr"))
+    widths = sorted({int(m.get("hidden", hidden)) for m in members})
+    if widths and widths != [hidden]:
+        raise MigrationError(f"its members' models have widths {widths}, but format 5 keeps one model setting for all "
+                             f"(hidden={hidden}); load it with the build that saved it")
+    policy = params.pop("policy")
+    parts = {
+        "encoder": {"kind": "auto", "version": 1, "config": {}, "info": {"built": manifest["encoder"]}},
+        "meta": {"kind": "gaussian", "version": 1, "config": {},
+                 "info": {"members": len(members), "rng": manifest["rng"]["meta"],
+                          "per_member": [{"border": m["border"], "border_updates": m["border_updates"]} for m in members]}},
+        "model": {"kind": "verifier", "version": 1, "config": {"hidden": hidden, "lr": lr}},
+        "policy": {"kind": policy, "version": 1, "config": {}},
+        "archive": {"kind": "balanced", "version": 1, "config": {}},
+        "creator": {"kind": "from-archive", "version": 1, "config": {}},
+        "feedback": {"kind": "continuous", "version": 1, "config": {}},
+    }
+    new_members = [
+        {"index": m["index"], "label": m["label"], "created_at": m["created_at"], "reason": m["reason"],
+         "n_positive": m["n_positive"], "n_negative": m["n_negative"], "n_parameters": m["n_parameters"],
+         "model": {"in_dim": manifest["encoder"]["dim"], "hidden": hidden}}
+        for m in members
+    ]
+    out = {k: v for k, v in manifest.items() if k not in ("params", "encoder", "classes", "members", "rng")}
+    out.update(format_version=5, params=params, parts=parts, labels=manifest["classes"], members=new_members,
+               rng={"learner": manifest["rng"]["learner"]})
+    renamed: Arrays = {}
+    for key, value in arrays.items():
+        head, _, rest = key.partition(".")
+        if head == "meta":
+            renamed[key] = value
+        elif head in ("model", "optim", "held"):
+            index, _, name = rest.partition(".")
+            where = {"model": "model.net", "optim": "model.optim", "held": "held"}[head]
+            renamed[f"members.{index}.{where}.{name}"] = value
+        else:
+            raise MigrationError(f"its weights file holds the array {key!r}, which format 4 does not have")
+    return out, renamed
+
+
+# version -> the step that turns it into the next one.
+STEPS: dict[int, Step] = {4: _v4_to_v5}
+
+
+def migrate(manifest: dict[str, Any], arrays: Arrays) -> tuple[dict[str, Any], Arrays]:
+    """Today's manifest and arrays for a save of any readable version (unchanged if it is today's)."""
+    version = manifest.get("format_version")
+    if version not in READABLE:
+        raise MigrationError(f"format version {version} cannot be read; this riscmoe reads versions {', '.join(map(str, READABLE))}")
+    while version != CURRENT:
+        try:
+            manifest, arrays = STEPS[version](manifest, arrays)
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, MigrationError):
+                raise
+            raise MigrationError(f"its format {version} manifest is incomplete: {exc!r}") from None
+        version = manifest["format_version"]
+    return manifest, arrays
