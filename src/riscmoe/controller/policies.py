@@ -20,6 +20,14 @@ def by_rank(verdict: Verdict, accepted: torch.Tensor, k: int) -> tuple[torch.Ten
     return order, accepted.gather(1, order)
 
 
+def _agreeing(verdict: Verdict, order: torch.Tensor, probs: torch.Tensor, model_weight: float) -> torch.Tensor:
+    """(B,) position of the candidate whose meta-model and model agree most, among those that ran (probs >= 0):
+    the highest ``log posterior + model_weight * log p(mine)``."""
+    log_post = verdict.log_posterior.gather(1, order)  # (B, k)
+    combined = log_post + model_weight * torch.log(probs.clamp(min=1e-12))
+    return torch.where(probs >= 0, combined, torch.full_like(combined, float("-inf"))).argmax(1)
+
+
 def _answer(verdict: Verdict, order: torch.Tensor, probs: torch.Tensor, labels: torch.Tensor,
             pick: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Label, member and confidence (meta-model confidence times model probability) of the picked candidates."""
@@ -62,10 +70,7 @@ class First:
 
     def combine(self, verdict: Verdict, order: torch.Tensor, probs: torch.Tensor,
                 labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ran = probs >= 0
-        log_post = verdict.log_posterior.gather(1, order)
-        combined = log_post + self.model_weight * torch.log(probs.clamp(min=1e-12))
-        pick = torch.where(ran, combined, torch.full_like(combined, float("-inf"))).argmax(1)
+        pick = _agreeing(verdict, order, probs, self.model_weight)
         claimed = (probs >= self.sure).float()
         pick = torch.where(claimed.any(1), claimed.argmax(1), pick)  # the first sure model wins
         return _answer(verdict, order, probs, labels, pick)
@@ -106,10 +111,7 @@ class Best:
 
     def combine(self, verdict: Verdict, order: torch.Tensor, probs: torch.Tensor,
                 labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ran = probs >= 0
-        log_post = verdict.log_posterior.gather(1, order)
-        combined = log_post + self.model_weight * torch.log(probs.clamp(min=1e-12))
-        pick = torch.where(ran, combined, torch.full_like(combined, float("-inf"))).argmax(1)
+        pick = _agreeing(verdict, order, probs, self.model_weight)
         return _answer(verdict, order, probs, labels, pick)
 
 

@@ -13,7 +13,29 @@ import torch
 from torch.nn import functional as F
 
 
-class RandomConvEncoder:
+class _Seeded:
+    """What both random encoders share: a seed rebuilds them, so a save holds their settings only."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+
+    def config(self) -> dict:  # each encoder says what rebuilds it
+        raise NotImplementedError
+
+    def save_state(self) -> tuple[dict, dict]:
+        """No arrays (the seed rebuilds the filters or the projection); the settings, so that a load can check it builds the same."""
+        return {}, {"built": self.config()}
+
+    def load_state(self, arrays: dict, info: dict) -> None:
+        _check_built(self, info)
+
+    @property
+    def n_parameters(self) -> int:
+        """Random filters or projection and biases: fixed by the seed, never learned."""
+        return int(self.weight.numel() + self.bias.numel())
+
+
+class RandomConvEncoder(_Seeded):
     """Random 2-D convolution + ReLU + average pooling, for inputs of shape (H, W) or (C, H, W).
 
     Args:
@@ -54,18 +76,6 @@ class RandomConvEncoder:
         """What rebuilds exactly this encoder (recorded in saved systems)."""
         return {"kind": "random-conv", "input_shape": list(self.input_shape), "filters": self.filters, "kernel": self.kernel,
                 "pool": self.pool, "stride": self.stride, "seed": self.seed, "dim": self.dim}
-
-    def save_state(self) -> tuple[dict, dict]:
-        """No arrays (the seed rebuilds the filters); the settings, so that a load can check it builds the same."""
-        return {}, {"built": self.config()}
-
-    def load_state(self, arrays: dict, info: dict) -> None:
-        _check_built(self, info)
-
-    @property
-    def n_parameters(self) -> int:
-        """Random filters or projection and biases: fixed by the seed, never learned."""
-        return int(self.weight.numel() + self.bias.numel())
 
     @property
     def macs_per_input(self) -> int:
@@ -110,7 +120,7 @@ class RandomConvEncoder:
         return out
 
 
-class RandomReLUEncoder:
+class RandomReLUEncoder(_Seeded):
     """Random projection + ReLU for flat inputs (B, D) -> (B, dim).
 
     Args:
@@ -128,18 +138,6 @@ class RandomReLUEncoder:
     def config(self) -> dict:
         """What rebuilds exactly this encoder (recorded in saved systems)."""
         return {"kind": "random-relu", "in_dim": self.in_dim, "dim": self.dim, "seed": self.seed}
-
-    def save_state(self) -> tuple[dict, dict]:
-        """No arrays (the seed rebuilds the projection); the settings, so that a load can check it builds the same."""
-        return {}, {"built": self.config()}
-
-    def load_state(self, arrays: dict, info: dict) -> None:
-        _check_built(self, info)
-
-    @property
-    def n_parameters(self) -> int:
-        """Random filters or projection and biases: fixed by the seed, never learned."""
-        return int(self.weight.numel() + self.bias.numel())
 
     @property
     def macs_per_input(self) -> int:
