@@ -12,12 +12,14 @@ from typing import Any
 
 @dataclass
 class Reply:
-    """One scripted answer: a chat message ``content``, or a ``raw`` body; sent after ``delay`` s."""
+    """One scripted answer: a chat message ``content``, or a ``raw`` body; sent after ``delay`` s,
+    ``drip`` s between one byte of the body and the next."""
 
     content: str | None = None
     raw: bytes | None = None
     status: int = 200
     delay: float = 0.0
+    drip: float = 0.0
 
     def body(self, model: str) -> bytes:
         if self.raw is not None:
@@ -67,7 +69,13 @@ class ScriptedServer:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
-                    self.wfile.write(data)
+                    if reply.drip:
+                        for i in range(len(data)):
+                            self.wfile.write(data[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.drip)
+                    else:
+                        self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
                     pass
 

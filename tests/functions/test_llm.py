@@ -153,6 +153,16 @@ def test_a_slow_server_times_out(library):
         assert time.perf_counter() - start < 1.5
 
 
+def test_a_server_that_drips_its_reply_is_cut_off_at_the_timeout(library):
+    """A byte every 20 ms never trips a per-read timeout of 1 s; the whole reply (about 200
+    bytes, 4 s) must still end at the timeout."""
+    with ScriptedServer([Reply(content=RIGHT, drip=0.02)]) as server:
+        start = time.perf_counter()
+        with pytest.raises(LLMError, match=r"did not answer within 1 s"):
+            ChatClient(server.url, "m", timeout=1.0).complete([{"role": "user", "content": "hi"}])
+        assert time.perf_counter() - start < 3.0
+
+
 def test_base_url_forms_api_key_and_bad_settings(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with ScriptedServer(["a", "b"]) as server:

@@ -28,6 +28,7 @@ import os
 import re
 import socket
 import textwrap
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -58,7 +59,9 @@ class ChatClient:
     Args:
         base_url: server root (``http://127.0.0.1:8080``) or its ``/v1`` path.
         model: model name the server knows (``llama-server`` ignores it, Ollama needs it).
-        timeout: seconds to wait for a whole answer.
+        timeout: seconds to wait for a whole answer: for the server to start answering, and
+            for the whole reply to arrive (a server that sends its reply a byte at a time is
+            cut off when the total passes it, not only when one byte is late).
         api_key: sent as a bearer token; None reads ``OPENAI_API_KEY`` (and sends none if unset).
         max_reply_bytes: a longer answer is refused (LLMError) after reading that many bytes,
             before any of it is parsed.
@@ -97,9 +100,10 @@ class ChatClient:
             headers["Authorization"] = f"Bearer {key}"
         request = urllib.request.Request(self.endpoint, data=body, headers=headers, method="POST")
         url = self.endpoint
+        deadline = time.monotonic() + self.timeout
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = self._read_capped(response)
+                raw = self._read_capped(response, deadline)
         except urllib.error.HTTPError as exc:
             detail = _snippet(exc.read(MAX_ERROR_BYTES))
             hint = {
@@ -120,17 +124,29 @@ class ChatClient:
             raise LLMError(f"the language-model server at {url} broke off its answer: {exc}") from None
         return _reply_text(raw, url)
 
-    def _read_capped(self, response: http.client.HTTPResponse) -> bytes:
+    def _read_capped(self, response: http.client.HTTPResponse, deadline: float) -> bytes:
         """The body, or LLMError once it passes ``max_reply_bytes`` (read no further: a huge
-        reply would cost memory and time far beyond its size once parsed)."""
+        reply would cost memory and time far beyond its size once parsed) or once the time
+        passes ``deadline`` (``time.monotonic()``): each read waits at most the time left."""
         cap = self.max_reply_bytes
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > cap:
             raise LLMError(self._too_large(f"{int(declared)} bytes"))
-        raw = response.read(cap + 1)
-        if len(raw) > cap:
-            raise LLMError(self._too_large(f"more than {cap} bytes"))
-        return raw
+        sock = getattr(getattr(response.fp, "raw", None), "_sock", None)  # the connection under the buffered reader
+        chunks, size = [], 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LLMError(self._too_slow())
+            if isinstance(sock, socket.socket):
+                sock.settimeout(left)
+            chunk = response.read1(min(1 << 16, cap + 1 - size))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                raise LLMError(self._too_large(f"more than {cap} bytes"))
 
     def _too_large(self, size: str) -> str:
         return (
