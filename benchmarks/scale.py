@@ -1,0 +1,196 @@
+"""Many classes, many members: does the collection keep growing, and what does each member cost?
+
+Usage (from the repository root)::
+
+    python -m benchmarks.scale                                   # 12 permuted copies of MNIST: 120 classes
+    python -m benchmarks.scale --copies 4 --archive-size 5000    # 40 classes, a larger archive
+    python -m benchmarks.scale --dataset digits --copies 3 --per-class 60 --write ''   # a minute
+
+The stream: ``--copies`` copies of the data set, copy c with its own fixed pixel
+permutation (copy 0 unpermuted), each copy's ten digits being ten new classes (copy c,
+digit d is class 10 c + d). The copies come one after another, ten new classes at a time,
+``--per-class`` training images per class, shuffled within a copy, in batches of
+``--batch``; the learner is given no boundaries, and default settings unless told
+(``--archive-size``). After each copy: members, accuracy on held-out test images of every
+class seen so far (``--test-per-class`` each, from the test set, never trained on), peak
+resident memory of this process, the size of a save, training seconds per input over that
+copy, and predict milliseconds per input (p50 and p99 over batches of 64, after
+``prepare()``). Results go to ``OUT/results.json`` and ``OUT/scale.png``; ``--write FILE``
+puts the table between ``<!-- scale:begin -->`` and ``<!-- scale:end -->`` in FILE.
+
+This is issue 17's measurement: today creation stops once the archive's per-label share
+falls below ``min_examples``, and every member keeps a full feature-by-feature scatter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import riscmoe
+from riscmoe import threads
+from riscmoe.datasets import load_dataset
+from riscmoe.datasets.streams import apply_permutation
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
+
+
+def copies(ds: Any, n: int, per_class: int, test_per_class: int, seed: int) -> list[dict[str, np.ndarray]]:
+    """The permuted copies: per copy, its training and test images with labels 10 c + d."""
+    rng = np.random.default_rng(seed)
+    n_pix = int(np.prod(ds.X_train.shape[1:]))
+    out = []
+    for c in range(n):
+        perm = np.arange(n_pix) if c == 0 else rng.permutation(n_pix)
+        tr = np.concatenate([rng.choice(np.flatnonzero(ds.y_train == d), per_class, replace=False) for d in range(10)])
+        te = np.concatenate([rng.choice(np.flatnonzero(ds.y_test == d), test_per_class, replace=False) for d in range(10)])
+        tr = tr[rng.permutation(len(tr))]
+        out.append({"X": apply_permutation(ds.X_train[tr], perm), "y": ds.y_train[tr].astype(np.int64) + 10 * c,
+                    "X_test": apply_permutation(ds.X_test[te], perm), "y_test": ds.y_test[te].astype(np.int64) + 10 * c})
+    return out
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    ds = load_dataset(args.dataset)
+    parts = copies(ds, args.copies, args.per_class, args.test_per_class, args.seed)
+    kw = {} if args.archive_size is None else {"archive_size": args.archive_size}
+    clf = riscmoe.RiscClassifier(seed=args.seed, **kw)
+    rows, X_seen, y_seen = [], [], []
+    for c, part in enumerate(parts):
+        t0 = time.perf_counter()
+        for i in range(0, len(part["y"]), args.batch):
+            clf.partial_fit(part["X"][i : i + args.batch], part["y"][i : i + args.batch])
+        clf.prepare()
+        train_s = time.perf_counter() - t0
+        X_seen.append(part["X_test"])
+        y_seen.append(part["y_test"])
+        Xt, yt = np.concatenate(X_seen), np.concatenate(y_seen)
+        times, right = [], 0
+        for i in range(0, len(yt), 64):
+            t1 = time.perf_counter()
+            pred = clf.predict(Xt[i : i + 64])
+            times.append((time.perf_counter() - t1) / len(pred) * 1e3)
+            right += int((pred == yt[i : i + 64]).sum())
+        with tempfile.TemporaryDirectory(prefix="riscmoe-scale-") as tmp:
+            clf.save(Path(tmp) / "system")
+            save_mb = _folder_bytes(Path(tmp) / "system") / 2**20
+        row = {"classes": 10 * (c + 1), "members": int(clf.n_experts_), "accuracy": right / len(yt),
+               "peak_mb": _peak_mb(), "save_mb": save_mb, "train_ms_per_input": train_s / len(part["y"]) * 1e3,
+               "predict_ms_p50": float(np.percentile(times, 50)), "predict_ms_p99": float(np.percentile(times, 99))}
+        rows.append(row)
+        print(f"{row['classes']:>5} classes: {row['members']:>4} members, accuracy {100 * row['accuracy']:.1f}%, "
+              f"peak {row['peak_mb']:.0f} MB, save {row['save_mb']:.0f} MB, train {row['train_ms_per_input']:.2f} ms/input, "
+              f"predict p50 {row['predict_ms_p50']:.2f} / p99 {row['predict_ms_p99']:.2f} ms/input", flush=True)
+    return {"dataset": args.dataset, "copies": args.copies, "per_class": args.per_class, "batch": args.batch,
+            "test_per_class": args.test_per_class, "archive_size": args.archive_size, "seed": args.seed,
+            "threads": threads.current()[0], "machine": f"{platform.machine()}, Python {platform.python_version()}",
+            "date": time.strftime("%Y-%m-%d"), "rows": rows}
+
+
+def table(res: dict[str, Any]) -> str:
+    archive = "the default archive" if res["archive_size"] is None else f"`--archive-size {res['archive_size']}`"
+    extra = "" if res["archive_size"] is None else f" --archive-size {res['archive_size']}"
+    lines = [
+        f"Command: `python -m benchmarks.scale --dataset {res['dataset']} --copies {res['copies']} --per-class "
+        f"{res['per_class']} --test-per-class {res['test_per_class']}{extra}` ({res['machine']}, {res['date']}, {res['threads']} threads). {res['copies']} permuted "
+        f"copies of {res['dataset']}, ten new classes each, {res['per_class']} training images per class in batches of "
+        f"{res['batch']}, {archive}; accuracy over {res['test_per_class']} held-out test images per class seen so far.",
+        "",
+        "| classes seen | members | accuracy % | peak MB | save MB | train ms / input | predict ms / input p50 / p99 |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in res["rows"]:
+        lines.append(f"| {r['classes']} | {r['members']} | {100 * r['accuracy']:.1f} | {r['peak_mb']:.0f} | {r['save_mb']:.0f} | "
+                     f"{r['train_ms_per_input']:.2f} | {r['predict_ms_p50']:.2f} / {r['predict_ms_p99']:.2f} |")
+    return "\n".join(lines)
+
+
+def plot(res: dict[str, Any], path: Path) -> None:
+    """Members and accuracy against classes seen."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [r["classes"] for r in res["rows"]]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    a.plot(xs, xs, ":", color="grey", label="one per class")
+    a.plot(xs, [r["members"] for r in res["rows"]], "o-", label="members")
+    a.set_xlabel("classes seen")
+    a.set_ylabel("members")
+    a.legend()
+    a.grid(alpha=0.3)
+    b.plot(xs, [100 * r["accuracy"] for r in res["rows"]], "s-")
+    b.set_xlabel("classes seen")
+    b.set_ylabel("accuracy over classes seen, %")
+    b.set_ylim(0, 100)
+    b.grid(alpha=0.3)
+    fig.suptitle(f"{res['copies']} permuted copies of {res['dataset']}, {res['per_class']} per class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_section(path: Path, text: str) -> None:
+    """Put ``text`` between the markers in ``path`` (appended with a heading if they are missing); atomic."""
+    old = path.read_text() if path.exists() else ""
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        new = head + block + rest.split(END, 1)[1]
+    else:
+        new = old.rstrip("\n") + "\n\n## Many classes: members, accuracy and cost per member (issue 17)\n\n" + block + "\n"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(new)
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist or digits")
+    p.add_argument("--copies", type=int, default=12, help="permuted copies, ten classes each (default 12: 120 classes)")
+    p.add_argument("--per-class", type=int, default=300, help="training images per class (default 300)")
+    p.add_argument("--test-per-class", type=int, default=50, help="held-out test images per class (default 50)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--archive-size", type=int, default=None, help="the estimator's archive_size (default: its own default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "scale")
+    p.add_argument("--write", default=str(ROOT / "BENCHMARKS.md"), help="file to put the table in ('' for none)")
+    args = p.parse_args(argv)
+    for name in ("copies", "per_class", "test_per_class", "batch"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    threads.configure()
+    res = run(args)
+    if args.out.exists() and not args.out.is_dir():
+        p.error(f"--out {args.out} is a file")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(res, indent=2))
+    plot(res, args.out / "scale.png")
+    text = table(res) + f"\n\nPlot: {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}/scale.png."
+    print("\n" + text)
+    if args.write:
+        write_section(Path(args.write), text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

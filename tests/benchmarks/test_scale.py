@@ -1,0 +1,22 @@
+"""benchmarks/scale.py on three permuted copies of the 8x8 digits: it must not rot, and its figures must be the run's."""
+
+import json
+
+from benchmarks.scale import BEGIN, END, main
+
+
+def test_scale_benchmark_runs_and_writes_its_table(tmp_path):
+    doc = tmp_path / "B.md"
+    doc.write_text(f"# head\n\n{BEGIN}\nold\n{END}\n")
+    assert main(["--dataset", "digits", "--copies", "3", "--per-class", "40", "--test-per-class", "10",
+                 "--out", str(tmp_path / "out"), "--write", str(doc)]) == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [r["classes"] for r in res["rows"]] == [10, 20, 30]
+    members = [r["members"] for r in res["rows"]]
+    assert members == sorted(members) and 10 <= members[0] and members[-1] >= 20  # it grows with new classes
+    for r in res["rows"]:
+        assert 0.5 < r["accuracy"] <= 1 and r["save_mb"] > 0 and r["peak_mb"] > 0
+        assert 0 < r["predict_ms_p50"] <= r["predict_ms_p99"]
+    assert (tmp_path / "out" / "scale.png").stat().st_size > 1000
+    text = doc.read_text()
+    assert "old" not in text and "| 30 |" in text and "--copies 3 --per-class 40 --test-per-class 10" in text
