@@ -70,6 +70,46 @@ def test_settings_from_a_file_and_set(tmp_path):
     assert "threshold=0.002" in r.stdout
 
 
+MY_KINDS = """
+from dataclasses import dataclass, field
+
+from riscmoe.controller.policies import First
+from riscmoe.registry import register
+
+
+@register("policy", "first-cautious")
+@dataclass(frozen=True)
+class FirstCautious(First):
+    \"\"\"The first policy that runs one more member before trusting a model.\"\"\"
+
+    sure: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+"""
+
+
+@pytest.mark.parametrize("how", ["file", "module"])
+def test_a_users_kind_is_named_on_the_command_line_after_import(tmp_path, how):
+    (tmp_path / "my_kinds.py").write_text(MY_KINDS)
+    name = str(tmp_path / "my_kinds.py") if how == "file" else "my_kinds"
+    out = tmp_path / "run"
+    r = subprocess.run(RUN + ["--dataset", "digits", "--groups", "2", "--train-limit", "400", "--no-progress", "--threads", "1",
+                              "--import", name, "--set", "policy=first-cautious", "--set", "policy.sure=0.3", "--out", str(out)],
+                       capture_output=True, text=True, env=_env(), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["policy"] == "first-cautious" and m["settings"]["policy__sure"] == 0.3 and m["final_accuracy"] > 0.8
+    # Without the import the kind is unknown, and nothing runs; a module that fails is named.
+    r = subprocess.run(RUN + ["--dataset", "digits", "--set", "policy=first-cautious", "--out", str(tmp_path / "r2")],
+                       capture_output=True, text=True, env=_env(), cwd=tmp_path)
+    assert r.returncode == 2 and "unknown policy kind 'first-cautious'" in r.stderr and not (tmp_path / "r2").exists()
+    (tmp_path / "broken.py").write_text("raise ImportError('needs a package you lack')\n")
+    for bad, message in ((str(tmp_path / "broken.py"), "failed while importing: ImportError: needs a package you lack"),
+                         ("no_such_module_here", "No module named 'no_such_module_here'"),
+                         (str(tmp_path / "absent.py"), "no such file")):
+        r = subprocess.run(RUN + ["--dataset", "digits", "--import", bad, "--out", str(tmp_path / "r3")],
+                           capture_output=True, text=True, env=_env(), cwd=tmp_path)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("setting, message", [("model.width=3", "no setting 'width'"), ("policy=random", "unknown policy kind"),
                                               ("model.hidden=0", "model__hidden must be at least 1"), ("hidden", "PART.NAME=VALUE")])
 def test_a_bad_setting_is_refused_before_any_work(tmp_path, setting, message):

@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", default=None, metavar="FILE",
                      help="settings from a JSON or TOML file, e.g. {\"model\": {\"hidden\": 32}, \"threshold\": 0.01}; "
                           "--policy, --archive-size, --seed and --set apply after it")
+    run.add_argument("--import", action="append", default=[], metavar="MODULE", dest="imports",
+                     help="a Python module (a name on the path or the current folder, or a .py file) to import first, "
+                          "repeatable: the kinds it registers (riscmoe.registry.register) can then be named by --set and --config")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     ins = sub.add_parser("inspect", help="list the members of a saved system")
     ins.add_argument("path")
@@ -146,6 +149,33 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
+def _import_kinds(names: Sequence[str]) -> None:
+    """Import each --import module (by name, the current folder first on the path, or as a .py file)."""
+    import importlib
+    import importlib.util
+
+    for name in names:
+        path = Path(name)
+        try:
+            if name.endswith(".py"):
+                if not path.is_file():
+                    raise ValueError(f"--import {name}: no such file")
+                spec = importlib.util.spec_from_file_location(path.stem, path)
+                module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+                sys.modules[path.stem] = module
+                spec.loader.exec_module(module)  # type: ignore[union-attr]
+            else:
+                if "" not in sys.path and str(Path.cwd()) not in sys.path:
+                    sys.path.insert(0, str(Path.cwd()))
+                importlib.import_module(name)
+        except ValueError:
+            raise
+        except ModuleNotFoundError as exc:
+            raise ValueError(f"--import {name}: {exc} (give a module on the Python path or in this folder, or a .py file)") from None
+        except Exception as exc:  # the user's module failed while importing: say which and why
+            raise RuntimeError(f"--import {name} failed while importing: {type(exc).__name__}: {exc}") from None
+
+
 def _kind_name(part: Any) -> str:
     """A part's kind name (a user's unregistered object: its class name)."""
     from riscmoe import registry
@@ -177,6 +207,7 @@ def _run(args: argparse.Namespace) -> int:
     dataset = _canonical(args.dataset)
     if args.data_dir is not None and dataset != "digits":
         _check_data_dir(dataset, Path(args.data_dir).expanduser())
+    _import_kinds(args.imports)
     settings = _settings(args)
     out = Path(args.out) if args.out else _default_out(args, dataset)
     runfolder.check_target(out, args.force)
