@@ -70,10 +70,13 @@ def plan(suite: str, only: list[str] | None, systems: list[str] | None, seeds: l
     riscmoe's three policies side by side, and riscmoe with the streaming baseline on the
     harder streams."""
     avalanche = [f"avalanche-{s}" for s in AVALANCHE_STRATEGIES]
+    # The mission's two other choices (the creator as a member, feedback in phases), beside riscmoe-best.
+    choices = ["riscmoe-creator-member", "riscmoe-phases"]
     if suite == "quick":
         layout = {
-            "split-digits": (["riscmoe-best", "riscmoe-first", "riscmoe-mixture", "slda-pixels", "slda-random-conv", "joint-mlp-x1"], [0]),
-            "permuted-digits": (["riscmoe-best", "slda-random-conv"], [0]),
+            "split-digits": (["riscmoe-best", "riscmoe-first", "riscmoe-mixture", "slda-pixels", "slda-random-conv", "joint-mlp-x1",
+                              *choices], [0]),
+            "permuted-digits": (["riscmoe-best", "slda-random-conv", *choices], [0]),
         }
     else:
         peers = ["riscmoe-best", "slda-pixels", "slda-random-conv", "joint-mlp-x1", "joint-mlp-x4", *avalanche]
@@ -82,15 +85,15 @@ def plan(suite: str, only: list[str] | None, systems: list[str] | None, seeds: l
         # initialisation and shuffle, not a class order: the 4x network (the slowest job)
         # runs on seed 0 only.
         layout = {
-            "split-mnist": (peers + ["riscmoe-first", "riscmoe-mixture"], [0, 1, 2]),
-            "split-fashion": (peers + ["riscmoe-first", "riscmoe-mixture"], [0, 1, 2]),
+            "split-mnist": (peers + ["riscmoe-first", "riscmoe-mixture", *choices], [0, 1, 2]),
+            "split-fashion": (peers + ["riscmoe-first", "riscmoe-mixture", *choices], [0, 1, 2]),
             # Joint training on these three MNIST streams would see a part of split-mnist's
             # data, shuffled: its split-mnist row (all of the data) bounds them from above.
             "mnist-10x1": (others, [0, 1]),
             "mnist-blurred": (others, [0, 1]),
             "mnist-recurring": (others, [0, 1]),
             "mnist-batch1": (others, [0, 1]),
-            "permuted-mnist": (others + ["joint-mlp-x1"], [0, 1]),
+            "permuted-mnist": (others + ["joint-mlp-x1", *choices], [0, 1]),
         }
     jobs = []
     for stream, (names, stream_seeds) in layout.items():
@@ -123,12 +126,12 @@ def merge_policies(jobs: list[Job]) -> list[Job]:
     imported once, and each strategy runs in its own forked process."""
     groups: dict[tuple[str, str, int], list[Job]] = {}
     for job in jobs:
-        family = job.system.split("-", 1)[0]
+        family = _family(job.system)
         if family in ("riscmoe", "avalanche"):
             groups.setdefault((family, job.stream, job.seed), []).append(job)
     out, placed = [], set()
     for job in jobs:
-        family = job.system.split("-", 1)[0]
+        family = _family(job.system)
         key = (family, job.stream, job.seed)
         if key in groups and len(groups[key]) > 1:
             if key not in placed:
@@ -141,6 +144,15 @@ def merge_policies(jobs: list[Job]) -> list[Job]:
             continue
         out.append(job)
     return out
+
+
+def _family(system: str) -> str:
+    """Jobs of one family on a stream and seed share a process: riscmoe's routing policies
+    (one training run), Avalanche's strategies; any other system (riscmoe with other parts
+    too: its training differs) runs alone."""
+    if system.startswith("riscmoe-") and system.split("-", 1)[1] not in RISC_POLICIES:
+        return system
+    return system.split("-", 1)[0]
 
 
 def job_systems(job: Job) -> list[str]:

@@ -40,12 +40,20 @@ class FeatureMap:
         return self._enc(Xt)
 
 
-class RiscSystem:
-    """riscmoe with a routing policy, as a user would run it."""
+# riscmoe with one of the mission's choices other than the default, by suite name: the
+# creator as a member of the collection, and feedback in phases (``best`` routing both).
+RISC_CHOICES = {
+    "riscmoe-creator-member": {"creator": "as-member"},
+    "riscmoe-phases": {"feedback": "phases"},
+}
 
-    def __init__(self, policy: str, seed: int, archive_size: int = 1000) -> None:
-        self.name = f"riscmoe-{policy}"
-        self.clf = RiscClassifier(policy=policy, archive_size=archive_size, seed=seed)
+
+class RiscSystem:
+    """riscmoe with a routing policy (and optionally other kinds of parts), as a user would run it."""
+
+    def __init__(self, policy: str, seed: int, archive_size: int = 1000, name: str | None = None, **parts: Any) -> None:
+        self.name = name or f"riscmoe-{policy}"
+        self.clf = RiscClassifier(policy=policy, archive_size=archive_size, seed=seed, **parts)
         self._meta_s = self._model_s = 0.0
         self._n_run: np.ndarray = np.zeros(0)
 
@@ -244,7 +252,10 @@ class JointMLP:
 
 
 def make_system(name: str, seed: int) -> Any:
-    """A system by its suite name: riscmoe-POLICY, slda-pixels, slda-random-conv, joint-mlp-xN."""
+    """A system by its suite name: riscmoe-POLICY, riscmoe-creator-member, riscmoe-phases, slda-pixels,
+    slda-random-conv, joint-mlp-xN."""
+    if name in RISC_CHOICES:
+        return RiscSystem("best", seed, name=name, **RISC_CHOICES[name])
     if name.startswith("riscmoe-"):
         return RiscSystem(name.split("-", 1)[1], seed)
     if name.startswith("slda-"):

@@ -108,7 +108,7 @@ def run_job(system_name: str, stream_name: str, suite: str, seed: int, data_dir:
 
 def use(system: Any, variant: str) -> None:
     """Switch a trained riscmoe system to the routing policy of ``variant`` (others: no-op)."""
-    if variant.startswith("riscmoe-"):
+    if variant.startswith("riscmoe-") and variant.split("-", 1)[1] in RISC_POLICIES:
         system.use_policy(variant.split("-", 1)[1])
 
 

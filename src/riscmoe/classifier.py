@@ -19,9 +19,9 @@ from riscmoe.collection.collection import Collection
 from riscmoe.config import check_fields, integer, real
 from riscmoe.controller.controller import Controller, Routing
 from riscmoe.controller.protocol import RoutingPolicy
-from riscmoe.creator.protocol import Creator
+from riscmoe.creator.protocol import Creator, MemberCreator
 from riscmoe.encoders.kinds import Module, as_encoder
-from riscmoe.feedback.protocol import Context, FeedbackReport, FeedbackSchedule
+from riscmoe.feedback.protocol import Consolidating, Context, FeedbackReport, FeedbackSchedule
 from riscmoe.models.protocol import MemberModel, ModelFactory
 from riscmoe.validation import ValueScale, check_X, check_y
 
@@ -420,6 +420,8 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         step = integer("fit_batch", self.fit_batch)
         for i in range(0, len(Xc), max(1, step)):
             fresh.partial_fit(Xc[i : i + step], yc[i : i + step])
+        if isinstance(fresh.part("feedback"), Consolidating):
+            fresh.prepare()  # the data set is learned whole: its last phase too
         if self.is_fitted:
             self.archive_.close()
         for key in [k for k in self.__dict__ if k.endswith("_") and not k.startswith("__")] + ["_rng"]:
@@ -470,20 +472,58 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         yt = torch.from_numpy(y_ids)
         # A fit at most a few thousand examples old is close enough to decide what to learn.
         meta = self.collection_.evaluate(Z, exact=False)
-        quota = max(1, (self.archive_.capacity or 10**9) // max(1, len(self.labels_)))
-        context = Context(threshold=float(self.threshold), margin=float(self.margin), quota=quota, step=self.n_seen_)
-        report = parts["feedback"].learn(self.collection_, self.archive_, Xt, Z, yt, meta, self._rng, context)
-        self.n_seen_ += len(Xc)
-        factory = _SeededModels(self.kinds_["model"], int(self.seed))
+        context = self._context()
         creator: Creator = parts["creator"]
+        if isinstance(creator, MemberCreator):
+            # The creator is a member: the controller's cascade decides which inputs go to creation.
+            routing = self._controller(parts).route(creator.member(self.collection_, len(self.labels_)), Z,
+                                                    creator.extend(meta, self._creator_border(creator), float(self.threshold)))
+            taken = routing.member == len(self.collection_)
+            context = dataclasses.replace(context, novel=taken)
+        feedback: FeedbackSchedule = parts["feedback"]
+        report = feedback.learn(self.collection_, self.archive_, Xt, Z, yt, meta, self._rng, context)
+        if isinstance(creator, MemberCreator):
+            # Feedback on the creator member's border: the inputs no member of their label could take.
+            own = ~(self.collection_.labels()[None, :] == yt[:, None]).any(1)
+            creator.learn_border(self._creator_border(creator), meta, own, taken)
+        seen = self.n_seen_
+        self.n_seen_ += len(Xc)
+        if not isinstance(feedback, Consolidating):
+            self._create(creator)
+        elif feedback.phase_ends(seen, len(Xc)):
+            report = self._consolidate(parts)
+        self.archive_.commit()
+        self.last_feedback_: FeedbackReport = report
+        return self
+
+    def _context(self) -> Context:
+        quota = max(1, (self.archive_.capacity or 10**9) // max(1, len(self.labels_)))
+        return Context(threshold=float(self.threshold), margin=float(self.margin), quota=quota, step=self.n_seen_)
+
+    def _controller(self, parts: dict[str, Any]) -> Controller:
+        threshold = float(self.threshold)
+        return Controller(parts["policy"], threshold, int(self.max_experts), floor=threshold / float(self.margin))
+
+    def _creator_border(self, creator: MemberCreator) -> Any:
+        """The creator member's learned state (made when a creator member first learns)."""
+        if "creator_border_" not in self.__dict__:
+            self.creator_border_ = creator.start(float(self.threshold), float(self.margin))
+        return self.creator_border_
+
+    def _create(self, creator: Creator) -> None:
+        """The members the archive is ready for."""
+        factory = _SeededModels(self.kinds_["model"], int(self.seed))
         for label in creator.ready(self.archive_, int(self.min_examples)):
             member = creator.create(label, self.archive_, self.collection_, factory, self.n_seen_, self._rng)
             self.history_.append(
                 {"member": member.index, "label": self.labels_[label], "seen": self.n_seen_, "reason": member.reason}
             )
-        self.archive_.commit()
-        self.last_feedback_: FeedbackReport = report
-        return self
+
+    def _consolidate(self, parts: dict[str, Any]) -> FeedbackReport:
+        """A phased schedule's phase end: what it held back, then the members the archive is ready for."""
+        report = parts["feedback"].consolidate(self.collection_, self.archive_, self._rng, self._context())
+        self._create(parts["creator"])
+        return report
 
     def learn_one(self, x: Any, y: Any) -> "RiscClassifier":
         """Learn one example (river's convention): ``partial_fit`` on a batch of one."""
@@ -492,9 +532,17 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
     # ----------------------------------------------------------- prediction
     def prepare(self) -> "RiscClassifier":
         """Do now what the first ``predict`` after learning would do first (the bank's refits
-        and pair solves), so that it is not charged to that call; answers are the same."""
+        and pair solves), so that it is not charged to that call; answers are the same.
+
+        With feedback in phases (``feedback="phases"``) it also ends the phase at once: what
+        the phase held back is learned and members are made, and answers then see it."""
         if not self.is_fitted:
             raise self._not_fitted()
+        parts = self._check_params()
+        if isinstance(parts["feedback"], Consolidating):
+            # A schedule in phases consolidates now: answers never see half a phase.
+            self.last_feedback_ = self._consolidate(parts)
+            self.archive_.commit()
         self.collection_.meta.prepare()
         return self
 
@@ -505,8 +553,14 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         parts = self._check_params()
         Xc = check_X(X, input_shape=self.input_shape_, who=type(self).__name__)
         self.value_scale_.check(Xc, self.outlier_factor, learning=False)
-        threshold = float(self.threshold)
-        controller = Controller(parts["policy"], threshold, int(self.max_experts), floor=threshold / float(self.margin))
+        controller = self._controller(parts)
+        creator = parts["creator"]
+        if isinstance(creator, MemberCreator):
+            # (a creator made a member after learning started has its starting border; nothing is stored)
+            border = self.__dict__.get("creator_border_") or creator.start(float(self.threshold), float(self.margin))
+            M = len(self.collection_)
+            creation = len(self.labels_)  # the creator member's label id: none of the members'
+            view = creator.member(self.collection_, creation)
         Xt = torch.from_numpy(Xc.reshape(len(Xc), -1))
         # Blocks of rows, start to finish: each input's answer is its own, and a block's
         # features (10 MB) stay in cache between the encoder, the meta-models and the
@@ -521,7 +575,16 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
             t1 = time.perf_counter()
             meta = self.collection_.evaluate(Z)
             t2 = time.perf_counter()
-            pieces.append(controller.route(self.collection_, Z, meta))
+            if isinstance(creator, MemberCreator):
+                # An input the creator member takes is novel: "unknown" (creation needs its label).
+                r = controller.route(view, Z, creator.extend(meta, border, float(self.threshold)))
+                to_creator = r.member == M
+                none = torch.full_like(r.label, -1)
+                r = Routing(torch.where(to_creator, none, r.label), torch.where(to_creator, none, r.member), r.n_run,
+                            torch.where(to_creator, torch.zeros_like(r.confidence), r.confidence), r.model_runs[:M])
+            else:
+                r = controller.route(self.collection_, Z, meta)
+            pieces.append(r)
             t3 = time.perf_counter()
             for j, dt in enumerate((t1 - t0, t2 - t1, t3 - t2)):
                 seconds[j] += dt

@@ -122,7 +122,9 @@ _SHIPPED = (
     "riscmoe.controller.policies",
     "riscmoe.archive.policy",
     "riscmoe.creator.creator",
+    "riscmoe.creator.member",
     "riscmoe.feedback.learner",
+    "riscmoe.feedback.phases",
 )
 
 

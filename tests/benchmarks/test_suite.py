@@ -50,7 +50,11 @@ def test_plan_filters_and_unknown_stream_is_refused():
     assert any(j.system.startswith("avalanche-") for j in standard)
     # Several policies on one stream and seed share one training run.
     assert ("riscmoe", "split-mnist", 1) in [(j.system, j.stream, j.seed) for j in standard]
-    assert not any(j.system.startswith("riscmoe-") and j.stream == "split-mnist" for j in standard)
+    assert not any(j.system in ("riscmoe-best", "riscmoe-first", "riscmoe-mixture") and j.stream == "split-mnist" for j in standard)
+    # The mission's other choices train otherwise: each runs alone, beside them.
+    for name in ("riscmoe-creator-member", "riscmoe-phases"):
+        assert [j.seed for j in standard if j.system == name and j.stream == "split-mnist"] == [0, 1, 2]
+        assert [j.system for j in plan("quick", ["split-digits"], [name], None)] == [name]
     assert [j.seed for j in standard if j.system == "joint-mlp-x4" and j.stream == "split-mnist"] == [0]
     # A pair left out on purpose is not run, and the table says so and why.
     batch1 = next(j for j in standard if j.stream == "mnist-batch1" and j.system.startswith("avalanche-"))

@@ -89,6 +89,22 @@ class Continuous:
         context: Context,
     ) -> FeedbackReport:
         """Apply one batch: inputs X (B, D), features Z (B, F), label ids y (B,), the meta verdict."""
+        return self._learn(collection, archive, X, Z, y, meta, rng, context, defer=False)
+
+    def _learn(
+        self,
+        collection: Collection,
+        archive: Archive,
+        X: torch.Tensor,
+        Z: torch.Tensor,
+        y: torch.Tensor,
+        meta: Verdict,
+        rng: np.random.Generator,
+        context: Context,
+        defer: bool,
+    ) -> FeedbackReport:
+        """The batch's lessons; ``defer`` (feedback in phases) archives at once but only holds
+        the members' new rows, leaving the bank and the models to ``Phases.consolidate``."""
         report = FeedbackReport()
         conf = meta.conf
         B, M = conf.shape
@@ -100,7 +116,7 @@ class Continuous:
         kind = np.full(B, "", dtype=object)  # archive kind chosen for each row, if any
         kind_member = np.full(B, -1, np.int64)
         if M == 0:
-            novel = torch.ones(B, dtype=torch.bool)
+            novel = torch.ones(B, dtype=torch.bool) if context.novel is None else context.novel.clone()
             owner = torch.full((B,), -1, dtype=torch.long)
         else:
             labels = collection.labels()
@@ -113,7 +129,7 @@ class Continuous:
             mature = n_pos[owner.clamp(min=0)] >= self.mature
             # Far from what its own label's member knows (even if near another label's).
             far = has_owner & mature & (meta.typicality(owner) < near)
-            novel = ~has_owner | far
+            novel = ~has_owner | far if context.novel is None else context.novel.clone()
             owner = torch.where(novel, torch.full_like(owner, -1), owner)
             almost = (owner >= 0) & (owner_conf < threshold)
             kind[almost.numpy()] = "close_call"
@@ -129,8 +145,8 @@ class Continuous:
             kind[is_mistake] = "mistake"
             kind_member[is_mistake] = worst.numpy()[is_mistake]
             report.mistakes = int(is_mistake.sum())
-            lesson = Lesson(border=self._border_cases(collection, archive, meta, same, rng, share, context),
-                            border_rate=min(1.0, B / self.rehearse_batch))
+            border = [] if defer else self._border_cases(collection, archive, meta, same, rng, share, context)
+            lesson = Lesson(border=border, border_rate=min(1.0, B / self.rehearse_batch))
             report.border_updates = sum(len(cols) for _, _, cols, _ in lesson.border)
             report.close_calls = int((kind == "close_call").sum())
             # A model only ever runs on inputs its meta-model accepts, so it learns to refuse
@@ -141,12 +157,16 @@ class Continuous:
             # The bank learns first (its borders, then each member's own inputs): the models'
             # steps below read nothing of it.
             lesson.positives = [(m, Z[pos_rows]) for m, (pos_rows, _) in rows_of.items() if len(pos_rows)]
-            collection.meta.learn(lesson)
+            if not defer:
+                collection.meta.learn(lesson)
             # The archive's columns once per batch; every trained member draws its replay from them.
-            columns = (archive.ids(), archive.labels(), archive.members())
+            columns = (archive.ids(), archive.labels(), archive.members()) if not defer else None
             for m in involved:
                 member = collection.members[m]
                 pos_rows, neg_rows = rows_of[m]
+                if defer:  # counted and learned when the phase is consolidated
+                    member.hold(Z[pos_rows], Z[neg_rows])
+                    continue
                 member.n_positive += len(pos_rows)
                 member.n_negative += len(neg_rows)
                 if member.hold(Z[pos_rows], Z[neg_rows]) < self.min_rows:

@@ -21,12 +21,16 @@ class Context:
     margin: confidences from ``threshold / margin`` to ``threshold * margin`` are near the border.
     quota: records of its own each member may keep in the archive, on average.
     step: examples learned before this batch (stamped on archived records).
+    novel: (B,) the inputs the controller routed to creation, when a creator is a member of
+        the collection (``riscmoe.creator.protocol.MemberCreator``): feedback archives
+        exactly these as unexplained instead of applying its own novelty rule. None: its own rule.
     """
 
     threshold: float
     margin: float
     quota: int
     step: int
+    novel: torch.Tensor | None = None
 
 
 @dataclass
@@ -58,3 +62,26 @@ class FeedbackSchedule(Protocol):
 
     def learn(self, collection: Collection, archive: Archive, X: torch.Tensor, Z: torch.Tensor, y: torch.Tensor,
               verdict: Verdict, rng: np.random.Generator, context: Context) -> FeedbackReport: ...
+
+
+@runtime_checkable
+class Consolidating(Protocol):
+    """A feedback schedule in phases: ``learn`` keeps only fast state during a phase, and
+    ``consolidate`` applies what the phase held back.
+
+    Contract:
+
+    - ``phase_ends(seen, n)``: whether a phase ends within a batch of ``n`` examples that
+      follows ``seen`` learned ones (a phase is counted in examples, never in tasks: the
+      learner is not told the stream's boundaries).
+    - ``consolidate(collection, archive, rng, context)`` applies everything held back since
+      the last consolidation (members' models, the bank's statistics and borders) and
+      returns a ``FeedbackReport``; with nothing held back it changes nothing. The
+      estimator calls it at each phase end, from ``prepare()`` and at the end of ``fit``,
+      and makes members (the creator) only then, so that answers never see half a phase.
+    """
+
+    def phase_ends(self, seen: int, n: int) -> bool: ...
+
+    def consolidate(self, collection: Collection, archive: Archive, rng: np.random.Generator,
+                    context: Context) -> FeedbackReport: ...

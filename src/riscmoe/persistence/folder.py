@@ -124,6 +124,8 @@ def _snapshot(clf: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         parts[name] = _part_entry(name, specs[name], info)
     for name in ("policy", "archive", "creator", "feedback"):
         parts[name] = _part_entry(name, specs[name], None)
+    if "creator_border_" in clf.__dict__:  # the learned border of a creator that is a member
+        parts["creator"]["info"] = clf.creator_border_.to_info()
     members = []
     for m in col.members:
         arrays, info = m.model.save_state()
@@ -538,6 +540,18 @@ def _load(path: Path, manifest: dict[str, Any], given: dict[str, Any]) -> Any:
                                       f"{None if target is None else tuple(target.shape)}; expected (n, {dim}) and (n,) of 0s and 1s)")
             member.held, member.held_target = features.float(), target.float()
         col.members.append(member)
+    creator_info = entries["creator"].get("info") if isinstance(entries.get("creator"), dict) else None
+    if creator_info is not None:
+        from riscmoe.creator.protocol import MemberCreator
+
+        if not isinstance(built["creator"], MemberCreator):
+            raise SaveFormatError(f"{path}/manifest.json: the creator holds a learned border, but {type(built['creator']).__name__} "
+                                  "is not a creator member (riscmoe.creator.protocol.MemberCreator)")
+        try:
+            start = built["creator"].start(float(clf.threshold), float(clf.margin))
+            state["creator_border_"] = type(start).from_info(creator_info)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SaveFormatError(f"{path}/manifest.json: the creator member's border cannot be read: {exc}") from None
     try:
         state["_rng"].bit_generator.state = learner_rng
     except (KeyError, TypeError, ValueError) as exc:
