@@ -39,6 +39,8 @@ from riscmoe import threads
 from riscmoe.datasets import load_dataset
 from riscmoe.datasets.streams import class_incremental
 
+from benchmarks import markdown
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- plugged:begin -->", "<!-- plugged:end -->"
 
@@ -125,17 +127,8 @@ def table(res: dict[str, Any]) -> str:
 
 
 def write_section(path: Path, text: str) -> None:
-    """Put ``text`` between the markers in ``path`` (appended with a heading if they are missing); atomic."""
-    old = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + block + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n## A plugged-in encoder (a user's own CNN)\n\n" + block + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new)
-    tmp.replace(path)
+    """Put ``text`` between this benchmark's markers in ``path`` (appended with a heading if they are missing)."""
+    markdown.write_section(path, text, BEGIN, END, "A plugged-in encoder (a user's own CNN)")
 
 
 def main(argv: list[str] | None = None) -> int:

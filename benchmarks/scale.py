@@ -41,6 +41,8 @@ from riscmoe import threads
 from riscmoe.datasets import load_dataset
 from riscmoe.datasets.streams import apply_permutation
 
+from benchmarks import markdown
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
 
@@ -150,17 +152,8 @@ def plot(res: dict[str, Any], path: Path) -> None:
 
 
 def write_section(path: Path, text: str) -> None:
-    """Put ``text`` between the markers in ``path`` (appended with a heading if they are missing); atomic."""
-    old = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + block + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n## Many classes: members, accuracy and cost per member (issue 17)\n\n" + block + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new)
-    tmp.replace(path)
+    """Put ``text`` between this benchmark's markers in ``path`` (appended with a heading if they are missing)."""
+    markdown.write_section(path, text, BEGIN, END, 'Many classes: members, accuracy and cost per member (issue 17)')
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from riscmoe.archive.sqlite_archive import Archive
-from riscmoe.collection.collection import Collection
+from riscmoe.collection.collection import Collection, Member
 from riscmoe.feedback.protocol import Context, FeedbackReport
 from riscmoe.meta.protocol import Lesson, Verdict
 from riscmoe.registry import register
@@ -172,11 +172,7 @@ class Continuous:
                 if member.hold(Z[pos_rows], Z[neg_rows]) < self.min_rows:
                     continue  # too few new rows for a step of their own yet
                 Z_new, t_new = member.take()
-                own_share = self._share(len(Z_new), self.rehearse_batch / 2)
-                Fr_pos, Fr_neg = self._rehearsal(archive, member.index, member.label, rng, Z.shape[1], own_share, columns)
-                Fb = torch.cat([Z_new, torch.from_numpy(Fr_pos), torch.from_numpy(Fr_neg)])
-                target = torch.cat([t_new, torch.ones(len(Fr_pos)), torch.zeros(len(Fr_neg))])
-                member.model.fit_step(Fb, target, steps=self.steps)
+                self._step(member, Z_new, t_new, archive, rng, columns)
                 report.members_trained += 1
             report.positives = int((owner >= 0).sum())
             report.negatives = int(wrong_accept.sum())
@@ -199,6 +195,15 @@ class Continuous:
             archive.add(Xn[rows], kind[rows].tolist(), yn[rows], kind_member[rows], importance, step=context.step,
                         features=Z[torch.from_numpy(rows)].numpy())
         return report
+
+    def _step(self, member: Member, Z_new: torch.Tensor, t_new: torch.Tensor, archive: Archive, rng: np.random.Generator,
+              columns: tuple | None) -> None:
+        """One model step on a member's new rows (n, F) with their targets (n,), plus rehearsal from the archive."""
+        share = self._share(len(Z_new), self.rehearse_batch / 2)
+        Fr_pos, Fr_neg = self._rehearsal(archive, member.index, member.label, rng, Z_new.shape[1], share, columns)
+        Fb = torch.cat([Z_new, torch.from_numpy(Fr_pos), torch.from_numpy(Fr_neg)])
+        target = torch.cat([t_new, torch.ones(len(Fr_pos)), torch.zeros(len(Fr_neg))])
+        member.model.fit_step(Fb, target, steps=self.steps)
 
     @staticmethod
     def _share(n_new: int, full: float) -> float:

@@ -77,11 +77,6 @@ class Phases(Continuous):
             report.positives += n_pos
             report.negatives += len(t) - n_pos
             for i in range(0, len(Z), self.min_rows):
-                Z_new, t_new = Z[i : i + self.min_rows], t[i : i + self.min_rows]
-                share = self._share(len(Z_new), self.rehearse_batch / 2)
-                Fr_pos, Fr_neg = self._rehearsal(archive, member.index, member.label, rng, Z.shape[1], share, columns)
-                Fb = torch.cat([Z_new, torch.from_numpy(Fr_pos), torch.from_numpy(Fr_neg)])
-                target = torch.cat([t_new, torch.ones(len(Fr_pos)), torch.zeros(len(Fr_neg))])
-                member.model.fit_step(Fb, target, steps=self.steps)
+                self._step(member, Z[i : i + self.min_rows], t[i : i + self.min_rows], archive, rng, columns)
             report.members_trained += 1
         return report
