@@ -1,8 +1,24 @@
-"""Writing a benchmark's table into a Markdown file between its markers."""
+"""A benchmark's outputs: its results folder, its results.json, and its table in a Markdown file between markers."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
+
+
+def check_out(out: Path) -> None:
+    """Refuse a results folder that cannot be one, before any work starts (ValueError naming it)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder: give a folder for the results")
+
+
+def write_results(out: Path, results: Any) -> None:
+    """``out/results.json`` (the folder made if need be), written to a temporary file and renamed."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".results.json.tmp"
+    tmp.write_text(json.dumps(results, indent=2))
+    tmp.replace(out / "results.json")
 
 
 def write_section(path: Path, text: str, begin: str, end: str, heading: str) -> None:

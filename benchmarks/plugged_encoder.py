@@ -24,7 +24,6 @@ the table between ``<!-- plugged:begin -->`` and ``<!-- plugged:end -->`` in FIL
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -142,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error(f"--epochs must be at least 1, got {args.epochs}")
+    try:
+        markdown.check_out(args.out)
+    except ValueError as exc:
+        p.error(str(exc))
     n_threads = threads.configure()
     ds, pre = load_dataset(args.stream), load_dataset(args.pretrain_on)
     if ds.X_train.shape[1:] != pre.X_train.shape[1:]:
@@ -163,8 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     res = {"stream": args.stream, "pretrain_on": args.pretrain_on, "seed": args.seed, "threads": n_threads,
            "machine": f"{platform.machine()}, Python {platform.python_version()}", "date": time.strftime("%Y-%m-%d"),
            "pretrain": info, "systems": systems}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(res, indent=2))
+    markdown.write_results(args.out, res)
     text = table(res)
     print("\n" + text)
     if args.write:

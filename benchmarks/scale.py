@@ -25,7 +25,6 @@ falls below ``min_examples``, and every member keeps a full feature-by-feature s
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import sys
@@ -171,12 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("copies", "per_class", "test_per_class", "batch"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    try:
+        markdown.check_out(args.out)  # before the run, not after it
+    except ValueError as exc:
+        p.error(str(exc))
     threads.configure()
     res = run(args)
-    if args.out.exists() and not args.out.is_dir():
-        p.error(f"--out {args.out} is a file")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(res, indent=2))
+    markdown.write_results(args.out, res)
     plot(res, args.out / "scale.png")
     text = table(res) + f"\n\nPlot: {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}/scale.png."
     print("\n" + text)

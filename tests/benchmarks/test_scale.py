@@ -20,3 +20,17 @@ def test_scale_benchmark_runs_and_writes_its_table(tmp_path):
     assert (tmp_path / "out" / "scale.png").stat().st_size > 1000
     text = doc.read_text()
     assert "old" not in text and "| 30 |" in text and "--copies 3 --per-class 40 --test-per-class 10" in text
+
+
+def test_a_file_as_results_folder_is_refused_before_any_work(tmp_path, capsys):
+    import pytest
+
+    from benchmarks import plugged_encoder
+
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    for bench in (main, plugged_encoder.main):
+        with pytest.raises(SystemExit) as exc:
+            bench(["--dataset" if bench is main else "--stream", "digits", "--out", str(taken), "--write", ""])
+        assert exc.value.code == 2 and "is a file, not a folder" in capsys.readouterr().err
+    assert taken.read_text() == "mine"
