@@ -10,6 +10,7 @@ Avalanche's strategies run in their own environment (``avalanche_runner.py``).
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -18,7 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from riscmoe import RiscClassifier
+from riscmoe import RiscClassifier, registry
+from riscmoe.feedback.protocol import Consolidating
 from riscmoe.encoders.random_features import make_encoder
 from riscmoe.models import VerifierKind
 
@@ -54,12 +56,14 @@ class RiscSystem:
     def __init__(self, policy: str, seed: int, archive_size: int = 1000, name: str | None = None, **parts: Any) -> None:
         self.name = name or f"riscmoe-{policy}"
         self.clf = RiscClassifier(policy=policy, archive_size=archive_size, seed=seed, **parts)
+        self._answering = self.clf  # what answers: the learner itself, or a consolidated copy of it (``prepare``)
         self._meta_s = self._model_s = 0.0
         self._n_run: np.ndarray = np.zeros(0)
 
     def use_policy(self, policy: str) -> None:
         """Answer from now on by another routing policy (training does not depend on it)."""
         self.clf.set_params(policy=policy)
+        self._answering.set_params(policy=policy)
         self.name = f"riscmoe-{policy}"
 
     def partial_fit(self, X: np.ndarray, y: np.ndarray) -> None:
@@ -71,21 +75,28 @@ class RiscSystem:
     def prepare(self) -> None:
         """Refit and solve pair tests now, once, before the policies are scored: the first
         query after learning would do it, and whichever policy was scored first would pay
-        for all three (each policy's wall time counts it; see ``benchmarks.worker``)."""
-        self.clf.prepare()
+        for all three (each policy's wall time counts it; see ``benchmarks.worker``).
+
+        Feedback in phases ends a phase in ``prepare()``: a copy of the learner is prepared
+        and answers instead, so that the learner's phases end where its schedule says (every
+        ``phase_length`` examples), not where the harness evaluates (a task's end)."""
+        if isinstance(registry.spec("feedback", self.clf.feedback), Consolidating):
+            self._answering = copy.deepcopy(self.clf).prepare()
+        else:
+            self._answering = self.clf.prepare()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        found = self.clf.predict_detailed(X)
+        found = self._answering.predict_detailed(X)
         self._meta_s, self._model_s = found.timing["meta_seconds"], found.timing["model_seconds"]
         self._n_run = found.members_run
         return found.labels
 
     def stats(self) -> dict[str, Any]:
-        cost = self.clf.cost_per_input_
-        sizes = self.clf.n_parameters_
+        cost = self._answering.cost_per_input_
+        sizes = self._answering.n_parameters_
         enc_params, meta_params, model_params, one_model = sizes["encoder"], sizes["meta"], sizes["models"], sizes["one_model"]
         return {
-            "members": self.clf.n_experts_,
+            "members": self._answering.n_experts_,
             "runs_mean": float(self._n_run.mean()) if len(self._n_run) else 0.0,
             "runs_p95": float(np.percentile(self._n_run, 95)) if len(self._n_run) else 0.0,
             "meta_seconds": self._meta_s,

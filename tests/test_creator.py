@@ -3,7 +3,7 @@ import torch
 
 from riscmoe.archive import Archive
 from riscmoe.collection import Collection
-from riscmoe.creator import FromArchive
+from riscmoe.creator import Creation, FromArchive
 from riscmoe.encoders import RandomReLUEncoder
 from riscmoe.meta import GaussianMetaBank
 from riscmoe.models import VerifierKind
@@ -37,7 +37,7 @@ def test_new_member_learns_its_inputs_against_archived_negatives():
     creator = FromArchive(steps=80)
     archive.add(_inputs(2.0, 60, 1), "sample", [5] * 60, 9)
     ids = archive.add(_inputs(-2.0, 40, 0), "unexplained", [3] * 40)
-    member = creator.create(3, archive, col, MODELS, seen=100, rng=np.random.default_rng(0))
+    member = creator.create(3, Creation(archive, col, MODELS, 100, np.random.default_rng(0)))
     assert member.label == 3 and member.reason == "new label" and member.created_at == 100
     assert member.n_positive == 40 and member.n_negative == 60
     assert len(col) == 1 and col.meta.counts[0] == 40
@@ -54,7 +54,7 @@ def test_a_second_member_of_a_known_label_is_a_new_mode():
     _, col, archive = _setup()
     creator = FromArchive()
     archive.add(_inputs(-2.0, 10, 0), "unexplained", [3] * 10)
-    creator.create(3, archive, col, MODELS, seen=10, rng=np.random.default_rng(0))
+    creator.create(3, Creation(archive, col, MODELS, 10, np.random.default_rng(0)))
     archive.add(_inputs(4.0, 10, 1), "unexplained", [3] * 10)
-    second = creator.create(3, archive, col, MODELS, seen=20, rng=np.random.default_rng(0))
+    second = creator.create(3, Creation(archive, col, MODELS, 20, np.random.default_rng(0)))
     assert second.reason == "new mode of a known label" and second.index == 1

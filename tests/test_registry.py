@@ -80,7 +80,7 @@ def test_registration_rules():
             pass
     with pytest.raises(ValueError, match="unknown part"):
         registry.register("router", "x")
-    with pytest.raises(ValueError, match=r"unknown meta kind 'nope'; registered kinds: gaussian"):
+    with pytest.raises(ValueError, match=r"unknown meta kind 'nope'; registered kinds: (.*, )?gaussian"):
         registry.spec("meta", "nope")
     with pytest.raises(TypeError, match="a kind of policy, not of meta"):
         registry.spec("meta", toy_kinds.ToyTop1())
@@ -95,3 +95,13 @@ def test_a_part_that_keeps_no_protocol_is_refused_before_anything_is_built(digit
         with pytest.raises(TypeError, match=name):
             clf.partial_fit(Xtr[:32], ytr[:32])
         assert not clf.is_fitted
+
+
+def test_a_clash_with_a_shipped_kind_is_caught_before_riscmoe_has_loaded_its_own():
+    import subprocess
+    import sys
+
+    code = ("from dataclasses import dataclass\nfrom riscmoe import registry\n"
+            "@registry.register('policy', 'best', domains=('functions',))\n@dataclass(frozen=True)\nclass B:\n    pass\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode != 0 and "policy kind 'best' is already registered by riscmoe.controller.policies.Best" in proc.stderr

@@ -226,7 +226,8 @@ class ToyCreator:
         values, counts = np.unique(archive.get(ids)[1], return_counts=True) if len(ids) else ([], [])
         return [int(v) for v, c in zip(values, counts) if c >= min_examples]
 
-    def create(self, label, archive, collection, model, seen, rng):
+    def create(self, label, creation):
+        archive, collection, model, seen, rng = creation.archive, creation.collection, creation.model, creation.seen, creation.rng
         ids = archive.ids(kind="unexplained", label=label)
         pos = archive.get_features(ids)
         others = archive.ids()[archive.labels() != label]

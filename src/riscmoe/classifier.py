@@ -19,7 +19,7 @@ from riscmoe.collection.collection import Collection
 from riscmoe.config import check_fields, integer, real
 from riscmoe.controller.controller import Controller, Routing
 from riscmoe.controller.protocol import RoutingPolicy
-from riscmoe.creator.protocol import Creator, MemberCreator
+from riscmoe.creator.protocol import ArchiveCreator, Creation, MemberCreator
 from riscmoe.encoders.kinds import Module, as_encoder
 from riscmoe.feedback.protocol import Consolidating, Context, FeedbackReport, FeedbackSchedule
 from riscmoe.models.protocol import MemberModel, ModelFactory
@@ -244,7 +244,7 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
             if not callable(getattr(parts[name], method, None)):
                 raise TypeError(f"{name} must be a kind name ({', '.join(registry.kinds(name))}), a kind instance or an object "
                                 f"with {method}(...); got {type(parts[name]).__name__}")
-        for name, protocol in (("policy", RoutingPolicy), ("archive", ArchivePolicy), ("creator", Creator), ("feedback", FeedbackSchedule)):
+        for name, protocol in (("policy", RoutingPolicy), ("archive", ArchivePolicy), ("creator", ArchiveCreator), ("feedback", FeedbackSchedule)):
             if not isinstance(parts[name], protocol):
                 raise TypeError(f"{name} must be a kind name ({', '.join(registry.kinds(name))}) or an object keeping the "
                                 f"{protocol.__name__} protocol (see riscmoe.{name if name != 'policy' else 'controller'}); "
@@ -473,7 +473,7 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         # A fit at most a few thousand examples old is close enough to decide what to learn.
         meta = self.collection_.evaluate(Z, exact=False)
         context = self._context()
-        creator: Creator = parts["creator"]
+        creator: ArchiveCreator = parts["creator"]
         if isinstance(creator, MemberCreator):
             # The creator is a member: the controller's cascade decides which inputs go to creation.
             routing = self._controller(parts).route(creator.member(self.collection_, len(self.labels_)), Z,
@@ -510,11 +510,11 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
             self.creator_border_ = creator.start(float(self.threshold), float(self.margin))
         return self.creator_border_
 
-    def _create(self, creator: Creator) -> None:
+    def _create(self, creator: ArchiveCreator) -> None:
         """The members the archive is ready for."""
         factory = _SeededModels(self.kinds_["model"], int(self.seed))
         for label in creator.ready(self.archive_, int(self.min_examples)):
-            member = creator.create(label, self.archive_, self.collection_, factory, self.n_seen_, self._rng)
+            member = creator.create(label, Creation(self.archive_, self.collection_, factory, self.n_seen_, self._rng))
             self.history_.append(
                 {"member": member.index, "label": self.labels_[label], "seen": self.n_seen_, "reason": member.reason}
             )

@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.specs import QUICK, build, stage_eval_index
 from benchmarks.suite import not_run_rows, plan, table
+from benchmarks import systems
 from benchmarks.worker import run_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,3 +152,28 @@ def test_quick_suite_end_to_end(tmp_path):
     r = subprocess.run([sys.executable, "-m", "benchmarks", "--suite", "quick", "--out", str(tmp_path / "none"), "--render"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_evaluating_a_phased_system_leaves_its_phases_where_its_schedule_puts_them():
+    """The harness's prepare() before each evaluation must not end a phase of the learner."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    order = np.argsort(y, kind="stable")[:600]
+    evaluated, alone = (systems.RiscSystem("best", seed=0, feedback="phases", min_examples=16) for _ in range(2))
+    for s in (evaluated, alone):
+        s.clf.set_params(feedback__phase_length=200)
+    for i in range(0, len(order), 50):
+        idx = order[i:i + 50]
+        evaluated.partial_fit(X[idx], y[idx])
+        alone.partial_fit(X[idx], y[idx])
+        if i % 150 == 100:  # evaluations off the phase grid (phases end every 200 examples)
+            evaluated.prepare()
+            assert len(evaluated.predict(X[:10])) == 10
+            assert evaluated._answering is not evaluated.clf
+    evaluated.prepare()
+    alone.prepare()
+    assert evaluated.clf.n_seen_ == alone.clf.n_seen_ == 600
+    np.testing.assert_array_equal(evaluated.predict(X), alone.predict(X))
+    np.testing.assert_array_equal(evaluated.clf.predict_proba(X), alone.clf.predict_proba(X))

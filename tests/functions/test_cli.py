@@ -255,3 +255,65 @@ def test_a_bundled_task_set_by_name_reports_its_search_budget(tmp_path, capsys):
     assert "search:" in capsys.readouterr().out
     assert main(["functions", "solve", "list-concepts", "--wall-limit", "0", "--out", str(tmp_path / "b.jsonl")]) == 2
     assert "--wall-limit must be positive" in capsys.readouterr().err
+
+
+USER_KINDS = '''
+from dataclasses import dataclass
+from riscmoe.controller.policies import Best
+from riscmoe.registry import register
+
+
+@register("policy", "cheapest-first", domains=("functions",))
+@dataclass(frozen=True)
+class CheapestFirst(Best):
+    """Best, but stops at the first passing function (no close calls)."""
+
+    sure: float = 1.0
+    close: float = 0.0
+
+
+@register("creator", "constant-seven", domains=("functions",))
+@dataclass(frozen=True)
+class ConstantSeven:
+    provenance = "synthesised"  # the library records one of seed, synthesised, llm
+    calls = []
+
+    def create(self, task, library):
+        ConstantSeven.calls.append(task.name)
+        return "def f(x):\\n    return 7\\n"
+'''
+
+
+@pytest.fixture
+def user_kinds():
+    from riscmoe import registry
+
+    yield
+    registry.unregister("policy", "cheapest-first")
+    registry.unregister("creator", "constant-seven")
+
+
+def test_a_users_policy_and_creator_kinds_are_named_on_the_command_line(tmp_path, capsys, user_kinds):
+    """A new kind of the functions domain's parts, registered in the user's own file: no riscmoe file edited."""
+    kinds = tmp_path / "my_kinds.py"
+    kinds.write_text(USER_KINDS)
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"name": "seven", "examples": [{"args": [1], "output": 7}, {"args": [5], "output": 7}],
+                                 "queries": [{"args": [9], "expected": 7}]}) + "\n" + json.dumps(TASKS[0]) + "\n")
+    lib = tmp_path / "lib.sqlite"
+    code = solve(tasks, lib, tmp_path / "a.jsonl", "--import", str(kinds), "--policy", "cheapest-first", "--creator", "constant-seven")
+    assert code == 0
+    answers = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert answers[0]["status"] == "created" and answers[0]["answers"] == [7]  # the user's creator made it
+    assert answers[1]["status"] == "reused" and answers[1]["answers"] == [55, 1]  # the seed triangular, under the user's policy
+    import sys
+
+    assert sys.modules["my_kinds"].ConstantSeven.calls == ["seven"]  # asked only where no stored function passed
+    capsys.readouterr()
+    for extra, message in [(["--policy", "nope"], "unknown policy kind 'nope' of the functions domain; registered kinds: first, best"),
+                           (["--creator", "from-archive"], "unknown creator kind 'from-archive' of the functions domain; "
+                                                            "registered kinds: synthesis, llm"),
+                           (["--creator", "llm"], "--creator llm needs --llm-base-url")]:
+        assert solve(tasks, lib, tmp_path / "b.jsonl", *extra) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "b.jsonl").exists()  # refused before anything was written

@@ -3,7 +3,7 @@
 import pytest
 
 from riscmoe.functions.controller import FunctionController
-from riscmoe.functions.creator import Creator, check_on_examples
+from riscmoe.functions.creator import FunctionCreator, check_on_examples
 from riscmoe.functions.library import FunctionLibrary
 from riscmoe.functions.meta import ApplicabilityIndex
 from riscmoe.functions.sandbox import Sandbox
@@ -117,7 +117,7 @@ def test_hostile_or_wrong_creations_are_rejected_and_the_library_kept(box, sourc
     lib = FunctionLibrary(":memory:", sandbox=box)
     before = lib.sources()
     creator = FixedCreator(source)
-    assert isinstance(creator, Creator)
+    assert isinstance(creator, FunctionCreator)
     ctl = FunctionController(lib, creators=[creator])
     r = ctl.solve(Task("weird", [((1,), 91), ((2,), 17), ((3,), 55)], [(4,)]))
     assert r.status == "failed" and r.answers == [None] and creator.calls == 1
@@ -151,7 +151,7 @@ def test_check_on_examples_reports_failures_for_people(box):
 
 def test_bad_arguments(box):
     lib = FunctionLibrary(":memory:", sandbox=box)
-    with pytest.raises(ValueError, match="unknown policy 'any'"):
+    with pytest.raises(ValueError, match="unknown policy kind 'any'"):
         FunctionController(lib, policy="any")
     with pytest.raises(TypeError, match="is not a creator"):
         FunctionController(lib, creators=[object()])

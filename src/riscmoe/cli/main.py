@@ -150,30 +150,10 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _import_kinds(names: Sequence[str]) -> None:
-    """Import each --import module (by name, the current folder first on the path, or as a .py file)."""
-    import importlib
-    import importlib.util
+    """Import each --import module (see ``riscmoe.registry.import_modules``)."""
+    from riscmoe import registry
 
-    for name in names:
-        path = Path(name)
-        try:
-            if name.endswith(".py"):
-                if not path.is_file():
-                    raise ValueError(f"--import {name}: no such file")
-                spec = importlib.util.spec_from_file_location(path.stem, path)
-                module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-                sys.modules[path.stem] = module
-                spec.loader.exec_module(module)  # type: ignore[union-attr]
-            else:
-                if "" not in sys.path and str(Path.cwd()) not in sys.path:
-                    sys.path.insert(0, str(Path.cwd()))
-                importlib.import_module(name)
-        except ValueError:
-            raise
-        except ModuleNotFoundError as exc:
-            raise ValueError(f"--import {name}: {exc} (give a module on the Python path or in this folder, or a .py file)") from None
-        except Exception as exc:  # the user's module failed while importing: say which and why
-            raise RuntimeError(f"--import {name} failed while importing: {type(exc).__name__}: {exc}") from None
+    registry.import_modules(names)
 
 
 def _kind_name(part: Any) -> str:

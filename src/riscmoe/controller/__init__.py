@@ -1,7 +1,29 @@
-"""The controller: routing policies over the collection."""
+"""The controller: a generic cascade over ranked candidates, under routing policies shared by every domain."""
 
-from riscmoe.controller.controller import Controller, Routing
-from riscmoe.controller.policies import Best, First, Mixture
-from riscmoe.controller.protocol import RoutingPolicy
+# Imported on first use (PEP 562): the torch-free parts (protocols, policies, cascade) load
+# without the torch-based ones, for the functions domain.
+_LAZY = {
+    "Controller": "riscmoe.controller.controller",
+    "Routing": "riscmoe.controller.controller",
+    "Best": "riscmoe.controller.policies",
+    "First": "riscmoe.controller.policies",
+    "Mixture": "riscmoe.controller.policies",
+    "RoutingPolicy": "riscmoe.controller.protocol",
+    "Cascaded": "riscmoe.controller.cascade",
+}
 
-__all__ = ["Best", "Controller", "First", "Mixture", "Routing", "RoutingPolicy"]
+__all__ = ['Best', 'Cascaded', 'Controller', 'First', 'Mixture', 'Routing', 'RoutingPolicy']
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from riscmoe.collection.collection import Collection
+from riscmoe.controller.cascade import cascade
 from riscmoe.controller.protocol import RoutingPolicy
 from riscmoe.meta.protocol import Verdict
 from riscmoe import registry
@@ -35,7 +36,7 @@ class Routing:
 
 
 class Controller:
-    """Route inputs to members: candidates from the policy, models run in cascade, answers combined by the policy.
+    """Route inputs to members: candidates from the policy, models run in cascade (``riscmoe.controller.cascade``), answers combined by the policy.
 
     Every policy works over the members whose meta-model confidence reaches
     ``threshold``. When none accepts but the most confident one is near its threshold (its
@@ -78,22 +79,10 @@ class Controller:
         if M == 0:
             none = torch.full((B,), -1, dtype=torch.long)
             return Routing(none, none.clone(), n_run, torch.zeros(B), runs)
-        k = min(self.max_experts, M)
-        order, valid, forced = self.policy.candidates(meta, self.accepted(conf, meta.rank), k)
-        probs = torch.full((B, k), -1.0)
-        active = valid[:, 0].clone()
-        stop_at = self.policy.stop_at
-        for j in range(k):
-            rows = torch.nonzero((active | forced[:, j]) & valid[:, j]).squeeze(1)
-            if len(rows) == 0:
-                break
-            probs[rows, j] = self._run(collection, X, rows, order[rows, j], runs)
-            n_run[rows] += 1
-            if stop_at is not None:
-                # A cascade stops at the first model that is sure of its input.
-                active = active & (probs[:, j] < stop_at)
-        label, member, confidence = self.policy.combine(meta, order, probs, collection.labels())
-        return Routing(label, member, n_run, confidence, runs)
+        ran = cascade(self.policy, meta, self.accepted(conf, meta.rank), min(self.max_experts, M),
+                      lambda rows, members: self._run(collection, X, rows, members, runs))
+        label, member, confidence = self.policy.combine(meta, ran.order, ran.probs, collection.labels())
+        return Routing(label, member, ran.n_run, confidence, runs)
 
     @staticmethod
     def _run(collection: Collection, X: torch.Tensor, rows: torch.Tensor, members: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:

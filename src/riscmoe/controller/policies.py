@@ -1,46 +1,53 @@
-"""The shipped routing policies: ``first``, ``best`` and ``mixture``."""
+"""The shipped routing policies: ``first``, ``best`` and ``mixture``.
+
+They are shared by every domain: recognition hands them torch tensors, the functions domain
+numpy arrays (``riscmoe.controller.arrays`` keeps each in its own type), and the shapes below
+hold for both. ``Tensor`` stands for either.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-import torch
-
+from riscmoe.controller.arrays import ops
 from riscmoe.meta.protocol import Verdict
-from riscmoe.registry import register
+from riscmoe.registry import ALL_DOMAINS, register
+
+Tensor = Any  # a torch tensor or a numpy array
 
 
-def by_rank(verdict: Verdict, accepted: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def by_rank(verdict: Verdict, accepted: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """The k best-ranked members of each input, accepting ones first: (order, valid), (B, k)."""
-    rank = verdict.rank
+    xp, rank = ops(verdict.rank), verdict.rank
     # Members that do not accept sit below every accepting one (rank keeps its resolution
     # where confidences are near 0 or 1).
-    key = torch.where(accepted, rank, rank - (rank.max() - rank.min() + 1.0))
-    order = key.topk(k, dim=1).indices
-    return order, accepted.gather(1, order)
+    key = xp.where(accepted, rank, rank - (rank.max() - rank.min() + 1.0))
+    order = xp.topk(key, k)
+    return order, xp.gather(accepted, order)
 
 
-def _agreeing(verdict: Verdict, order: torch.Tensor, probs: torch.Tensor, model_weight: float) -> torch.Tensor:
+def _agreeing(verdict: Verdict, order: Tensor, probs: Tensor, model_weight: float) -> Tensor:
     """(B,) position of the candidate whose meta-model and model agree most, among those that ran (probs >= 0):
     the highest ``log posterior + model_weight * log p(mine)``."""
-    log_post = verdict.log_posterior.gather(1, order)  # (B, k)
-    combined = log_post + model_weight * torch.log(probs.clamp(min=1e-12))
-    return torch.where(probs >= 0, combined, torch.full_like(combined, float("-inf"))).argmax(1)
+    xp = ops(probs)
+    log_post = xp.gather(verdict.log_posterior, order)  # (B, k)
+    combined = log_post + model_weight * xp.log_clamped(probs, 1e-12)
+    return xp.where(probs >= 0, combined, xp.full(combined.shape, float("-inf"), dtype=combined.dtype)).argmax(1)
 
 
-def _answer(verdict: Verdict, order: torch.Tensor, probs: torch.Tensor, labels: torch.Tensor,
-            pick: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _answer(verdict: Verdict, order: Tensor, probs: Tensor, labels: Tensor, pick: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Label, member and confidence (meta-model confidence times model probability) of the picked candidates."""
-    B = len(order)
+    xp, B = ops(probs), len(order)
     answered = (probs >= 0).any(1)
-    chosen = order.gather(1, pick[:, None]).squeeze(1)
-    member = torch.where(answered, chosen, torch.full((B,), -1, dtype=torch.long))
-    label = torch.where(answered, labels[chosen], torch.full((B,), -1, dtype=torch.long))
-    conf = probs.gather(1, pick[:, None]).squeeze(1) * verdict.conf.gather(1, chosen[:, None]).squeeze(1)
-    return label, member, torch.where(answered, conf, torch.zeros(B))
+    chosen = xp.gather(order, pick[:, None])[:, 0]
+    member = xp.where(answered, chosen, xp.full((B,), -1, dtype=xp.long))
+    label = xp.where(answered, labels[chosen], xp.full((B,), -1, dtype=xp.long))
+    conf = xp.gather(probs, pick[:, None])[:, 0] * xp.gather(verdict.conf, chosen[:, None])[:, 0]
+    return label, member, xp.where(answered, conf, xp.zeros((B,)))
 
 
-@register("policy", "first")
+@register("policy", "first", domains=ALL_DOMAINS)
 @dataclass(frozen=True)
 class First:
     """Members in the order they were created: the first whose model is sure the input is
@@ -60,23 +67,24 @@ class First:
     def stop_at(self) -> float | None:
         return self.sure
 
-    def candidates(self, verdict: Verdict, accepted: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        B, M = accepted.shape
-        idx = torch.arange(M, dtype=verdict.conf.dtype).expand(B, M)
-        key = torch.where(accepted, -idx, -idx - M)  # accepted first, then by creation order
-        order = key.topk(k, dim=1).indices
-        valid = accepted.gather(1, order)
-        return order, valid, torch.zeros_like(valid)
+    def candidates(self, verdict: Verdict, accepted: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+        xp, (B, M) = ops(accepted), accepted.shape
+        idx = xp.expand(xp.arange(M, dtype=verdict.conf.dtype), (B, M))
+        key = xp.where(accepted, -idx, -idx - M)  # accepted first, then by creation order
+        order = xp.topk(key, k)
+        valid = xp.gather(accepted, order)
+        return order, valid, valid & False
 
-    def combine(self, verdict: Verdict, order: torch.Tensor, probs: torch.Tensor,
-                labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def combine(self, verdict: Verdict, order: Tensor, probs: Tensor,
+                labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        xp = ops(probs)
         pick = _agreeing(verdict, order, probs, self.model_weight)
-        claimed = (probs >= self.sure).float()
-        pick = torch.where(claimed.any(1), claimed.argmax(1), pick)  # the first sure model wins
+        claimed = xp.as_float(probs >= self.sure)
+        pick = xp.where(claimed.any(1), claimed.argmax(1), pick)  # the first sure model wins
         return _answer(verdict, order, probs, labels, pick)
 
 
-@register("policy", "best")
+@register("policy", "best", domains=ALL_DOMAINS)
 @dataclass(frozen=True)
 class Best:
     """The most confident meta-model goes first; the next runs while the models that ran are
@@ -100,22 +108,22 @@ class Best:
     def stop_at(self) -> float | None:
         return self.sure
 
-    def candidates(self, verdict: Verdict, accepted: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def candidates(self, verdict: Verdict, accepted: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
         order, valid = by_rank(verdict, accepted, k)
         if self.close > 0:
-            log_post = verdict.log_posterior.gather(1, order)  # (B, k)
+            log_post = ops(order).gather(verdict.log_posterior, order)  # (B, k)
             forced = valid[:, :1] & (log_post[:, :1] - log_post < self.close)
         else:
-            forced = torch.zeros_like(valid)
+            forced = valid & False
         return order, valid, forced
 
-    def combine(self, verdict: Verdict, order: torch.Tensor, probs: torch.Tensor,
-                labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def combine(self, verdict: Verdict, order: Tensor, probs: Tensor,
+                labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         pick = _agreeing(verdict, order, probs, self.model_weight)
         return _answer(verdict, order, probs, labels, pick)
 
 
-@register("policy", "mixture")
+@register("policy", "mixture", domains=ALL_DOMAINS)
 @dataclass(frozen=True)
 class Mixture:
     """The ``max_experts`` most confident accepting members all run; their outputs are
@@ -127,25 +135,26 @@ class Mixture:
     def stop_at(self) -> float | None:
         return None
 
-    def candidates(self, verdict: Verdict, accepted: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def candidates(self, verdict: Verdict, accepted: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
         order, valid = by_rank(verdict, accepted, k)
-        return order, valid, torch.zeros_like(valid)
+        return order, valid, valid & False
 
-    def combine(self, verdict: Verdict, order: torch.Tensor, probs: torch.Tensor,
-                labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        B = len(order)
+    def combine(self, verdict: Verdict, order: Tensor, probs: Tensor,
+                labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        xp, B = ops(probs), len(order)
         ran = probs >= 0
-        conf = verdict.conf.gather(1, order)
+        conf = xp.gather(verdict.conf, order)
         cand_labels = labels[order]  # (B, k)
         n_labels = int(labels.max()) + 1
-        weight = torch.where(ran, conf * probs.clamp(min=0.0), torch.zeros_like(probs))
-        scores = torch.zeros(B, n_labels).scatter_add_(1, cand_labels, weight)
+        zero = xp.zeros(probs.shape, dtype=probs.dtype)
+        weight = xp.where(ran, conf * xp.clamp_min(probs, 0.0), zero)
+        scores = xp.scatter_add(xp.zeros((B, n_labels), dtype=weight.dtype), cand_labels, weight)
         best = scores.argmax(1)
-        total = torch.where(ran, conf, torch.zeros_like(probs)).sum(1)
-        top = torch.where(ran & (cand_labels == best[:, None]), weight, torch.full_like(weight, -1.0)).argmax(1)
+        total = xp.where(ran, conf, zero).sum(1)
+        top = xp.where(ran & (cand_labels == best[:, None]), weight, zero - 1.0).argmax(1)
         answered = ran.any(1)
-        none = torch.full((B,), -1, dtype=torch.long)
-        label = torch.where(answered, best, none)
-        member = torch.where(answered, order.gather(1, top[:, None]).squeeze(1), none)
-        confidence = torch.where(answered, scores.gather(1, best[:, None]).squeeze(1) / total.clamp(min=1.0), torch.zeros(B))
+        none = xp.full((B,), -1, dtype=xp.long)
+        label = xp.where(answered, best, none)
+        member = xp.where(answered, xp.gather(order, top[:, None])[:, 0], none)
+        confidence = xp.where(answered, xp.gather(scores, best[:, None])[:, 0] / xp.clamp_min(total, 1.0), xp.zeros((B,)))
         return label, member, confidence

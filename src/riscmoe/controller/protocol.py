@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import torch
+if TYPE_CHECKING:  # annotations only: the protocols load without torch (the functions domain never imports it)
+    import torch
 
 from riscmoe.meta.protocol import Verdict
 

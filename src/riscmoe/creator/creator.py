@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from riscmoe.archive.sqlite_archive import Archive
-from riscmoe.collection.collection import Collection, Member
-from riscmoe.models.protocol import ModelFactory
+from riscmoe.collection.collection import Member
+from riscmoe.creator.protocol import Creation
 from riscmoe.registry import register
 
 
@@ -46,9 +46,9 @@ class FromArchive:
         values, counts = np.unique(labels, return_counts=True)
         return [int(v) for v, c in zip(values, counts) if c >= min_examples]
 
-    def create(self, label: int, archive: Archive, collection: Collection, model: ModelFactory, seen: int,
-               rng: np.random.Generator) -> Member:
+    def create(self, label: int, creation: Creation) -> Member:
         """Make a member for ``label`` from its unexplained inputs; they become its sample."""
+        archive, collection, model, seen, rng = creation.archive, creation.collection, creation.model, creation.seen, creation.rng
         ids = archive.ids(kind="unexplained", label=label)
         F_pos = archive.get_features(ids)
         neg_ids = archive.ids()[archive.labels() != label]

@@ -6,14 +6,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 from riscmoe.archive.sqlite_archive import Archive
 from riscmoe.collection.collection import Collection, Member
 from riscmoe.creator.creator import FromArchive
+from riscmoe.creator.protocol import Creation
 from riscmoe.meta.protocol import Verdict
-from riscmoe.models.protocol import ModelFactory
 from riscmoe.registry import register
 
 # Bounds of the creator member's (log) border: at the bottom it takes only inputs no
@@ -76,7 +75,7 @@ class WithCreator:
         return out
 
 
-class Creation:
+class CreationModel:
     """The creator member's "model": the act of creation takes every input routed to it
     (probability of "mine" 1). What it does with them (archive them as unexplained, make
     a member once enough gather) is feedback's and the creator's work, once labelled."""
@@ -90,14 +89,14 @@ class Creation:
 
 @dataclass
 class _Entry:
-    model: Creation
+    model: CreationModel
 
 
 class _CollectionWithCreator:
     """The collection as the controller sees it with the creator member last."""
 
     def __init__(self, collection: Collection, label: int) -> None:
-        self.members = [*collection.members, _Entry(Creation())]
+        self.members = [*collection.members, _Entry(CreationModel())]
         self._labels = torch.cat([collection.labels(), torch.tensor([label], dtype=torch.long)])
 
     def labels(self) -> torch.Tensor:
@@ -149,9 +148,8 @@ class AsMember:
     def ready(self, archive: Archive, min_examples: int) -> list[int]:
         return self._maker().ready(archive, min_examples)
 
-    def create(self, label: int, archive: Archive, collection: Collection, model: ModelFactory, seen: int,
-               rng: np.random.Generator) -> Member:
-        return self._maker().create(label, archive, collection, model, seen, rng)
+    def create(self, label: int, creation: Creation) -> Member:
+        return self._maker().create(label, creation)
 
     def start(self, threshold: float, margin: float) -> CreatorBorder:
         return CreatorBorder(math.log(threshold / margin))

@@ -1,47 +1,80 @@
-"""What a model creator is: it makes a new member when no member can deal with some inputs."""
+"""What a model creator is: it makes a new member when no member can deal with some inputs.
+
+One protocol for every domain: ``create(need, context)`` makes a member for a need that no
+member meets, from what the domain hands over as its context, or returns None when it found
+nothing within its budget. Each domain says what a need, a context and a made member are:
+
+- recognition (``ArchiveCreator``): the need is a label whose unexplained inputs gathered in
+  the archive, the context a ``Creation`` (archive, collection, model factory, ...), and
+  the made member a ``Member`` added to the collection;
+- functions (``riscmoe.functions.creator.FunctionCreator``): the need is a task no stored
+  function solves, the context the function library, and the made member the source of one
+  function, which the functions controller verifies and stores.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
-import torch
+if TYPE_CHECKING:  # annotations only: the protocol loads without torch (the functions domain never imports it)
+    import numpy as np
+    import torch
 
-from riscmoe.archive.sqlite_archive import Archive
-from riscmoe.collection.collection import Collection, Member
-from riscmoe.meta.protocol import Verdict
-from riscmoe.models.protocol import ModelFactory
+    from riscmoe.archive.sqlite_archive import Archive
+    from riscmoe.collection.collection import Collection, Member
+    from riscmoe.meta.protocol import Verdict
+    from riscmoe.models.protocol import ModelFactory
 
 
 @runtime_checkable
 class Creator(Protocol):
-    """Makes members from the archive of unexplained inputs.
+    """Makes a new member for a need no member meets: ``create(need, context)`` -> the member, or None."""
+
+    def create(self, need: Any, context: Any) -> Any: ...
+
+
+@dataclass
+class Creation:
+    """What recognition hands its creator: ``archive`` (the unexplained inputs and samples),
+    ``collection`` (to add the member to), ``model`` (the member-model factory: the i-th
+    member's model is ``model.build(in_dim, i)``, the estimator's factory adding its own
+    seed), ``seen`` (examples learned so far: the member's ``created_at``) and ``rng``."""
+
+    archive: Archive
+    collection: Collection
+    model: ModelFactory
+    seen: int
+    rng: np.random.Generator
+
+
+@runtime_checkable
+class ArchiveCreator(Creator, Protocol):
+    """Recognition's creator: makes members from the archive of unexplained inputs.
 
     Contract:
 
     - ``ready(archive, min_examples)`` -> the label ids (ascending) for which a member can
       be made now. It changes nothing.
-    - ``create(label, archive, collection, model, seen, rng)`` -> the new ``Member``: its
-      meta-model added to the collection's bank (``collection.add``) from inputs of
-      ``label``, its model built by the factory ``model`` (``model.build(in_dim, i)`` for the
-      i-th member: the factory the estimator hands over adds its own seed) and trained; the archive's records may be relabelled (e.g. the inputs that prompted
-      the member become its representative sample). ``seen`` is the count of examples
-      learned so far (the member's ``created_at``); randomness comes from ``rng``.
+    - ``create(label, creation)`` -> the new ``Member``: its meta-model added to the
+      collection's bank (``creation.collection.add``) from inputs of ``label``, its model
+      built by ``creation.model`` and trained; the archive's records may be relabelled (e.g.
+      the inputs that prompted the member become its representative sample). Randomness
+      comes from ``creation.rng``.
     """
 
     def ready(self, archive: Archive, min_examples: int) -> list[int]: ...
 
-    def create(self, label: int, archive: Archive, collection: Collection, model: ModelFactory, seen: int,
-               rng: np.random.Generator) -> Member: ...
+    def create(self, label: int, creation: Creation) -> Member: ...
 
 
 @runtime_checkable
-class MemberCreator(Creator, Protocol):
+class MemberCreator(ArchiveCreator, Protocol):
     """A creator that is itself a member of the collection: its meta-model means "no other
     member copes with this input", and the controller routes inputs to it (to creation) in
     the same batched verdict and cascade as every other member.
 
-    Contract (besides ``Creator``'s):
+    Contract (besides ``ArchiveCreator``'s):
 
     - ``start(threshold, margin)`` -> the creator member's learned state (a small object
       with ``to_info()`` / ``from_info(info)`` for saves), before any feedback.

@@ -10,7 +10,7 @@
 """
 
 from riscmoe.functions.controller import POLICIES, Chooser, FunctionController, TaskResult
-from riscmoe.functions.creator import Creator, check_on_examples
+from riscmoe.functions.creator import FunctionCreator, check_on_examples
 from riscmoe.functions.library import AddResult, FunctionLibrary, FunctionRecord, LibraryFormatError
 from riscmoe.functions.meta import ApplicabilityIndex, Candidate
 from riscmoe.functions.sandbox import Outcome, Sandbox, UnsafeSourceError, check_source

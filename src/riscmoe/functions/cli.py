@@ -28,7 +28,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     solve.add_argument("--library", default=DEFAULT_LIBRARY, help=f"library file (default {DEFAULT_LIBRARY}; made with the seed functions if absent)")
     solve.add_argument("--out", default="answers.jsonl", help="answers file, one line per task (default answers.jsonl)")
     solve.add_argument("--report", default=None, help="report folder (default: the answers file's name + '-report')")
-    solve.add_argument("--policy", default="best", choices=["first", "best", "mixture"])
+    solve.add_argument("--policy", default="best",
+                       help="routing policy, shared with recognition: first, best (default), mixture, or a kind registered "
+                            "by an --import module")
+    solve.add_argument("--creator", action="append", default=None, metavar="KIND", dest="creators",
+                       help="creator kind, asked in the order given (repeatable; default: synthesis, then llm when "
+                            "--llm-base-url is given); a kind registered by an --import module is built with its defaults")
+    solve.add_argument("--import", action="append", default=[], metavar="MODULE", dest="imports",
+                       help="module or .py file to import first (repeatable): the functions-domain kinds it registers "
+                            "(riscmoe.registry.register(..., domains=('functions',))) can then be named by --policy and --creator")
     solve.add_argument("--time-limit", type=float, default=5.0,
                        help="program search per task, in nominal seconds: S x 400,000 candidate evaluations, about S seconds "
                             "on one core of a 2020s server, the same search on any machine and under any load (default 5)")
@@ -86,13 +94,36 @@ def run(args: argparse.Namespace) -> int:
         return _show(lib, args.name)
 
 
+def _creators(args: argparse.Namespace) -> list[Any]:
+    """The creators, by kind (``--creator``; the flags set the shipped kinds' settings), each built."""
+    import dataclasses
+
+    from riscmoe import registry
+
+    names = args.creators or (["synthesis"] + (["llm"] if args.llm_base_url else []))
+    if "llm" in names and args.llm_base_url is None:
+        raise ValueError("--creator llm needs --llm-base-url and --llm-model")
+    flags = {"synthesis": {"budget": args.time_limit, "max_size": args.max_size, "wall_limit": args.wall_limit},
+             "llm": {"base_url": args.llm_base_url or "", "model": args.llm_model or ""}}
+    out = []
+    for name in names:
+        kind = registry.spec("creator", name, "functions")
+        kind = dataclasses.replace(kind, **flags.get(name, {}))
+        build = getattr(kind, "build", None)
+        out.append(build() if callable(build) else kind)
+    return out
+
+
 def _solve(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from riscmoe.functions.controller import FunctionController
+    from riscmoe import registry
+    from riscmoe.functions.controller import FunctionController, routing_policy
     from riscmoe.functions.library import FunctionLibrary
-    from riscmoe.functions.synthesis import SynthesisCreator
     from riscmoe.functions.tasks import load_tasks
+
+    registry.import_modules(args.imports)
+    routing_policy(args.policy)  # an unknown policy fails before anything is read or written
 
     if (args.llm_base_url is None) != (args.llm_model is None):
         raise ValueError("give both --llm-base-url and --llm-model, or neither")
@@ -113,14 +144,11 @@ def _solve(args: argparse.Namespace) -> int:
     report_dir = Path(args.report) if args.report else out.with_name(out.stem + "-report")
     _check_outputs(out, report_dir, args.force)  # so does an earlier run's output
     t_start = time.perf_counter()
-    creators: list[Any] = [SynthesisCreator(budget=args.time_limit, max_size=args.max_size, wall_limit=args.wall_limit)]
-    chooser = None
-    if args.llm_base_url:
-        from riscmoe.functions.llm import LLMChooser, LLMCreator
+    creators, chooser = _creators(args), None
+    if args.llm_choose:
+        from riscmoe.functions.llm import LLMChooser
 
-        creators.append(LLMCreator(base_url=args.llm_base_url, model=args.llm_model))
-        if args.llm_choose:
-            chooser = LLMChooser(base_url=args.llm_base_url, model=args.llm_model)
+        chooser = LLMChooser(base_url=args.llm_base_url, model=args.llm_model)
     interrupted = False
     with FunctionLibrary(args.library) as lib:
         n_start = len(lib)

@@ -18,6 +18,10 @@ Per task:
    - ``mixture``: every passing function answers each query; the answer is their vote,
      weighted by ``exp(score - best score)``;
 
+   These are the routing policies recognition uses (``riscmoe.controller.policies``), run
+   by the same cascade (``riscmoe.controller.cascade``): a candidate's verification is its
+   "model", with probability 1 of "mine" when it reproduces every example;
+
 4. when none passes, the creators are asked in turn, shown only the fit examples; what one
    returns is checked, run on the held-back example and, if it reproduces it, verified on
    every example, stored (deduplicated: merged with a stored twin only if the two agree on
@@ -61,14 +65,38 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
-from riscmoe.functions.creator import Creator
+import numpy as np
+
+from riscmoe import registry
+from riscmoe.controller.cascade import cascade
+from riscmoe.controller.protocol import RoutingPolicy
+from riscmoe.functions.creator import FunctionCreator
 from riscmoe.functions.library import FunctionLibrary
 from riscmoe.functions.meta import ApplicabilityIndex, Candidate
 from riscmoe.functions.sandbox import UnsafeSourceError, check_source
 from riscmoe.functions.tasks import Task
 from riscmoe.functions.values import canonical, format_call, values_equal
+from riscmoe.meta.protocol import Scores
 
-POLICIES = ("first", "best", "mixture")
+# The shared routing policies (``riscmoe.controller.policies``), as this domain reads them.
+# A candidate's "model" is its verification: its probability of "mine" is 1 when it
+# reproduces every example of the task and 0 when not. ``first`` stops at the first that
+# does; under ``best`` every candidate is a close call (the index's scores alone do not
+# tell which stored function is right), so all are verified and the best-scored one that
+# passes answers; ``mixture`` runs them all and pools them.
+POLICY_DEFAULTS = {"first": {"sure": 1.0}, "best": {"sure": 1.0, "close": math.inf}}
+POLICIES = ("first", "best", "mixture")  # the shipped kinds; any registered kind (or policy object) works
+
+
+def routing_policy(policy: RoutingPolicy | str) -> RoutingPolicy:
+    """The policy object for ``policy``: a registered kind's name gets this domain's settings (``POLICY_DEFAULTS``)."""
+    if isinstance(policy, str):
+        return registry.kind_class("policy", policy, "functions")(**POLICY_DEFAULTS.get(policy, {}))
+    policy = registry.spec("policy", policy, "functions")
+    if not isinstance(policy, RoutingPolicy):
+        raise TypeError(f"policy must be a routing policy (candidates, combine, stop_at: see riscmoe.controller.protocol) "
+                        f"or the name of one; got {type(policy).__name__}")
+    return policy
 MAX_WINDOW = 64  # most tasks whose candidates are verified in one round trip
 STATUSES = ("reused", "created", "failed")
 CHECKS = ("verified", "fits")  # an answered task's check: reproduced a held-back example, or only fits them all
@@ -117,9 +145,13 @@ class FunctionController:
 
     Args:
         library: the function library (grows as tasks are solved).
-        policy: one of ``POLICIES``.
+        policy: a routing policy shared with recognition (``riscmoe.controller.policies``),
+            by name (``first``, ``best``, ``mixture``, or any registered kind: see
+            ``POLICY_DEFAULTS``) or as an object. A policy that never stops its cascade
+            (``stop_at`` None, as ``mixture``) pools every function that passes.
         creators: asked in order when no stored function passes (default: none).
-        index: the meta-models (default ``ApplicabilityIndex()``).
+        index: the meta-models (default ``ApplicabilityIndex()``; a name builds that registered
+            ``meta`` kind of the functions domain, e.g. ``"applicability"``).
         max_verify: most candidates verified per task.
         batch: candidates verified per round trip under ``first``.
         chooser: asked under ``best`` when several verified functions disagree on the queries.
@@ -141,9 +173,9 @@ class FunctionController:
     def __init__(
         self,
         library: FunctionLibrary,
-        policy: str = "best",
-        creators: Sequence[Creator] = (),
-        index: ApplicabilityIndex | None = None,
+        policy: RoutingPolicy | str = "best",
+        creators: Sequence[FunctionCreator] = (),
+        index: ApplicabilityIndex | str | None = None,
         max_verify: int = 64,
         batch: int = 8,
         chooser: Chooser | None = None,
@@ -151,10 +183,8 @@ class FunctionController:
         holdout_min: int | None = HOLDOUT_MIN_EXAMPLES,
         cross_check: bool = False,
     ) -> None:
-        if policy not in POLICIES:
-            raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
         for c in creators:
-            if not isinstance(c, Creator):
+            if not isinstance(c, FunctionCreator):
                 raise TypeError(f"{c!r} is not a creator: it needs a provenance attribute and create(task, library)")
         if max_verify < 1 or batch < 1:
             raise ValueError(f"max_verify and batch must be at least 1, got {max_verify} and {batch}")
@@ -163,7 +193,9 @@ class FunctionController:
         if not isinstance(cross_check, bool):
             raise TypeError(f"cross_check must be True or False, got {cross_check!r}")
         self.holdout_min, self.cross_check = holdout_min, cross_check
-        self.library, self.policy, self.creators = library, policy, list(creators)
+        self.library, self.policy, self.creators = library, routing_policy(policy), list(creators)
+        if isinstance(index, str):  # a meta-model kind of this domain, by name
+            index = registry.spec("meta", index, "functions").build()
         self.index = index if index is not None else ApplicabilityIndex()
         self.max_verify, self.batch = max_verify, batch
         self.chooser, self.remember_failures = chooser, remember_failures
@@ -182,20 +214,18 @@ class FunctionController:
         fit, held = self._split(task)
         cands, refuted = self.index.rank(fit, self.library)
         res = TaskResult(task.name, "failed", None, [None] * len(task.queries), 0.0, len(cands) + refuted, refuted, held_back=len(held))
-        verified = self._verify(task, fit, cands[: self.max_verify], res)
-        passing = [(c, outs) for c, outs, held_ok in verified if held_ok]
-        refuted = [c.name for c, _, held_ok in verified if not held_ok]
-        if refuted:  # each fitted the fit examples and failed the held-back one: it looked right and was not
-            self.library.record_refutation(refuted, held, defer=self._deferring)
-        if passing:
+        routed = self._route(task, fit, cands[: self.max_verify], res)
+        if routed.refuted:  # each fitted the fit examples and failed the held-back one: it looked right and was not
+            self.library.record_refutation([c.name for c in routed.refuted], held, defer=self._deferring)
+        if routed.chosen:
             res.status = "reused"
-            chosen = self._choose(task, passing, res)
+            chosen = self._choose(task, routed, res)
             res.passing = [c.name for c, _ in chosen]
             # Verified: the held-back example did not shape the choice (the pick among the
-            # functions fitting the fit examples alone reproduces it), as for a made function.
-            untouched = len(passing) == len(verified) if self.policy == "mixture" or res.chosen_by == "chooser" else verified[0][2]
+            # functions fitting the fit examples alone is the same), as for a made function.
+            untouched = not routed.refuted if res.chosen_by == "chooser" else routed.untouched
             res.check = "verified" if held and untouched else "fits"
-            self._answer_with(task, [c for c, _ in chosen], res, [outs for _, outs in chosen], held)
+            self._answer_with(task, [c for c, _ in chosen], res, [outs for _, outs in chosen], held, answers=routed.answers)
         elif not self.creators:
             res.notes.append("no stored function reproduces the examples, and there is no creator")
         else:
@@ -294,40 +324,86 @@ class FunctionController:
         return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:32]
 
     # --------------------------------------------------------------- verify
-    def _verify(self, task: Task, fit: Task, cands: list[Candidate], res: TaskResult) -> list[tuple[Candidate, list, bool]]:
-        """Candidates that reproduce the fit examples, by policy: (candidate, query outcomes, reproduces the held-back ones).
+    def _route(self, task: Task, fit: Task, cands: list[Candidate], res: TaskResult) -> "_Routed":
+        """Verify the candidates through the shared cascade under the policy, and pick what answers.
 
-        Examples and queries go in the same batch: one round trip verifies and answers.
-        Under ``best`` they come best first (highest score, then smallest); under ``first``,
-        in rank order, up to the first that reproduces every example.
+        The verdict (``Scores``, one row) gives each candidate its index score as log
+        posterior, ``exp(score - top score)`` as confidence, and a rank by score, then size.
+        Each candidate's "model" is its verification on the task's examples and queries (one
+        sandbox round trip per round of the cascade, unless already prefetched): probability
+        1 when it reproduces every example, 0 when not. The policy's ``combine`` picks the
+        function from those that passed; a pooling policy (``stop_at`` None) answers each
+        query with ``combine`` over the passing functions' answers to it.
         """
+        out = _Routed()
+        if not cands:
+            return out
+        k = len(cands)
         n_fit, n_ex = len(fit.examples), len(task.examples)
         args = [a for a, _ in task.examples] + list(task.queries)
-        step = self.batch if self.policy == "first" else len(cands)
         fresh = self._prefetched_at == self.library.changes
         out_type = task.signature.output
-        passing: list[tuple[Candidate, list, bool]] = []
-        for s in range(0, len(cands), max(1, step)):
-            chunk = cands[s : s + step]
-            known = {c.name: self._prefetched.get((id(task), c.name)) for c in chunk} if fresh else {}
-            missing = [c.name for c in chunk if known.get(c.name) is None]
+        score = np.array([c.score for c in cands], np.float64)
+        by_score = sorted(range(k), key=lambda j: (-cands[j].score, cands[j].size, j))
+        rank = np.empty(k, np.float64)
+        rank[by_score] = -np.arange(k, dtype=np.float64)
+        typical = np.minimum(1.0, np.array([c.agree / max(1, n_fit) for c in cands], np.float32))
+        verdict = Scores(conf=np.exp(score - score.max()).astype(np.float32)[None], rank=rank[None], log_posterior=score[None],
+                         typical=typical[None])
+        fit_ok, full_ok, outcomes = np.zeros(k, bool), np.zeros(k, bool), {}
+
+        def verify(rows: np.ndarray, members: np.ndarray) -> np.ndarray:
+            names = [cands[j].name for j in members.tolist()]
+            known = {n: self._prefetched.get((id(task), n)) for n in names} if fresh else {}
+            missing = [n for n in names if known.get(n) is None]
             if missing:
                 known.update(zip(missing, self.library.run_many(missing, args)))
-            res.verified += len(chunk)
-            for c in chunk:
-                outs = known[c.name]
+            for j, n in zip(members.tolist(), names):
+                outs = known[n]
                 ok = [o.ok and values_equal(o.value, want, out_type) for o, (_, want) in zip(outs, task.examples)]
-                if all(ok[:n_fit]):
-                    passing.append((c, outs[n_ex:], all(ok[n_fit:])))
-            if self.policy == "first" and any(p[2] for p in passing):
-                return passing[: next(i for i, p in enumerate(passing) if p[2]) + 1]
-        if self.policy == "best":
-            passing.sort(key=lambda p: (-p[0].score, p[0].size))
-        return passing
+                fit_ok[j], full_ok[j] = all(ok[:n_fit]), all(ok)
+                outcomes[j] = outs[n_ex:]
+            return full_ok[members].astype(np.float32)
 
-    def _choose(self, task: Task, passing: list[tuple[Candidate, list]], res: TaskResult) -> list[tuple[Candidate, list]]:
-        """Under ``best``: the one passing candidate that answers (the chooser's pick when they disagree)."""
-        if self.policy != "best":
+        ran = cascade(self.policy, verdict, np.ones((1, k), bool), k, verify, step=self.batch)
+        res.verified += int(ran.n_run[0])
+        order, did = ran.order[0], ran.probs[0] >= 0
+        seq = [int(j) for j, d in zip(order, did) if d]  # candidates verified, in the policy's order
+        out.refuted = [cands[j] for j in seq if fit_ok[j] and not full_ok[j]]
+        passed = [j for j in seq if full_ok[j]]
+        if not passed:
+            return out
+        # Label of each candidate: its behaviour on the queries (same answers, same label).
+        keys = {j: tuple(canonical(o.value) if o.ok else "!" for o in outcomes[j]) for j in seq}
+        ids: dict = {}
+        labels = np.array([ids.setdefault(keys[j], len(ids)) if j in keys else 0 for j in range(k)], np.int64)
+        mask = lambda ok: np.where(ok[order] & did, 1.0, -1.0).astype(np.float32)[None]  # noqa: E731
+        _, member, _ = self.policy.combine(verdict, ran.order, mask(full_ok), labels)
+        _, member_fit, _ = self.policy.combine(verdict, ran.order, mask(fit_ok), labels)
+        if self.policy.stop_at is None:  # pooled: every passing function answers, each query by the policy's vote
+            out.chosen = [(cands[j], outcomes[j]) for j in passed]
+            out.untouched = not out.refuted
+            out.answers = []
+            for q in range(len(task.queries)):
+                ok_q = np.array([j in outcomes and outcomes[j][q].ok for j in range(k)], bool)
+                value: dict = {}
+                labels_q = np.array([value.setdefault(canonical(outcomes[j][q].value), (len(value), outcomes[j][q].value))[0]
+                                     if ok_q[j] else 0 for j in range(k)], np.int64)
+                label_q, _, _ = self.policy.combine(verdict, ran.order, mask(full_ok & ok_q), labels_q)
+                out.answers.append(next((v for i, v in value.values() if i == int(label_q[0])), None))
+        else:
+            j = int(member[0])
+            out.chosen = [(cands[j], outcomes[j])] + [(cands[i], outcomes[i]) for i in passed if i != j]
+            out.untouched = int(member_fit[0]) == j
+        return out
+
+    def _choose(self, task: Task, routed: "_Routed", res: TaskResult) -> list[tuple[Candidate, list]]:
+        """The passing functions that answer: the policy's pick (all of them when it pools), or the chooser's.
+
+        The chooser (when given) is asked when several functions pass and disagree on the queries.
+        """
+        passing = routed.chosen
+        if routed.answers is not None:
             return passing
         if self.chooser is None or len(passing) < 2 or not task.queries:
             return passing[:1]
@@ -350,11 +426,12 @@ class FunctionController:
         return [chosen]
 
     def _answer_with(self, task: Task, passing: list[Candidate], res: TaskResult, outcomes: list | None = None,
-                     held: Sequence = ()) -> None:
+                     held: Sequence = (), answers: list | None = None) -> None:
         """Answer the queries with the passing functions (their query outcomes if already run); count their use.
 
         Each reproduces every example of the task: they join the examples it is known to be
-        verified on; ``held`` (when the check is "verified") may confirm it.
+        verified on; ``held`` (when the check is "verified") may confirm it. ``answers``:
+        the queries' answers when several functions answer together (a pooling policy's vote).
         """
         res.function = passing[0].name
         examples, held = task.examples, (held if res.check == "verified" else ())
@@ -365,14 +442,12 @@ class FunctionController:
         if not task.queries:
             record()
             return
-        if outcomes is None:
-            outcomes = self.library.run_many([c.name for c in passing], task.queries)
-        if len(passing) == 1:
-            res.answers = [o.value if o.ok else None for o in outcomes[0]]
+        if answers is not None:
+            res.answers = list(answers)
         else:
-            top = max(c.score for c in passing)
-            weights = [math.exp(c.score - top) for c in passing]
-            res.answers = [_vote([outs[q] for outs in outcomes], weights) for q in range(len(task.queries))]
+            if outcomes is None:
+                outcomes = self.library.run_many([c.name for c in passing[:1]], task.queries)
+            res.answers = [o.value if o.ok else None for o in outcomes[0]]
         failed = [q for q, a in enumerate(res.answers) if a is None]
         if failed:
             res.notes.append(f"no answer for queries {failed}")
@@ -445,7 +520,7 @@ class FunctionController:
             return True, transient, overfit
         return False, transient, overfit
 
-    def _cross_check(self, creator: Creator, task: Task, source: str, res: TaskResult) -> str:
+    def _cross_check(self, creator: FunctionCreator, task: Task, source: str, res: TaskResult) -> str:
         """Why ``source`` is in doubt after another split's search, or "" when that search bears it out.
 
         The same creator is asked again on another split of the task (``_second_split``:
@@ -528,15 +603,13 @@ def _task_text(task: Task) -> str:
     return f"{task.name} {task.description}".strip()
 
 
-def _vote(outcomes: list, weights: list[float]) -> Any:
-    """The answer with the most weight among successful outcomes (None if all failed)."""
-    tally: dict[Any, float] = {}
-    value: dict[Any, Any] = {}
-    for o, w in zip(outcomes, weights):
-        if o.ok:
-            k = canonical(o.value)
-            tally[k] = tally.get(k, 0.0) + w
-            value.setdefault(k, o.value)
-    if not tally:
-        return None
-    return value[max(tally, key=lambda k: tally[k])]
+@dataclass
+class _Routed:
+    """What the cascade found for one task: the passing functions with their query outcomes
+    (the policy's pick first), the answers when a pooling policy voted, whether the pick is
+    the same without the held-back examples, and the functions those examples refuted."""
+
+    chosen: list = field(default_factory=list)
+    answers: list | None = None
+    untouched: bool = False
+    refuted: list = field(default_factory=list)

@@ -1,4 +1,8 @@
-"""The creator protocol: whatever writes a new function when no stored one fits a task.
+"""The functions domain's creators: whatever writes a new function when no stored one fits a task.
+
+``FunctionCreator`` is riscmoe's one creator protocol (``riscmoe.creator.protocol.Creator``:
+``create(need, context)``) as this domain fills it in: the need is a task, the context the
+function library, the member made the source of one function.
 
 Two creators implement it: ``riscmoe.functions.synthesis.SynthesisCreator`` (the embedded
 default, a program synthesiser that needs no model) and ``riscmoe.functions.llm.LLMCreator``
@@ -6,7 +10,7 @@ default, a program synthesiser that needs no model) and ``riscmoe.functions.llm.
 checks what they return with ``check_source``, verifies it in the sandbox on every example
 and stores it; a creator never writes to the library itself.
 
-Contract of ``create``:
+Contract of ``create(task, library)``:
 
 - return the source text of exactly one top-level ``def`` (any name: the controller renames
   it to a free library name) whose positional parameters match ``task.signature.args``;
@@ -24,6 +28,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from riscmoe.creator.protocol import Creator
+
 if TYPE_CHECKING:
     from riscmoe.functions.library import FunctionLibrary
     from riscmoe.functions.sandbox import Sandbox
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
 
 
 @runtime_checkable
-class Creator(Protocol):
+class FunctionCreator(Creator, Protocol):
     """Writes one function for a task that no stored function solves.
 
     Attributes:

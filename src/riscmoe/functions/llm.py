@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from riscmoe.functions.values import Signature, format_call
+from riscmoe.registry import register
 
 if TYPE_CHECKING:
     from riscmoe.functions.library import FunctionLibrary, FunctionRecord
@@ -315,7 +316,7 @@ class Attempt:
 class LLMCreator:
     """A creator that asks a language model to write the function, verifies it and retries.
 
-    It meets the ``riscmoe.functions.creator.Creator`` protocol. Of the library it reads
+    It meets the ``riscmoe.functions.creator.FunctionCreator`` protocol. Of the library it reads
     ``library.list()`` (name, signature, description and uses of each stored function) to
     show the model what it may call; the default verification also uses ``library.sandbox``.
 
@@ -465,3 +466,24 @@ def parse_choice(reply: str, names: Sequence[str]) -> str | None:
         return bare
     found = {n for n in names if re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", text)}
     return found.pop() if len(found) == 1 else None
+
+
+@register("creator", "llm", domains=("functions",))
+@dataclass(frozen=True)
+class LLM:
+    """A language model as a kind of the functions domain's creator: builds an ``LLMCreator``
+    (``riscmoe functions solve`` sets ``base_url`` and ``model`` from ``--llm-base-url`` and
+    ``--llm-model``; the bearer token comes from ``OPENAI_API_KEY``, never from a setting)."""
+
+    base_url: str = ""
+    model: str = ""
+    max_attempts: int = field(default=3, metadata={"min": 1})
+    timeout: float = field(default=120.0, metadata={"min": 0.0})
+    temperature: float = field(default=0.2, metadata={"min": 0.0})
+    max_functions: int = field(default=40, metadata={"min": 0})
+
+    def build(self) -> LLMCreator:
+        if not self.base_url or not self.model:
+            raise ValueError("the llm creator needs base_url and model (--llm-base-url and --llm-model)")
+        return LLMCreator(self.base_url, self.model, max_attempts=self.max_attempts, timeout=self.timeout,
+                          temperature=self.temperature, max_functions=self.max_functions)

@@ -28,10 +28,11 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from riscmoe.registry import config, register
 from riscmoe.functions.library import FunctionLibrary, FunctionRecord, probe_inputs
 from riscmoe.functions.tasks import Task
 from riscmoe.functions.values import canonical
@@ -71,6 +72,23 @@ class Candidate:
     score: float
     agree: int  # task examples whose output this function is known to give
     size: int
+
+
+@register("meta", "applicability", domains=("functions",))
+@dataclass(frozen=True)
+class Applicability:
+    """The functions domain's meta-model bank as a kind: builds an ``ApplicabilityIndex`` (see it
+    for the weights' meaning) over every stored function of a library."""
+
+    dim: int = field(default=512, metadata={"min": 1})
+    w_text: float = 1.0
+    w_known: float = 0.5
+    w_use: float = 0.1
+    w_trust: float = 0.5
+    w_size: float = 0.002
+
+    def build(self) -> "ApplicabilityIndex":
+        return ApplicabilityIndex(**config(self))
 
 
 class ApplicabilityIndex:

@@ -121,6 +121,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from riscmoe.functions.values import REL_TOL, ABS_TOL
+from riscmoe.registry import config, register
 
 if TYPE_CHECKING:
     from riscmoe.functions.library import FunctionLibrary
@@ -1180,3 +1181,20 @@ def _by_relevance(task: Task, library: FunctionLibrary) -> list:
     sim = E[:-1] @ E[-1]  # (M,)
     order = sorted(range(len(recs)), key=lambda i: -float(sim[i]))
     return [recs[i] for i in order]
+
+
+@register("creator", "synthesis", domains=("functions",))
+@dataclass(frozen=True)
+class Synthesis:
+    """The embedded synthesiser as a kind of the functions domain's creator: builds a
+    ``SynthesisCreator`` with these settings (``riscmoe functions solve`` sets ``budget`` from
+    ``--time-limit``, ``max_size`` from ``--max-size`` and ``wall_limit`` from ``--wall-limit``)."""
+
+    budget: float = field(default=5.0, metadata={"min": 0.0})
+    max_size: int = field(default=9, metadata={"min": 1})
+    focus: int = field(default=12, metadata={"min": 1})
+    focus_share: float = field(default=0.4, metadata={"min": 0.0, "max": 1.0})
+    wall_limit: float | None = None
+
+    def build(self) -> SynthesisCreator:
+        return SynthesisCreator(**config(self))

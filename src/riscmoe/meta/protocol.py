@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import torch
+if TYPE_CHECKING:  # annotations only: the protocols load without torch (the functions domain never imports it)
+    import torch
 
 
 @runtime_checkable
@@ -101,3 +102,25 @@ class MetaBankKind(Protocol):
     """A registered bank kind: builds an empty bank for features of size ``dim``."""
 
     def build(self, dim: int, seed: int) -> MetaBank: ...
+
+
+@dataclass
+class Scores:
+    """A ``Verdict`` made from scores over a list of candidate members, for domains whose
+    meta-models score candidates rather than evaluate a bank (the functions domain's
+    applicability index gives each stored function of a task's signature a score).
+
+    ``conf`` (B, M) in [0, 1], ``rank`` (B, M) higher first, ``log_posterior`` (B, M) and
+    ``typical`` (B, M) in [0, 1] (how much of each input the member's known behaviour
+    covers), each as the domain computes them: torch tensors or numpy arrays, all alike.
+    """
+
+    conf: torch.Tensor
+    rank: torch.Tensor
+    log_posterior: torch.Tensor
+    typical: torch.Tensor
+
+    def typicality(self, members: torch.Tensor) -> torch.Tensor:
+        from riscmoe.controller.arrays import ops
+
+        return ops(self.typical).gather(self.typical, members[:, None])[:, 0]
