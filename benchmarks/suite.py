@@ -323,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="results folder (default runs/bench-SUITE)")
     ap.add_argument("--jobs", type=int, default=2, help="jobs run at once, sharing the cores (default 2; 1 runs one at a time on all cores)")
     ap.add_argument("--reuse", action="store_true", help="read the figures of jobs already in the results folder instead of running them again")
-    ap.add_argument("--markdown", default=None, help="file whose suite table to rewrite (default: BENCHMARKS.md for the standard suite, none for quick)")
+    ap.add_argument("--markdown", default=None, help="file whose suite table to rewrite, or 'none' (default: BENCHMARKS.md for "
+                    "the whole standard suite, none for quick or part of a suite)")
     ap.add_argument("--render", action="store_true",
                     help="run nothing: write the table and plots again from the results folder's results.json (its command, date and timings kept)")
     args = ap.parse_args(argv)
@@ -398,6 +399,8 @@ def report(results: list[dict[str, Any]], meta: dict[str, Any], out_dir: Path, a
     # A run of part of the plan (the command it records) does not replace the whole suite's table.
     partial = any(flag in meta["command"].split() for flag in ("--only", "--systems", "--seeds"))
     md = args.markdown if args.markdown is not None else ("BENCHMARKS.md" if args.suite == "standard" and not partial else "")
+    if md.lower() == "none":  # as the other benchmarks read it (it once wrote a file named 'none')
+        md = ""
     if md:
         path = ROOT / md if not Path(md).is_absolute() else Path(md)
         text = path.read_text() if path.exists() else ""

@@ -193,3 +193,36 @@ def test_an_archive_pickles_with_its_records_and_opens_its_connection_lazily():
         b.commit()
         assert b.count(kind="unexplained") == 1 and a.count(kind="unexplained") == 0
         assert b._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 6
+
+
+def test_the_reserve_keeps_each_labels_unexplained_inputs_until_nothing_else_can_go():
+    """30 labels' samples fill the archive; a 31st label's unexplained inputs must still reach min_examples."""
+    def fill(reserve):
+        a = Archive(dim=2, max_records=300, reserve=reserve)
+        for label in range(30):
+            a.add(np.full((10, 2), label, np.float32), "sample", [label] * 10, label, importance=1.0)
+        for batch in range(8):  # the new label arrives 5 at a time, beside more samples of the old ones
+            a.add(np.zeros((5, 2), np.float32), "unexplained", [99] * 5, importance=4.0 + 0.01 * batch)
+            a.add(np.ones((30, 2), np.float32), "sample", list(range(30)), list(range(30)), importance=1.0)
+        return a
+
+    assert fill(0).count(kind="unexplained", label=99) < 32  # a share per label: about 300 / 31
+    kept = fill(32)
+    assert kept.count(kind="unexplained", label=99) >= 32 and len(kept) == 300  # 32 reserved, the rest at par
+    # The reserve is per label and kind: the samples were balanced among the old labels as before.
+    counts = [kept.count(label=label) for label in range(30)]
+    assert max(counts) - min(counts) <= 1
+
+
+def test_a_reserve_over_the_capacity_is_evicted_by_the_policy_among_the_reserved():
+    a = Archive(dim=1, max_records=10, reserve=8)
+    a.add(np.zeros((8, 1), np.float32), "unexplained", [1] * 8, importance=np.arange(8) + 4.0)
+    a.add(np.zeros((8, 1), np.float32), "unexplained", [2] * 8, importance=np.arange(8) + 4.0)
+    assert len(a) == 10 and a.count(label=1) == 5 and a.count(label=2) == 5  # balanced among the reserved
+    assert a.reserved().sum() == 10
+
+
+def test_a_bad_reserve_is_refused():
+    for bad in (-1, 1.5, True, "32"):
+        with pytest.raises(ValueError, match="reserve must be a count"):
+            Archive(dim=1, reserve=bad)

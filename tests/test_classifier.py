@@ -425,3 +425,36 @@ def test_values_within_the_outlier_band_are_learned_harmlessly(fitted, digits, t
     Xb[5, 3, 3] = 1e20
     with pytest.raises(ValueError, match="too large"):
         clf.partial_fit(Xb, ytr[:32])
+
+
+def test_creation_never_starves_in_a_small_archive(digits):
+    """An archive of 96 gives each of 6 labels a share under min_examples=16: without the
+    archive's reserve for unexplained inputs, creation stopped at 6 members (59% right)."""
+    from tests.conftest import class_incremental_batches
+
+    Xtr, ytr, Xte, yte = digits
+    clf = RiscClassifier(archive_size=96, archive_per_member=0, min_examples=16, seed=0)  # a fixed archive
+    for Xb, yb in class_incremental_batches(Xtr, ytr, [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]):
+        clf.partial_fit(Xb, yb)
+    assert sorted({clf.labels_[m.label] for m in clf.collection_.members}) == list(range(10))
+    assert clf.score(Xte, yte) > 0.9 and len(clf.archive_) <= 96
+    clf.set_params(min_examples=20)
+    clf.partial_fit(Xte[:8], yte[:8])
+    assert clf.archive_.reserve == 20  # set_params reaches the archive
+
+
+def test_the_archive_grows_with_the_collection(digits, tmp_path):
+    from tests.conftest import class_incremental_batches
+
+    Xtr, ytr, _, _ = digits
+    clf = RiscClassifier(archive_size=64, archive_per_member=20, min_examples=16, seed=0)
+    sizes = []
+    for Xb, yb in class_incremental_batches(Xtr, ytr, [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]):
+        clf.partial_fit(Xb, yb)
+        sizes.append((len(clf.collection_), clf.archive_.capacity, len(clf.archive_)))
+    assert all(cap == max(64, 20 * m) and n <= cap for m, cap, n in sizes)
+    assert sizes[-1][1] >= 200 and sizes[-1][2] > 64  # ten members or more: room for 20 records each
+    clf.save(tmp_path / "s")
+    assert load(tmp_path / "s").archive_.capacity == sizes[-1][1]
+    with pytest.raises(ValueError, match="archive_per_member must be 0 or more"):
+        RiscClassifier(archive_per_member=-1).partial_fit(Xtr[:8], ytr[:8])

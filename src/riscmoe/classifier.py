@@ -105,7 +105,14 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         margin: confidences down to ``threshold / margin`` count as near the border (and
             still get an answer from ``predict``; below it, "unknown").
         min_examples: unexplained inputs of one label the creator waits for.
-        archive_size: most inputs the archive stores (None: no count limit).
+        archive_size: most inputs the archive stores while the collection is small (None: no
+            count limit).
+        archive_per_member: the archive grows with the collection: it stores at most
+            ``max(archive_size, archive_per_member * members)`` inputs, so that every member
+            keeps about this many records to rehearse and to serve as others' negatives
+            (0: a fixed ``archive_size``). With 32, nothing changes up to 31 members; at
+            1,000 members it holds 32,000 inputs (about 100 MB of MNIST images on disk, and
+            their features in memory). Within ``archive_bytes`` when that is given.
         archive_bytes: most bytes of inputs the archive stores (None: no byte limit).
         seed: seed of everything random (weights, sketches, sampling).
         outlier_factor: a row whose largest absolute value exceeds this many times the
@@ -144,6 +151,7 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         margin: float = 100.0,
         min_examples: int = 32,
         archive_size: int | None = 1000,
+        archive_per_member: int = 32,
         archive_bytes: int | None = None,
         seed: int = 0,
         outlier_factor: float | None = 100.0,
@@ -162,6 +170,7 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         self.margin = margin
         self.min_examples = min_examples
         self.archive_size = archive_size
+        self.archive_per_member = archive_per_member
         self.archive_bytes = archive_bytes
         self.seed = seed
         self.outlier_factor = outlier_factor
@@ -270,6 +279,8 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         if self.archive_size is not None and integer("archive_size", self.archive_size) < min_examples:
             raise ValueError(f"archive_size={self.archive_size} cannot hold the min_examples={min_examples} inputs the creator "
                              "waits for: no member could ever be made; give at least that many (or None: no count limit)")
+        if integer("archive_per_member", self.archive_per_member) < 0:
+            raise ValueError(f"archive_per_member must be 0 or more records, got {self.archive_per_member}")
         if self.archive_bytes is not None:
             budget = integer("archive_bytes", self.archive_bytes)
             need = 4 * min_examples * (int(np.prod(input_shape)) if input_shape is not None else 1)
@@ -324,8 +335,8 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
             "label_kind_": "",  # "int" or "str", fixed by the first labels seen
             "kinds_": {name: parts[name] for name in _BUILT},
             "collection_": Collection(encoder, bank),
-            "archive_": Archive(int(np.prod(shape)), max_records=self.archive_size, max_bytes=self.archive_bytes,
-                                featurizer=self._featurize, policy=parts["archive"]),
+            "archive_": Archive(int(np.prod(shape)), max_records=self._archive_records(0), max_bytes=self.archive_bytes,
+                                featurizer=self._featurize, policy=parts["archive"], reserve=int(self.min_examples)),
             "value_scale_": ValueScale(),
             "n_seen_": 0,
             "history_": [],  # one row per member creation
@@ -466,6 +477,8 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         if state is not None:
             self.__dict__.update(state)
         self.archive_.policy = parts["archive"]
+        self.archive_.reserve = int(self.min_examples)  # (set_params may have changed it)
+        self.archive_.resize(self._archive_records(len(self.collection_)))
         self.value_scale_.learn(row_scales)
         self.label_kind_ = kind
         self.labels_.extend(new_classes + new_labels)
@@ -496,6 +509,12 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         self.last_feedback_: FeedbackReport = report
         return self
 
+    def _archive_records(self, members: int) -> int | None:
+        """The archive's count limit for a collection of ``members`` (``archive_size``, grown by ``archive_per_member``)."""
+        if self.archive_size is None:
+            return None
+        return max(int(self.archive_size), int(self.archive_per_member) * members)
+
     def _context(self) -> Context:
         quota = max(1, (self.archive_.capacity or 10**9) // max(1, len(self.labels_)))
         return Context(threshold=float(self.threshold), margin=float(self.margin), quota=quota, step=self.n_seen_)
@@ -515,6 +534,7 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         factory = _SeededModels(self.kinds_["model"], int(self.seed))
         for label in creator.ready(self.archive_, int(self.min_examples)):
             member = creator.create(label, Creation(self.archive_, self.collection_, factory, self.n_seen_, self._rng))
+            self.archive_.resize(self._archive_records(len(self.collection_)))  # room for the new member's records
             self.history_.append(
                 {"member": member.index, "label": self.labels_[label], "seen": self.n_seen_, "reason": member.reason}
             )

@@ -149,6 +149,9 @@ def test_quick_suite_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert md.read_text() == "# notes\n\n" + text[text.index("<!-- suite:begin -->"):]
     assert all((out / png).exists() for png in ("accuracy.png", "policies.png"))
+    r = subprocess.run([sys.executable, "-m", "benchmarks", "--suite", "quick", "--out", str(out), "--markdown", "none", "--render"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "wrote the table" not in r.stdout and not (ROOT / "none").exists()  # 'none': no file
     r = subprocess.run([sys.executable, "-m", "benchmarks", "--suite", "quick", "--out", str(tmp_path / "none"), "--render"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "does not exist" in r.stderr

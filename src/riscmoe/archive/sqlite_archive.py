@@ -61,6 +61,12 @@ class Archive:
             every record's features in memory (never on disk: they can be recomputed), so
             that rehearsal does not encode the same inputs again and again.
         policy: what is evicted when the archive is full (default ``Balanced()``).
+        reserve: unexplained records kept per label, whatever the policy would evict: up to
+            this many of each label's (its most important) go only once nothing else can.
+            The estimator sets it to ``min_examples``, the inputs its creator waits for, so
+            that a full archive of older records never pushes out a new label's inputs
+            before they can make a member (with a share per label, 1,000 records left a
+            31st label fewer than 32: creation stopped at 30 members).
 
     An archive pickles and deep-copies (its records travel; the SQLite connection is
     opened again, lazily, on first use).
@@ -81,18 +87,20 @@ class Archive:
         connection: sqlite3.Connection | None = None,
         featurizer: Callable[[np.ndarray], np.ndarray] | None = None,
         policy: ArchivePolicy | None = None,
+        reserve: int = 0,
     ) -> None:
         if max_records is not None and max_records < 1:
             raise ValueError(f"max_records must be at least 1, got {max_records}")
         if max_bytes is not None and max_bytes < 4 * dim:
             raise ValueError(f"max_bytes={max_bytes} cannot hold even one input of {4 * dim} bytes")
         self.dim = dim
-        self.max_records = max_records
         self.max_bytes = max_bytes
-        limits = [n for n in (max_records, None if max_bytes is None else max_bytes // (4 * dim)) if n is not None]
-        self.capacity = min(limits) if limits else None
+        self._limit(max_records)
         self.path = str(path)
         self.policy: ArchivePolicy = policy if policy is not None else Balanced()
+        if isinstance(reserve, bool) or not isinstance(reserve, (int, np.integer)) or reserve < 0:
+            raise ValueError(f"reserve must be a count of records, 0 or more, got {reserve!r}")
+        self.reserve = int(reserve)
         self._db: sqlite3.Connection | None = connection if connection is not None else sqlite3.connect(self.path, isolation_level=None)
         self._rows: list[tuple] | None = None  # a pickled archive's records, until its connection opens
         self._conn.executescript(_SCHEMA)
@@ -342,14 +350,59 @@ class Archive:
         self._free.extend(self._slot[pos].tolist())
         self._member, self._importance, self._slot = self._member[keep], self._importance[keep], self._slot[keep]
 
+    def _limit(self, max_records: int | None) -> None:
+        self.max_records = max_records
+        limits = [n for n in (max_records, None if self.max_bytes is None else self.max_bytes // (4 * self.dim)) if n is not None]
+        self.capacity = min(limits) if limits else None
+
+    def resize(self, max_records: int | None) -> None:
+        """Change the count limit (the estimator grows it with the collection); a smaller one evicts at once."""
+        if max_records is not None and (isinstance(max_records, bool) or not isinstance(max_records, (int, np.integer))
+                                        or max_records < 1):
+            raise ValueError(f"max_records must be at least 1 (or None), got {max_records!r}")
+        if max_records == self.max_records:
+            return
+        self._limit(None if max_records is None else int(max_records))
+        self._evict()
+
+    def reserved(self) -> np.ndarray:
+        """(N,) which stored records the reserve keeps: each label's ``reserve`` most important
+        unexplained records (the earliest on a tie)."""
+        keep = np.zeros(len(self._ids), bool)
+        pos = np.flatnonzero(self._kind == KINDS.index("unexplained"))
+        if self.reserve == 0 or len(pos) == 0:
+            return keep
+        order = pos[np.lexsort((pos, -self._importance[pos], self._label[pos]))]  # label by label, most important first
+        labels = self._label[order]
+        starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+        rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        keep[order[rank < self.reserve]] = True
+        return keep
+
     def _evict(self) -> None:
         if self.capacity is None or len(self._ids) <= self.capacity:
             return
-        drop = np.asarray(self.policy.evict(self._label.copy(), self._importance.copy(), len(self._ids) - self.capacity), np.int64)
-        if len(np.unique(drop)) != len(self._ids) - self.capacity or (len(drop) and not 0 <= drop.min() <= drop.max() < len(self._ids)):
-            raise RuntimeError(f"the archive policy {type(self.policy).__name__} chose {drop.tolist()[:5]}... to evict; it must "
-                               f"choose {len(self._ids) - self.capacity} distinct positions among {len(self._ids)}")
+        excess = len(self._ids) - self.capacity
+        kept = self.reserved()
+        free, held = np.flatnonzero(~kept), np.flatnonzero(kept)
+        # The policy chooses among the records the reserve does not keep; only when those
+        # are too few does it choose among the reserved ones too.
+        drop = self._choose(free, min(excess, len(free)))
+        if excess > len(free):
+            drop = np.concatenate([free, self._choose(held, excess - len(free))])
         self._drop(drop)
+
+    def _choose(self, among: np.ndarray, n: int) -> np.ndarray:
+        """Positions (n,) of stored records the policy evicts, chosen among positions ``among``."""
+        if n == 0:
+            return np.zeros(0, np.int64)
+        if n == len(among):
+            return among
+        pick = np.asarray(self.policy.evict(self._label[among].copy(), self._importance[among].copy(), n), np.int64)
+        if len(np.unique(pick)) != n or (len(pick) and not 0 <= pick.min() <= pick.max() < len(among)):
+            raise RuntimeError(f"the archive policy {type(self.policy).__name__} chose {pick.tolist()[:5]}... to evict; it must "
+                               f"choose {n} distinct positions among {len(among)}")
+        return among[pick]
 
     def commit(self) -> None:
         """Make every change since the last commit durable, atomically."""
@@ -399,6 +452,7 @@ class Archive:
         max_bytes: int | None,
         featurizer: Callable[[np.ndarray], np.ndarray] | None = None,
         policy: ArchivePolicy | None = None,
+        reserve: int = 0,
     ) -> "Archive":
         """Load a saved archive file into memory, checking its format version.
 
@@ -421,7 +475,8 @@ class Archive:
                 src.backup(mem)
             finally:
                 src.close()
-            return cls(dim=dim, max_records=max_records, max_bytes=max_bytes, path=path, connection=mem, featurizer=featurizer, policy=policy)
+            return cls(dim=dim, max_records=max_records, max_bytes=max_bytes, path=path, connection=mem, featurizer=featurizer, policy=policy,
+                       reserve=reserve)
         except sqlite3.DatabaseError as exc:
             mem.close()
             raise ArchiveFormatError(f"{path} is a corrupt archive: {exc}") from None

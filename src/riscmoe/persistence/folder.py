@@ -558,6 +558,7 @@ def _load(path: Path, manifest: dict[str, Any], given: dict[str, Any]) -> Any:
         raise SaveFormatError(f"{path}/manifest.json holds unusable random states: {exc}") from None
     state["archive_"].close()
     clf.__dict__.update(state)
-    clf.archive_ = Archive.open(archive_file, dim=int(np.prod(shape)), max_records=clf.archive_size, max_bytes=clf.archive_bytes,
-                                featurizer=clf._featurize, policy=built["archive"])
+    clf.archive_ = Archive.open(archive_file, dim=int(np.prod(shape)), max_records=clf._archive_records(len(clf.collection_)),
+                                max_bytes=clf.archive_bytes,
+                                featurizer=clf._featurize, policy=built["archive"], reserve=int(clf.min_examples))
     return clf
