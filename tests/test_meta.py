@@ -318,3 +318,47 @@ def test_pair_shapes_survive_a_round_trip_and_old_saves_load_without_them():
     bad["meta.1.scatter_tril"] = torch.zeros(5)
     with pytest.raises(ValueError, match="scatter of meta-model 1"):
         GaussianMetaBank(dim=6).load_state_dict(bad, 3)
+
+
+def test_a_sketched_scatter_of_full_rank_answers_as_the_full_one_and_layouts_load_into_either():
+    """dim 6 and shape_rank 6: the frequent-directions sketch is exact, so pair shapes are the same."""
+    full, sketched = GaussianMetaBank(dim=6), GaussianMetaBank(dim=6, shape_rank=6)
+    for Z in _look_alikes(1000, seed=0):
+        full.add(Z)
+        sketched.add(Z)
+    Zq = torch.cat(_look_alikes(100, seed=4))
+    np.testing.assert_allclose(sketched.evaluate(Zq).odds, full.evaluate(Zq).odds, rtol=1e-4, atol=1e-3)
+    state = sketched.state_dict()
+    assert "meta.0.shape_rows" in state and not any(k.endswith("scatter_tril") for k in state)
+    twin = GaussianMetaBank(dim=6, shape_rank=6)
+    twin.load_state_dict(state, 3)
+    torch.testing.assert_close(twin.evaluate(Zq).odds, sketched.evaluate(Zq).odds)  # a round trip changes nothing
+    as_full = GaussianMetaBank(dim=6)
+    as_full.load_state_dict(state, 3)  # a sketch made dense
+    np.testing.assert_allclose(as_full.evaluate(Zq).odds, full.evaluate(Zq).odds, rtol=1e-4, atol=1e-3)
+    as_sketch = GaussianMetaBank(dim=6, shape_rank=6)
+    as_sketch.load_state_dict(full.state_dict(), 3)  # a full scatter sketched by its top directions
+    np.testing.assert_allclose(as_sketch.evaluate(Zq).odds, full.evaluate(Zq).odds, rtol=1e-4, atol=1e-3)
+    bad = dict(state)
+    bad["meta.1.shape_diag"] = torch.zeros(5, dtype=torch.float64)
+    with pytest.raises(ValueError, match="shape sketch of meta-model 1"):
+        GaussianMetaBank(dim=6, shape_rank=6).load_state_dict(bad, 3)
+
+
+def test_a_low_rank_sketch_is_what_the_pair_sees_and_holds_its_memory():
+    """At rank 1 of 6 the pair's shape is the sketch's: the gap is the log likelihood ratio under it."""
+    bank = GaussianMetaBank(dim=6, shape_rank=1)
+    for Z in _look_alikes(1000, seed=0):
+        bank.add(Z)
+    assert all(len(s.rows) <= 2 for s in bank.scatters)
+    Zq = _look_alikes(50, seed=3)[0]
+    out = bank.evaluate(Zq)
+    n = bank.counts[0] + bank.counts[1]
+    cov = bank._shrunk((bank.scatters[0].dense() + bank.scatters[1].dense()).double(), n, 2)
+    w = torch.linalg.solve(cov, bank.means64[0] - bank.means64[1])
+    llr = Zq.double() @ w - (w * (bank.means64[0] + bank.means64[1])).sum() / 2
+    close = out.nearest < 2
+    gap = torch.log(torch.sigmoid(out.odds[:, 0])) - torch.log(torch.sigmoid(out.odds[:, 1]))
+    pair = close & (out.odds[:, :2].abs() < 12).all(1)
+    assert pair.sum() > 10
+    np.testing.assert_allclose(gap[pair].numpy(), llr[pair].float().numpy(), rtol=1e-2, atol=5e-2)

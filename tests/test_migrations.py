@@ -89,3 +89,35 @@ def test_migrate_leaves_todays_format_alone_and_refuses_unknown_ones():
     with pytest.raises(migrations.MigrationError, match="array 'extra.0'"):
         manifest = read_manifest(V4)
         migrations.migrate(manifest, {"extra.0": np.zeros(1)})
+
+
+V5_GAUSSIAN1 = FIXTURES / "v5-gaussian1-save"  # made by build 2f49e34 (tests/fixtures/make_v4_save.py ... v5-gaussian1)
+
+
+def test_a_save_of_the_gaussian_bank_version_1_answers_and_learns_on_as_its_build_did(tmp_path):
+    expected = np.load(FIXTURES / "v5-gaussian1-expected.npz")
+    manifest = read_manifest(V5_GAUSSIAN1)
+    assert manifest["format_version"] == 5 and manifest["parts"]["meta"]["version"] == 1
+    assert "shape_rank" not in manifest["parts"]["meta"]["config"]
+    clf = load(V5_GAUSSIAN1)
+    assert clf.get_params()["meta__shape_rank"] == 0  # version 1 kept full scatters: so does the loaded bank
+    labels, conf, member = clf.predict_with_confidence(expected["X"])
+    np.testing.assert_array_equal(labels, expected["labels"])
+    np.testing.assert_array_equal(conf, expected["confidence"])
+    np.testing.assert_array_equal(member, expected["member"])
+    clf.partial_fit(expected["X_more"], expected["y_more"])
+    after, conf_after, _ = clf.predict_with_confidence(expected["X"])
+    np.testing.assert_array_equal(after, expected["labels_after"])
+    np.testing.assert_array_equal(conf_after, expected["confidence_after"])
+    clf.save(tmp_path / "again")
+    assert read_manifest(tmp_path / "again")["parts"]["meta"]["version"] == 2
+
+
+def test_kind_steps_bring_a_parts_entry_forward_and_refuse_what_they_cannot_read():
+    entry = {"kind": "gaussian", "version": 1, "config": {"pair_margin": 5.0}}
+    assert migrations.migrate_part("meta", entry) == {"kind": "gaussian", "version": 2, "config": {"pair_margin": 5.0, "shape_rank": 0}}
+    today = {"kind": "gaussian", "version": 2, "config": {}}
+    assert migrations.migrate_part("meta", today) is today
+    assert migrations.migrate_part("policy", {"kind": "best", "version": 1}) == {"kind": "best", "version": 1}
+    with pytest.raises(migrations.MigrationError, match="has a shape_rank setting"):
+        migrations.migrate_part("meta", {"kind": "gaussian", "version": 1, "config": {"shape_rank": 3}})

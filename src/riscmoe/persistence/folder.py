@@ -440,6 +440,10 @@ def _spec_from(path: Path, name: str, entry: Any, given: dict[str, Any]) -> Any:
     """The part ``name`` of a save: handed back by the caller, or rebuilt from its kind and settings."""
     if not isinstance(entry, dict):
         raise SaveFormatError(f"{path}/manifest.json holds no entry for the part {name!r}")
+    try:
+        entry = migrations.migrate_part(name, entry)  # an earlier version of its kind, brought forward
+    except migrations.MigrationError as exc:
+        raise SaveFormatError(f"{path}: {exc}") from None
     needs = entry.get("given")
     if name in given:
         value = given[name]

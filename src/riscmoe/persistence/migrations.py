@@ -14,6 +14,12 @@ Format history:
 - 5: every part saves itself under its kind and version: ``parts.NAME`` holds ``kind``,
   ``version``, ``config`` and the part's own ``info``; arrays are ``encoder.*``, ``meta.*``,
   ``members.I.model.*`` and ``members.I.held.*``; labels are ``labels``.
+
+A kind's own saved layout has a version too (``parts.NAME.version``); its steps are here as
+well (``KIND_STEPS``), applied to a part's manifest entry before the part is rebuilt:
+
+- ``meta`` ``gaussian`` 1 -> 2: members' own scatters may be sketches (``shape_rank``); a
+  save of version 1 holds full ones and loads with ``shape_rank=0``, as it learned.
 """
 
 from __future__ import annotations
@@ -80,6 +86,25 @@ def _v4_to_v5(manifest: dict[str, Any], arrays: Arrays) -> tuple[dict[str, Any],
 
 # version -> the step that turns it into the next one.
 STEPS: dict[int, Step] = {4: _v4_to_v5}
+
+
+def _gaussian_1_to_2(entry: dict[str, Any]) -> dict[str, Any]:
+    """The gaussian bank 1 -> 2: ``shape_rank`` 0 (full scatters, which version 1 kept)."""
+    config = dict(entry.get("config") or {})
+    if "shape_rank" in config:
+        raise MigrationError("its gaussian bank of version 1 has a shape_rank setting, which version 1 did not have")
+    return dict(entry, version=2, config=dict(config, shape_rank=0))
+
+
+# (part, kind, version) -> the step that turns the part's manifest entry into the next version's.
+KIND_STEPS: dict[tuple[str, str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {("meta", "gaussian", 1): _gaussian_1_to_2}
+
+
+def migrate_part(name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A part's manifest entry brought to its kind's latest version (unchanged if there is no step for it)."""
+    while isinstance(entry, dict) and (name, entry.get("kind"), entry.get("version")) in KIND_STEPS:
+        entry = KIND_STEPS[(name, entry["kind"], entry["version"])](entry)
+    return entry
 
 
 def migrate(manifest: dict[str, Any], arrays: Arrays) -> tuple[dict[str, Any], Arrays]:
