@@ -47,6 +47,12 @@ class _Numpy:
         return np.flatnonzero(mask)
 
     @staticmethod
+    def nonzero2(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(i, j) of a 2-D mask's true entries, row by row."""
+        i, j = np.nonzero(mask)
+        return i.astype(np.int64), j.astype(np.int64)
+
+    @staticmethod
     def cat(parts: list) -> np.ndarray:
         return np.concatenate(parts)
 
@@ -108,6 +114,10 @@ class _Torch:
 
     def nonzero(self, mask: Any) -> Any:
         return self.t.nonzero(mask).squeeze(1)
+
+    def nonzero2(self, mask: Any) -> tuple[Any, Any]:
+        ij = self.t.nonzero(mask)
+        return ij[:, 0], ij[:, 1]
 
     def cat(self, parts: list) -> Any:
         return self.t.cat(parts)

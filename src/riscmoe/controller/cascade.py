@@ -54,23 +54,21 @@ def cascade(policy: RoutingPolicy, verdict: Verdict, accepted: Tensor, k: int, r
     n_run = xp.zeros((B,), dtype=xp.long)
     active = xp.copy(valid[:, 0]) if k else xp.zeros((B,), dtype=xp.bool_)
     stop_at = policy.stop_at
+    every = ((forced | ~valid).all(0)).tolist()  # (k,) columns that run wherever they may, whatever stops
     start = 0
     while start < k:
         end = k if stop_at is None else min(k, start + step)  # nothing stops a cascade without stop_at: one round
-        while end < k and bool((forced[:, end] | ~valid[:, end]).all()):
-            end += 1  # a column that runs wherever it may, whatever stops, joins the round
-        cols, start = range(start, end), end
-        pairs = []
-        for j in cols:
-            rows = xp.nonzero((active | forced[:, j]) & valid[:, j])
-            if len(rows) == 0:
-                start = k  # a column no input runs ends the cascade (valid candidates come first)
-                break
-            pairs.append((rows, j))
-        if not pairs:
+        while end < k and every[end]:
+            end += 1  # a column that runs wherever it may joins the round
+        runs = (active[:, None] | forced[:, start:end]) & valid[:, start:end]  # (B, columns of the round)
+        has = runs.any(0).tolist()
+        if not all(has):  # a column no input runs ends the cascade (valid candidates come first)
+            runs, end = runs[:, : has.index(False)], k
+        if runs.shape[1] == 0:
             break
-        rows = xp.cat([r for r, _ in pairs])
-        cols_of = xp.cat([xp.full((len(r),), j, dtype=xp.long) for r, j in pairs])
+        cols_of, rows = xp.nonzero2(runs.T)  # column by column, rows ascending within each
+        cols_of = cols_of + start
+        start = end
         got = run(rows, order[rows, cols_of])
         probs[rows, cols_of] = got
         n_run += xp.bincount(rows, B)

@@ -373,14 +373,19 @@ class FunctionController:
         passed = [j for j in seq if full_ok[j]]
         if not passed:
             return out
-        # Label of each candidate: its behaviour on the queries (same answers, same label).
-        keys = {j: tuple(canonical(o.value) if o.ok else "!" for o in outcomes[j]) for j in seq}
-        ids: dict = {}
-        labels = np.array([ids.setdefault(keys[j], len(ids)) if j in keys else 0 for j in range(k)], np.int64)
+        pooled = self.policy.stop_at is None
+        if pooled:
+            # Label of each candidate: its behaviour on the queries (same answers, same label).
+            keys = {j: tuple(canonical(o.value) if o.ok else "!" for o in outcomes[j]) for j in seq}
+            ids: dict = {}
+            labels = np.array([ids.setdefault(keys[j], len(ids)) if j in keys else 0 for j in range(k)], np.int64)
+        else:  # one function answers: the pick is a member, whatever the labels
+            labels = np.zeros(k, np.int64)
         mask = lambda ok: np.where(ok[order] & did, 1.0, -1.0).astype(np.float32)[None]  # noqa: E731
         _, member, _ = self.policy.combine(verdict, ran.order, mask(full_ok), labels)
-        _, member_fit, _ = self.policy.combine(verdict, ran.order, mask(fit_ok), labels)
-        if self.policy.stop_at is None:  # pooled: every passing function answers, each query by the policy's vote
+        # Without the held-back examples the pick could only differ if one of them refuted a candidate.
+        member_fit = self.policy.combine(verdict, ran.order, mask(fit_ok), labels)[1] if out.refuted else member
+        if pooled:  # every passing function answers, each query by the policy's vote
             out.chosen = [(cands[j], outcomes[j]) for j in passed]
             out.untouched = not out.refuted
             out.answers = []
