@@ -458,3 +458,17 @@ def test_the_archive_grows_with_the_collection(digits, tmp_path):
     assert load(tmp_path / "s").archive_.capacity == sizes[-1][1]
     with pytest.raises(ValueError, match="archive_per_member must be 0 or more"):
         RiscClassifier(archive_per_member=-1).partial_fit(Xtr[:8], ytr[:8])
+
+
+def test_a_first_stage_of_candidates_answers_as_scoring_every_member(digits):
+    from tests.conftest import class_incremental_batches
+
+    Xtr, ytr, Xte, yte = digits
+    full, staged = RiscClassifier(min_examples=16, seed=0), RiscClassifier(min_examples=16, seed=0).set_params(meta__candidates=4)
+    for Xb, yb in class_incremental_batches(Xtr, ytr, [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]):
+        full.partial_fit(Xb, yb)
+        staged.partial_fit(Xb, yb)
+    assert staged.n_experts_ == full.n_experts_ >= 10  # training scores every member: the same system
+    assert staged.collection_.meta._clusters is not None
+    agree = float((staged.predict(Xte) == full.predict(Xte)).mean())
+    assert agree > 0.97 and staged.score(Xte, yte) > full.score(Xte, yte) - 0.03

@@ -362,3 +362,47 @@ def test_a_low_rank_sketch_is_what_the_pair_sees_and_holds_its_memory():
     pair = close & (out.odds[:, :2].abs() < 12).all(1)
     assert pair.sum() > 10
     np.testing.assert_allclose(gap[pair].numpy(), llr[pair].float().numpy(), rtol=1e-2, atol=5e-2)
+
+
+def _families(members=200, dim=16, n=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    fam = torch.randn((members + 9) // 10, dim, generator=g) * 8.0
+    centres = fam.repeat_interleave(10, 0)[:members] + torch.randn(members, dim, generator=g) * 3.0
+    return centres, [c + torch.randn(n, dim, generator=g) for c in centres]
+
+
+def test_a_first_stage_scores_few_members_and_finds_the_best_one():
+    centres, data = _families()
+    full, staged = GaussianMetaBank(dim=16, pair_margin=0.0), GaussianMetaBank(dim=16, pair_margin=0.0, candidates=24)
+    for Z in data:
+        full.add(Z)
+        staged.add(Z)
+    g = torch.Generator().manual_seed(5)
+    drew = torch.randint(0, 200, (1000,), generator=g)
+    Zq = centres[drew] + torch.randn(1000, 16, generator=g)
+    a, b = full.evaluate(Zq), staged.evaluate(Zq)
+    assert (a.scored == 200).all() and float(b.scored.float().mean()) < 80  # about 24 candidates, from whole clusters
+    assert float((b.nearest == a.nearest).float().mean()) > 0.99
+    for name in ("conf", "rank", "odds", "distance"):
+        assert torch.isfinite(getattr(b, name)).all(), name
+    unscored = b.distance >= 1e29
+    assert (unscored.sum(1) == 200 - b.scored).all() and (b.conf[unscored] == 0).all()
+    hit = b.nearest == a.nearest
+    np.testing.assert_allclose(b.conf.max(1).values[hit], a.conf.max(1).values[hit], atol=1e-3)  # the same answer where it agrees
+    # Training's own queries (exact=False) score every member.
+    assert (staged.evaluate(Zq[:10], exact=False).scored == 200).all()
+    # The clusters are the same however often they are made.
+    groups = [g.tolist() for g in staged._clusters[0]]
+    staged.refresh(force=True)
+    assert [g.tolist() for g in staged._clusters[0]] == groups
+
+
+def test_a_first_stage_with_room_for_every_member_is_no_stage():
+    _, data = _families(members=20)
+    bank, ref = GaussianMetaBank(dim=16, candidates=64), GaussianMetaBank(dim=16)
+    for Z in data:
+        bank.add(Z)
+        ref.add(Z)
+    Zq = torch.cat([Z[:5] for Z in data])
+    torch.testing.assert_close(bank.evaluate(Zq).conf, ref.evaluate(Zq).conf)
+    assert bank._clusters is None and (bank.evaluate(Zq).scored == 20).all()

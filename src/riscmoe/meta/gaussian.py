@@ -43,6 +43,7 @@ member, about three percent of a member's model of width 64 (see ``macs_per_inpu
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,7 @@ _TAIL_LEVEL = 0.9
 _N_KNOTS = 64
 _ALONE_ODDS = 30.0
 _SLOPE_RANGE = (0.05, 20.0)
+_FAR = 1e30  # the novelty distance of a member the first stage did not score
 
 
 def _gram(C: torch.Tensor, block: int = 256) -> torch.Tensor:
@@ -126,6 +128,8 @@ class MetaOutput:
     nearest: (B,) index of that member.
     distance: (B, M) novelty distance of the input to every member's mean (diagonal
         metric); ``GaussianMetaBank.novelty_of`` turns a column of it into p-values.
+    scored: (B,) members whose meta-model was computed for each input: M, or with a first
+        stage (``candidates``) those of its nearest clusters (the others have confidence 0).
 
     It is the bank's ``Verdict`` (see ``riscmoe.meta.protocol``): ``log_posterior`` is
     ``log sigmoid(odds)``, ``typicality`` the p-value under a chosen member.
@@ -138,6 +142,7 @@ class MetaOutput:
     nearest: torch.Tensor
     distance: torch.Tensor
     bank: "GaussianMetaBank | None" = field(default=None, repr=False, compare=False)
+    scored: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     @property
     def log_posterior(self) -> torch.Tensor:
@@ -170,6 +175,11 @@ class Gaussian:
         pair_margin: score gap (nats) under which two members compare under their pair's shape.
         pair_min: examples each member of a pair needs before its pair shape is used.
         pair_iterations: conjugate-gradient steps of the pair solves.
+        candidates: 0 (the default) scores every member of every query; a number makes
+            queries (``evaluate(exact=True)``) find about that many candidate members first,
+            from clusters of the members' means (``_cluster``), and score only those: the
+            cost of a query then grows with the square root of the members, not with them.
+            Training's own queries score every member.
         shape_rank: 0 (the default) keeps each member's own scatter (what pair shapes are
             made of) in full, F x F (23 MB per member on 2,400 features); a rank keeps it as a
             frequent-directions sketch of that rank plus its exact diagonal instead
@@ -195,6 +205,7 @@ class Gaussian:
     pair_min: int = field(default=256, metadata={"min": 2})
     pair_iterations: int = field(default=6, metadata={"min": 0})
     shape_rank: int = field(default=0, metadata={"min": 0})
+    candidates: int = field(default=0, metadata={"min": 0})
     tail_level: float = field(default=_TAIL_LEVEL, metadata={"above": 0.0, "below": 1.0})
     knots: int = field(default=_N_KNOTS, metadata={"min": 2})
     alone_odds: float = field(default=_ALONE_ODDS, metadata={"above": 0.0})
@@ -206,7 +217,7 @@ class Gaussian:
             dim, shrinkage=self.shrinkage, reservoir=self.reservoir, refresh_every=self.refresh_every, border_lr=self.border_lr,
             pair_margin=self.pair_margin, pair_min=self.pair_min, pair_iterations=self.pair_iterations, seed=seed,
             border_steps=self.border_steps, tail_level=self.tail_level, knots=self.knots, alone_odds=self.alone_odds,
-            slope_range=(self.slope_min, self.slope_max), shape_rank=self.shape_rank,
+            slope_range=(self.slope_min, self.slope_max), shape_rank=self.shape_rank, candidates=self.candidates,
         )
 
 
@@ -235,10 +246,13 @@ class GaussianMetaBank:
         self, dim: int, shrinkage: float = 1e-4, reservoir: int = 256, refresh_every: int = 4096, border_lr: float = 0.05,
         pair_margin: float = 10.0, pair_min: int = 256, pair_iterations: int = 6, seed: int = 0, border_steps: int = 3,
         tail_level: float = _TAIL_LEVEL, knots: int = _N_KNOTS, alone_odds: float = _ALONE_ODDS,
-        slope_range: tuple[float, float] = _SLOPE_RANGE, shape_rank: int = 0,
+        slope_range: tuple[float, float] = _SLOPE_RANGE, shape_rank: int = 0, candidates: int = 0,
     ) -> None:
         self.dim = dim
         self.shape_rank = int(shape_rank)
+        self.candidates = int(candidates)
+        self._clusters: tuple[list[torch.Tensor], torch.Tensor, torch.Tensor] | None = None  # see _cluster
+        self._blocks: list[torch.Tensor] = []  # see _cluster_blocks
         self.border_steps, self.tail_level, self.alone_odds = border_steps, tail_level, alone_odds
         self.slope_range = (float(slope_range[0]), float(slope_range[1]))
         self.pair_margin, self.pair_min, self.pair_iterations = pair_margin, pair_min, pair_iterations
@@ -471,7 +485,73 @@ class GaussianMetaBank:
             tails.append(torch.stack([q[-1], torch.clamp(scale_t, min=1e-6)]))
         self._knots = torch.stack(knots)
         self._tails = torch.stack(tails)
+        self._clusters = self._cluster(means, w) if self.candidates and m > self.candidates else None
+        self._blocks = self._cluster_blocks() if self._clusters is not None else []
         self._structure_changed = False
+
+    def _cluster(self, means: torch.Tensor, w: torch.Tensor, iterations: int = 8) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The first stage's index: members' means (M, F), centred, grouped by k-means into
+        about sqrt(M) clusters under the shared covariance's metric (the one the scores use:
+        a member's score is ``-|z - mu|^2 / 2`` in whitened coordinates, up to a term that is
+        the same for every member). ``w`` (F, M) is ``S^-1 mu``, so whitened distances need no
+        whitening: ``|m_k - c|^2 = mu_k.w_k - 2 mu_k.w_c + mu_c.w_c`` with ``w_c`` the mean of the
+        cluster's ``w``. Returns each cluster's members, and the clusters' score vectors (F, J)
+        and offsets (J,): a centroid is scored as a member would be.
+        """
+        m = means.shape[0]
+        J = max(1, int(math.ceil(math.sqrt(m))))
+        g = torch.Generator().manual_seed(m)  # the same clusters for the same members, whatever else is random
+        norms = (means * w.T).sum(1)  # (M,) mu_k . w_k
+        assign = torch.randperm(m, generator=g)[:J]
+        c_mu, c_w = means[assign].clone(), w[:, assign].clone()
+        for _ in range(iterations):
+            d = norms[:, None] - 2.0 * means @ c_w + (c_mu * c_w.T).sum(1)[None, :]  # (M, J)
+            label = d.argmin(1)
+            counts = torch.bincount(label, minlength=J).to(means.dtype)
+            keep = counts > 0
+            c_mu = torch.zeros_like(c_mu).index_add_(0, label, means)
+            c_w = torch.zeros_like(c_w).index_add_(1, label, w)
+            c_mu[keep] /= counts[keep, None]
+            c_w[:, keep] /= counts[keep]
+            if not bool(keep.all()):  # an empty cluster restarts at the member farthest from its own
+                far = d.gather(1, label[:, None]).squeeze(1).argmax()
+                c_mu[~keep], c_w[:, ~keep] = means[far], w[:, far : far + 1]
+        d = norms[:, None] - 2.0 * means @ c_w + (c_mu * c_w.T).sum(1)[None, :]
+        label = d.argmin(1)  # the final assignment; a cluster left empty is dropped, so every probe finds members
+        groups = [torch.nonzero(label == j).squeeze(1) for j in range(J)]
+        used = [j for j in range(J) if len(groups[j])]
+        c_w, c_mu = c_w[:, used], c_mu[used]
+        return [groups[j] for j in used], c_w.float(), (-0.5 * (c_mu * c_w.T).sum(1)).float()
+
+    def _cluster_blocks(self) -> list[torch.Tensor]:
+        """Each cluster's columns of the product (scores, then novelty cross terms), contiguous: (F, 2 |cluster|) each."""
+        assert self._clusters is not None and self._product is not None
+        M = len(self)
+        return [self._product[:, torch.cat([cols, cols + M])].contiguous() for cols in self._clusters[0]]
+
+    def _candidate_products(self, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The first stage: for centred features Z (B, F), each input's clusters are scored and
+        the members of its best ones get their exact products; every other member gets none.
+        Returns the scores (B, M) (-inf where not scored), the novelty cross terms (B, M) and
+        which members were scored (B, M)."""
+        assert self._clusters is not None and self._product is not None and self._bias is not None
+        groups, c_w, c_b = self._clusters
+        blocks = self._blocks
+        B, M, J = len(Z), len(self), len(groups)
+        probe = min(J, max(1, int(math.ceil(self.candidates * J / M))))
+        best = (Z @ c_w + c_b).topk(probe, dim=1).indices  # (B, probe)
+        s = torch.full((B, M), float("-inf"))
+        cross = torch.zeros(B, M)
+        scored = torch.zeros(B, M, dtype=torch.bool)
+        for j in torch.unique(best).tolist():
+            rows = torch.nonzero((best == j).any(1)).squeeze(1)
+            cols = groups[j]
+            block = Z[rows] @ blocks[j]  # (rows, 2 |cols|)
+            r, c = rows[:, None], cols[None, :]
+            s[r, c] = block[:, : len(cols)] + self._bias[cols]
+            cross[r, c] = block[:, len(cols) :]
+            scored[r, c] = True
+        return s, cross, scored
 
     def _shrink_terms(self, trace: float, n: float, m: int) -> tuple[float, float]:
         """Weights (on the scatter, on the identity) of the shrunk covariance of ``m``
@@ -658,23 +738,32 @@ class GaussianMetaBank:
         assert self._bias is not None and self._inv_var is not None and self._center is not None
         assert self._product is not None and self._mean_norms is not None
         Z = Z - self._center
-        # One product over all members gives their scores and their novelty cross terms.
-        both = Z @ self._product  # (B, 2M)
-        s = both[:, :M] + self._bias
+        scored = None
+        if exact and self._clusters is not None:
+            # The first stage: only the members of each input's nearest clusters are scored.
+            s, cross, scored = self._candidate_products(Z)
+        else:
+            # One product over all members gives their scores and their novelty cross terms.
+            both = Z @ self._product  # (B, 2M)
+            s, cross = both[:, :M] + self._bias, both[:, M:]
         if exact and M > 1 and self.pair_margin > 0 and not self._changed_since_fit:
             s = self._settle_pairs(s, Z)
         odds = self._log_odds(s, self.alone_odds)
         nearest = s.argmax(1)
         # Diagonal distances to every member: |z|^2_v - 2 z . mu/v + |mu|^2_v.
-        distance = ((Z * Z) @ self._inv_var)[:, None] - 2.0 * both[:, M:] + self._mean_norms
+        distance = ((Z * Z) @ self._inv_var)[:, None] - 2.0 * cross + self._mean_norms
         distance = distance.clamp(min=0.0)
+        if scored is not None:
+            distance = torch.where(scored, distance, torch.full_like(distance, _FAR))  # unscored: unlike the input
         novelty = self._calibrate(distance.gather(1, nearest[:, None]).squeeze(1), nearest)
         a, c = self.border[:, 0], self.border[:, 1]
         logit = odds * a + c
         log_novelty = torch.log(novelty.clamp(min=1e-30))
         rank = F.logsigmoid(logit) + log_novelty[:, None]
         conf = torch.sigmoid(logit) * novelty[:, None]
-        return MetaOutput(conf=conf, rank=rank, odds=odds, novelty=novelty, nearest=nearest, distance=distance, bank=self)
+        n_scored = scored.sum(1) if scored is not None else torch.full((B,), M, dtype=torch.long)
+        return MetaOutput(conf=conf, rank=rank, odds=odds, novelty=novelty, nearest=nearest, distance=distance, bank=self,
+                          scored=n_scored)
 
     def novelty_of(self, out: MetaOutput, members: torch.Tensor) -> torch.Tensor:
         """p-values (B,) of each input under a member of one's choice (``members``: (B,)).
