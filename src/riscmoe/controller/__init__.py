@@ -2,6 +2,8 @@
 
 # Imported on first use (PEP 562): the torch-free parts (protocols, policies, cascade) load
 # without the torch-based ones, for the functions domain.
+from riscmoe.lazy import lazy_names
+
 _LAZY = {
     "Controller": "riscmoe.controller.controller",
     "Routing": "riscmoe.controller.controller",
@@ -15,15 +17,4 @@ _LAZY = {
 __all__ = ['Best', 'Cascaded', 'Controller', 'First', 'Mixture', 'Routing', 'RoutingPolicy']
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
