@@ -406,3 +406,22 @@ def test_a_first_stage_with_room_for_every_member_is_no_stage():
     Zq = torch.cat([Z[:5] for Z in data])
     torch.testing.assert_close(bank.evaluate(Zq).conf, ref.evaluate(Zq).conf)
     assert bank._clusters is None and (bank.evaluate(Zq).scored == 20).all()
+
+
+def test_prepare_solves_each_members_nearest_pairs_only_and_answers_as_with_every_pair():
+    _, data = _families(members=30, n=300)
+    few, every = GaussianMetaBank(dim=16, pair_min=50, pair_neighbours=3), GaussianMetaBank(dim=16, pair_min=50, pair_neighbours=29)
+    for Z in data:
+        few.add(Z)
+        every.add(Z)
+    few.prepare()
+    every.prepare()
+    assert len(every._pairs) == 30 * 29 // 2
+    assert 30 * 3 // 2 <= len(few._pairs) <= 30 * 3  # each member with its 3 nearest
+    near = few._likely_pairs()
+    assert all((a, b) in near for a, b in few._pairs)
+    Zq = torch.cat([Z[:20] for Z in data])
+    torch.testing.assert_close(few.evaluate(Zq).odds, every.evaluate(Zq).odds)  # a pair's solve is the same either way
+    # A close call between members that are not near neighbours solves its pair when it comes.
+    far = next((a, b) for a in range(30) for b in range(a + 1, 30) if (a, b) not in near)
+    assert few._pairs_ready([far]) and far in few._pairs
