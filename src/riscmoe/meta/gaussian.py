@@ -498,7 +498,8 @@ class GaussianMetaBank:
         self._knots = torch.stack(knots)
         self._tails = torch.stack(tails)
         self._likely = None  # found again when a query or prepare() next needs pairs
-        self._fit_means, self._fit_w = means.float(), w.float()  # (for the likely pairs; float32 ranks them well enough)
+        # Kept for the likely pairs (float32 ranks them well enough); without pair shapes there are none.
+        self._fit_means, self._fit_w = (means.float(), w.float()) if self.pair_margin > 0 else (None, None)
         self._clusters = self._cluster(means, w) if self.candidates and m > self.candidates else None
         self._blocks = self._cluster_blocks() if self._clusters is not None else []
         self._structure_changed = False
