@@ -425,3 +425,85 @@ def test_prepare_solves_each_members_nearest_pairs_only_and_answers_as_with_ever
     # A close call between members that are not near neighbours solves its pair when it comes.
     far = next((a, b) for a in range(30) for b in range(a + 1, 30) if (a, b) not in near)
     assert few._pairs_ready([far]) and far in few._pairs
+
+
+def test_a_young_member_keeps_no_scatter_until_it_could_use_one():
+    """A member's own scatter is made from its reservoir (which holds every example it has
+    learned) when it reaches pair_min examples, or when its reservoir would start to replace:
+    until then it costs no F x F matrix, and once made the scatter is its examples' exact one."""
+    bank = GaussianMetaBank(dim=6, pair_min=100, reservoir=256)
+    data = _blobs(n=300, seed=0)
+    for Z in data:
+        bank.add(Z[:60])
+    bank.refresh()
+    assert bank.deferred == {0, 1, 2} and all(S is None for S in bank.scatters)
+    for k, Z in enumerate(data):
+        bank.update(k, Z[60:90])  # 90 examples: still deferred
+    assert bank.deferred == {0, 1, 2}
+    bank.update(0, data[0][90:300])  # past pair_min: made, then this batch merged into it
+    bank.refresh()
+    assert bank.deferred == {1, 2} and bank.scatters[0] is not None
+    centred = data[0].double() - data[0].double().mean(0)
+    torch.testing.assert_close(bank.scatters[0].double(), centred.T @ centred, rtol=1e-4, atol=1e-2)
+    # A reservoir smaller than pair_min: made before the reservoir replaces its first row.
+    small = GaussianMetaBank(dim=6, pair_min=256, reservoir=50)
+    small.add(data[1][:40])
+    small.refresh()
+    assert small.deferred == {0}
+    small.update(0, data[1][40:300])
+    small.refresh()
+    assert small.deferred == set()
+    centred = data[1].double() - data[1].double().mean(0)
+    torch.testing.assert_close(small.scatters[0].double(), centred.T @ centred, rtol=1e-4, atol=1e-2)
+
+
+def test_deferred_scatters_answer_as_scatters_kept_from_the_start():
+    """Pair shapes made from a deferred member's reservoir are the ones a scatter kept from its
+    first example gives (up to float32 summation order)."""
+    train = _look_alikes(1000, seed=0)
+    test = torch.cat(_look_alikes(300, seed=2))
+    banks = []
+    for eager in (False, True):
+        bank = GaussianMetaBank(dim=6, pair_min=300)
+        for Z in train:
+            bank.add(Z[:200])
+            if eager:
+                bank._make_own_scatter(len(bank) - 1)
+        for k, Z in enumerate(train):
+            bank.update(k, Z[200:])
+        banks.append(bank)
+    lazy, eager = (b.evaluate(test) for b in banks)
+    assert banks[0].deferred == set()
+    torch.testing.assert_close(lazy.odds, eager.odds, rtol=1e-4, atol=1e-3)
+    assert torch.equal(lazy.nearest, eager.nearest)
+
+
+def test_deferred_members_survive_a_round_trip_and_a_wrong_claim_is_refused():
+    bank = GaussianMetaBank(dim=6, pair_min=300)
+    data = _look_alikes(400, seed=0)
+    for Z in data:
+        bank.add(Z[:100])
+    bank.update(0, data[0][100:400])  # member 0's scatter is made; 1 and 2 stay deferred
+    state = bank.state_dict()
+    assert state["meta.deferred"].tolist() == [1, 2] and "meta.1.scatter_tril" not in state
+    twin = GaussianMetaBank(dim=6, pair_min=300)
+    twin.load_state_dict(state, 3)
+    assert twin.deferred == {1, 2}
+    for b in (bank, twin):
+        b.update(1, data[1][100:400])  # learning on makes member 1's from the loaded reservoir
+    assert bank.deferred == twin.deferred == {2}
+    torch.testing.assert_close(twin.scatters[1], bank.scatters[1])
+    Zq = torch.cat(_look_alikes(100, seed=4))
+    torch.testing.assert_close(twin.evaluate(Zq).odds, bank.evaluate(Zq).odds)
+    for bad_deferred, match in (([0], "deferred"), ([7], "deferred")):
+        bad = dict(state, **{"meta.deferred": torch.tensor(bad_deferred)})
+        with pytest.raises(ValueError, match=match):
+            GaussianMetaBank(dim=6, pair_min=300).load_state_dict(bad, 3)
+    bad = dict(state, **{"meta.2.reservoir": state["meta.2.reservoir"][:50]})  # it must hold every example
+    with pytest.raises(ValueError, match="reservoir does not hold"):
+        GaussianMetaBank(dim=6, pair_min=300).load_state_dict(bad, 3)
+    # A save of kind version 2 (no meta.deferred) loads as it was: every member's scatter or none.
+    old = {k: v for k, v in state.items() if k != "meta.deferred"}
+    legacy = GaussianMetaBank(dim=6, pair_min=300)
+    legacy.load_state_dict(old, 3)
+    assert legacy.deferred == set() and legacy.scatters[1] is None

@@ -33,11 +33,16 @@ KINDS = [(part, name) for part in registry.PARTS for name in registry.kinds(part
 # learn the same 100 rows; the answers' confidences differ by up to 6e-6. Not found yet
 # (the default kinds, which make no new-mode member here, agree exactly).
 KNOWN = {("creator", "as-member"): {"test_kind_survives_a_save_and_learns_on_alike", "test_kind_answers_one_at_a_time_as_in_a_batch"}}
+# Of those, deviations in the last float32 digits that come and go with the machine's maths
+# libraries (one at a time against a batch passes with numpy 2.4.6 / scipy 1.17.1 on this
+# build and failed with the libraries of the session before): not strict.
+NOT_STRICT = {"test_kind_answers_one_at_a_time_as_in_a_batch"}
 
 
 def _known(kind, request):
-    if request.node.originalname in KNOWN.get(kind, ()):
-        request.applymarker(pytest.mark.xfail(strict=True, reason="see KNOWN in tests/conformance/test_kinds.py"))
+    name = request.node.originalname
+    if name in KNOWN.get(kind, ()):
+        request.applymarker(pytest.mark.xfail(strict=name not in NOT_STRICT, reason="see KNOWN in tests/conformance/test_kinds.py"))
 
 
 def _part(part, name):

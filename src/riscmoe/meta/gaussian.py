@@ -83,11 +83,11 @@ def _gram(C: torch.Tensor, block: int = 256) -> torch.Tensor:
     return G
 
 
-@functools.cache
 def _trace(S: "ShapeSketch | torch.Tensor") -> float:
     return S.trace() if isinstance(S, ShapeSketch) else float(torch.trace(S))
 
 
+@functools.cache
 def _openblas() -> ThreadpoolController:
     """SciPy's OpenBLAS, to be held to the calling thread while it serves torch's code.
 
@@ -161,7 +161,9 @@ class MetaOutput:
         return MetaOutput(z, z, z, torch.zeros(batch), torch.full((batch,), -1, dtype=torch.long), z)
 
 
-@register("meta", "gaussian", version=2)  # 2: members' own scatters may be sketched (shape_rank)
+# 2: members' own scatters may be sketched (shape_rank); 3: a member's own scatter is made from its
+# reservoir when it first needs one (``deferred``), so a save may hold none for young members
+@register("meta", "gaussian", version=3)
 @dataclass(frozen=True)
 class Gaussian:
     """The shipped bank: members as Gaussians with a shared shape (``GaussianMetaBank``).
@@ -279,9 +281,15 @@ class GaussianMetaBank:
         self.means64: list[torch.Tensor] = []  # per member, (F,)
         self.scatter = torch.zeros(dim, dim, dtype=torch.float64)  # pooled within-member scatter
         # Each member's own within scatter (a ``ShapeSketch``, or with shape_rank 0 the full
-        # F x F float32 matrix; None for members loaded from a save that lacks it): what pair
-        # shapes are made of.
+        # F x F float32 matrix; None for members loaded from a save that lacks it, and for
+        # ``deferred`` ones): what pair shapes are made of.
         self.scatters: list[ShapeSketch | torch.Tensor | None] = []
+        # Members whose own scatter is not made yet: every example they have learned is still
+        # in their reservoir, so the scatter is made from it when it is first needed (see
+        # ``_own_scatter_due``). A member with fewer than ``pair_min`` examples never compares
+        # under its pair's shape, and a stream of many members with a few hundred examples each
+        # then costs each member its reservoir instead of an F x F matrix (20 MB at F = 2,304).
+        self.deferred: set[int] = set()
         # Pair solves: (a, b) -> (counts of a and b when solved, w_ab (F,), w_ab . (mu_a + mu_b) / 2).
         self._pairs: dict[tuple[int, int], tuple[tuple[float, float], torch.Tensor, torch.Tensor]] = {}
         self.seen: list[int] = []
@@ -329,7 +337,8 @@ class GaussianMetaBank:
         """Create the meta-model of a new member from its first examples Z (n, F)."""
         self.counts.append(0.0)
         self.means64.append(torch.zeros(self.dim, dtype=torch.float64))
-        self.scatters.append(torch.zeros(self.dim, self.dim) if self.shape_rank == 0 else ShapeSketch(self.dim, self.shape_rank))
+        self.scatters.append(None)
+        self.deferred.add(len(self.counts) - 1)
         self.seen.append(0)
         self.reservoirs.append(torch.zeros(0, self.dim))
         self.border = torch.cat([self.border, torch.tensor([[1.0, 0.0]])])
@@ -352,12 +361,31 @@ class GaussianMetaBank:
         if n_b == 0:
             return
         n_0 = self.counts[idx]
+        if idx in self.deferred and (n_0 + n_b >= self.pair_min or self.seen[idx] + n_b > self.reservoir):
+            self._make_own_scatter(idx)
         mean_b = Z.sum(0, dtype=torch.float64) / n_b
         self.means64[idx] = self.means64[idx] + (mean_b - self.means64[idx]) * (n_b / (n_0 + n_b))
         self.counts[idx] = n_0 + n_b
         self._pending.setdefault(idx, []).append(Z.float())
         self._reservoir_add(idx, Z)
         self._changed_since_fit += n_b
+
+    def _make_own_scatter(self, idx: int) -> None:
+        """Member ``idx``'s own scatter, made from the examples merged so far: while a member is
+        ``deferred`` its reservoir has replaced nothing, so its first ``_flushed_counts`` rows are
+        exactly those examples (pending ones follow them, and ``_flush`` adds them as usual)."""
+        n_0 = int(self._flushed_counts[idx])
+        own: ShapeSketch | torch.Tensor = torch.zeros(self.dim, self.dim) if self.shape_rank == 0 else ShapeSketch(self.dim, self.shape_rank)
+        if n_0:
+            rows = self.reservoirs[idx][:n_0]
+            assert len(rows) == n_0, "a deferred member's reservoir holds every example it learned"
+            centred = rows - self._flushed_means[idx].float()
+            if isinstance(own, ShapeSketch):
+                own.add(centred)
+            else:
+                own += _gram(centred)
+        self.scatters[idx] = own
+        self.deferred.discard(idx)
 
     def _flush(self) -> None:
         """Merge pending examples into each member's scatter and the pooled one (exact, Chan et al.'s pairwise rule)."""
@@ -853,6 +881,7 @@ class GaussianMetaBank:
         self._flush()
         out = {"meta.scatter": self.scatter.contiguous(), "meta.border": self.border.contiguous()}
         out["meta.border_updates"] = torch.tensor(self.border_updates, dtype=torch.int64)
+        out["meta.deferred"] = torch.tensor(sorted(self.deferred), dtype=torch.int64)
         lower = None
         for i in range(len(self)):
             out[f"meta.{i}.count"] = torch.tensor([self.counts[i]], dtype=torch.float64)
@@ -908,6 +937,15 @@ class GaussianMetaBank:
             raise ValueError(f"saved meta-models do not fit a feature space of size {self.dim}")
         if tuple(border.shape) != (n_members, 2) or tuple(border_updates.shape) != (n_members,):
             raise ValueError(f"saved meta-model borders do not match {n_members} members")
+        # Members whose own scatter is still to be made from their reservoir (saves of kind
+        # version 2 have none: they hold every member's scatter, or lack it).
+        deferred_arr = state.get("meta.deferred", torch.zeros(0, dtype=torch.int64))
+        deferred = {int(v) for v in deferred_arr.tolist()}
+        for i in deferred:
+            if not 0 <= i < n_members or f"meta.{i}.scatter_tril" in state or f"meta.{i}.shape_rows" in state:
+                raise ValueError(f"saved meta-models name member {i} as deferred, which does not fit the save")
+            if rows[i][1] > self.reservoir or len(rows[i][3]) != rows[i][1] or rows[i][0] != rows[i][1]:
+                raise ValueError(f"saved meta-model {i} is deferred but its reservoir does not hold its every example")
         # Members' own scatters (saves before they were kept lack them: those members
         # compare under the shared shape only). Checked before anything is assigned.
         # A save's layout (full or sketched) is read into this bank's: a full scatter is
@@ -933,17 +971,20 @@ class GaussianMetaBank:
             own[lower] = packed.float()
             own.T[lower] = packed.float()  # the same numbers, mirrored above the diagonal
             scatters.append(own if self.shape_rank == 0 else ShapeSketch.from_dense(own, self.shape_rank))
-        self.scatter = scatter.to(torch.float64)
+        # Copies throughout: the bank learns in place, and must never write into the arrays it
+        # was given (an in-memory round trip would otherwise share them with the original).
+        self.scatter = scatter.to(torch.float64, copy=True)
         self.border = border.float().clone()
         self.border_updates = [int(v) for v in border_updates.tolist()]
         self.counts = [r[0] for r in rows]
         self.seen = [r[1] for r in rows]
-        self.means64 = [r[2].to(torch.float64) for r in rows]
+        self.means64 = [r[2].to(torch.float64, copy=True) for r in rows]
         self._pending = {}
         self._flushed_counts = list(self.counts)
         self._flushed_means = [m.clone() for m in self.means64]
-        self.reservoirs = [r[3].float() for r in rows]
+        self.reservoirs = [r[3].to(torch.float32, copy=True) for r in rows]
         self.scatters = scatters
+        self.deferred = deferred
         self._pairs = {}
         self._structure_changed = True
         self._chol = None

@@ -20,6 +20,8 @@ well (``KIND_STEPS``), applied to a part's manifest entry before the part is reb
 
 - ``meta`` ``gaussian`` 1 -> 2: members' own scatters may be sketches (``shape_rank``); a
   save of version 1 holds full ones and loads with ``shape_rank=0``, as it learned.
+- ``meta`` ``gaussian`` 2 -> 3: nothing to change; version 3 saves may name members whose own
+  scatter is still to be made from their reservoir (``meta.deferred``), which version 2 never had.
 """
 
 from __future__ import annotations
@@ -97,7 +99,16 @@ def _gaussian_1_to_2(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 # (part, kind, version) -> the step that turns the part's manifest entry into the next version's.
-KIND_STEPS: dict[tuple[str, str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {("meta", "gaussian", 1): _gaussian_1_to_2}
+def _gaussian_2_to_3(entry: dict[str, Any]) -> dict[str, Any]:
+    """The gaussian bank 2 -> 3: nothing to change (version 3 may save members whose own scatter
+    is still to be made from their reservoir; a version 2 save holds every one it has)."""
+    return dict(entry, version=3)
+
+
+KIND_STEPS: dict[tuple[str, str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("meta", "gaussian", 1): _gaussian_1_to_2,
+    ("meta", "gaussian", 2): _gaussian_2_to_3,
+}
 
 
 def migrate_part(name: str, entry: dict[str, Any]) -> dict[str, Any]:
