@@ -43,6 +43,7 @@ from riscmoe.datasets import load_dataset
 from riscmoe.datasets.streams import apply_permutation
 
 from benchmarks import markdown
+from benchmarks.systems import StreamingLDA
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- scale:begin -->", "<!-- scale:end -->"
@@ -78,15 +79,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.archive_per_member is not None:
         kw["archive_per_member"] = args.archive_per_member
     clf = riscmoe.RiscClassifier(seed=args.seed, **kw)
+    peer = StreamingLDA("random-conv", args.seed) if args.peer else None
     rows, X_seen, y_seen = [], [], []
+    train_s = peer_s = 0.0
+    trained = 0
+    t_run = time.perf_counter()
     for c, part in enumerate(parts):
         t0 = time.perf_counter()
         for i in range(0, len(part["y"]), args.batch):
             clf.partial_fit(part["X"][i : i + args.batch], part["y"][i : i + args.batch])
         clf.prepare()
-        train_s = time.perf_counter() - t0
+        train_s += time.perf_counter() - t0
+        trained += len(part["y"])
+        if peer is not None:
+            t0 = time.perf_counter()
+            for i in range(0, len(part["y"]), args.batch):
+                peer.partial_fit(part["X"][i : i + args.batch], part["y"][i : i + args.batch])
+            peer_s += time.perf_counter() - t0
         X_seen.append(part["X_test"])
         y_seen.append(part["y_test"])
+        if (c + 1) % args.every and c + 1 != len(parts) and c != 0:
+            print(f"  copy {c + 1}/{len(parts)}: {clf.n_experts_} members, {time.perf_counter() - t_run:.0f} s", flush=True)
+            continue
         Xt, yt = np.concatenate(X_seen), np.concatenate(y_seen)
         times, right = [], 0
         for i in range(0, len(yt), 64):
@@ -94,21 +108,45 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             pred = clf.predict(Xt[i : i + 64])
             times.append((time.perf_counter() - t1) / len(pred) * 1e3)
             right += int((pred == yt[i : i + 64]).sum())
-        with tempfile.TemporaryDirectory(prefix="riscmoe-scale-") as tmp:
-            clf.save(Path(tmp) / "system")
-            save_mb = _folder_bytes(Path(tmp) / "system") / 2**20
-        row = {"classes": 10 * (c + 1), "members": int(clf.n_experts_), "accuracy": right / len(yt),
-               "peak_mb": _peak_mb(), "save_mb": save_mb, "train_ms_per_input": train_s / len(part["y"]) * 1e3,
-               "predict_ms_p50": float(np.percentile(times, 50)), "predict_ms_p99": float(np.percentile(times, 99))}
+        peer_acc = None
+        if peer is not None:
+            peer_acc = float(np.mean(np.concatenate([peer.predict(Xt[i : i + 1024]) for i in range(0, len(yt), 1024)]) == yt))
+        save_mb = None
+        if args.save:
+            with tempfile.TemporaryDirectory(prefix="riscmoe-scale-") as tmp:
+                clf.save(Path(tmp) / "system")
+                save_mb = _folder_bytes(Path(tmp) / "system") / 2**20
+        bank = clf.collection_.meta
+        meta_bytes = bank.member_nbytes()
+        model_params = [m.model.n_parameters for m in clf.collection_.members] or [0]
+        meta_bytes = meta_bytes or [0]
+        row = {"classes": 10 * (c + 1), "members": int(clf.n_experts_), "accuracy": right / len(yt), "slda_accuracy": peer_acc,
+               "peak_mb": _peak_mb(), "save_mb": save_mb, "train_ms_per_input": train_s / trained * 1e3,
+               "slda_train_ms_per_input": peer_s / trained * 1e3 if peer is not None else None,
+               "meta_kb_per_member": float(np.mean(meta_bytes)) / 1024, "meta_kb_per_member_max": float(np.max(meta_bytes)) / 1024,
+               "members_with_scatter": int(sum(S is not None for S in bank.scatters)),
+               # a member's model: its parameters and Adam's two moments, float32
+               "model_kb_per_member": 3 * 4 * float(np.mean(model_params)) / 1024,
+               "predict_ms_p50": float(np.percentile(times, 50)), "predict_ms_p99": float(np.percentile(times, 99)),
+               "test_inputs": int(len(yt))}
+        train_s = peer_s = 0.0
+        trained = 0
         rows.append(row)
-        print(f"{row['classes']:>5} classes: {row['members']:>4} members, accuracy {100 * row['accuracy']:.1f}%, "
-              f"peak {row['peak_mb']:.0f} MB, save {row['save_mb']:.0f} MB, train {row['train_ms_per_input']:.2f} ms/input, "
-              f"predict p50 {row['predict_ms_p50']:.2f} / p99 {row['predict_ms_p99']:.2f} ms/input", flush=True)
+        print(f"{row['classes']:>5} classes: {row['members']:>4} members, accuracy {100 * row['accuracy']:.1f}%"
+              + (f" (streaming LDA {100 * peer_acc:.1f}%)" if peer_acc is not None else "")
+              + f", peak {row['peak_mb']:.0f} MB" + (f", save {save_mb:.0f} MB" if save_mb is not None else "")
+              + f", meta {row['meta_kb_per_member']:.0f} KB/member, train {row['train_ms_per_input']:.2f} ms/input, "
+              f"predict p50 {row['predict_ms_p50']:.2f} / p99 {row['predict_ms_p99']:.2f} ms/input, "
+              f"{time.perf_counter() - t_run:.0f} s", flush=True)
     return {"dataset": args.dataset, "copies": args.copies, "per_class": args.per_class, "batch": args.batch,
             "test_per_class": args.test_per_class, "archive_size": args.archive_size,
-            "archive_per_member": args.archive_per_member, "seed": args.seed,
+            "archive_per_member": args.archive_per_member, "seed": args.seed, "every": args.every,
             "threads": threads.current()[0], "machine": f"{platform.machine()}, Python {platform.python_version()}",
-            "date": time.strftime("%Y-%m-%d"), "rows": rows}
+            "date": time.strftime("%Y-%m-%d"), "wall_s": time.perf_counter() - t_run, "rows": rows}
+
+
+def _num(v: Any, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
 
 
 def table(res: dict[str, Any]) -> str:
@@ -116,41 +154,71 @@ def table(res: dict[str, Any]) -> str:
                 if res.get(key) is not None]
     archive = "the default archive" if not settings else ", ".join(f"`{flag} {value}`" for flag, value in settings)
     extra = "".join(f" {flag} {value}" for flag, value in settings)
+    every = f" --every {res['every']}" if res.get("every", 1) != 1 else ""
     lines = [
         f"Command: `python -m benchmarks.scale --dataset {res['dataset']} --copies {res['copies']} --per-class "
-        f"{res['per_class']} --test-per-class {res['test_per_class']}{extra}` ({res['machine']}, {res['date']}, {res['threads']} threads). {res['copies']} permuted "
+        f"{res['per_class']} --test-per-class {res['test_per_class']}{every}{extra}` ({res['machine']}, {res['date']}, "
+        f"{res['threads']} threads, {res.get('wall_s', 0) / 60:.0f} min). {res['copies']} permuted "
         f"copies of {res['dataset']}, ten new classes each, {res['per_class']} training images per class in batches of "
-        f"{res['batch']}, {archive}; accuracy over {res['test_per_class']} held-out test images per class seen so far.",
+        f"{res['batch']}, {archive}; accuracy over {res['test_per_class']} held-out test images per class seen so far; "
+        "streaming LDA learns the same stream on the same features. Train ms / input: learning and `prepare()` over the "
+        "copies since the row before; meta KB / member: what a member's meta-model holds beyond the shared shape "
+        "(mean, reservoir, own scatter once it has one); a member's model (parameters and optimiser moments) is "
+        "apart.",
         "",
-        "| classes seen | members | accuracy % | peak MB | save MB | train ms / input | predict ms / input p50 / p99 |",
-        "|---:|---:|---:|---:|---:|---:|---|",
+        "| classes seen | members | accuracy % | streaming LDA % | peak MB | save MB | meta KB / member (members with a scatter) "
+        "| model KB / member | train ms / input | predict ms / input p50 / p99 |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in res["rows"]:
-        lines.append(f"| {r['classes']} | {r['members']} | {100 * r['accuracy']:.1f} | {r['peak_mb']:.0f} | {r['save_mb']:.0f} | "
+        slda = r.get("slda_accuracy")
+        lines.append(f"| {r['classes']} | {r['members']} | {100 * r['accuracy']:.1f} | {_num(None if slda is None else 100 * slda, '.1f')} | "
+                     f"{r['peak_mb']:.0f} | {_num(r.get('save_mb'), '.0f')} | {_num(r.get('meta_kb_per_member'), '.0f')} "
+                     f"({r.get('members_with_scatter', '-')}) | {_num(r.get('model_kb_per_member'), '.0f')} | "
                      f"{r['train_ms_per_input']:.2f} | {r['predict_ms_p50']:.2f} / {r['predict_ms_p99']:.2f} |")
     return "\n".join(lines)
 
 
 def plot(res: dict[str, Any], path: Path) -> None:
-    """Members and accuracy against classes seen."""
+    """Members and accuracy against classes seen; cost per input and memory per member against members (log axes)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    xs = [r["classes"] for r in res["rows"]]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    rows = res["rows"]
+    xs = [r["classes"] for r in rows]
+    ms = [max(r["members"], 1) for r in rows]
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13.5, 3.8))
     a.plot(xs, xs, ":", color="grey", label="one per class")
-    a.plot(xs, [r["members"] for r in res["rows"]], "o-", label="members")
+    a.plot(xs, [r["members"] for r in rows], "o-", label="members")
     a.set_xlabel("classes seen")
     a.set_ylabel("members")
     a.legend()
     a.grid(alpha=0.3)
-    b.plot(xs, [100 * r["accuracy"] for r in res["rows"]], "s-")
+    b.plot(xs, [100 * r["accuracy"] for r in rows], "s-", label="riscmoe")
+    if any(r.get("slda_accuracy") is not None for r in rows):
+        b.plot(xs, [100 * r["slda_accuracy"] if r.get("slda_accuracy") is not None else np.nan for r in rows], "^--",
+               label="streaming LDA, same features")
     b.set_xlabel("classes seen")
     b.set_ylabel("accuracy over classes seen, %")
     b.set_ylim(0, 100)
+    b.legend()
     b.grid(alpha=0.3)
+    c.loglog(ms, [r["train_ms_per_input"] for r in rows], "o-", label="train ms / input")
+    c.loglog(ms, [r["predict_ms_p50"] for r in rows], "s-", label="predict ms / input (p50)")
+    c.loglog(ms, [r["predict_ms_p99"] for r in rows], "s:", label="predict ms / input (p99)")
+    c.set_xlabel("members")
+    c.set_ylabel("ms per input")
+    c.grid(alpha=0.3, which="both")
+    if all(r.get("meta_kb_per_member") is not None for r in rows):
+        d = c.twinx()
+        d.loglog(ms, [r["meta_kb_per_member"] / 1024 for r in rows], "d-", color="tab:red", label="meta MB / member")
+        d.set_ylabel("MB per member (meta-model)", color="tab:red")
+        lines = c.get_legend_handles_labels()[0] + d.get_legend_handles_labels()[0]
+        c.legend(lines, [h.get_label() for h in lines], fontsize=8, loc="upper left")
+    else:
+        c.legend(fontsize=8)
     fig.suptitle(f"{res['copies']} permuted copies of {res['dataset']}, {res['per_class']} per class")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -172,11 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--archive-size", type=int, default=None, help="the estimator's archive_size (default: its own default)")
     p.add_argument("--archive-per-member", type=int, default=None,
                    help="the estimator's archive_per_member (default: its own default; 0: a fixed archive)")
+    p.add_argument("--every", type=int, default=1, help="measure after the first copy, every this many, and the last (default 1)")
+    p.add_argument("--no-peer", dest="peer", action="store_false", help="leave out streaming LDA on the same stream")
+    p.add_argument("--no-save", dest="save", action="store_false", help="leave out the size of a save")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "scale")
     p.add_argument("--write", default=str(ROOT / "BENCHMARKS.md"), help="file to put the table in ('' for none)")
     args = p.parse_args(argv)
-    for name in ("copies", "per_class", "test_per_class", "batch"):
+    for name in ("copies", "per_class", "test_per_class", "batch", "every"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     try:

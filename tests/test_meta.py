@@ -507,3 +507,24 @@ def test_deferred_members_survive_a_round_trip_and_a_wrong_claim_is_refused():
     legacy = GaussianMetaBank(dim=6, pair_min=300)
     legacy.load_state_dict(old, 3)
     assert legacy.deferred == set() and legacy.scatters[1] is None
+
+
+def test_a_new_member_is_solved_and_calibrated_alone_and_the_fit_is_what_a_full_one_gives():
+    """Between refits of the shared shape, _refit(shape=False) solves and calibrates only the
+    members that are new or learned since; what it derives equals a fit that redoes every member."""
+    data = _blobs(n=200, d=6, seed=0) + _blobs(n=200, d=6, seed=1, spread=-5.0)
+    bank = GaussianMetaBank(dim=6, refresh_every=10**6)
+    for Z in data[:5]:
+        bank.add(Z)
+    bank.refresh()
+    before = list(bank._solved)
+    bank.add(data[5][:50])  # a new member: the shared shape stays, its column and table are made
+    bank.update(1, data[5][50:60] * 0 + data[1][:10])  # and member 1 learned a little more
+    bank.evaluate(data[0][:5], exact=False)
+    assert bank._chol is not None and bank._changed_since_fit > 0  # no shape refit happened
+    assert len(bank._solved) == 6 and bank._solved[0] == before[0] and bank._solved[1] == bank.counts[1]
+    derived = [t.clone() for t in (bank._product, bank._bias, bank._knots, bank._tails)]
+    bank._solved, bank._calibrated = [], []  # forget: every member again, under the same shape
+    bank._refit(shape=False)
+    for a, b in zip(derived, (bank._product, bank._bias, bank._knots, bank._tails)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

@@ -7,7 +7,7 @@ from benchmarks.scale import BEGIN, END, main
 
 def test_scale_benchmark_runs_and_writes_its_table(tmp_path):
     doc = tmp_path / "B.md"
-    doc.write_text(f"# head\n\n{BEGIN}\nold\n{END}\n")
+    doc.write_text(f"# head\n\n{BEGIN}\nstale-table\n{END}\n")
     assert main(["--dataset", "digits", "--copies", "3", "--per-class", "40", "--test-per-class", "10",
                  "--out", str(tmp_path / "out"), "--write", str(doc)]) == 0
     res = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -17,9 +17,20 @@ def test_scale_benchmark_runs_and_writes_its_table(tmp_path):
     for r in res["rows"]:
         assert 0.5 < r["accuracy"] <= 1 and r["save_mb"] > 0 and r["peak_mb"] > 0
         assert 0 < r["predict_ms_p50"] <= r["predict_ms_p99"]
+        assert 0.5 < r["slda_accuracy"] <= 1  # the peer learned the same stream
+        # 40 examples a member: no own scatters, only means and reservoirs (the digits' F is small)
+        assert r["members_with_scatter"] == 0 and 0 < r["meta_kb_per_member"] < 1024
     assert (tmp_path / "out" / "scale.png").stat().st_size > 1000
     text = doc.read_text()
-    assert "old" not in text and "| 30 |" in text and "--copies 3 --per-class 40 --test-per-class 10" in text
+    assert "stale-table" not in text and "| 30 |" in text and "--copies 3 --per-class 40 --test-per-class 10" in text
+
+
+def test_scale_benchmark_measures_every_few_copies(tmp_path):
+    assert main(["--dataset", "digits", "--copies", "4", "--per-class", "30", "--test-per-class", "5", "--every", "3",
+                 "--no-peer", "--no-save", "--out", str(tmp_path / "out"), "--write", ""]) == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [r["classes"] for r in res["rows"]] == [10, 30, 40]  # the first copy, every third, the last
+    assert all(r["slda_accuracy"] is None and r["save_mb"] is None for r in res["rows"])
 
 
 def test_a_file_as_results_folder_is_refused_before_any_work(tmp_path, capsys):

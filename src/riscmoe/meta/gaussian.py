@@ -314,6 +314,11 @@ class GaussianMetaBank:
         self._chol: torch.Tensor | None = None  # Cholesky factor of the last shared covariance
         self._chol32: torch.Tensor | None = None  # the same in float32 (the pair solves' preconditioner)
         self._var: torch.Tensor | None = None  # its diagonal
+        # Per member, its count when last solved / calibrated under this shape (see _refit).
+        self._solved: list[float] = []
+        self._calibrated: list[float] = []
+        self._w_ref = torch.zeros(dim, 0, dtype=torch.float64)  # (F, M): S^-1 (mu_k - c_ref)
+        self._c_ref = torch.zeros(dim, dtype=torch.float64)
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -331,6 +336,20 @@ class GaussianMetaBank:
         """Numbers the bank answers with: the shared covariance (F x F), and per member its
         mean (F) and border (2)."""
         return self.dim * self.dim + len(self) * (self.dim + 2)
+
+    def member_nbytes(self) -> list[int]:
+        """Bytes each member's meta-model holds beyond what the bank shares (its model is apart):
+        its mean (twice: now and at the last merge), its reservoir, its own scatter (or sketch;
+        none while ``deferred``), its calibration table, its column of the fit and its border."""
+        F_ = self.dim
+        out = []
+        for i in range(len(self)):
+            own = self.scatters[i]
+            shape = 0 if own is None else own.nbytes() if isinstance(own, ShapeSketch) else own.numel() * own.element_size()
+            res = self.reservoirs[i]
+            derived = 4 * (len(self.levels) + 2) + 8 * F_ + 4 * 2 * F_ + 4 * 3  # table, column (float64), product columns, bias and border
+            out.append(2 * 8 * F_ + res.numel() * res.element_size() + shape + derived)
+        return out
 
     # ----------------------------------------------------------------- learning
     def add(self, Z: torch.Tensor) -> int:
@@ -494,6 +513,7 @@ class GaussianMetaBank:
             self._chol = _cholesky(cov)  # overwrites cov
             self._chol32 = self._chol.float()
             self._changed_since_fit = 0
+            self._solved, self._calibrated = [], []  # a new shape: every member is solved and calibrated again
         m = len(self)
         raw = torch.stack(self.means64)  # (M, F)
         # Work in coordinates centred on the members' mean. The features are all positive
@@ -507,24 +527,54 @@ class GaussianMetaBank:
         self._center = center.float()
         self._means32 = means.float()
         # (F, M) = S^-1 (mu - center), by two triangular solves (for a few right-hand sides
-        # about a third of the time of cholesky_solve on this machine's CPUs).
-        w = torch.linalg.solve_triangular(self._chol.T, torch.linalg.solve_triangular(self._chol, means.T, upper=False), upper=True)
+        # about a third of the time of cholesky_solve on this machine's CPUs). Only the members
+        # that are new or learned since their last solve under this shape are solved: each
+        # column is kept as S^-1 (mu_k - c_ref) for the center c_ref of the shape's fit, and
+        # w = those - S^-1 (center - c_ref) (one more solve; center - c_ref is small, so nothing
+        # is lost to cancellation). A new member then costs one column, not M.
+        def solve(rhs: torch.Tensor) -> torch.Tensor:  # S^-1 rhs for rhs (F, k)
+            return torch.linalg.solve_triangular(self._chol.T, torch.linalg.solve_triangular(self._chol, rhs, upper=False), upper=True)
+
+        if not self._solved:
+            self._c_ref = center
+            self._w_ref = torch.zeros(self.dim, 0, dtype=torch.float64)
+        stale = [i for i in range(m) if i >= len(self._solved) or self._solved[i] != self.counts[i]]
+        if stale:
+            if len(self._solved) < m:
+                grow = m - self._w_ref.shape[1]
+                self._w_ref = torch.cat([self._w_ref, torch.zeros(self.dim, grow, dtype=torch.float64)], 1)
+                self._solved = self._solved + [-1.0] * (m - len(self._solved))
+            idx = torch.tensor(stale)
+            self._w_ref[:, idx] = solve((raw[idx] - self._c_ref).T)
+            for i in stale:
+                self._solved[i] = self.counts[i]
+        w = self._w_ref - solve((center - self._c_ref)[:, None])
         self._bias = (-0.5 * (means * w.T).sum(1)).float()
         var = self._var
         self._inv_var = (1.0 / var).float()
         # Scores S^-1 (mu_k - center) and scaled means (mu_k - center) / var side by side: (F, 2M), one product per batch.
         self._product = torch.cat([w.float(), (means / var).float().T], 1).contiguous()
         self._mean_norms = (means * means / var).sum(1).float()
-        knots, tails = [], []
+        # Calibration tables: a member's depends on its reservoir, its mean and the shape's
+        # diagonal only (the center cancels), so only members that learned since their last
+        # table under this shape get a new one.
+        if not self._calibrated:
+            self._knots, self._tails = torch.zeros(0, len(self.levels)), torch.zeros(0, 2)
+        if len(self._calibrated) < m:
+            grow = m - len(self._calibrated)
+            self._knots = torch.cat([self._knots, torch.zeros(grow, len(self.levels))])
+            self._tails = torch.cat([self._tails, torch.zeros(grow, 2)])
+            self._calibrated = self._calibrated + [-1.0] * grow
         for i in range(m):
+            if self._calibrated[i] == self.counts[i]:
+                continue
             m2 = self._distance_rows(self.reservoirs[i], i)
             q = torch.quantile(m2, self.levels)
             excess = m2[m2 > q[-1]] - q[-1]
             scale_t = excess.mean() if len(excess) else q[-1].clamp(min=1.0) * 0.1
-            knots.append(q)
-            tails.append(torch.stack([q[-1], torch.clamp(scale_t, min=1e-6)]))
-        self._knots = torch.stack(knots)
-        self._tails = torch.stack(tails)
+            self._knots[i] = q
+            self._tails[i] = torch.stack([q[-1], torch.clamp(scale_t, min=1e-6)])
+            self._calibrated[i] = self.counts[i]
         self._likely = None  # found again when a query or prepare() next needs pairs
         # Kept for the likely pairs (float32 ranks them well enough); without pair shapes there are none.
         self._fit_means, self._fit_w = (means.float(), w.float()) if self.pair_margin > 0 else (None, None)
