@@ -495,7 +495,7 @@ def test_deferred_members_survive_a_round_trip_and_a_wrong_claim_is_refused():
     torch.testing.assert_close(twin.scatters[1], bank.scatters[1])
     Zq = torch.cat(_look_alikes(100, seed=4))
     torch.testing.assert_close(twin.evaluate(Zq).odds, bank.evaluate(Zq).odds)
-    for bad_deferred, match in (([0], "deferred"), ([7], "deferred")):
+    for bad_deferred, match in (([0], "deferred"), ([7], "deferred"), ([[1, 2]], "not a list"), ([1.0], "not a list")):
         bad = dict(state, **{"meta.deferred": torch.tensor(bad_deferred)})
         with pytest.raises(ValueError, match=match):
             GaussianMetaBank(dim=6, pair_min=300).load_state_dict(bad, 3)

@@ -990,6 +990,8 @@ class GaussianMetaBank:
         # Members whose own scatter is still to be made from their reservoir (saves of kind
         # version 2 have none: they hold every member's scatter, or lack it).
         deferred_arr = state.get("meta.deferred", torch.zeros(0, dtype=torch.int64))
+        if deferred_arr.ndim != 1 or deferred_arr.is_floating_point() or deferred_arr.is_complex():
+            raise ValueError(f"saved meta-models' deferred members are not a list of member indices (shape {tuple(deferred_arr.shape)})")
         deferred = {int(v) for v in deferred_arr.tolist()}
         for i in deferred:
             if not 0 <= i < n_members or f"meta.{i}.scatter_tril" in state or f"meta.{i}.shape_rows" in state:
