@@ -87,6 +87,7 @@ def test_creator_member_predicts_unknown_for_what_it_would_create(digits):
     clf = RiscClassifier(creator="as-member", min_examples=16, seed=0)
     for Xb, yb in class_incremental_batches(Xtr, ytr, [(0, 1), (2, 3)]):
         clf.partial_fit(Xb, yb)
+    clf.prepare()
     _, routing = _routing(clf, Xte, exact=True)
     found = clf.predict_detailed(Xte)
     to_creator = (routing.member == clf.n_experts_).numpy()

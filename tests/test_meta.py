@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from riscmoe.meta import GaussianMetaBank
+from riscmoe.meta.protocol import Lesson
 
 
 def _blobs(n=600, d=6, seed=0, spread=6.0):
@@ -14,6 +15,7 @@ def _bank(**kw):
     bank = GaussianMetaBank(dim=6, **kw)
     for Z in _blobs(seed=0):
         bank.add(Z)
+    bank.prepare()
     return bank
 
 
@@ -201,6 +203,7 @@ def test_close_calls_are_settled_by_the_pair_s_own_shape():
         bank = GaussianMetaBank(dim=6, pair_margin=margin)
         for Z in train:
             bank.add(Z)
+        bank.prepare()
         out = bank.evaluate(torch.cat(test[:2]))
         truth = torch.cat([torch.zeros(500), torch.ones(500)]).long()
         accuracy[margin] = float((out.nearest == truth).float().mean())
@@ -217,6 +220,8 @@ def test_pair_gap_is_the_log_likelihood_ratio_under_the_pair_covariance():
     shared = GaussianMetaBank(dim=6, pair_margin=0.0)
     for Z in _look_alikes(1000, seed=0):
         shared.add(Z)
+    bank.prepare()
+    shared.prepare()
     out, ref = bank.evaluate(Zq), shared.evaluate(Zq)
     # The pair's gap, computed directly in float64.
     n = bank.counts[0] + bank.counts[1]
@@ -255,24 +260,34 @@ def test_members_scatters_add_up_to_the_pooled_one_and_pairs_are_cached():
     assert small._pairs_ready([(0, 1)]) == {}
 
 
-def test_prepare_solves_ahead_what_the_first_query_would_and_changes_no_answer(monkeypatch):
-    def trained():
-        bank = GaussianMetaBank(dim=6, pair_min=10)
-        for Z in _blobs(seed=0):
-            bank.add(Z[:300])
-        for k, Z in enumerate(_blobs(seed=0)):
-            bank.update(k, Z[300:])
-        return bank
-
-    query = torch.cat([Z[:50] for Z in _blobs(seed=3)]) * 0.5 + 3.0  # between the blobs: close calls
-    lazy = trained().evaluate(query)
-    bank = trained()
+def test_queries_do_no_work_and_prepare_answers_as_a_bank_fitted_afresh(monkeypatch):
+    """Learning keeps a fit queries only read (no refit, no pair solve, however much was
+    learned since); prepare() brings it up to date, to the answers of a bank loaded from
+    the same statistics (which fits everything from scratch)."""
+    bank = GaussianMetaBank(dim=6, pair_min=10)
+    for Z in _blobs(seed=0):
+        bank.add(Z[:300])
     bank.prepare()
-    assert bank._changed_since_fit == 0 and len(bank._pairs) == 3
-    monkeypatch.setattr(bank, "_solve_pairs", lambda pairs: pytest.fail("a prepared bank solved pairs again"))
+    bank.learn(Lesson(positives=[(k, Z[300:450]) for k, Z in enumerate(_blobs(seed=0))]))
+    assert bank._changed_since_fit > 0 and bank._likely  # learned since the last refit; pair tests exist
+    query = torch.cat([Z[:50] for Z in _blobs(seed=3)]) * 0.5 + 3.0  # between the blobs: close calls
+    work = dict(bank.work)
+    monkeypatch.setattr(bank, "_solve_pairs", lambda pairs: pytest.fail("a query solved pairs"))
+    stale = bank.evaluate(query)
+    bank.evaluate(query, exact=False)
+    assert bank.work == work
+    monkeypatch.undo()
+    bank.prepare()
+    assert bank._changed_since_fit == 0 and len(bank._pairs) == 3 and bank.work["shape_refits"] == work["shape_refits"] + 1
+    fresh = GaussianMetaBank(dim=6, pair_min=10)
+    fresh.load_state_dict(bank.state_dict(), 3)
     ahead = bank.evaluate(query)
-    torch.testing.assert_close(ahead.conf, lazy.conf)
-    torch.testing.assert_close(ahead.odds, lazy.odds)
+    torch.testing.assert_close(ahead.odds, fresh.evaluate(query).odds)
+    torch.testing.assert_close(ahead.conf, fresh.evaluate(query).conf)
+    assert not torch.allclose(stale.odds, ahead.odds)  # (the stale fit did answer differently)
+    work = dict(bank.work)
+    bank.prepare()  # nothing changed: nothing to do
+    assert bank.work == work
     GaussianMetaBank(dim=6).prepare()  # an empty bank: nothing to do
 
 
@@ -305,8 +320,9 @@ def test_pair_shapes_survive_a_round_trip_and_old_saves_load_without_them():
         bank.add(Z)
     state = bank.state_dict()
     twin = GaussianMetaBank(dim=6)
-    twin.load_state_dict(state, 3)
+    twin.load_state_dict(state, 3)  # (a loaded bank is prepared)
     Zq = torch.cat(_look_alikes(100, seed=4))
+    bank.prepare()
     torch.testing.assert_close(twin.evaluate(Zq).odds, bank.evaluate(Zq).odds)
     old = {k: v for k, v in state.items() if not k.endswith("scatter_tril")}
     legacy = GaussianMetaBank(dim=6)
@@ -326,6 +342,8 @@ def test_a_sketched_scatter_of_full_rank_answers_as_the_full_one_and_layouts_loa
     for Z in _look_alikes(1000, seed=0):
         full.add(Z)
         sketched.add(Z)
+    full.prepare()
+    sketched.prepare()
     Zq = torch.cat(_look_alikes(100, seed=4))
     np.testing.assert_allclose(sketched.evaluate(Zq).odds, full.evaluate(Zq).odds, rtol=1e-4, atol=1e-3)
     state = sketched.state_dict()
@@ -351,6 +369,7 @@ def test_a_low_rank_sketch_is_what_the_pair_sees_and_holds_its_memory():
     for Z in _look_alikes(1000, seed=0):
         bank.add(Z)
     assert all(len(s.rows) <= 2 for s in bank.scatters)
+    bank.prepare()
     Zq = _look_alikes(50, seed=3)[0]
     out = bank.evaluate(Zq)
     n = bank.counts[0] + bank.counts[1]
@@ -377,6 +396,8 @@ def test_a_first_stage_scores_few_members_and_finds_the_best_one():
     for Z in data:
         full.add(Z)
         staged.add(Z)
+    full.prepare()
+    staged.prepare()
     g = torch.Generator().manual_seed(5)
     drew = torch.randint(0, 200, (1000,), generator=g)
     Zq = centres[drew] + torch.randn(1000, 16, generator=g)
@@ -416,15 +437,21 @@ def test_prepare_solves_each_members_nearest_pairs_only_and_answers_as_with_ever
         every.add(Z)
     few.prepare()
     every.prepare()
-    assert len(every._pairs) == 30 * 29 // 2
-    assert 30 * 3 // 2 <= len(few._pairs) <= 30 * 3  # each member with its 3 nearest
+    assert len(every._likely) == 30 * 29 // 2
     near = few._likely_pairs()
-    assert all((a, b) in near for a, b in few._pairs)
+    assert 30 * 3 // 2 <= len(near) <= 30 * 3  # each member with its 3 nearest
+    for bank in (few, every):  # every pair tested is solved, and current
+        assert all(not bank._pair_due(p, None) for p in bank._likely)
     Zq = torch.cat([Z[:20] for Z in data])
     torch.testing.assert_close(few.evaluate(Zq).odds, every.evaluate(Zq).odds)  # a pair's solve is the same either way
-    # A close call between members that are not near neighbours solves its pair when it comes.
+    # A close call between members that are not near neighbours is the shared shape's: the
+    # query solves nothing, and answers as a bank without pair tests would for it.
     far = next((a, b) for a in range(30) for b in range(a + 1, 30) if (a, b) not in near)
-    assert few._pairs_ready([far]) and far in few._pairs
+    work = dict(few.work)
+    s = torch.zeros(1, 30)
+    s[0, far[0]], s[0, far[1]] = 1.0, 0.5
+    torch.testing.assert_close(few._settle_pairs(s, Zq[:1]), s)
+    assert few.work == work
 
 
 def test_a_young_member_keeps_no_scatter_until_it_could_use_one():
@@ -471,6 +498,7 @@ def test_deferred_scatters_answer_as_scatters_kept_from_the_start():
                 bank._make_own_scatter(len(bank) - 1)
         for k, Z in enumerate(train):
             bank.update(k, Z[200:])
+        bank.prepare()
         banks.append(bank)
     lazy, eager = (b.evaluate(test) for b in banks)
     assert banks[0].deferred == set()
@@ -494,6 +522,8 @@ def test_deferred_members_survive_a_round_trip_and_a_wrong_claim_is_refused():
     assert bank.deferred == twin.deferred == {2}
     torch.testing.assert_close(twin.scatters[1], bank.scatters[1])
     Zq = torch.cat(_look_alikes(100, seed=4))
+    twin.prepare()
+    bank.prepare()
     torch.testing.assert_close(twin.evaluate(Zq).odds, bank.evaluate(Zq).odds)
     for bad_deferred, match in (([0], "deferred"), ([7], "deferred"), ([[1, 2]], "not a list"), ([1.0], "not a list")):
         bad = dict(state, **{"meta.deferred": torch.tensor(bad_deferred)})
@@ -518,13 +548,13 @@ def test_a_new_member_is_solved_and_calibrated_alone_and_the_fit_is_what_a_full_
         bank.add(Z)
     bank.refresh()
     before = list(bank._solved)
-    bank.add(data[5][:50])  # a new member: the shared shape stays, its column and table are made
-    bank.update(1, data[5][50:60] * 0 + data[1][:10])  # and member 1 learned a little more
-    bank.evaluate(data[0][:5], exact=False)
+    bank.update(1, data[1][:60])  # member 1 learned a quarter more (its columns are due again)
+    bank.add(data[5][:50])  # a new member: the shared shape stays, its column and table are made (and 1's again)
     assert bank._chol is not None and bank._changed_since_fit > 0  # no shape refit happened
     assert len(bank._solved) == 6 and bank._solved[0] == before[0] and bank._solved[1] == bank.counts[1]
     derived = [t.clone() for t in (bank._product, bank._bias, bank._knots, bank._tails)]
-    bank._solved, bank._calibrated = [], []  # forget: every member again, under the same shape
+    bank._solved, bank._calibrated = [-1.0] * 6, [-1.0] * 6  # forget: every member again, under the same shape
+    bank._dirty = set(range(6))
     bank._refit(shape=False)
     for a, b in zip(derived, (bank._product, bank._bias, bank._knots, bank._tails)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

@@ -47,6 +47,7 @@ def test_a_format_4_save_answers_and_learns_on_as_the_build_that_made_it(expecte
     # Learning on from the save gives exactly what the old build gave (its optimiser and
     # random states, held rows and archive all carried over).
     clf.partial_fit(expected["X_more"], expected["y_more"])
+    clf.prepare()  # (the old build brought the fit up to date in predict; this one does so here)
     after, conf_after, _ = clf.predict_with_confidence(expected["X"])
     np.testing.assert_array_equal(after, expected["labels_after"])
     _same_confidence(conf_after, expected["confidence_after"])
@@ -113,6 +114,7 @@ def test_a_save_of_the_gaussian_bank_version_1_answers_and_learns_on_as_its_buil
     _same_confidence(conf, expected["confidence"])
     np.testing.assert_array_equal(member, expected["member"])
     clf.partial_fit(expected["X_more"], expected["y_more"])
+    clf.prepare()  # (the old build brought the fit up to date in predict; this one does so here)
     after, conf_after, _ = clf.predict_with_confidence(expected["X"])
     np.testing.assert_array_equal(after, expected["labels_after"])
     _same_confidence(conf_after, expected["confidence_after"])

@@ -184,11 +184,11 @@ for Xb, yb in class_incremental_batches(X[:600], y[:600], [(0, 1, 2)]):
     old.partial_fit(Xb, yb)
 root = sys.argv[2]
 path = os.path.join(root, "sys")
-old_pred = old.predict(X[1000:])
+old_pred = old.prepare().predict(X[1000:])
 new = RiscClassifier(seed=0, min_examples=16)
 for Xb, yb in class_incremental_batches(X[:900], y[:900], [(0, 1, 2), (3, 4)]):
     new.partial_fit(Xb, yb)
-new_pred = new.predict(X[1000:])
+new_pred = new.prepare().predict(X[1000:])
 
 def crash_before(k):
     count = [0]

@@ -431,8 +431,7 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         step = integer("fit_batch", self.fit_batch)
         for i in range(0, len(Xc), max(1, step)):
             fresh.partial_fit(Xc[i : i + step], yc[i : i + step])
-        if isinstance(fresh.part("feedback"), Consolidating):
-            fresh.prepare()  # the data set is learned whole: its last phase too
+        fresh.prepare()  # the data set is learned whole (its last phase too): answers see all of it
         if self.is_fitted:
             self.archive_.close()
         for key in [k for k in self.__dict__ if k.endswith("_") and not k.startswith("__")] + ["_rng"]:
@@ -543,6 +542,7 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         """A phased schedule's phase end: what it held back, then the members the archive is ready for."""
         report = parts["feedback"].consolidate(self.collection_, self.archive_, self._rng, self._context())
         self._create(parts["creator"])
+        self.collection_.meta.prepare()  # answers change at phase ends only, and then to the exact fit
         return report
 
     def learn_one(self, x: Any, y: Any) -> "RiscClassifier":
@@ -550,23 +550,31 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         return self.partial_fit(np.asarray(x)[None], [y])
 
     # ----------------------------------------------------------- prediction
-    def prepare(self) -> "RiscClassifier":
-        """Do now what the first ``predict`` after learning would do first (the bank's refits
-        and pair solves), so that it is not charged to that call; answers are the same.
+    def prepare(self, end_phase: bool = True) -> "RiscClassifier":
+        """Bring the meta-models exactly up to date with everything learned (the bank's refit
+        and pair solves), so that answers see the very last examples.
 
-        With feedback in phases (``feedback="phases"``) it also ends the phase at once: what
-        the phase held back is learned and members are made, and answers then see it."""
+        ``predict`` never does this work itself: it answers from the fit that learning keeps
+        (the shared shape refitted every ``refresh_every`` examples, new members at once, pair
+        tests solved again as their members double), so its latency does not depend on what
+        was learned before it. Call ``prepare()`` before an evaluation, or before serving.
+
+        With feedback in phases (``feedback="phases"``) it also ends the phase at once (unless
+        ``end_phase`` is False): what the phase held back is learned and members are made,
+        and answers then see it."""
         if not self.is_fitted:
             raise self._not_fitted()
         parts = self._check_params()
-        if isinstance(parts["feedback"], Consolidating):
+        if end_phase and isinstance(parts["feedback"], Consolidating):
             # A schedule in phases consolidates now: answers never see half a phase.
             self.last_feedback_ = self._consolidate(parts)
             self.archive_.commit()
         self.collection_.meta.prepare()
         return self
 
-    def _route(self, X: Any) -> tuple[Routing, dict[str, float]]:
+    def _route(self, X: Any, collection: Any = None) -> tuple[Routing, dict[str, float]]:
+        """Route X through the collection (or ``collection``: a view whose members live elsewhere,
+        ``riscmoe.sharding``)."""
         if not self.is_fitted:
             raise self._not_fitted()
         threads.configure()
@@ -581,6 +589,7 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
             M = len(self.collection_)
             creation = len(self.labels_)  # the creator member's label id: none of the members'
             view = creator.member(self.collection_, creation)
+        col = self.collection_ if collection is None else collection
         Xt = torch.from_numpy(Xc.reshape(len(Xc), -1))
         # Blocks of rows, start to finish: each input's answer is its own, and a block's
         # features (10 MB) stay in cache between the encoder, the meta-models and the
@@ -590,10 +599,10 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         pieces = []
         for i in range(0, len(Xt), block):
             t0 = time.perf_counter()
-            Z = self.collection_.encode(Xt[i : i + block])
+            Z = col.encode(Xt[i : i + block])
             _check_features(Z, offset=i)
             t1 = time.perf_counter()
-            meta = self.collection_.evaluate(Z)
+            meta = col.evaluate(Z)
             t2 = time.perf_counter()
             if isinstance(creator, MemberCreator):
                 # An input the creator member takes is novel: "unknown" (creation needs its label).
@@ -603,7 +612,7 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
                 r = Routing(torch.where(to_creator, none, r.label), torch.where(to_creator, none, r.member), r.n_run,
                             torch.where(to_creator, torch.zeros_like(r.confidence), r.confidence), r.model_runs[:M])
             else:
-                r = controller.route(self.collection_, Z, meta)
+                r = controller.route(col, Z, meta)
             pieces.append(r)
             t3 = time.perf_counter()
             for j, dt in enumerate((t1 - t0, t2 - t1, t3 - t2)):
@@ -616,11 +625,12 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
     def predict_detailed(self, X: Any) -> Prediction:
         """Labels for X (n, ...) with each answer's confidence and member, the models run, and the time spent.
 
-        It changes no learned state and nothing of the estimator. Like every query, it may
-        bring the bank's cached fit up to date on the way (``prepare`` does that ahead):
-        answers never depend on whether it was, but the next ``partial_fit`` starts from the
-        fresher fit, as it always did after a query."""
-        r, timing = self._route(X)
+        It changes nothing: no learned state, no cached fit (answers come from the fit that
+        learning keeps; ``prepare()`` brings it exactly up to date)."""
+        return self._predict(X)
+
+    def _predict(self, X: Any, collection: Any = None) -> Prediction:
+        r, timing = self._route(X, collection)
         return Prediction(labels=self._decode(r.label.numpy()), confidence=r.confidence.numpy(), member=r.member.numpy(),
                           members_run=r.n_run.numpy(), model_runs=r.model_runs.numpy(), timing=timing)
 
@@ -659,7 +669,12 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
         return {c: float(v) for c, v in zip(self.classes_.tolist(), row)}
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Accuracy on (X, y); "unknown" counts as wrong."""
+        """Accuracy on (X, y); "unknown" counts as wrong.
+
+        An evaluation: the meta-models are brought up to date first (``prepare(end_phase=False)``),
+        so the score is of everything learned, whatever ``predict`` would answer from before."""
+        if self.is_fitted:
+            self.prepare(end_phase=False)
         pred = self.predict(X)
         yc = check_y(y, len(pred))
         right = (pred == yc).astype(np.float64)
@@ -667,9 +682,15 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
 
     # ---------------------------------------------------------- persistence
     def save(self, path: str) -> None:
-        """Write the whole system to a folder: manifest, weights (safetensors), archive (SQLite)."""
+        """Write the whole system to a folder: manifest, weights (safetensors), archive (SQLite).
+
+        The meta-models are prepared first (``prepare(end_phase=False)``: their fit brought up
+        to date; nothing learned changes), so this system and a copy loaded from the folder
+        answer alike."""
         from riscmoe.persistence.folder import save
 
+        if self.is_fitted:
+            self.prepare(end_phase=False)
         save(self, path)
 
 

@@ -32,7 +32,7 @@ KINDS = [(part, name) for part in registry.PARTS for name in registry.kinds(part
 # in the 7th digit (1.2e-7, float64 'scatter' and member 6's 'scatter_tril') once both
 # learn the same 100 rows; the answers' confidences differ by up to 6e-6. Not found yet
 # (the default kinds, which make no new-mode member here, agree exactly).
-KNOWN = {("creator", "as-member"): {"test_kind_survives_a_save_and_learns_on_alike", "test_kind_answers_one_at_a_time_as_in_a_batch"}}
+KNOWN = {("creator", "as-member"): {"test_kind_answers_one_at_a_time_as_in_a_batch"}}
 # Of those, deviations in the last float32 digits that come and go with the machine's maths
 # libraries (one at a time against a batch passes with numpy 2.4.6 / scipy 1.17.1 on this
 # build and failed with the libraries of the session before): not strict.
@@ -105,7 +105,10 @@ def test_kind_survives_a_save_and_learns_on_alike(trained, digits, tmp_path, kin
     np.testing.assert_array_equal(a.confidence, b.confidence)
     for model in (trained, twin):
         model.partial_fit(Xtr[800:900], ytr[800:900])
-    np.testing.assert_array_equal(twin.predict_detailed(Xte).confidence, trained.predict_detailed(Xte).confidence)
+    # Alike to float32's last bits: the loaded archive encodes its records again in one batch,
+    # and a feature computed in another batch may differ there (BLAS blocking), so rehearsal's
+    # inputs, and the models that learn from them, differ by ~1e-9.
+    np.testing.assert_allclose(twin.predict_detailed(Xte).confidence, trained.predict_detailed(Xte).confidence, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(twin.archive_.ids(), trained.archive_.ids())
 
 

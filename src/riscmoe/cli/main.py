@@ -224,7 +224,7 @@ def _run(args: argparse.Namespace) -> int:
     acc_matrix = np.full((n_groups, n_groups), np.nan)  # [after stage i, on group j]
     stages: list[dict[str, Any]] = []
     members_over_time: list[tuple[int, int]] = []
-    train_seconds = 0.0
+    train_seconds = prepare_seconds = 0.0
     boundaries = set(stream.boundaries)
     seen = 0
     bar = tqdm(total=stream.n_examples, unit="img", disable=args.no_progress, desc=f"{ds.name} {args.scenario}")
@@ -239,6 +239,9 @@ def _run(args: argparse.Namespace) -> int:
         bar.set_postfix(members=clf.n_experts_)
         if i in boundaries:
             stage = stream.boundaries.index(i)
+            t0 = time.perf_counter()
+            clf.prepare(end_phase=False)  # the meta-models up to date for the evaluation (learning goes on as it would)
+            prepare_seconds += time.perf_counter() - t0
             found = clf.predict_detailed(ds.X_test)
             pred, run_per_input = found.labels, found.runs_per_input
             for j in range(n_groups):
@@ -263,6 +266,9 @@ def _run(args: argparse.Namespace) -> int:
                 f"{stages[-1]['accuracy_seen_classes']:.4f}, members {clf.n_experts_}, models run per input {run_per_input:.2f}"
             )
     bar.close()
+    t0 = time.perf_counter()
+    clf.prepare()  # the stream is over: its last phase too
+    prepare_seconds += time.perf_counter() - t0
     t0 = time.perf_counter()
     final = clf.predict_detailed(ds.X_test)
     final_pred, answered_by = final.labels, final.member
@@ -293,6 +299,7 @@ def _run(args: argparse.Namespace) -> int:
         "experts_run_per_input_p95": float(np.percentile(n_run, 95)),
         "unknown_rate": float(np.mean(n_run == 0)),
         "train_seconds": train_seconds,
+        "prepare_seconds": prepare_seconds,
         "predict_seconds_final": predict_seconds,
         "predict_split_seconds": timing,
         "wall_seconds": time.perf_counter() - t_start,
@@ -336,6 +343,7 @@ def _print_table(m: dict[str, Any], out: Path) -> None:
         ),
         ("threads", f"{m['threads'] if m['threads'] is not None else 'library defaults'} ({m['threads_reason']})"),
         ("training seconds", f"{m['train_seconds']:.1f}"),
+        ("prepare seconds", f"{m.get('prepare_seconds', 0.0):.1f}"),
         ("wall seconds", f"{m['wall_seconds']:.1f}"),
     ]
     width = max(len(r[0]) for r in rows)

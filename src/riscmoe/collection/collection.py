@@ -75,8 +75,23 @@ class Collection:
         """Every member's meta-model on encoded inputs (B, F), in one batched pass."""
         return self.meta.evaluate(Z, exact=exact)
 
+    def run_models(self, Z: torch.Tensor, rows: torch.Tensor, members: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
+        """Member ``members[i]``'s model on input ``Z[rows[i]]``, grouped by member: (n,) probabilities of
+        "mine"; ``runs`` (M,) counts the inputs each model ran on."""
+        return run_member_models(self.members, Z, rows, members, runs)
+
     def add(self, label: int, Z: torch.Tensor, model: MemberModel, created_at: int, reason: str) -> Member:
         index = self.meta.add(Z)
         member = Member(index=index, label=label, model=model, created_at=created_at, reason=reason, n_positive=len(Z))
         self.members.append(member)
         return member
+
+
+def run_member_models(members: list, Z: torch.Tensor, rows: torch.Tensor, chosen: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
+    """``Collection.run_models`` over any list of members (entries with a ``model``)."""
+    out = torch.empty(len(rows))
+    for m in torch.unique(chosen).tolist():
+        sel = chosen == m
+        out[sel] = torch.sigmoid(members[m].model.logits(Z[rows[sel]]))
+        runs[m] += int(sel.sum())
+    return out

@@ -80,16 +80,6 @@ class Controller:
             none = torch.full((B,), -1, dtype=torch.long)
             return Routing(none, none.clone(), n_run, torch.zeros(B), runs)
         ran = cascade(self.policy, meta, self.accepted(conf, meta.rank), min(self.max_experts, M),
-                      lambda rows, members: self._run(collection, X, rows, members, runs))
+                      lambda rows, members: collection.run_models(X, rows, members, runs))
         label, member, confidence = self.policy.combine(meta, ran.order, ran.probs, collection.labels())
         return Routing(label, member, ran.n_run, confidence, runs)
-
-    @staticmethod
-    def _run(collection: Collection, X: torch.Tensor, rows: torch.Tensor, members: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
-        """Run each row's chosen member model, grouped by member: returns (len(rows),) probabilities."""
-        out = torch.empty(len(rows))
-        for m in torch.unique(members).tolist():
-            sel = members == m
-            out[sel] = torch.sigmoid(collection.members[m].model.logits(X[rows[sel]]))
-            runs[m] += int(sel.sum())
-        return out

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from riscmoe.archive.sqlite_archive import Archive
-from riscmoe.collection.collection import Collection, Member
+from riscmoe.collection.collection import Collection, Member, run_member_models
 from riscmoe.creator.creator import FromArchive
 from riscmoe.creator.protocol import Creation
 from riscmoe.meta.protocol import Verdict
@@ -101,6 +101,9 @@ class _CollectionWithCreator:
 
     def labels(self) -> torch.Tensor:
         return self._labels
+
+    def run_models(self, Z: torch.Tensor, rows: torch.Tensor, members: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
+        return run_member_models(self.members, Z, rows, members, runs)
 
 
 @register("creator", "as-member")

@@ -68,9 +68,11 @@ class MetaBank(Protocol):
     - ``learn(lesson)`` applies a ``Lesson``.
     - ``evaluate(Z, exact=True)`` gives the ``Verdict`` on features (B, F) for every member
       in one batched call, each input's verdict its own (the same whatever else is in the
-      batch). ``exact=False`` lets a training loop reuse a slightly stale fit.
-    - ``prepare()`` does now whatever work the next exact ``evaluate`` would do first
-      (refits, caches); answers are the same either way.
+      batch). It reads the fit that ``add`` and ``learn`` keep and does no refit of its own,
+      so its cost does not depend on what was learned before it. ``exact=False`` is a
+      training loop's own query (the shipped bank then skips its pair tests and first stage).
+    - ``prepare()`` brings the fit exactly up to date with everything learned (refits,
+      caches): what an evaluation calls first.
     - ``len(bank)`` is the member count; ``macs_per_input()`` the multiply-adds to evaluate
       every member on one input and ``n_parameters()`` the numbers the bank answers with,
       each None where unknown.

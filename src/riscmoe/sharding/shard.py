@@ -1,0 +1,97 @@
+"""One shard's members: their score columns and their models (a plain object; Ray runs it as an actor)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _tensor(array: np.ndarray, dtype: Any = np.float32) -> torch.Tensor:
+    """A tensor of ``array`` (copied when it is read-only, as arrays from Ray's object store are)."""
+    array = np.asarray(array, dtype)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+class MemberShard:
+    """The members a worker holds, and the two things it does for a batch of inputs.
+
+    ``scores`` gives its members' exact meta-model products (scores and the novelty test's
+    cross terms) on centred features, for every input or, with a first stage, only for the
+    inputs that probe a member's cluster; ``run`` runs its members' models on the inputs the
+    controller sends them to. The driver (``ShardedSystem``) combines what every shard returns.
+
+    Args:
+        threads: torch threads this shard's products and models use.
+    """
+
+    def __init__(self, threads: int = 1) -> None:
+        torch.set_num_threads(max(1, int(threads)))
+        self.members = np.zeros(0, np.int64)  # (m,) the collection's index of each member held here
+        self.columns = torch.zeros(0, 0)  # (F, 2m): score columns, then novelty columns
+        self.bias = torch.zeros(0)  # (m,)
+        self.models: dict[int, Any] = {}
+        self._blocks: dict[int, tuple[np.ndarray, torch.Tensor]] = {}  # cluster -> (local positions, (F, 2 |them|))
+
+    def set_members(self, members: np.ndarray, columns: torch.Tensor, bias: torch.Tensor, cluster_of: np.ndarray | None) -> int:
+        """Hold ``members`` (m,) with their columns (F, 2m) and biases (m,); ``cluster_of`` (m,)
+        is each one's cluster in the first stage (None: no first stage). Returns m."""
+        m = len(members)
+        if columns.shape[1] != 2 * m or len(bias) != m:
+            raise ValueError(f"a shard of {m} members needs (F, {2 * m}) columns and {m} biases, got {tuple(columns.shape)} and {len(bias)}")
+        self.members, self.columns, self.bias = np.asarray(members, np.int64), columns.contiguous(), bias
+        self._blocks = {}
+        if cluster_of is not None:
+            for j in np.unique(cluster_of).tolist():
+                pos = np.flatnonzero(cluster_of == j)
+                idx = torch.from_numpy(pos)
+                self._blocks[int(j)] = (pos, self.columns[:, torch.cat([idx, idx + m])].contiguous())
+        return m
+
+    def set_models(self, models: dict[int, Any]) -> int:
+        """Hold (or replace) the models of members, by the collection's index. Returns how many are held."""
+        self.models.update(models)
+        return len(self.models)
+
+    @torch.no_grad()
+    def scores(self, Zc: np.ndarray, probe: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """This shard's members on centred features ``Zc`` (B, F): scores (B, m) (-inf where not
+        scored), novelty cross terms (B, m), and which were scored (B, m) (None: all were).
+
+        ``probe`` (B, p): each input's first-stage clusters (None: score every member)."""
+        Z = _tensor(Zc)
+        m = len(self.members)
+        if probe is None:
+            both = Z @ self.columns  # (B, 2m)
+            return (both[:, :m] + self.bias).numpy(), both[:, m:].numpy(), None
+        B = len(Z)
+        s = torch.full((B, m), float("-inf"))
+        cross = torch.zeros(B, m)
+        scored = torch.zeros(B, m, dtype=torch.bool)
+        probe_t = _tensor(probe, np.int64)
+        for j in torch.unique(probe_t).tolist():
+            if j not in self._blocks:
+                continue
+            pos, block = self._blocks[j]
+            rows = torch.nonzero((probe_t == j).any(1)).squeeze(1)
+            out = Z[rows] @ block  # (rows, 2 |pos|)
+            r, c = rows[:, None], torch.from_numpy(pos)[None, :]
+            s[r, c] = out[:, : len(pos)] + self.bias[c]
+            cross[r, c] = out[:, len(pos) :]
+            scored[r, c] = True
+        return s.numpy(), cross.numpy(), scored.numpy()
+
+    @torch.no_grad()
+    def run(self, Z: np.ndarray, rows: np.ndarray, members: np.ndarray) -> np.ndarray:
+        """Probabilities of "mine" (n,) of member ``members[i]``'s model on input ``Z[rows[i]]``."""
+        Zt = _tensor(Z)
+        rows_t, members_t = _tensor(rows, np.int64), _tensor(members, np.int64)
+        out = torch.empty(len(rows_t))
+        for k in torch.unique(members_t).tolist():
+            model = self.models.get(k)
+            if model is None:
+                raise KeyError(f"member {k} is not held by this shard (it holds {len(self.models)} models)")
+            sel = members_t == k
+            out[sel] = torch.sigmoid(model.logits(Zt[rows_t[sel]]))
+        return out.numpy()
