@@ -13,6 +13,18 @@ def check_out(out: Path) -> None:
         raise ValueError(f"--out {out} is a file, not a folder: give a folder for the results")
 
 
+def check_args(parser: Any, args: Any, positive: tuple[str, ...]) -> None:
+    """Refuse, before any work starts, a count below 1 among ``positive`` (argument names) and an
+    ``--out`` that cannot be a results folder: ``parser.error`` names the argument."""
+    for name in positive:
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    try:
+        check_out(args.out)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
 def write_results(out: Path, results: Any) -> None:
     """``out/results.json`` (the folder made if need be), written to a temporary file and renamed."""
     out.mkdir(parents=True, exist_ok=True)

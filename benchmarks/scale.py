@@ -270,13 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "scale")
     p.add_argument("--write", default=str(ROOT / "BENCHMARKS.md"), help="file to put the table in ('' for none)")
     args = p.parse_args(argv)
-    for name in ("copies", "per_class", "test_per_class", "batch", "every"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    try:
-        markdown.check_out(args.out)  # before the run, not after it
-    except ValueError as exc:
-        p.error(str(exc))
+    markdown.check_args(p, args, ("copies", "per_class", "test_per_class", "batch", "every"))  # before the run, not after it
     threads.configure()
     res = run(args)
     markdown.write_results(args.out, res)

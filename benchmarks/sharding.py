@@ -134,17 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "sharding")
     p.add_argument("--write", default=str(ROOT / "BENCHMARKS.md"), help="file to put the table in ('' for none)")
     args = p.parse_args(argv)
-    for name in ("copies", "per_class", "test_per_class", "queries", "batch"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    markdown.check_args(p, args, ("copies", "per_class", "test_per_class", "queries", "batch"))
     try:
         import ray  # noqa: F401
     except ImportError:
         p.error("this benchmark needs Ray: pip install 'riscmoe[ray]'")
-    try:
-        markdown.check_out(args.out)
-    except ValueError as exc:
-        p.error(str(exc))
     threads.configure()
     res = run(args)
     markdown.write_results(args.out, res)

@@ -79,7 +79,7 @@ def test_what_cannot_be_sharded_is_refused_clearly(digits):
         ShardedSystem(clf, backend="spark")
     shard = MemberShard()
     with pytest.raises(ValueError, match="columns"):
-        shard.set_members(np.arange(2), np.zeros((4, 3), np.float32), np.zeros(2, np.float32), None)
+        shard.set_members(np.arange(2), np.zeros((4, 3), np.float32), np.zeros(2, np.float32), np.zeros(4, np.float32), None)
     with pytest.raises(KeyError, match="not held"):
         shard.run(np.zeros((1, 4), np.float32), np.array([0]), np.array([5]))
 

@@ -781,11 +781,15 @@ class GaussianMetaBank:
         return (Zc @ c_w + c_b).topk(p, dim=1).indices
 
     # The parts a caller needs to have the products computed elsewhere (``riscmoe.sharding``).
-    def centred(self, Z: torch.Tensor) -> torch.Tensor:
-        """Features (B, F) in the coordinates the scores use (see ``_refit``)."""
+    def center(self) -> torch.Tensor:
+        """The point (F,) features are centred on before scoring (see ``_refit``)."""
         self._ready()
         assert self._center is not None
-        return Z - self._center
+        return self._center.clone()
+
+    def centred(self, Z: torch.Tensor) -> torch.Tensor:
+        """Features (B, F) in the coordinates the scores use."""
+        return Z - self.center()
 
     def shard_columns(self, members: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Members' product columns, (F, 2k): their scores' then their novelty cross terms'; and their biases (k,)."""

@@ -31,16 +31,18 @@ class MemberShard:
         self.members = np.zeros(0, np.int64)  # (m,) the collection's index of each member held here
         self.columns = torch.zeros(0, 0)  # (F, 2m): score columns, then novelty columns
         self.bias = torch.zeros(0)  # (m,)
+        self.center = torch.zeros(0)  # (F,): subtracted from features before scoring (the bank's)
         self.models: dict[int, Any] = {}
         self._blocks: dict[int, tuple[np.ndarray, torch.Tensor]] = {}  # cluster -> (local positions, (F, 2 |them|))
 
-    def set_members(self, members: np.ndarray, columns: torch.Tensor, bias: torch.Tensor, cluster_of: np.ndarray | None) -> int:
-        """Hold ``members`` (m,) with their columns (F, 2m) and biases (m,); ``cluster_of`` (m,)
-        is each one's cluster in the first stage (None: no first stage). Returns m."""
+    def set_members(self, members: np.ndarray, columns: torch.Tensor, bias: torch.Tensor, center: torch.Tensor,
+                    cluster_of: np.ndarray | None) -> int:
+        """Hold ``members`` (m,) with their columns (F, 2m), biases (m,) and the bank's center (F,);
+        ``cluster_of`` (m,) is each one's cluster in the first stage (None: no first stage). Returns m."""
         m = len(members)
         if columns.shape[1] != 2 * m or len(bias) != m:
             raise ValueError(f"a shard of {m} members needs (F, {2 * m}) columns and {m} biases, got {tuple(columns.shape)} and {len(bias)}")
-        self.members, self.columns, self.bias = np.asarray(members, np.int64), columns.contiguous(), bias
+        self.members, self.columns, self.bias, self.center = np.asarray(members, np.int64), columns.contiguous(), bias, center
         self._blocks = {}
         if cluster_of is not None:
             for j in np.unique(cluster_of).tolist():
@@ -55,12 +57,13 @@ class MemberShard:
         return len(self.models)
 
     @torch.no_grad()
-    def scores(self, Zc: np.ndarray, probe: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """This shard's members on centred features ``Zc`` (B, F): scores (B, m) (-inf where not
-        scored), novelty cross terms (B, m), and which were scored (B, m) (None: all were).
+    def scores(self, Z: np.ndarray, probe: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """This shard's members on features ``Z`` (B, F) (the batch ``run`` gets too): scores (B, m)
+        (-inf where not scored), novelty cross terms (B, m), and which were scored (B, m) (None:
+        all were).
 
         ``probe`` (B, p): each input's first-stage clusters (None: score every member)."""
-        Z = _tensor(Zc)
+        Z = _tensor(Z) - self.center  # centred as the bank centres them
         m = len(self.members)
         if probe is None:
             both = Z @ self.columns  # (B, 2m)

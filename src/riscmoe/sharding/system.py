@@ -124,11 +124,13 @@ class ShardedSystem:
         bank = col.meta
         M = len(col)
         cluster_of = bank.cluster_of()
+        center = bank.center()
         pending = []
         for i in range(self.workers):
             idx = np.arange(i, M, self.workers)
             columns, bias = bank.shard_columns(torch.from_numpy(idx))
-            pending.append(self._call(i, "set_members", idx, columns, bias, None if cluster_of is None else cluster_of[idx].numpy()))
+            pending.append(self._call(i, "set_members", idx, columns, bias, center,
+                                      None if cluster_of is None else cluster_of[idx].numpy()))
         shipped: dict[int, dict[int, Any]] = {}
         for k, member in enumerate(col.members):
             arrays, _ = member.model.save_state()
@@ -209,7 +211,7 @@ class _ShardedCollection:
         B, M = len(Z), len(self)
         Zc = bank.centred(Z)
         probe = bank.probe(Zc) if exact else None
-        shared = sys._share(Zc.numpy())
+        shared = self._features(Z)  # one copy per batch: the shards centre it, and their models run on it
         probe_np = None if probe is None else probe.numpy()
         parts = sys._get([sys._call(i, "scores", shared, probe_np) for i in range(sys.workers)])
         s = torch.full((B, M), float("-inf"))
@@ -220,7 +222,6 @@ class _ShardedCollection:
             s[:, cols], cross[:, cols] = torch.as_tensor(np.array(s_i)), torch.as_tensor(np.array(cross_i))
             if scored is not None:
                 scored[:, cols] = torch.as_tensor(np.array(scored_i))
-        self._features(Z)
         return bank.verdict(Zc, s, cross, scored, exact)
 
     def run_models(self, Z: torch.Tensor, rows: torch.Tensor, members: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
