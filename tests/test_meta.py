@@ -418,6 +418,37 @@ def test_a_first_stage_scores_few_members_and_finds_the_best_one():
     assert [g.tolist() for g in staged._clusters[0]] == groups
 
 
+def test_a_first_stage_verdict_over_its_candidates_equals_the_dense_one():
+    """The verdict a query gets from its candidates alone is the one the dense (B, M) verdict
+    gives on the same scores with every other member at -inf: pair tests included."""
+    centres, data = _families(members=120, n=80)
+    bank = GaussianMetaBank(dim=16, candidates=16, pair_min=50, pair_margin=10.0)
+    for Z in data:
+        bank.add(Z)
+    bank.prepare()
+    assert bank._clusters is not None and bank._likely
+    g = torch.Generator().manual_seed(2)
+    i = torch.randint(0, 119, (400,), generator=g)
+    Zq = (centres[i] + centres[i + 1]) / 2 + torch.randn(400, 16, generator=g)  # between neighbours: close calls
+    sparse = bank.evaluate(Zq)
+    Zc = bank.centred(Zq)
+    s_k, cross_k, cols = bank._candidate_products(Zc)
+    assert int(cols.shape[1]) < 120 and ((cols >= 0).sum(1) == sparse.scored).all()
+    valid = cols >= 0
+    rows = torch.arange(len(Zq))[:, None].expand_as(cols)[valid]
+    s = torch.full((len(Zq), 120), float("-inf"))
+    cross = torch.zeros(len(Zq), 120)
+    scored = torch.zeros(len(Zq), 120, dtype=torch.bool)
+    s[rows, cols[valid]], cross[rows, cols[valid]], scored[rows, cols[valid]] = s_k[valid], cross_k[valid], True
+    dense = bank.verdict(Zc, s, cross, scored)
+    top2 = s.topk(2, dim=1).values
+    assert int((top2[:, 0] - top2[:, 1] < bank.pair_margin).sum()) > 20  # close calls took place
+    torch.testing.assert_close(sparse.nearest, dense.nearest)
+    for name in ("conf", "rank", "odds", "distance", "novelty"):
+        torch.testing.assert_close(getattr(sparse, name), getattr(dense, name), rtol=1e-5, atol=1e-5, msg=name)
+    torch.testing.assert_close(sparse.scored, scored.sum(1))
+
+
 def test_a_first_stage_with_room_for_every_member_is_no_stage():
     _, data = _families(members=20)
     bank, ref = GaussianMetaBank(dim=16, candidates=64), GaussianMetaBank(dim=16)

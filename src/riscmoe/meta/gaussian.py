@@ -748,27 +748,37 @@ class GaussianMetaBank:
 
     def _candidate_products(self, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The first stage: for centred features Z (B, F), each input's clusters are scored and
-        the members of its best ones get their exact products; every other member gets none.
-        Returns the scores (B, M) (-inf where not scored), the novelty cross terms (B, M) and
-        which members were scored (B, M)."""
+        the members of its best ones get their exact products; no other member is touched.
+
+        Returns, per input, its candidates' scores (B, K), novelty cross terms (B, K) and member
+        indices (B, K), K the most candidates any input has (at least 2 when M > 1); an input
+        with fewer has its row padded with index -1 and score -inf. Its candidates come cluster
+        by cluster, best cluster first."""
         assert self._clusters is not None and self._product is not None and self._bias is not None
         groups = self._clusters[0]
         blocks = self._blocks
         B, M = len(Z), len(self)
-        best = self.probe(Z)
+        best = self.probe(Z)  # (B, p)
         assert best is not None
-        s = torch.full((B, M), float("-inf"))
-        cross = torch.zeros(B, M)
-        scored = torch.zeros(B, M, dtype=torch.bool)
+        sizes = torch.tensor([len(g) for g in groups])
+        width = sizes[best]  # (B, p)
+        start = width.cumsum(1) - width  # where each chosen cluster's members begin in the row
+        K = max(int(width.sum(1).max()), 2 if M > 1 else 1)
+        s = torch.full((B, K), float("-inf"))
+        cross = torch.zeros(B, K)
+        cols = torch.full((B, K), -1, dtype=torch.long)
         for j in torch.unique(best).tolist():
-            rows = torch.nonzero((best == j).any(1)).squeeze(1)
-            cols = groups[j]
-            block = Z[rows] @ blocks[j]  # (rows, 2 |cols|)
-            r, c = rows[:, None], cols[None, :]
-            s[r, c] = block[:, : len(cols)] + self._bias[cols]
-            cross[r, c] = block[:, len(cols) :]
-            scored[r, c] = True
-        return s, cross, scored
+            hit = best == j  # (B, p): at most one True per row
+            rows = torch.nonzero(hit.any(1)).squeeze(1)
+            members = groups[j]
+            n = len(members)
+            at = start[rows].gather(1, hit[rows].int().argmax(1, keepdim=True))  # (rows, 1)
+            block = Z[rows] @ blocks[j]  # (rows, 2n)
+            r, c = rows[:, None], at + torch.arange(n)[None, :]
+            s[r, c] = block[:, :n] + self._bias[members]
+            cross[r, c] = block[:, n:]
+            cols[r, c] = members
+        return s, cross, cols
 
     def probe(self, Zc: torch.Tensor) -> torch.Tensor | None:
         """The first stage: each centred input's clusters to score, (B, p), best first (None
@@ -936,19 +946,26 @@ class GaussianMetaBank:
             rz = rz_new
         return X
 
-    def _settle_pairs(self, s: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-        """Scores s (B, M) with each close call's two best members compared under their pair's shape.
+    def _settle_pairs(self, s: torch.Tensor, Z: torch.Tensor, cols: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores s (B, K) with each close call's two best members compared under their pair's shape.
 
-        ``Z`` is centred (Z - center). The pair keeps its mean score; only the gap
+        ``Z`` is centred (Z - center). Column j of row i is member ``cols[i, j]`` (or member j,
+        with ``cols`` None: every member, in order). The pair keeps its mean score; only the gap
         between its two members changes, to their pair's log likelihood ratio.
         """
         top = s.topk(2, dim=1)
         close = torch.nonzero(top.values[:, 0] - top.values[:, 1] < self.pair_margin).squeeze(1)
         if len(close) == 0:
             return s
-        first, second = top.indices[close, 0], top.indices[close, 1]
-        lo, hi = torch.minimum(first, second), torch.maximum(first, second)
-        M = s.shape[1]
+        first, second = top.indices[close, 0], top.indices[close, 1]  # positions in the rows
+        if cols is None:
+            g_first, g_second = first, second
+        else:
+            g_first, g_second = cols[close, first], cols[close, second]
+        swap = g_first > g_second
+        lo, hi = torch.where(swap, g_second, g_first), torch.where(swap, g_first, g_second)
+        at_lo, at_hi = torch.where(swap, second, first), torch.where(swap, first, second)
+        M = len(self)
         codes = lo * M + hi
         # Only pairs the last fit tests, with a solve at hand: a query solves nothing.
         likely = self._likely_pairs()
@@ -960,12 +977,13 @@ class GaussianMetaBank:
         assert self._center is not None
         center = self._center.double()
         for (a, b), (w, offset) in ready.items():
-            rows = close[codes == a * M + b]
+            sel = codes == a * M + b
+            rows, ja, jb = close[sel], at_lo[sel], at_hi[sel]
             # In centred coordinates, as the shared scores are (see _refit).
             llr = Z[rows] @ w + float((w.double() * center).sum() - offset)
-            mid = (s[rows, a] + s[rows, b]) / 2.0
-            s[rows, a] = mid + llr / 2.0
-            s[rows, b] = mid - llr / 2.0
+            mid = (s[rows, ja] + s[rows, jb]) / 2.0
+            s[rows, ja] = mid + llr / 2.0
+            s[rows, jb] = mid - llr / 2.0
         return s
 
     def refresh(self, force: bool = False) -> None:
@@ -1006,15 +1024,15 @@ class GaussianMetaBank:
         self._ready()
         assert self._bias is not None and self._product is not None
         Z = Z - self._center
-        scored = None
         if exact and self._clusters is not None:
-            # The first stage: only the members of each input's nearest clusters are scored.
-            s, cross, scored = self._candidate_products(Z)
-        else:
-            # One product over all members gives their scores and their novelty cross terms.
-            both = Z @ self._product  # (B, 2M)
-            s, cross = both[:, :M] + self._bias, both[:, M:]
-        return self.verdict(Z, s, cross, scored, exact)
+            # The first stage: only the members of each input's nearest clusters are scored,
+            # and the verdict is built over those alone.
+            s, cross, cols = self._candidate_products(Z)
+            return self._candidate_verdict(Z, s, cross, cols)
+        # One product over all members gives their scores and their novelty cross terms.
+        both = Z @ self._product  # (B, 2M)
+        s, cross = both[:, :M] + self._bias, both[:, M:]
+        return self.verdict(Z, s, cross, None, exact)
 
     def _ready(self) -> None:
         if len(self) and (self._chol is None or self._structure_changed):
@@ -1046,6 +1064,45 @@ class GaussianMetaBank:
         n_scored = scored.sum(1) if scored is not None else torch.full((B,), M, dtype=torch.long)
         return MetaOutput(conf=conf, rank=rank, odds=odds, novelty=novelty, nearest=nearest, distance=distance, bank=self,
                           scored=n_scored)
+
+    def _candidate_verdict(self, Z: torch.Tensor, s: torch.Tensor, cross: torch.Tensor, cols: torch.Tensor) -> MetaOutput:
+        """The verdict of a query from its candidates alone (``_candidate_products``' (B, K)
+        scores, cross terms and members): the log-odds, pair tests, distances, calibration and
+        borders are computed over K columns, not M. It equals ``verdict`` on the dense scores
+        (-inf where not scored): a member that was not scored gets confidence 0, odds -1e4 (the
+        clamp ``_log_odds`` gives it there), distance ``_FAR``, and the rank its border gives
+        those odds."""
+        B, K = s.shape
+        M = len(self)
+        assert self._inv_var is not None and self._mean_norms is not None
+        valid = cols >= 0
+        c = torch.where(valid, cols, cols[:, :1])  # a padded place repeats the row's first candidate
+        if M > 1 and self.pair_margin > 0 and self._likely:
+            s = self._settle_pairs(s, Z, c)
+        odds = self._log_odds(s, self.alone_odds) if M > 1 else torch.full_like(s, self.alone_odds)
+        local = s.argmax(1)
+        nearest = c.gather(1, local[:, None]).squeeze(1)
+        distance = ((Z * Z) @ self._inv_var)[:, None] - 2.0 * cross + self._mean_norms[c]
+        distance = distance.clamp(min=0.0)
+        novelty = self._calibrate(distance.gather(1, local[:, None]).squeeze(1), nearest)
+        a, b = self.border[c, 0], self.border[c, 1]
+        logit = odds * a + b
+        log_novelty = torch.log(novelty.clamp(min=1e-30))
+        rank = F.logsigmoid(logit) + log_novelty[:, None]
+        conf = torch.sigmoid(logit) * novelty[:, None]
+        # Every member's place: the unscored ones first, then the candidates' values over them
+        # (a padded place writes its row's first candidate's values again).
+        first = torch.zeros(B, 1, dtype=torch.long)
+        def spread(values: torch.Tensor, under: torch.Tensor) -> torch.Tensor:
+            return under.scatter_(1, c, torch.where(valid, values, values.gather(1, first)))
+        unscored_odds = -1e4
+        under_logit = unscored_odds * self.border[:, 0] + self.border[:, 1]  # (M,)
+        out_rank = spread(rank, F.logsigmoid(under_logit)[None, :] + log_novelty[:, None])
+        out_conf = spread(conf, torch.zeros(B, M))
+        out_odds = spread(odds, torch.full((B, M), unscored_odds))
+        out_distance = spread(distance, torch.full((B, M), _FAR))
+        return MetaOutput(conf=out_conf, rank=out_rank, odds=out_odds, novelty=novelty, nearest=nearest,
+                          distance=out_distance, bank=self, scored=valid.sum(1))
 
     def novelty_of(self, out: MetaOutput, members: torch.Tensor) -> torch.Tensor:
         """p-values (B,) of each input under a member of one's choice (``members``: (B,)).
