@@ -1028,7 +1028,7 @@ class GaussianMetaBank:
             # The first stage: only the members of each input's nearest clusters are scored,
             # and the verdict is built over those alone.
             s, cross, cols = self._candidate_products(Z)
-            return self._candidate_verdict(Z, s, cross, cols)
+            return self.candidate_verdict(Z, s, cross, cols)
         # One product over all members gives their scores and their novelty cross terms.
         both = Z @ self._product  # (B, 2M)
         s, cross = both[:, :M] + self._bias, both[:, M:]
@@ -1065,18 +1065,25 @@ class GaussianMetaBank:
         return MetaOutput(conf=conf, rank=rank, odds=odds, novelty=novelty, nearest=nearest, distance=distance, bank=self,
                           scored=n_scored)
 
-    def _candidate_verdict(self, Z: torch.Tensor, s: torch.Tensor, cross: torch.Tensor, cols: torch.Tensor) -> MetaOutput:
-        """The verdict of a query from its candidates alone (``_candidate_products``' (B, K)
-        scores, cross terms and members): the log-odds, pair tests, distances, calibration and
-        borders are computed over K columns, not M. It equals ``verdict`` on the dense scores
-        (-inf where not scored): a member that was not scored gets confidence 0, odds -1e4 (the
-        clamp ``_log_odds`` gives it there), distance ``_FAR``, and the rank its border gives
-        those odds."""
-        B, K = s.shape
+    def candidate_verdict(self, Z: torch.Tensor, s: torch.Tensor, cross: torch.Tensor, cols: torch.Tensor) -> MetaOutput:
+        """The verdict of a query from its candidates alone: centred features Z (B, F), and per
+        input its candidates' scores (B, K), novelty cross terms (B, K) and member indices
+        (B, K) (-1, with score -inf, where a row has fewer; every row has one at least), as
+        ``_candidate_products`` gives them here and ``riscmoe.sharding`` where members live.
+        The log-odds, pair tests, distances, calibration and borders are computed over K
+        columns, not M. It equals ``verdict`` on the dense scores (-inf where not scored): a
+        member that was not scored gets confidence 0, odds -1e4 (the clamp ``_log_odds`` gives
+        it there), distance ``_FAR``, and the rank its border gives those odds."""
         M = len(self)
         assert self._inv_var is not None and self._mean_norms is not None
+        if M > 1 and s.shape[1] < 2:  # a lone candidate's odds are against the unscored rest, as in the dense verdict
+            s = torch.cat([s, torch.full_like(s, float("-inf"))], 1)
+            cross = torch.cat([cross, torch.zeros_like(cross)], 1)
+            cols = torch.cat([cols, torch.full_like(cols, -1)], 1)
+        B, K = s.shape
         valid = cols >= 0
-        c = torch.where(valid, cols, cols[:, :1])  # a padded place repeats the row's first candidate
+        first = valid.int().argmax(1, keepdim=True)  # each row's first candidate
+        c = torch.where(valid, cols, cols.gather(1, first))  # a padded place repeats it
         if M > 1 and self.pair_margin > 0 and self._likely:
             s = self._settle_pairs(s, Z, c)
         odds = self._log_odds(s, self.alone_odds) if M > 1 else torch.full_like(s, self.alone_odds)
@@ -1092,7 +1099,6 @@ class GaussianMetaBank:
         conf = torch.sigmoid(logit) * novelty[:, None]
         # Every member's place: the unscored ones first, then the candidates' values over them
         # (a padded place writes its row's first candidate's values again).
-        first = torch.zeros(B, 1, dtype=torch.long)
         def spread(values: torch.Tensor, under: torch.Tensor) -> torch.Tensor:
             return under.scatter_(1, c, torch.where(valid, values, values.gather(1, first)))
         unscored_odds = -1e4

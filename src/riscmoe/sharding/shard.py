@@ -58,32 +58,43 @@ class MemberShard:
 
     @torch.no_grad()
     def scores(self, Z: np.ndarray, probe: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """This shard's members on features ``Z`` (B, F) (the batch ``run`` gets too): scores (B, m)
-        (-inf where not scored), novelty cross terms (B, m), and which were scored (B, m) (None:
-        all were).
+        """This shard's members on features ``Z`` (B, F) (the batch ``run`` gets too).
 
-        ``probe`` (B, p): each input's first-stage clusters (None: score every member)."""
+        ``probe`` None (score every member): scores (B, m), novelty cross terms (B, m), None.
+        ``probe`` (B, p), each input's first-stage clusters: only the members of those clusters
+        are scored, and each input's row holds its candidates here alone: scores (B, K), cross
+        terms (B, K) and the collection's index of each (B, K), K the most any input has here;
+        places past an input's own candidates have index -1 and score -inf."""
         Z = _tensor(Z) - self.center  # centred as the bank centres them
         m = len(self.members)
         if probe is None:
             both = Z @ self.columns  # (B, 2m)
             return (both[:, :m] + self.bias).numpy(), both[:, m:].numpy(), None
         B = len(Z)
-        s = torch.full((B, m), float("-inf"))
-        cross = torch.zeros(B, m)
-        scored = torch.zeros(B, m, dtype=torch.bool)
         probe_t = _tensor(probe, np.int64)
-        for j in torch.unique(probe_t).tolist():
-            if j not in self._blocks:
-                continue
+        mine = [j for j in torch.unique(probe_t).tolist() if j in self._blocks]
+        hits = {j: (probe_t == j).any(1) for j in mine}
+        width = torch.zeros(B, dtype=torch.long)
+        for j in mine:
+            width += hits[j].long() * len(self._blocks[j][0])
+        K = int(width.max()) if B and mine else 0
+        s = torch.full((B, K), float("-inf"))
+        cross = torch.zeros(B, K)
+        cols = torch.full((B, K), -1, dtype=torch.long)
+        filled = torch.zeros(B, dtype=torch.long)  # candidates placed so far in each row
+        members = torch.from_numpy(self.members)
+        for j in mine:
             pos, block = self._blocks[j]
-            rows = torch.nonzero((probe_t == j).any(1)).squeeze(1)
-            out = Z[rows] @ block  # (rows, 2 |pos|)
-            r, c = rows[:, None], torch.from_numpy(pos)[None, :]
-            s[r, c] = out[:, : len(pos)] + self.bias[c]
-            cross[r, c] = out[:, len(pos) :]
-            scored[r, c] = True
-        return s.numpy(), cross.numpy(), scored.numpy()
+            n = len(pos)
+            rows = torch.nonzero(hits[j]).squeeze(1)
+            out = Z[rows] @ block  # (rows, 2n)
+            local = torch.from_numpy(pos)
+            r, c = rows[:, None], filled[rows][:, None] + torch.arange(n)[None, :]
+            s[r, c] = out[:, :n] + self.bias[local]
+            cross[r, c] = out[:, n:]
+            cols[r, c] = members[local]
+            filled[rows] += n
+        return s.numpy(), cross.numpy(), cols.numpy()
 
     @torch.no_grad()
     def run(self, Z: np.ndarray, rows: np.ndarray, members: np.ndarray) -> np.ndarray:

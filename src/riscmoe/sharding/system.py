@@ -214,15 +214,16 @@ class _ShardedCollection:
         shared = self._features(Z)  # one copy per batch: the shards centre it, and their models run on it
         probe_np = None if probe is None else probe.numpy()
         parts = sys._get([sys._call(i, "scores", shared, probe_np) for i in range(sys.workers)])
+        if probe is not None:
+            # Each shard's candidates side by side: the verdict is built over them alone.
+            s, cross, cols = (torch.cat([torch.as_tensor(np.array(part[k])) for part in parts], 1) for k in range(3))
+            return bank.candidate_verdict(Zc, s, cross, cols)
         s = torch.full((B, M), float("-inf"))
         cross = torch.zeros(B, M)
-        scored = None if probe is None else torch.zeros(B, M, dtype=torch.bool)
-        for i, (s_i, cross_i, scored_i) in enumerate(parts):
+        for i, (s_i, cross_i, _) in enumerate(parts):
             cols = torch.arange(i, M, sys.workers)
             s[:, cols], cross[:, cols] = torch.as_tensor(np.array(s_i)), torch.as_tensor(np.array(cross_i))
-            if scored is not None:
-                scored[:, cols] = torch.as_tensor(np.array(scored_i))
-        return bank.verdict(Zc, s, cross, scored, exact)
+        return bank.verdict(Zc, s, cross, None, exact)
 
     def run_models(self, Z: torch.Tensor, rows: torch.Tensor, members: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
         sys = self.system
