@@ -16,7 +16,9 @@ report the command writes. Recorded in ``OUT/results.json``:
   reused/created/failed, share of later-half tasks answered by reuse, seconds per task in
   the first and second half and their ratio, library size before and after;
 - run 2 (same file, grown library): the same, and its speed-up over run 1 in solving
-  time (sum of per-task seconds) and in whole wall time;
+  time (sum of per-task seconds) and in whole wall time (the rerun figure); the failed tasks
+  the failure memo skipped as known failures, and those searched again because the library
+  they see changed since they failed;
 - how many hostile-function test cases the functions tests hold (collected by pytest);
 - the machine (``nproc``, CPU model).
 
@@ -69,6 +71,8 @@ def figures(run: dict[str, Any]) -> dict[str, Any]:
         "verified": s.get("verified"), "verified_rate": s.get("verified_rate"), "fits_only": s.get("fits_only"),
         "created_not_stored": s.get("created_not_stored"),
         "reused": s["reused"], "created": s["created"], "failed": s["failed"],
+        "known_failures_skipped": s.get("known_failures_skipped"),
+        "failures_searched_again": s.get("failures_searched_again_library_changed"),
         "query_accuracy": s.get("query_accuracy"), "tasks_all_queries_correct": s.get("tasks_all_queries_correct"),
         "reused_in_second_half": s["reused_in_second_half"],
         "seconds_per_task_first_half": first, "seconds_per_task_second_half": second,
@@ -156,6 +160,9 @@ def markdown(res: dict[str, Any]) -> str:
         f"{_n(r2['verified'])}/{r2['tasks']} ({pct(r2['verified_rate'])}) |",
         f"| queries right (held-back answers) | {pct(r1['query_accuracy'])} | {pct(r2['query_accuracy'])} |",
         f"| reused / created / failed | {r1['reused']} / {r1['created']} / {r1['failed']} | {r2['reused']} / {r2['created']} / {r2['failed']} |",
+        f"| failed tasks not searched again: known failures (searched again: the library they see changed) | "
+        f"{_n(r1['known_failures_skipped'])} ({_n(r1['failures_searched_again'])}) | "
+        f"{_n(r2['known_failures_skipped'])} ({_n(r2['failures_searched_again'])}) |",
         f"| later-half tasks answered by reuse | {pct(r1['reused_in_second_half'])} | {pct(r2['reused_in_second_half'])} |",
         f"| seconds per task, first half | {r1['seconds_per_task_first_half']:.4f} | {r2['seconds_per_task_first_half']:.4f} |",
         f"| seconds per task, second half | {r1['seconds_per_task_second_half']:.4f} | {r2['seconds_per_task_second_half']:.4f} |",
@@ -245,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run 1: answered {f1['solved']}/{f1['tasks']} (verified on a held-back example {_n(f1['verified'])}), queries right {_pct(f1['query_accuracy'])}, reused {f1['reused']}, "
           f"created {f1['created']}, failed {f1['failed']}; later-half reuse {_pct(f1['reused_in_second_half'])}; "
           f"s/task {f1['seconds_per_task_first_half']:.4f} -> {f1['seconds_per_task_second_half']:.4f} ({_x(f1['second_half_speedup'])})")
-    print(f"run 2: reused {f2['reused']}, created {f2['created']}, failed {f2['failed']}; speed-up {_x(res['speedup_solving'])} solving, "
+    print(f"run 2: reused {f2['reused']}, created {f2['created']}, failed {f2['failed']} (known failures skipped "
+          f"{_n(f2['known_failures_skipped'])}); speed-up {_x(res['speedup_solving'])} solving, "
           f"{_x(res['speedup_wall'])} whole wall ({f1['wall_seconds']:.2f} s -> {f2['wall_seconds']:.2f} s)")
     print(f"results: {args.out / 'results.json'}, plot: {plot_path}" + (f", section in {args.markdown}" if args.markdown != "none" else ""))
     return 0

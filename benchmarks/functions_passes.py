@@ -1,16 +1,20 @@
-"""Two passes of ``riscmoe functions solve`` over one task set and one fresh library, optionally under load.
+"""Two (or more) passes of ``riscmoe functions solve`` over one task set and one fresh library, optionally under load.
 
 Run from the repository root::
 
     python -m benchmarks.functions_passes --tasks list-concepts
+    python -m benchmarks.functions_passes --tasks list-concepts --passes 3
     python -m benchmarks.functions_passes --tasks bundled --hog 2 --out runs/passes-hog
     python -m benchmarks.functions_passes --tasks list-concepts --compare runs/passes/results.json
 
-Each pass is the real command in a subprocess. Pass 2 runs the same file against the library
-pass 1 grew. Printed and written to ``OUT/results.json`` per pass: tasks solved (a function
-fits the examples), tasks whose every held-back query is right, query accuracy,
-reused/created/failed, solving time (sum of per-task seconds), whole wall time; and the tasks
-whose answers changed from pass 1 to pass 2, split into those that became right and the rest.
+Each pass is the real command in a subprocess. Pass 2 (and each later one) runs the same
+file against the library the passes before grew. Printed and written to ``OUT/results.json``
+per pass: tasks solved (a function fits the examples), tasks whose every held-back query is
+right, query accuracy, reused/created/failed, searches run, failed tasks the failure memo
+skipped (known failures: the same search failed before) and those searched again because the
+library they see changed, solving time (sum of per-task seconds), whole wall time, and the
+rerun speed-up (pass 1's whole wall time over this pass's); and the tasks whose answers
+changed from pass 1 to pass 2, split into those that became right and the rest.
 
 ``--hog N`` runs N busy-looping processes (``while True: pass``) for the whole measurement,
 as other work on a shared machine would. ``--compare RESULTS`` lists the tasks whose answers
@@ -55,7 +59,9 @@ def figures(run: dict[str, Any]) -> dict[str, Any]:
         "all_queries_right": sum(r["correct_queries"] == r["scored_queries"] for r in scored),
         "query_accuracy": sum(r["correct_queries"] for r in scored) / max(1, sum(r["scored_queries"] for r in scored)),
         "reused": sum(r["status"] == "reused" for r in rows), "created": sum(r["status"] == "created" for r in rows),
-        "failed": sum(r["status"] == "failed" for r in rows),
+        "failed": sum(r["status"] == "failed" for r in rows), "searches": sum(bool(r.get("search")) for r in rows),
+        "known_failures_skipped": sum(r.get("memo") == "known" for r in rows),
+        "failures_searched_again": sum(r.get("memo") == "changed" for r in rows),
         "seconds_solving": sum(r["seconds"] for r in rows), "wall_seconds": run["wall"],
         "right": sorted(r["name"] for r in scored if r["correct_queries"] == r["scored_queries"]),
     }
@@ -78,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "passes", help="results folder")
     p.add_argument("--hog", type=int, default=0, help="busy-looping processes to run meanwhile (default 0)")
     p.add_argument("--compare", type=Path, default=None, help="an earlier results.json to compare answers with")
+    p.add_argument("--passes", type=int, default=2, help="passes over the file (default 2; at least 2)")
     args, extra = p.parse_known_args(argv)
+    if args.passes < 2:
+        p.error(f"--passes must be at least 2, got {args.passes}")
     tasks = args.tasks
     if not Path(tasks).exists():
         from riscmoe.functions.bundled import TASK_SETS, task_set_path
@@ -91,14 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()[0]
         with tempfile.TemporaryDirectory(prefix="riscmoe-passes-") as tmp:
             library = Path(tmp) / "library.sqlite"
-            runs = [solve(tasks, library, Path(tmp) / f"pass{i}.jsonl", extra) for i in (1, 2)]
+            runs = [solve(tasks, library, Path(tmp) / f"pass{i}.jsonl", extra) for i in range(1, args.passes + 1)]
     finally:
         for h in busy:
             h.kill()
             h.wait()
     res: dict[str, Any] = {
         "tasks": tasks, "extra_args": extra, "hogs": args.hog, "load_at_start": round(load, 2), "nproc": os.cpu_count(),
-        "pass1": figures(runs[0]), "pass2": figures(runs[1]), "changed_between_passes": changed(runs[0], runs[1]),
+        **{f"pass{i}": figures(run) for i, run in enumerate(runs, 1)}, "changed_between_passes": changed(runs[0], runs[1]),
         "answers": [r["answers"] for r in runs], "rows": [r["rows"] for r in runs],
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
@@ -106,12 +115,17 @@ def main(argv: list[str] | None = None) -> int:
         old = json.loads(args.compare.read_text())
         res["differs_from_compared"] = [
             [x["name"] for x, y in zip(old["answers"][i], res["answers"][i]) if x["answers"] != y["answers"]] for i in (0, 1)]
+    for i in range(2, len(runs) + 1):  # a rerun against the first pass, in whole wall time
+        f = res[f"pass{i}"]
+        f["rerun_speedup"] = res["pass1"]["wall_seconds"] / f["wall_seconds"] if f["wall_seconds"] > 0 else None
     (args.out / "results.json").write_text(json.dumps(res, indent=2))
-    for i in (1, 2):
+    for i in range(1, len(runs) + 1):
         f = res[f"pass{i}"]
         print(f"pass {i}: solved {f['solved']}/{f['tasks']}, all queries right {f['all_queries_right']}, "
               f"queries {100 * f['query_accuracy']:.1f}%, reused/created/failed {f['reused']}/{f['created']}/{f['failed']}, "
-              f"solving {f['seconds_solving']:.1f} s, wall {f['wall_seconds']:.1f} s")
+              f"{f['searches']} searches, known failures skipped {f['known_failures_skipped']}, failures searched again "
+              f"(library changed) {f['failures_searched_again']}, solving {f['seconds_solving']:.1f} s, wall {f['wall_seconds']:.1f} s"
+              + (f" ({f['rerun_speedup']:.1f}x faster than pass 1)" if f.get("rerun_speedup") else ""))
     ch = res["changed_between_passes"]
     print(f"answers changed pass 1 -> 2: {len(ch['became_right'])} became right, {len(ch['other'])} other {ch['other']}")
     if "differs_from_compared" in res:

@@ -20,12 +20,15 @@ def test_functions_bench_on_a_few_tasks(tmp_path):
     # The second run creates nothing, answers what the first solved by reuse, and is faster.
     assert r2["created"] == 0 and r2["reused"] == r1["solved"] and r2["library_after"] == r1["library_after"]
     assert res["speedup_solving"] > 1 and res["speedup_wall"] > 1
+    # What failed in run 1 and no stored function answers now is skipped as a known failure or searched again.
+    assert r1["known_failures_skipped"] == 0 and r2["known_failures_skipped"] + r2["failures_searched_again"] <= r1["failed"]
     assert res["hostile_test_cases"]["test_hostile_functions_are_contained"] >= 6
     assert res["machine"]["nproc"] >= 1 and (tmp_path / "out" / "functions.png").stat().st_size > 5000
     text = md.read_text()
     assert text.startswith("# Benchmarks\n\nearlier sections stay as they are\n")
     assert text.count(BEGIN) == 1 and text.rstrip().endswith(END) and "| answered (every example reproduced) | " in text
     assert "| of which verified on a held-back example | " in text
+    assert "| failed tasks not searched again: known failures (searched again: the library they see changed) | 0 (0) | " in text
     # A second write replaces the section instead of adding another.
     write_markdown(md, markdown(res).replace("| answered (every example reproduced) | ", "| answered again | "))
     text = md.read_text()

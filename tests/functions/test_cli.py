@@ -63,6 +63,35 @@ def test_solve_twice_second_run_reuses_everything(files, capsys):
     assert "def spread(xs):" in text and "largest minus smallest" in text and "verified on 3 examples" in text
 
 
+# No small program maps 1, 2, 3, 4 to 91, 17, 55, 3: every search fails.
+ODD = {"name": "odd", "examples": [{"args": [1], "output": 91}, {"args": [2], "output": 17}, {"args": [3], "output": 55},
+                                   {"args": [4], "output": 3}], "queries": [{"args": [5]}]}
+
+
+def test_a_rerun_skips_known_failures_says_how_many_and_retries_them_on_request(tmp_path, capsys):
+    tasks, lib = tmp_path / "tasks.jsonl", tmp_path / "lib.sqlite"
+    tasks.write_text("\n".join(json.dumps(t) for t in [TASKS[0], ODD, TASKS[1]]) + "\n")
+
+    def run(name, *extra):
+        assert solve(tasks, lib, tmp_path / f"{name}.jsonl", "--time-limit", "0.2", *extra) == 0
+        report = json.loads((tmp_path / f"{name}-report" / "report.json").read_text())
+        return capsys.readouterr().out, report["summary"], {r["name"]: r for r in report["tasks"]}
+
+    text, summary, rows = run("r1")
+    assert "failure memo" not in text and rows["odd"]["status"] == "failed" and rows["odd"]["memo"] == ""
+    assert summary["known_failures_skipped"] == 0 and summary["searches"] == 2  # odd and sq_plus_one
+    text, summary, rows = run("r2")  # the same file again: nothing to search
+    assert "failure memo: 1 known failure skipped (every creator failed on the same search before; --retry-failed searches it)" in text
+    assert (summary["known_failures_skipped"], summary["searches"], summary["reused"], summary["failed"]) == (1, 0, 2, 1)
+    assert rows["odd"]["memo"] == "known" and rows["odd"]["search"] is None
+    assert (tmp_path / "r2.jsonl").read_text() == (tmp_path / "r1.jsonl").read_text().replace('"created"', '"reused"')
+    text, summary, rows = run("r3", "--retry-failed")
+    assert "failure memo: 1 known failure searched again (--retry-failed)" in text
+    assert (summary["failures_retried"], summary["searches"], summary["retry_failed"]) == (1, 1, True)
+    text, summary, rows = run("r4", "--time-limit", "0.3")  # a larger budget is another search
+    assert "failure memo" not in text and summary["searches"] == 1 and rows["odd"]["memo"] == ""
+
+
 def test_errors_are_clear_and_touch_nothing(files, capsys):
     tasks, lib, tmp = files
     bad = tmp / "bad.jsonl"

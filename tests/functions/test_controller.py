@@ -305,11 +305,11 @@ def test_a_building_block_that_hangs_the_search_is_found_and_the_search_not_reme
         assert r.status == "failed" and any("synthesised creator found nothing" in n for n in r.notes)
         assert lib.get("same_upto_500").quarantined == "timed out in 1 runs"
         assert any("worker died during the search" in n for n in r.notes), r.notes
-        assert lib.failed_before(ctl._failure_key(task)) is None
+        assert ctl.known_failure(task) is None
         restarts = box.restarts
         r = ctl.solve(task)  # searched again (not "not searched again"), without the quarantined function
         assert r.status == "failed" and not any("not searched again" in n for n in r.notes)
-        assert box.restarts == restarts and lib.failed_before(ctl._failure_key(task)) is not None
+        assert box.restarts == restarts and ctl.known_failure(task) is not None
         lib.close()
 
 

@@ -240,12 +240,19 @@ def test_a_library_path_with_hash_question_mark_and_percent_round_trips(tmp_path
         assert lib.run("p9", [(1,)])[0].value == 10 and len(lib) == len(SEEDS) + 1
 
 
+def _old_failures_table(c):
+    """Versions 1 to 3 kept their failure memo in ``failures`` (key, state, reason, created); version 4 has ``failed_searches``."""
+    c.execute("DROP TABLE IF EXISTS failed_searches")
+    c.execute("CREATE TABLE IF NOT EXISTS failures (key TEXT PRIMARY KEY, state TEXT NOT NULL, reason TEXT NOT NULL, created REAL NOT NULL)")
+
+
 def _as_version_1(path):
     """Turn a library file into the version-1 layout: no fault, confirmation or refutation columns."""
     c = sqlite3.connect(path)
     for col in ("timeouts", "quarantined", "confirmed", "refuted", "refuted_by"):
         c.execute(f"ALTER TABLE functions DROP COLUMN {col}")
     c.execute("UPDATE meta SET value = '1' WHERE key = 'format_version'")
+    _old_failures_table(c)
     c.execute("INSERT INTO failures VALUES ('k', 's', 'worker died: timeout', 0)")
     c.commit()
     c.close()
@@ -262,8 +269,9 @@ def test_a_version_1_library_is_migrated_in_one_transaction(tmp_path, box):
         assert (r.uses, r.solved, r.timeouts, r.quarantined, r.confirmed, r.refuted) == (1, ["add seven"], 0, "", 0, 0)
     c = sqlite3.connect(path)
     meta = dict(c.execute("SELECT key, value FROM meta"))
-    assert (meta["format_version"], meta["migrated_from"]) == (str(FORMAT_VERSION), "1") and FORMAT_VERSION == 3
-    assert c.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0  # keyed the old way: searched again
+    assert (meta["format_version"], meta["migrated_from"]) == (str(FORMAT_VERSION), "1") and FORMAT_VERSION == 4
+    assert _tables(c) >= {"meta", "functions", "failed_searches"} and "failures" not in _tables(c)  # keyed the old way: searched again
+    assert c.execute("SELECT COUNT(*) FROM failed_searches").fetchone()[0] == 0
     c.close()
     # A migration that fails half-way leaves the version-1 file as it was.
     _as_version_1(path)
@@ -290,6 +298,7 @@ def _as_version_2(path):
     # Version 2 probed lists of at most six elements: the fingerprint of xs[:6] was that of xs.
     c.execute("UPDATE functions SET fingerprint = '[\"old\"]', fingerprint_hash = 'h2'")
     c.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
+    _old_failures_table(c)
     c.execute("INSERT INTO failures VALUES ('k', 's', 'nothing found', 0)")
     c.commit()
     c.close()
@@ -307,7 +316,7 @@ def test_a_version_2_library_is_migrated_and_its_fingerprints_recomputed_lazily(
         assert all(lib.get(n).fingerprint_hash == "" for n in want)  # cleared in the migration's transaction
         c = sqlite3.connect(path)
         assert dict(c.execute("SELECT key, value FROM meta"))["migrated_from"] == "2"
-        assert c.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 0
+        assert "failures" not in _tables(c) and c.execute("SELECT COUNT(*) FROM failed_searches").fetchone()[0] == 0
         c.close()
         # No fingerprint: never a twin. The identity is stored next to take_six, not merged with it.
         assert lib.add("same", "def same(xs):\n    return xs\n", LL).action == "added"
@@ -317,6 +326,65 @@ def test_a_version_2_library_is_migrated_and_its_fingerprints_recomputed_lazily(
         assert {n: (lib.get(n).fingerprint, lib.get(n).fingerprint_hash) for n in want} == want
     with FunctionLibrary(path, sandbox=box) as lib:  # written to the file
         assert lib.get("p7").fingerprint_hash == want["p7"][1]
+
+
+def _tables(c):
+    return {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _as_version_3(path):
+    """Turn a library file into the version-3 layout: the failure memo in ``failures``, keyed by one hash."""
+    c = sqlite3.connect(path)
+    _old_failures_table(c)
+    c.execute("INSERT INTO failures VALUES ('k', 's', 'synthesised creator found nothing (budget)', 0)")
+    c.execute("UPDATE meta SET value = '3' WHERE key = 'format_version'")
+    c.commit()
+    c.close()
+
+
+def test_a_version_3_library_is_migrated_and_its_failure_memo_dropped(tmp_path, box):
+    """Version 4 keys the failure memo by task, settings and library view; version 3's rows cannot be compared: dropped."""
+    path = tmp_path / "v3.sqlite"
+    with FunctionLibrary(path, sandbox=box) as lib:
+        lib.add("p7", "def p7(x):\n    return x + 7\n", INT, examples=[((1,), 8)])
+        lib.record_use("p7", "add seven")
+        assert lib.record_failure("t", "s", lib.state(), "nothing found")
+    _as_version_3(path)
+    with FunctionLibrary(path, sandbox=box) as lib:
+        r = lib.get("p7")
+        assert (r.uses, r.solved, r.examples) == (1, ["add seven"], [[[1], 8]]) and len(lib) == len(SEEDS) + 1
+        assert lib.failed_before("t", "s") is None  # the old memo is gone: that task is searched once more
+        assert lib.record_failure("t", "s", lib.state(), "nothing found") and lib.failed_before("t", "s") == (lib.state(), "nothing found")
+    c = sqlite3.connect(path)
+    meta = dict(c.execute("SELECT key, value FROM meta"))
+    assert (meta["format_version"], meta["migrated_from"]) == ("4", "3") and "failures" not in _tables(c)
+    c.close()
+    with FunctionLibrary(path, sandbox=box) as lib:  # the memo written after migrating is in the file
+        assert lib.failed_before("t", "s") == (lib.state(), "nothing found")
+
+
+def test_corrupt_failure_memo_rows_are_no_memo_and_never_crash(tmp_path, box):
+    """A row holding a blob or a number, a dropped table: the memo says nothing, and writing it again never stops a run."""
+    path = tmp_path / "lib.sqlite"
+    with FunctionLibrary(path, sandbox=box) as lib:
+        assert lib.record_failure("t", "s", "view", "nothing found") and lib.failed_before("t", "s") == ("view", "nothing found")
+    c = sqlite3.connect(path)
+    c.execute("UPDATE failed_searches SET library = x'00ff', reason = 'nothing'")  # a blob: not a fingerprint
+    c.execute("INSERT INTO failed_searches VALUES ('t2', 's', 'view', 3.5, 0)")  # TEXT affinity makes 3.5 the text '3.5'
+    c.commit()
+    c.close()
+    with FunctionLibrary(path, sandbox=box) as lib:
+        assert lib.failed_before("t", "s") is None
+        assert lib.failed_before("t2", "s") == ("view", "3.5")
+        assert lib.record_failure("t", "s", "view", "nothing found") and lib.failed_before("t", "s") == ("view", "nothing found")
+    c = sqlite3.connect(path)
+    c.execute("DROP TABLE failed_searches")  # another program's doing
+    c.commit()
+    c.close()
+    with FunctionLibrary(path, sandbox=box) as lib:
+        assert lib.failed_before("t", "s") is None
+        assert not lib.record_failure("t", "s", "view", "nothing found")  # refused, not raised
+        assert lib.add("p8", "def p8(x):\n    return x + 8\n", INT).action == "added"  # the library still works
 
 
 def _solve_process(tasks, library, out):

@@ -121,6 +121,25 @@ def test_default_verification_runs_in_the_library_sandbox(library):
     assert "stack(3) returned 9, expected 6" in server.requests[2]["messages"][-1]["content"]
 
 
+def test_a_model_that_failed_on_a_task_is_not_asked_again_until_what_it_is_offered_changes(fresh):
+    """The failure memo keys the model's search by the functions its prompt lists (``library_view``)."""
+    from riscmoe.functions.controller import FunctionController
+    from riscmoe.functions.values import Signature
+
+    odd = Task("odd", [((1,), 91), ((2,), 17), ((3,), 55), ((4,), 3)], [(5,)])
+    with ScriptedServer(["def odd(x):\n    return 0\n"] * 3) as server:
+        ctl = FunctionController(fresh, creators=[creator(server.url, max_attempts=1, max_functions=100)])
+        assert ctl.solve(odd).status == "failed" and len(server.requests) == 1
+        r = ctl.solve(odd)
+        assert r.memo == "known" and len(server.requests) == 1  # the same prompt: not sent again
+        fresh.add("plus_seven", "def plus_seven(x):\n    return x + 7\n", Signature.parse("(int) -> int"))
+        r = ctl.solve(odd)  # the prompt now lists plus_seven
+        assert r.memo == "changed" and len(server.requests) == 2
+        other = LLMCreator(base_url=server.url, model="other", verify=verify_by_exec, timeout=5.0, max_attempts=1, max_functions=100)
+        other = FunctionController(fresh, creators=[other])
+        assert other.solve(odd).memo == "" and len(server.requests) == 3  # another model: another search
+
+
 # -- server failures ----------------------------------------------------------------------------------
 
 

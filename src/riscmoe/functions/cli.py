@@ -57,6 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="before storing a made function that passes the held-back check, ask its creator again on "
                             "another split; answer only if that gives a checked function that answers the queries alike "
                             "(fewer wrong answers, fewer right ones, about 1.5x the creation time)")
+    solve.add_argument("--retry-failed", action="store_true",
+                       help="search again the tasks on which every creator failed before with this same library and these "
+                            "same settings (by default the library remembers such failures and skips them; a task is searched "
+                            "again anyway once the library it sees or the settings change)")
     solve.add_argument("--force", action="store_true", help="replace the answers file and report of an earlier run")
     ls = sub.add_parser("list", help="list the functions of a library")
     ls.add_argument("--library", default=DEFAULT_LIBRARY)
@@ -196,7 +200,8 @@ def _solve_tasks(args: argparse.Namespace, tasks: list, out: Path, report_dir: P
     interrupted = False
     with FunctionLibrary(args.library) as lib:
         n_start = len(lib)
-        ctl = FunctionController(lib, policy=args.policy, creators=creators, chooser=chooser, cross_check=args.cross_check)
+        ctl = FunctionController(lib, policy=args.policy, creators=creators, chooser=chooser, cross_check=args.cross_check,
+                                 retry_failed=args.retry_failed)
         rows: list[dict] = []
         bar = tqdm(total=len(tasks), unit="task", disable=args.no_progress, desc="functions")
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -279,7 +284,7 @@ def _row(i: int, task: Any, r: Any, library_size: int) -> dict:
         "held_back": r.held_back, "function": r.function, "seconds": r.seconds, "library_size": library_size, "candidates": r.candidates,
         "refuted": r.refuted, "verified": r.verified, "passing": r.passing, "creator": r.creator,
         "created_action": r.created_action, "chosen_by": r.chosen_by,
-        "search": {k: r.creator_stats.get(k) for k in SEARCH_KEYS} if r.creator_stats else None,
+        "search": {k: r.creator_stats.get(k) for k in SEARCH_KEYS} if r.creator_stats else None, "memo": r.memo,
         "notes": r.notes, "scored_queries": None if correct is None else len(pairs), "correct_queries": correct,
     }
 
@@ -309,7 +314,7 @@ def _summary(rows: list[dict], n_start: int, wall: float, args: argparse.Namespa
         "seconds_solving": sum(r["seconds"] for r in rows), "wall_seconds": wall,
         "search_budget": {"unit": "nominal seconds", "work_per_second": WORK_PER_SECOND, "per_task": args.time_limit,
                           "wall_limit": args.wall_limit},
-        **_search_totals(rows),
+        **_search_totals(rows), **_memo_counts(rows, args),
     }
     if scored:
         summary["query_accuracy"] = sum(r["correct_queries"] for r in scored) / sum(r["scored_queries"] for r in scored)
@@ -328,6 +333,13 @@ def _search_totals(rows: list[dict]) -> dict:
             "search_cpu_seconds": total("cpu_seconds"), "search_wall_seconds": total("seconds"),
             "searches_stopped_by_wall_limit": sum(s.get("reason") == "wall" for s in searches),
             "searches_with_cut_calls": sum(bool(s.get("cut_calls")) for s in searches)}
+
+
+def _memo_counts(rows: list[dict], args: argparse.Namespace) -> dict:
+    """What the failure memo did: known failures it skipped (not searched), failed tasks searched again and why."""
+    memo = [r.get("memo") or "" for r in rows]
+    return {"known_failures_skipped": memo.count("known"), "failures_searched_again_library_changed": memo.count("changed"),
+            "failures_retried": memo.count("retried"), "retry_failed": bool(getattr(args, "retry_failed", False))}
 
 
 def cumulative_rates(rows: list[dict]) -> tuple[list[float], list[float]]:
@@ -375,6 +387,17 @@ def _print_summary(s: dict, out: Path, report_dir: Path) -> None:
         print(f"search: {s['searches']} searches, {s['search_candidates']} candidates, {s['search_cpu_seconds']:.1f} s CPU, "
               f"{s['search_wall_seconds']:.1f} s wall; budget {s['search_budget']['per_task']} nominal s per task; "
               f"stopped by the wall-clock safety net: {s['searches_stopped_by_wall_limit']}")
+    known, changed, retried = s["known_failures_skipped"], s["failures_searched_again_library_changed"], s["failures_retried"]
+    if known or changed or retried:
+        parts = []
+        if known:
+            parts.append(f"{known} known failure{'s' * (known != 1)} skipped (every creator failed on the same search "
+                         f"before; --retry-failed searches {'them' if known != 1 else 'it'})")
+        if changed:
+            parts.append(f"{changed} failed before and searched again (the library they see changed)")
+        if retried:
+            parts.append(f"{retried} known failure{'s' * (retried != 1)} searched again (--retry-failed)")
+        print("failure memo: " + ", ".join(parts))
     print(f"wall {s['wall_seconds']:.1f} s; answers: {printable(out)}; report: {printable(report_dir)}/ (report.json, library.svg)")
 
 

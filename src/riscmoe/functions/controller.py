@@ -51,18 +51,44 @@ the ranking and the synthesiser's component costs read both counts.
 Speed on a long sequence (``solve_many``): the verification of several tasks' candidates
 goes to the sandbox in one round trip (a window that grows while no function is added and
 shrinks when one is: outcomes stay true only while the library's functions do); use counts
-are written in one transaction per ``solve_many``; a search in which every creator failed is
-remembered with the library's state, and not repeated until the library changes (a search
-the sandbox worker did not survive is not remembered).
+are written in one transaction per ``solve_many``.
+
+Reruns (the failure memo). A search in which every creator ran and failed is remembered in
+the library file (``FunctionLibrary.record_failure``) under three fingerprints, and the
+creators are not asked again while all three are the same (``memo`` of the result: "known"):
+
+- the task as the creators see it (``_task_fingerprint``): its name and description (the
+  synthesiser orders its building blocks by them, a language model reads them), signature
+  and examples in order (the order decides which one is held back), and with
+  ``cross_check`` its queries too (the cross-check compares answers on them); never
+  ``expected``;
+- the settings (``_settings_fingerprint``): each creator's kind and public settings (the
+  search budget, the wall-clock limit, the program size, a model's name and server, ...),
+  the code of its module and of this one and the riscmoe version, the controller's
+  ``holdout_min`` and ``cross_check``: a larger budget or another creator searches again;
+- what the creators could read of the library (``_library_view``): each creator's own
+  ``library_view(task, library)`` where it has one (the synthesiser's: the building blocks
+  it would be offered, in order, with their call sizes and sources), else the library's
+  ``state()``. It is taken before the search, so a function stored meanwhile, by another
+  task of the same run or another process, makes the next search of the task a new one.
+
+A failed task whose view changed is searched again ("changed"); ``retry_failed`` searches
+known failures too ("retried"). Not remembered: a search in which a creator raised (a
+server that was down may answer next time), one the sandbox worker did not survive, and
+one the wall-clock safety net stopped (on a quieter machine it may finish): each of these
+depends on more than the three fingerprints.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
@@ -126,6 +152,11 @@ class TaskResult:
     notes: list = field(default_factory=list)  # why creators failed, queries that failed
     check: str | None = None  # one of CHECKS once answered, else None
     held_back: int = 0  # examples held back to check the function
+    # The failure memo (see the module docstring): "" (no failure remembered for this task and
+    # these settings), "known" (not searched: every creator failed on this same search),
+    # "changed" (failed before, but the library the creators see changed: searched again),
+    # "retried" (failed before on this same search, searched again on request).
+    memo: str = ""
 
     def to_answer_line(self) -> dict:
         """The answers-file line: name, answers, status, check, function."""
@@ -155,7 +186,10 @@ class FunctionController:
         max_verify: most candidates verified per task.
         batch: candidates verified per round trip under ``first``.
         chooser: asked under ``best`` when several verified functions disagree on the queries.
-        remember_failures: skip the creators on a task they all failed on with this very library.
+        remember_failures: skip the creators on a task they all failed on in this same search
+            (same task, settings and library as the creators see it); False: neither read
+            nor write the failure memo.
+        retry_failed: search known failures again all the same (the memo is still written).
         holdout_min: tasks with at least this many examples hold the last one back to check
             the function (None: never; every answer is then only "fits").
 
@@ -182,6 +216,7 @@ class FunctionController:
         remember_failures: bool = True,
         holdout_min: int | None = HOLDOUT_MIN_EXAMPLES,
         cross_check: bool = False,
+        retry_failed: bool = False,
     ) -> None:
         for c in creators:
             if not isinstance(c, FunctionCreator):
@@ -198,7 +233,7 @@ class FunctionController:
             index = registry.spec("meta", index, "functions").build()
         self.index = index if index is not None else ApplicabilityIndex()
         self.max_verify, self.batch = max_verify, batch
-        self.chooser, self.remember_failures = chooser, remember_failures
+        self.chooser, self.remember_failures, self.retry_failed = chooser, remember_failures, retry_failed
         # Prefetched outcomes: (id(task), name) -> outcomes on examples + queries, true while
         # the library's functions are those of ``_prefetched_at`` (its ``changes``).
         self._prefetched: dict[tuple[int, str], list] = {}
@@ -229,20 +264,30 @@ class FunctionController:
         elif not self.creators:
             res.notes.append("no stored function reproduces the examples, and there is no creator")
         else:
-            key = self._failure_key(task)
-            before = self.library.failed_before(key) if self.remember_failures else None
-            if before is not None:
-                res.notes.append(f"not searched again: every creator failed on this same search with this same library ({before})")
-            else:
-                restarts = self.library.worker_restarts
-                settled = self._create(task, fit, held, res)
-                if not settled and self.library.worker_restarts != restarts:
-                    # The worker hung or crashed during the search: it was cut short, not finished.
-                    res.notes.append("not remembered as a failure: the sandbox worker died during the search")
-                elif not settled and self.remember_failures:
-                    self.library.record_failure(key, "; ".join(res.notes) or "no creator found a function")
+            self._search(task, fit, held, res)
         res.seconds = time.perf_counter() - t0
         return res
+
+    def _search(self, task: Task, fit: Task, held: list, res: TaskResult) -> None:
+        """Ask the creators, unless the failure memo says they all failed on this same search."""
+        keys = self._memo_keys(task, fit, res.notes) if self.remember_failures else None
+        if keys is not None:
+            before = self.library.failed_before(keys[0], keys[1])
+            if before is not None:
+                res.memo = "changed" if before[0] != keys[2] else "retried" if self.retry_failed else "known"
+                if res.memo == "known":
+                    res.notes.append(f"not searched again: every creator failed on this same search, with the library as "
+                                     f"they see it unchanged ({before[1]})")
+                    return
+        restarts = self.library.worker_restarts
+        settled = self._create(task, fit, held, res)
+        if res.status == "created" or keys is None:
+            return
+        if self.library.worker_restarts != restarts:
+            # The worker hung or crashed during the search: it was cut short, not finished.
+            res.notes.append("not remembered as a failure: the sandbox worker died during the search")
+        elif not settled and not self.library.record_failure(*keys, "; ".join(res.notes) or "no creator found a function"):
+            res.notes.append("not remembered as a failure: the library file refused the write")
 
     def _split(self, task: Task) -> tuple[Task, list]:
         """The task as the creators and the ranking see it (the fit examples) and the held-back examples."""
@@ -307,21 +352,71 @@ class FunctionController:
                 self._prefetched[k] = outs
         return time.perf_counter() - t0
 
-    def _failure_key(self, task: Task) -> str:
-        """What decides whether the creators can succeed: what is searched, and how.
+    def known_failure(self, task: Task) -> str | None:
+        """Why the creators would not be asked for ``task`` now (every one failed on this same search), else None.
 
-        That is the task's text (the synthesiser orders its building blocks by it, a language
-        model reads it), its signature and examples, and the creators' settings (the search
-        budget among them); the library's state is compared separately (``failed_before``).
-        A creator's settings are its public scalar attributes; those ending in ``_`` are
-        state it keeps (counters, replies), not settings, as with learned attributes.
+        Only the failure memo's verdict: ``solve`` first tries the stored functions, which a
+        task the memo knows may well find among functions stored since.
         """
-        settings = [[c.provenance, type(c).__name__, sorted((k, v) for k, v in vars(c).items()
-                     if not k.startswith("_") and not k.endswith("_") and k != "api_key"
-                     and isinstance(v, (int, float, str, bool)))] for c in self.creators]
-        text = json.dumps([task.name, task.description, str(task.signature), [[list(a), o] for a, o in task.examples], settings,
-                           self.holdout_min], sort_keys=True, default=str)
-        return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:32]
+        keys = self._memo_keys(task, self._split(task)[0])
+        before = self.library.failed_before(keys[0], keys[1]) if keys is not None else None
+        return before[1] if before is not None and before[0] == keys[2] else None
+
+    def _memo_keys(self, task: Task, fit: Task, notes: list | None = None) -> tuple[str, str, str] | None:
+        """The failure memo's fingerprints of this search: (task, settings, library view), or None when a view fails."""
+        try:
+            view = self._library_view(fit)
+        except Exception as exc:  # a creator's view that fails leaves the search unmemoised, never stops it
+            if notes is not None:
+                notes.append(f"failure memo not used: a creator's library view failed ({type(exc).__name__}: {exc})")
+            return None
+        return self._task_fingerprint(task), self._settings_fingerprint(), view
+
+    def _task_fingerprint(self, task: Task) -> str:
+        """What defines "the same task" for a search: everything of the task the creators and checks read.
+
+        Its name and description (the synthesiser orders its building blocks by them, a
+        language model reads them), its signature, and its examples in order (the last one
+        is held back, and the second split picks another by position); with ``cross_check``
+        also its queries, on which the cross-check compares two functions' answers. Without
+        it the queries play no part in whether a function is found, so a task that differs
+        only in its queries is the same search. ``expected`` is never read.
+        """
+        parts = [task.name, task.description, str(task.signature), [[list(a), o] for a, o in task.examples]]
+        if self.cross_check:
+            parts.append([list(q) for q in task.queries])
+        return _digest(parts)
+
+    def _settings_fingerprint(self) -> str:
+        """Everything about how the search runs, besides the task and the library.
+
+        Per creator in order: its provenance, kind and public settings (its attributes that
+        are scalars or None: the synthesiser's budget, wall-clock limit and program size, a
+        model's name, server and temperature; those ending in ``_`` are state it keeps, and
+        an API key is no setting), and a hash of its module's code, which holds its search.
+        Then this module's code (how what a creator returns is checked), the riscmoe version,
+        ``holdout_min`` and ``cross_check``. A larger budget, another creator, another model
+        or new search code is another search.
+        """
+        from riscmoe import __version__
+
+        settings = [[c.provenance, f"{type(c).__module__}.{type(c).__qualname__}", _code_hash(type(c).__module__),
+                     sorted((k, v) for k, v in vars(c).items()
+                            if not k.startswith("_") and not k.endswith("_") and k != "api_key"
+                            and (v is None or isinstance(v, (int, float, str, bool))))] for c in self.creators]
+        return _digest([settings, _code_hash(__name__), __version__, self.holdout_min, self.cross_check])
+
+    def _library_view(self, task: Task) -> str:
+        """A fingerprint of what the creators could read of the library for ``task`` (the task they are shown).
+
+        Each creator's ``library_view(task, library)`` where it has one, else the library's
+        ``state()`` (every function in use, as any creator could read it).
+        """
+        views = []
+        for c in self.creators:
+            view = getattr(c, "library_view", None)
+            views.append(str(view(task, self.library)) if callable(view) else self.library.state())
+        return _digest(views)
 
     # --------------------------------------------------------------- verify
     def _route(self, task: Task, fit: Task, cands: list[Candidate], res: TaskResult) -> "_Routed":
@@ -463,8 +558,9 @@ class FunctionController:
         """Ask the creators for a function (shown the fit examples; checked on the held-back ones).
 
         Returns whether the outcome should *not* be remembered as a failure: True when a
-        function was made, or when a creator raised (a server that was down may answer
-        next time); False when every creator ran and found nothing that passed.
+        function was made, when a creator raised (a server that was down may answer next
+        time) or when the wall-clock safety net stopped a search (``_cut_short``); False
+        when every creator ran to its end and found nothing that passed.
         """
         made, transient, overfit = self._create_round(task, fit, held, res, cross=self.cross_check)
         if not made and overfit:
@@ -479,7 +575,7 @@ class FunctionController:
         return made or transient
 
     def _create_round(self, task: Task, shown: Task, held: list, res: TaskResult, cross: bool = False) -> tuple[bool, bool, bool]:
-        """Ask each creator in turn with the ``shown`` task: (made one, a creator raised, one missed the held-back examples).
+        """Ask each creator in turn with the ``shown`` task: (made one, one raised or was cut short, one missed the held-back examples).
 
         ``cross``: a function that passes the held-back check is cross-checked (``_cross_check``)
         before it is stored.
@@ -495,6 +591,7 @@ class FunctionController:
             res.creator_stats = dict(getattr(creator, "last", {}) or {})
             if source is None:
                 res.notes.append(f"{creator.provenance} creator found nothing ({res.creator_stats.get('reason', 'no source')})")
+                transient = _cut_short(creator, res) or transient
                 continue
             try:
                 check_source(source)
@@ -510,6 +607,7 @@ class FunctionController:
             doubt = self._cross_check(creator, task, source, res) if cross and held and task.queries else ""
             if doubt:
                 res.notes.append(doubt)
+                transient = _cut_short(creator, res) or transient
                 continue
             try:
                 # Merged with a stored twin only if the two also agree on this task's queries.
@@ -583,6 +681,18 @@ class FunctionController:
         return ""
 
 
+def _cut_short(creator: FunctionCreator, res: TaskResult) -> bool:
+    """Whether the wall-clock safety net stopped the creator's latest search (its ``last`` reason "wall"), noted in ``res``.
+
+    Such a search depends on the machine's speed and load, not only on its settings: it is
+    not remembered as a failure (``_create`` counts it with a creator that raised).
+    """
+    if (getattr(creator, "last", None) or {}).get("reason") != "wall":
+        return False
+    res.notes.append(f"not remembered as a failure: the wall-clock safety net stopped the {creator.provenance} creator's search")
+    return True
+
+
 def _add_stats(a: dict, b: dict) -> dict:
     """Two searches' statistics as one: counts and seconds added, the rest from the second."""
     out = dict(a, **b)
@@ -606,6 +716,22 @@ def _second_split(task: Task) -> tuple[Task, list]:
 
 def _task_text(task: Task) -> str:
     return f"{task.name} {task.description}".strip()
+
+
+def _digest(value: Any) -> str:
+    """A short hash of a JSON-able value (ints, floats and booleans stay apart: ``1``, ``1.0``, ``true``)."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=64)
+def _code_hash(module: str) -> str:
+    """A hash of a module's source file ("" when it has none, e.g. one made in memory): new code, new searches."""
+    path = getattr(sys.modules.get(module), "__file__", None)
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] if path else ""
+    except OSError:
+        return ""
 
 
 @dataclass

@@ -21,6 +21,14 @@ Contract of ``create(task, library)``:
 - run untrusted code only through a ``Sandbox`` (``riscmoe.functions.sandbox``);
   ``check_on_examples`` below does that for a candidate source.
 
+Optionally, ``library_view(task, library) -> str``: a fingerprint of everything ``create``
+would read of the library for that task (both shipped creators have one). The controller's
+failure memo keys on it: while the task, the creator's settings (its public scalar
+attributes) and this view are unchanged, a search that failed is not run again. Without it
+the memo takes the library's ``state()`` (every function in use: name, signature,
+description, source, whether it may be composed), so a creator that reads more (use counts,
+say) should say so in its own view.
+
 The command line builds the LLM creator as ``LLMCreator(base_url=URL, model=NAME)``.
 """
 

@@ -3,16 +3,22 @@
 One file holds everything. A ``meta`` table stamps the format and its version. A file is
 first checked read-only (a ``mode=ro`` connection: not one byte of a foreign file changes);
 only a riscmoe library is then opened for writing and switched to WAL. Files of versions 1
-and 2 are migrated to version 3 in one transaction (all of it or none of it); other formats
+to 3 are migrated to version 4 in one transaction (all of it or none of it); other formats
 and newer versions are refused.
 Every change runs in one ``BEGIN IMMEDIATE`` transaction, so a crash in the middle loses no
 stored function, and several processes may share one file (each change is made against the
 file as it is; ``refresh`` brings a process's view up to date with the others' commits).
 
 Use counts may be deferred (``record_use(..., defer=True)``) and written together by
-``flush_uses`` (``add`` and ``close`` flush too): a crash loses at most those counters. A
-``failures`` table remembers searches in which every creator failed, with the library's
-``state()`` at the time, so the same search is not repeated until the library changes.
+``flush_uses`` (``add`` and ``close`` flush too): a crash loses at most those counters.
+
+The failure memo. A ``failed_searches`` table remembers each search in which every creator
+failed: one row per task and settings (fingerprints the controller makes), holding a
+fingerprint of what the creators could read of the library when they searched. The
+controller skips the creators while the task, the settings and that fingerprint are all
+the same (``failed_before``), so a second pass over a task file does not repeat searches
+that cannot come out otherwise, and searches again as soon as anything they could see has
+changed. Rows are read defensively: one that is malformed is no memo (the task is searched).
 
 Faults: a stored function whose run times out or takes the sandbox worker down has it
 counted (``timeouts``); after ``quarantine_after`` such runs it is *quarantined*: kept in the
@@ -65,7 +71,7 @@ from riscmoe.functions.sandbox import (InProcessRunner, Sandbox, SandboxError, U
 from riscmoe.functions.values import Signature, canonical, format_call, values_equal
 
 FORMAT = "riscmoe-functions"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 OLDEST_MIGRATED = 1  # versions from this one up to FORMAT_VERSION - 1 are migrated on open
 PROVENANCES = ("seed", "synthesised", "llm")
 DEFAULT_PATH = "riscmoe-functions.sqlite"
@@ -97,11 +103,13 @@ CREATE TABLE IF NOT EXISTS functions (
     refuted_by TEXT NOT NULL DEFAULT '[]'   -- JSON list of [args, output]: those examples (the latest MAX_SOLVED)
 );
 CREATE INDEX IF NOT EXISTS functions_by_signature ON functions (arg_types, return_type, fingerprint_hash);
-CREATE TABLE IF NOT EXISTS failures (
-    key TEXT PRIMARY KEY,             -- hash of what was searched: task text, examples, creators' settings
-    state TEXT NOT NULL,              -- library state() when every creator failed on it
-    reason TEXT NOT NULL,
-    created REAL NOT NULL
+CREATE TABLE IF NOT EXISTS failed_searches (
+    task TEXT NOT NULL,               -- fingerprint of the task as the creators see it
+    settings TEXT NOT NULL,           -- fingerprint of the search's settings (creators, budgets, code)
+    library TEXT NOT NULL,            -- fingerprint of what the creators could read of the library
+    reason TEXT NOT NULL,             -- why every creator failed (for people)
+    created REAL NOT NULL,            -- unix time
+    PRIMARY KEY (task, settings)
 );
 """
 # Version 1 -> 2: the fault and confirmation columns; failures remembered under version 1's
@@ -122,7 +130,17 @@ ALTER TABLE functions ADD COLUMN refuted_by TEXT NOT NULL DEFAULT '[]';
 UPDATE functions SET fingerprint = '[]', fingerprint_hash = '';
 DELETE FROM failures;
 """
-_MIGRATIONS = {1: _MIGRATE_1_TO_2, 2: _MIGRATE_2_TO_3}  # version -> the statements that lead to the next one
+# Version 3 -> 4: the failure memo keyed by task, settings and what the creators could see
+# (``failed_searches``). Version 3 compared a hash of every stored function's source, taken
+# after the search, which missed what the synthesiser reads besides (which functions it may
+# compose, their order); its rows cannot be compared with the new fingerprints and are
+# dropped with their table, so those tasks are searched once more.
+_MIGRATE_3_TO_4 = """
+CREATE TABLE IF NOT EXISTS failed_searches (task TEXT NOT NULL, settings TEXT NOT NULL, library TEXT NOT NULL,
+    reason TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (task, settings));
+DROP TABLE IF EXISTS failures;
+"""
+_MIGRATIONS = {1: _MIGRATE_1_TO_2, 2: _MIGRATE_2_TO_3, 3: _MIGRATE_3_TO_4}  # version -> the statements that lead to the next one
 _COLUMNS = ("name", "source", "arg_types", "return_type", "description", "provenance", "examples",
             "fingerprint", "fingerprint_hash", "size", "mean_seconds", "uses", "created", "solved",
             "timeouts", "quarantined", "confirmed", "refuted", "refuted_by")
@@ -396,7 +414,7 @@ class FunctionLibrary:
         """Bring an older library to ``FORMAT_VERSION`` in one transaction (all of it or none of it).
 
         Each version's statements lead to the next (``_MIGRATIONS``); a version-1 file goes
-        through 1 -> 2 -> 3 in the same transaction, so no half-migrated file is ever left.
+        through 1 -> 2 -> 3 -> 4 in the same transaction, so no half-migrated file is ever left.
         """
         version = None
         try:
@@ -888,28 +906,55 @@ class FunctionLibrary:
         return self._changes
 
     def state(self) -> str:
-        """A hash of every function in use (name and source): equal states, equal searches."""
-        if self._state[0] != self._changes:
+        """A hash of the functions in use as any creator could read them: equal states, equal libraries to search.
+
+        Per function: name, signature, description, source and whether the synthesiser may
+        compose it (``FunctionRecord.composable``, which held-back checks change). The
+        failure memo falls back on it for a creator that does not say what it reads
+        (``library_view``, see ``riscmoe.functions.creator``). Use counts and answered-task
+        texts are left out: a creator whose search reads them says so in its own view.
+        """
+        if self._state[0] != self.revision:
             h = hashlib.sha256()
             for n in sorted(self._records):
                 r = self._records[n]
-                h.update(f"{n}\0{r.source}\0{bool(r.quarantined)}\0".encode())
-            self._state = (self._changes, h.hexdigest()[:32])
+                if not r.quarantined:
+                    h.update(f"{n}\0{r.signature}\0{r.description}\0{r.source}\0{r.composable}\0".encode("utf-8", "backslashreplace"))
+            self._state = (self.revision, h.hexdigest()[:32])
         return self._state[1]
 
-    def failed_before(self, key: str) -> str | None:
-        """The reason recorded when every creator failed on ``key`` with the library as it is now, else None."""
-        row = self._conn.execute("SELECT state, reason FROM failures WHERE key = ?", (key,)).fetchone()
-        return row[1] if row is not None and row[0] == self.state() else None
+    def failed_before(self, task: str, settings: str) -> tuple[str, str] | None:
+        """What the failure memo holds for ``task`` under ``settings``: (library fingerprint, reason), else None.
 
-    def record_failure(self, key: str, reason: str) -> None:
-        """Remember that every creator failed on ``key`` with the library as it is now.
-
-        Only ``failed_before`` reads it, and only while no function was added, replaced or
-        quarantined: a changed library makes a new search worth its time.
+        ``task`` and ``settings`` are the controller's fingerprints; the library fingerprint is
+        what the creators could see when every one of them failed (the caller compares it with
+        today's). A row that cannot be read or holds anything but text is no memo: the task is
+        searched again, and its outcome replaces the row.
         """
-        with self._tx():
-            self._conn.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)", (key, self.state(), reason, time.time()))
+        try:
+            row = self._conn.execute("SELECT library, reason FROM failed_searches WHERE task = ? AND settings = ?",
+                                     (task, settings)).fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        if row is None or not all(isinstance(v, str) for v in row):
+            return None
+        return row[0], row[1]
+
+    def record_failure(self, task: str, settings: str, view: str, reason: str) -> bool:
+        """Remember that every creator failed on ``task`` under ``settings`` seeing the library as ``view``.
+
+        One transaction; it replaces what the memo held for the task and settings (a failure
+        against an older library says nothing once a newer one failed too). Returns whether
+        it was written: the memo only saves time, so a file that refuses the write (a table
+        another program changed) costs a search next time, never the run.
+        """
+        try:
+            with self._tx():
+                self._conn.execute("INSERT OR REPLACE INTO failed_searches VALUES (?, ?, ?, ?, ?)",
+                                   (task, settings, view, reason, time.time()))
+        except sqlite3.DatabaseError:
+            return False
+        return True
 
     def free_name(self, wanted: str) -> str:
         """``wanted`` made a valid identifier not yet stored (and not a builtin or forbidden name)."""

@@ -22,6 +22,7 @@ Example (needs a running server)::
 from __future__ import annotations
 
 import ast
+import hashlib
 import http.client
 import json
 import os
@@ -378,6 +379,12 @@ class LLMCreator:
         At most ``max_functions``: those of the task's signature first, then those of its
         output type, then those sharing any type with it; the most used first within each.
         """
+        records = sorted(library.list(), key=self._rank(task))  # stable: library order among equals
+        return [describe(r.name, r.signature, r.description) for r in records[: self.max_functions]]
+
+    @staticmethod
+    def _rank(task: Task) -> Callable[[FunctionRecord], tuple[bool, bool, bool, int]]:
+        """The order ``offer`` lists functions in: the task's signature, its output type, any shared type; most used first."""
         sig = task.signature
         wanted = {*sig.args, sig.output}
 
@@ -385,8 +392,20 @@ class LLMCreator:
             s = r.signature
             return (s != sig, s.output != sig.output, not ({*s.args, s.output} & wanted), -r.uses)
 
-        records = sorted(library.list(), key=rank)  # stable: library order among equals
-        return [describe(r.name, r.signature, r.description) for r in records[: self.max_functions]]
+        return rank
+
+    def library_view(self, task: Task, library: FunctionLibrary) -> str:
+        """A fingerprint of what ``create`` reads of the library (the failure memo's key).
+
+        The functions it offers the model, in the prompt's order (``offer``: by type, then by
+        use count), with each one's source: what a call of it in the reply runs when the reply
+        is verified. A model that failed on a task is asked again once that list changes.
+        """
+        lines = self.offer(task, library)
+        sources = library.sources()
+        names = [r.name for r in sorted(library.list(), key=self._rank(task))[: self.max_functions]]
+        text = json.dumps([lines, [[n, sources.get(n, "")] for n in names]], separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:32]
 
     def _verify(self, source: str, task: Task, library: FunctionLibrary) -> Sequence[str]:
         if self.verify is not None:

@@ -111,6 +111,7 @@ Only the standard library is imported here: the worker loads this module.
 from __future__ import annotations
 
 import ast
+import functools
 import gc
 import math
 import operator
@@ -1137,9 +1138,7 @@ class SynthesisCreator:
         reach among all of them in time, and small enough among those few. Both passes
         share one wall-clock safety net.
         """
-        recs = _by_relevance(task, library)
-        costs = component_costs(recs)
-        comps = [[r.name, list(r.signature.args), r.signature.output, costs[r.name]] for r in recs]
+        comps = self._components(task, library)
         wall = default_wall_limit(self.budget) if self.wall_limit is None else self.wall_limit
         t0 = time.perf_counter()
         if len(comps) <= self.focus:
@@ -1156,6 +1155,28 @@ class SynthesisCreator:
                              reason=focused.get("reason") if full.get("reason") != "wall" else "wall")
         return self.last.get("source") if self.last.get("ok") else None
 
+    def library_view(self, task: Task, library: FunctionLibrary) -> str:
+        """A fingerprint of all that ``create(task, library)`` reads of the library (the failure memo's key).
+
+        That is the building blocks it would offer the search, in order, with their types
+        and call sizes (``_components``: which functions it may compose, their relevance to
+        the task and so their cost; the focused pass takes the first of them), and the
+        source of each and of every stored function they call, directly or not (what the
+        worker runs). The rest of a request is the task's (its examples and signature) or
+        this creator's settings. The search counts its budget in candidates, so equal
+        views, tasks and settings give the same search (``SearchResult.reason`` "wall"
+        aside, which the controller does not remember).
+        """
+        comps = self._components(task, library)
+        sources = library.sources()
+        return _view_digest(comps, _closure([c[0] for c in comps], sources), sources)
+
+    def _components(self, task: Task, library: FunctionLibrary) -> list:
+        """The building blocks offered to the search: [name, argument types, output type, call size], most relevant first."""
+        recs = _by_relevance(task, library)
+        costs = component_costs(recs)
+        return [[r.name, list(r.signature.args), r.signature.output, costs[r.name]] for r in recs]
+
     def _search(self, task: Task, library: FunctionLibrary, comps: list, budget: float, wall: float) -> dict:
         req = {
             "op": "synthesise", "arg_types": list(task.signature.args), "out_type": task.signature.output,
@@ -1163,6 +1184,36 @@ class SynthesisCreator:
             "components": comps, "budget": budget, "wall_limit": wall, "max_size": self.max_size, "name": "f",
         }
         return library.sandbox.request(req, library.sources(), timeout=wall + 5.0)
+
+
+def _closure(names: Sequence[str], sources: dict[str, str]) -> list[str]:
+    """``names`` and every stored function their sources call, directly or through others, sorted."""
+    seen, todo = set(), [n for n in names if n in sources]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        todo.extend(m for m in _names_in(sources[n]) if m in sources and m not in seen)
+    return sorted(seen)
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_in(source: str) -> frozenset[str]:
+    """Every name a source mentions (a superset of the functions it calls; cached: sources repeat)."""
+    try:
+        return frozenset(n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name))
+    except SyntaxError:
+        return frozenset()
+
+
+def _view_digest(comps: list, names: list[str], sources: dict[str, str]) -> str:
+    """A short hash of the offered components and the sources of ``names`` (imports here: the worker never needs them)."""
+    import hashlib
+    import json
+
+    text = json.dumps([comps, [[n, sources[n]] for n in names]], separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:32]
 
 
 def _by_relevance(task: Task, library: FunctionLibrary) -> list:
