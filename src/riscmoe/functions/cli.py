@@ -112,7 +112,8 @@ def _creators(args: argparse.Namespace) -> list[Any]:
     if "llm" in names and args.llm_base_url is None:
         raise ValueError("--creator llm needs --llm-base-url and --llm-model (or --llm local)")
     flags = {"synthesis": {"budget": args.time_limit, "max_size": args.max_size, "wall_limit": args.wall_limit},
-             "llm": {"base_url": args.llm_base_url or "", "model": args.llm_model or ""}}
+             "llm": {"base_url": args.llm_base_url or "", "model": args.llm_model or "",
+                     "server_id": getattr(args, "llm_server_id", None)}}
     out = []
     for name in names:
         kind = registry.spec("creator", name, "functions")
@@ -180,6 +181,7 @@ def _llm_server(args: argparse.Namespace, local: Any) -> Any:
     def serving() -> Any:
         with LocalModelServer(local.name) as server:
             args.llm_base_url, args.llm_model = server.url, server.model
+            args.llm_server_id = server.identity()  # the failure memo's name for it, whatever its port
             yield server
 
     return serving()

@@ -403,6 +403,7 @@ class FunctionController:
         settings = [[c.provenance, f"{type(c).__module__}.{type(c).__qualname__}", _code_hash(type(c).__module__),
                      sorted((k, v) for k, v in vars(c).items()
                             if not k.startswith("_") and not k.endswith("_") and k != "api_key"
+                            and not (k == "base_url" and getattr(c, "server_id", None))  # (an embedded model's port)
                             and (v is None or isinstance(v, (int, float, str, bool))))] for c in self.creators]
         return _digest([settings, _code_hash(__name__), __version__, self.holdout_min, self.cross_check])
 

@@ -332,6 +332,9 @@ class LLMCreator:
         api_key: bearer token; None reads ``OPENAI_API_KEY``.
         verify: ``(source, task, library) -> failures``; None runs
             ``riscmoe.functions.creator.check_on_examples`` in the library's sandbox.
+        server_id: what the failure memo knows the server by, in place of ``base_url``: an
+            embedded model's server (``--llm local``) listens on a new port each run, and is
+            the same model whatever the port (``riscmoe.functions.local_llm``). None: the URL.
 
     ``client_`` is the ``ChatClient``; ``attempts_`` records every attempt of every ``create`` call.
     """
@@ -344,6 +347,7 @@ class LLMCreator:
     max_functions: int = 40
     api_key: str | None = field(default=None, repr=False)
     verify: Verify | None = None
+    server_id: str | None = None
     provenance: str = field(default="llm", init=False)
     client_: ChatClient = field(init=False, repr=False)
     attempts_: list[Attempt] = field(default_factory=list, init=False, repr=False)
@@ -500,9 +504,10 @@ class LLM:
     timeout: float = field(default=120.0, metadata={"min": 0.0})
     temperature: float = field(default=0.2, metadata={"min": 0.0})
     max_functions: int = field(default=40, metadata={"min": 0})
+    server_id: str | None = None
 
     def build(self) -> LLMCreator:
         if not self.base_url or not self.model:
             raise ValueError("the llm creator needs base_url and model (--llm-base-url and --llm-model)")
         return LLMCreator(self.base_url, self.model, max_attempts=self.max_attempts, timeout=self.timeout,
-                          temperature=self.temperature, max_functions=self.max_functions)
+                          temperature=self.temperature, max_functions=self.max_functions, server_id=self.server_id)

@@ -174,6 +174,15 @@ class LocalModelServer:
         self._log: IO[bytes] | None = None
         self._lines: queue.Queue[str] = queue.Queue()
 
+    def identity(self) -> str:
+        """The server as the failure memo knows it: the model, its package's version and the
+        settings that shape replies, not the port it happens to listen on this run."""
+        try:
+            version = metadata.version(self.spec.distribution)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        return f"embedded {self.spec.name} ({self.spec.distribution} {version}), context {self.n_ctx}, replies {self.max_tokens}"
+
     @property
     def pid(self) -> int | None:
         """The server process's id while it runs."""
