@@ -449,6 +449,35 @@ def test_a_first_stage_verdict_over_its_candidates_equals_the_dense_one():
     torch.testing.assert_close(sparse.scored, scored.sum(1))
 
 
+def test_members_added_one_by_one_are_written_in_place_and_join_the_first_stage():
+    """Adding a member copies no other member's columns (buffers with room) and does not make
+    the clusters again until the members have grown by a quarter; a member added meanwhile
+    joins its nearest cluster and is found by queries near it."""
+    from riscmoe.meta import gaussian
+
+    centres, data = _families(members=200, n=40)
+    bank = GaussianMetaBank(dim=16, pair_margin=0.0, candidates=24, refresh_every=10**9)
+    for Z in data[:150]:
+        bank.add(Z)
+    made, buffer = bank._clustered_at, bank._prod_buf.data_ptr()
+    assert 150 / gaussian._RECLUSTER < made <= 150 and bank._cap >= 160  # room for a half more
+    for Z in data[150:160]:
+        bank.add(Z)
+    assert bank._clustered_at == made or bank._clustered_at >= gaussian._RECLUSTER * made
+    # The columns held are each member's own solve under the last shape.
+    rel = torch.stack(bank.means64) - bank._c_ref
+    w = torch.cholesky_solve(rel.T, bank._chol)
+    torch.testing.assert_close(bank._score_cols, w.float(), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(bank._cross_cols, (rel / bank._var).float().T, rtol=1e-5, atol=1e-5)
+    joined = [k for k in range(150, 160) if k >= bank._clustered_at]
+    assert bank._prod_buf.data_ptr() == buffer  # written in place: nothing was copied
+    assert joined  # (members 155-159 joined clusters made from 155)
+    g = torch.Generator().manual_seed(3)
+    for k in joined:
+        out = bank.evaluate(centres[k] + 0.3 * torch.randn(20, 16, generator=g))
+        assert float((out.nearest == k).float().mean()) > 0.9
+
+
 def test_a_first_stage_with_room_for_every_member_is_no_stage():
     _, data = _families(members=20)
     bank, ref = GaussianMetaBank(dim=16, candidates=64), GaussianMetaBank(dim=16)

@@ -85,6 +85,9 @@ _SHIFT = 0.25
 # Between shapes, a member's own columns are solved again once it holds this many times the
 # examples it held at its last solve (see ``_due``).
 _MEMBER_GROWTH = 1.25
+# Between shapes, the first stage's clusters are made again from scratch once the members number
+# this many times those they were made from; a member added meanwhile joins its nearest cluster.
+_RECLUSTER = 1.25
 
 
 def _gram(C: torch.Tensor, block: int = 256) -> torch.Tensor:
@@ -286,6 +289,7 @@ class GaussianMetaBank:
         self.shape_rank = int(shape_rank)
         self.candidates = int(candidates)
         self._clusters: tuple[list[torch.Tensor], torch.Tensor, torch.Tensor] | None = None  # see _cluster
+        self._clustered_at = 0  # members the clusters were made from
         self._blocks: list[torch.Tensor] = []  # see _cluster_blocks
         self._block_of: dict[int, tuple[int, int]] = {}  # member -> (its cluster, its place in the cluster's block)
         self.border_steps, self.tail_level, self.alone_odds = border_steps, tail_level, alone_odds
@@ -325,8 +329,14 @@ class GaussianMetaBank:
         self._bias: torch.Tensor | None = None  # (M,)
         self._inv_var: torch.Tensor | None = None  # (F,): diagonal metric of the novelty test
         self._center: torch.Tensor | None = None  # (F,): the members' mean, subtracted before scoring
-        self._means32: torch.Tensor | None = None  # (M, F): mu_k - center
-        self._product: torch.Tensor | None = None  # (F, 2M): scores and scaled means side by side
+        # The members' columns, in buffers with room for more (``_room``): a new member is written
+        # in place, not copied in with every other member's (which made adding the 10,000th member
+        # of a bank copy 10,000 members' columns). ``_w_ref``, ``_means32``, ``_score_cols`` and
+        # ``_cross_cols`` are views of the members' part.
+        self._cap = 0
+        self._w_buf = torch.zeros(dim, 0, dtype=torch.float64)  # (F, cap): S^-1 (mu_k - c_ref)
+        self._means_buf = torch.zeros(0, dim)  # (cap, F): mu_k - center
+        self._prod_buf = torch.zeros(dim, 0)  # (F, 2 cap): score columns, then scaled means (novelty cross terms)
         self._mean_norms: torch.Tensor | None = None  # (M,): |mu_k - center|^2 / var
         self._knots: torch.Tensor | None = None  # (M, Q)
         self._tails: torch.Tensor | None = None  # (M, 2)
@@ -340,7 +350,6 @@ class GaussianMetaBank:
         self._dirty: set[int] = set()  # members that learned since the last refit (see _refit)
         self._likely_of: frozenset[int] = frozenset()  # the members that could have pair tests when _likely was found
         self._calibrated: list[float] = []
-        self._w_ref = torch.zeros(dim, 0, dtype=torch.float64)  # (F, M): S^-1 (mu_k - c_ref)
         self._c_ref = torch.zeros(dim, dtype=torch.float64)
         # Work done so far (refits with and without a new shape, pair tests solved): what
         # tests and benchmarks read to check that queries do none.
@@ -574,25 +583,20 @@ class GaussianMetaBank:
             self._c_ref = (raw_all * counts[:, None]).sum(0) / counts.sum().clamp(min=1.0)
             self._center = self._c_ref.float()
             self._inv_var = (1.0 / self._var).float()
-            F_ = self.dim
-            self._w_ref = torch.zeros(F_, 0, dtype=torch.float64)
-            self._means32, self._bias, self._mean_norms = torch.zeros(0, F_), torch.zeros(0), torch.zeros(0)
+            self._bias, self._mean_norms = torch.zeros(0), torch.zeros(0)
             self._knots, self._tails = torch.zeros(0, len(self.levels)), torch.zeros(0, 2)
-            self._product = torch.zeros(F_, 0)
             self._solved, self._calibrated = [], []  # a new shape: every member is solved and calibrated again
+            self._cap = 0  # (the columns are all written again below)
             before = 0
         assert self._chol is not None and self._var is not None
         if len(self._solved) < m:  # new members: room for their columns
             grow = m - len(self._solved)
-            self._w_ref = torch.cat([self._w_ref, torch.zeros(self.dim, grow, dtype=torch.float64)], 1)
-            self._means32 = torch.cat([self._means32, torch.zeros(grow, self.dim)])
+            self._room(m)
             self._bias, self._mean_norms = torch.cat([self._bias, torch.zeros(grow)]), torch.cat([self._mean_norms, torch.zeros(grow)])
             self._knots = torch.cat([self._knots, torch.zeros(grow, len(self.levels))])
             self._tails = torch.cat([self._tails, torch.zeros(grow, 2)])
-            old = self._product.shape[1] // 2
-            self._product = torch.cat([self._product[:, :old], torch.zeros(self.dim, grow), self._product[:, old:], torch.zeros(self.dim, grow)], 1)
-            self._solved = self._solved + [-1.0] * grow
-            self._calibrated = self._calibrated + [-1.0] * grow
+            self._solved.extend([-1.0] * grow)
+            self._calibrated.extend([-1.0] * grow)
         grown = before < m
         # Members that are new, or learned enough since their last solve and table under this
         # shape (all of them after a new shape); the others stay dirty until they have.
@@ -617,8 +621,8 @@ class GaussianMetaBank:
             self._bias[idx] = (-0.5 * (rel * w.T).sum(1)).float()
             self._mean_norms[idx] = (rel * rel / self._var).sum(1).float()
             # Scores and scaled means side by side: (F, 2M), one product per batch.
-            self._product[:, idx] = w.float()
-            self._product[:, idx + m] = (rel / self._var).float().T
+            self._prod_buf[:, idx] = w.float()
+            self._prod_buf[:, idx + self._cap] = (rel / self._var).float().T
             for i in stale:
                 self._solved[i] = self.counts[i]
         # Calibration tables: a member's depends on its reservoir, its mean and the shape's
@@ -641,16 +645,62 @@ class GaussianMetaBank:
             self._likely = self._neighbour_pairs(self._means32, self._w_ref.float())
             self._likely_of = usable
         if self.candidates and m > self.candidates:
-            if full or grown or self._clusters is None:
+            if full or self._clusters is None or m >= _RECLUSTER * self._clustered_at:
                 self._clusters = self._cluster(self._means32.double(), self._w_ref)
                 self._blocks = self._cluster_blocks()
-            elif stale:
-                self._refresh_blocks(stale)
+                self._clustered_at = m
+            else:
+                if grown:
+                    self._join_clusters(list(range(before, m)))
+                old = [k for k in stale if k < before]
+                if old:
+                    self._refresh_blocks(old)
         else:
             self._clusters, self._blocks = None, []
         self._dirty = set() if full else self._dirty - set(todo)
         self._structure_changed = False
         return full
+
+    def _room(self, m: int) -> None:
+        """Room in the column buffers for ``m`` members: the ones held are kept, and the buffers
+        grow by half at a time, so that adding members one by one copies each a few times only."""
+        if m <= self._cap:
+            return
+        n = len(self._solved)  # members whose columns are held (the rest are written after this)
+        cap = max(m, self._cap + self._cap // 2, 16)
+        F_ = self.dim
+        w, means, prod = torch.zeros(F_, cap, dtype=torch.float64), torch.zeros(cap, F_), torch.zeros(F_, 2 * cap)
+        if n and self._cap:
+            w[:, :n], means[:n] = self._w_buf[:, :n], self._means_buf[:n]
+            prod[:, :n], prod[:, cap : cap + n] = self._prod_buf[:, :n], self._prod_buf[:, self._cap : self._cap + n]
+        self._w_buf, self._means_buf, self._prod_buf, self._cap = w, means, prod, cap
+
+    @property
+    def _w_ref(self) -> torch.Tensor:
+        """(F, M) S^-1 (mu_k - c_ref) of every member with columns (a view)."""
+        return self._w_buf[:, : len(self._solved)]
+
+    @property
+    def _means32(self) -> torch.Tensor:
+        """(M, F) mu_k - center (a view)."""
+        return self._means_buf[: len(self._solved)]
+
+    @property
+    def _score_cols(self) -> torch.Tensor:
+        """(F, M) the score columns (a view): ``Z_c @ _score_cols + _bias`` are the scores."""
+        return self._prod_buf[:, : len(self._solved)]
+
+    @property
+    def _cross_cols(self) -> torch.Tensor:
+        """(F, M) the novelty cross terms' columns, ``(mu_k - center) / var`` (a view)."""
+        return self._prod_buf[:, self._cap : self._cap + len(self._solved)]
+
+    @property
+    def _product(self) -> torch.Tensor | None:
+        """(F, 2M): the score columns, then the cross terms' (a copy; None before the first fit)."""
+        if self._bias is None:
+            return None
+        return torch.cat([self._score_cols, self._cross_cols], 1)
 
     def _due(self) -> list[int]:
         """Dirty members whose columns are due again: never solved under this shape, or holding
@@ -730,21 +780,34 @@ class GaussianMetaBank:
 
     def _cluster_blocks(self) -> list[torch.Tensor]:
         """Each cluster's columns of the product (scores, then novelty cross terms), contiguous: (F, 2 |cluster|) each."""
-        assert self._clusters is not None and self._product is not None
-        M = len(self)
+        assert self._clusters is not None and self._bias is not None
         self._block_of = {k: (j, p) for j, cols in enumerate(self._clusters[0]) for p, k in enumerate(cols.tolist())}
-        return [self._product[:, torch.cat([cols, cols + M])].contiguous() for cols in self._clusters[0]]
+        return [torch.cat([self._score_cols[:, cols], self._cross_cols[:, cols]], 1) for cols in self._clusters[0]]
 
     def _refresh_blocks(self, members: list[int]) -> None:
         """Copy ``members``' new columns into their clusters' blocks (the clusters themselves stay
         until the next new member or shape)."""
-        assert self._clusters is not None and self._product is not None
-        M = len(self)
+        assert self._clusters is not None and self._bias is not None
         for k in members:
             j, p = self._block_of[k]
             n = len(self._clusters[0][j])
-            self._blocks[j][:, p] = self._product[:, k]
-            self._blocks[j][:, n + p] = self._product[:, k + M]
+            self._blocks[j][:, p] = self._score_cols[:, k]
+            self._blocks[j][:, n + p] = self._cross_cols[:, k]
+
+    def _join_clusters(self, members: list[int]) -> None:
+        """New ``members`` join the cluster whose centroid is nearest their mean (the one that
+        scores it best, as a query would be probed), columns and all; the clusters are made
+        again from scratch at the next shape, or once the members have grown by a quarter
+        (``_RECLUSTER``)."""
+        assert self._clusters is not None
+        groups, c_w, c_b = self._clusters
+        best = (self._means32[members] @ c_w + c_b).argmax(1).tolist()
+        for k, j in zip(members, best):
+            n = len(groups[j])
+            groups[j] = torch.cat([groups[j], torch.tensor([k])])
+            block = self._blocks[j]
+            self._blocks[j] = torch.cat([block[:, :n], self._score_cols[:, k : k + 1], block[:, n:], self._cross_cols[:, k : k + 1]], 1)
+            self._block_of[k] = (j, n)
 
     def _candidate_products(self, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The first stage: for centred features Z (B, F), each input's clusters are scored and
@@ -754,7 +817,7 @@ class GaussianMetaBank:
         indices (B, K), K the most candidates any input has (at least 2 when M > 1); an input
         with fewer has its row padded with index -1 and score -inf. Its candidates come cluster
         by cluster, best cluster first."""
-        assert self._clusters is not None and self._product is not None and self._bias is not None
+        assert self._clusters is not None and self._bias is not None
         groups = self._clusters[0]
         blocks = self._blocks
         B, M = len(Z), len(self)
@@ -804,10 +867,10 @@ class GaussianMetaBank:
     def shard_columns(self, members: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Members' product columns, (F, 2k): their scores' then their novelty cross terms'; and their biases (k,)."""
         self._ready()
-        assert self._product is not None and self._bias is not None
+        assert self._bias is not None
         M = len(self)
         members = members.long()
-        return self._product[:, torch.cat([members, members + M])].contiguous(), self._bias[members].clone()
+        return torch.cat([self._score_cols[:, members], self._cross_cols[:, members]], 1), self._bias[members].clone()
 
     def cluster_of(self) -> torch.Tensor | None:
         """Each member's first-stage cluster (M,), None without a first stage."""
@@ -1022,7 +1085,7 @@ class GaussianMetaBank:
         if M == 0:
             return MetaOutput.empty(B)
         self._ready()
-        assert self._bias is not None and self._product is not None
+        assert self._bias is not None
         Z = Z - self._center
         if exact and self._clusters is not None:
             # The first stage: only the members of each input's nearest clusters are scored,
@@ -1030,8 +1093,7 @@ class GaussianMetaBank:
             s, cross, cols = self._candidate_products(Z)
             return self.candidate_verdict(Z, s, cross, cols)
         # One product over all members gives their scores and their novelty cross terms.
-        both = Z @ self._product  # (B, 2M)
-        s, cross = both[:, :M] + self._bias, both[:, M:]
+        s, cross = Z @ self._score_cols + self._bias, Z @ self._cross_cols  # (B, M) each, straight from the buffer
         return self.verdict(Z, s, cross, None, exact)
 
     def _ready(self) -> None:
