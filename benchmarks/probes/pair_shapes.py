@@ -27,3 +27,24 @@ if MODE == 'deviation':
     exec('L = torch.linalg.cholesky(S)\nLinv = torch.linalg.inv(L)\nks = [int(x) for x in sys.argv[2].split(",")]\ndev = {}\nfor c in range(C):\n    Cc = scat[c] / (counts[c] - 1)\n    Wc = Linv @ Cc @ Linv.T - torch.eye(F, dtype=torch.float64)\n    e, V = torch.linalg.eigh(Wc)\n    dev[c] = (e, V)\n    print(c, "eig range", e[:3].tolist(), e[-3:].tolist(), flush=True)\nfor k in ks:\n    for mode in ("abs", "top"):\n        approx = {}\n        for c in range(C):\n            e, V = dev[c]\n            idx = e.abs().argsort(descending=True)[:k] if mode == "abs" else torch.arange(F - k, F)\n            approx[c] = (L @ V[:, idx]) @ torch.diag(e[idx]) @ (L @ V[:, idx]).T\n        def f(a, bb):\n            n = counts[a] + counts[bb]\n            return S + (counts[a] * approx[a] + counts[bb] * approx[bb]) / n\n        evaluate(f, f"whitened deviation rank {k} ({mode})")\n')
 if MODE == 'diagonal':
     exec('ev, U = torch.linalg.eigh(S)\nU = U.flip(1)  # descending\nrot = {c: U.T @ scat[c] @ U for c in range(C)}\nfor k in [int(x) for x in sys.argv[2].split(",")]:\n    def f(a, bb, k=k):\n        n = float(counts[a] + counts[bb])\n        R = rot[a] + rot[bb]\n        alpha = 1e-4 + (1 - 1e-4) * (F / (n + F)) ** 2 * 0.002\n        dof = n - 2\n        tr = float(torch.trace(R))\n        M_ = torch.diag(torch.diagonal(R).clone())\n        M_[:k, :k] = R[:k, :k]\n        cov = M_ * ((1 - alpha) / dof)\n        cov.diagonal().add_(alpha * tr / dof / F)\n        return U @ cov @ U.T\n    evaluate(f, f"top-{k} block + rest diagonal in shared eigenbasis")\n')
+if MODE == 'early':
+    # The top-k block in a basis fixed early: the eigenvectors of the pooled within-class
+    # scatter of the first classes only (as a stream would have it when its first member
+    # needs a pair shape), float16 covariances. Args: ks, then class sets "0,1" "0,1,2,3".
+    ks = [int(x) for x in sys.argv[2].split(",")]
+    for subset in sys.argv[3:]:
+        cls = [int(c) for c in subset.split(",")]
+        Ssub = sum(scat[c] for c in cls)
+        _, Usub = torch.linalg.eigh(Ssub)
+        for k in ks:
+            Uk = Usub[:, -k:]
+            def f(a, bb, Uk=Uk):
+                Ta = (Uk.T @ scat[a] @ Uk / counts[a]).half().double() * counts[a]
+                Tb = (Uk.T @ scat[bb] @ Uk / counts[bb]).half().double() * counts[bb]
+                n = float(counts[a] + counts[bb])
+                alpha = 1e-4 + (1 - 1e-4) * (F / (n + F)) ** 2 * 0.002
+                dof = n - 2
+                tr = float(torch.trace(scat[a] + scat[bb]))
+                Cu = (Ta + Tb) * ((1 - alpha) / dof) + torch.eye(k, dtype=torch.float64) * (alpha * tr / dof / F)
+                return S + Uk @ (Cu - Uk.T @ S @ Uk) @ Uk.T
+            evaluate(f, f"top-{k} block, basis from classes {subset}, float16")
