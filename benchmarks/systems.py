@@ -107,6 +107,8 @@ class RiscSystem:
             "params_per_input": enc_params + cost["meta_bank_macs"] + float(self._n_run.mean()) * one_model,
             "macs_meta_per_input": cost["meta_bank_macs"],
             "macs_one_model": cost["one_model_macs"],
+            # Bytes a member's meta-model holds beyond what the bank shares (its model is apart).
+            "meta_kb_per_member_max": max(self._answering.collection_.meta.member_nbytes() or [0]) / 1024,
         }
 
 

@@ -43,8 +43,11 @@ class Scorer:
         return [float(np.mean(right[a:b])) for a, b in zip(starts, self.ends)], float(np.mean(right))
 
 
-def run_job(system_name: str, stream_name: str, suite: str, seed: int, data_dir: str | None = None, log: Any = print) -> list[dict[str, Any]]:
-    """Run one system on one stream; returns its figures (one entry per variant).
+def run_job(system_name: str, stream_name: str, suite: str, seed: int, data_dir: str | None = None, log: Any = print,
+            params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Run one system on one stream; returns its figures (one entry per variant). ``params``
+    are set on a riscmoe system's classifier before it learns (``set_params``: e.g.
+    ``{"meta__pair_block": 512}``).
 
     ``riscmoe`` trains one system and evaluates it under every routing policy: the policy
     only decides how a trained collection answers, so the three share one training run and
@@ -57,6 +60,10 @@ def run_job(system_name: str, stream_name: str, suite: str, seed: int, data_dir:
     built = build(specs[stream_name], seed, data_dir=data_dir)
     variants = [f"riscmoe-{p}" for p in RISC_POLICIES] if system_name == "riscmoe" else [system_name]
     system = make_system(variants[0], seed)
+    if params:
+        if not hasattr(system, "clf"):
+            raise ValueError(f"settings {params} are for riscmoe systems; {system_name} has none")
+        system.clf.set_params(**params)
     stream, eval_sets = built.stream, built.eval_sets
     stage_set = stage_eval_index(built)
     boundaries = set(stream.boundaries)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from riscmoe.meta import GaussianMetaBank
+from riscmoe.meta.block import ShapeBlock
 from riscmoe.meta.protocol import Lesson
 
 
@@ -618,3 +619,86 @@ def test_a_new_member_is_solved_and_calibrated_alone_and_the_fit_is_what_a_full_
     bank._refit(shape=False)
     for a, b in zip(derived, (bank._product, bank._bias, bank._knots, bank._tails)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_blocks_of_the_whole_space_answer_as_full_scatters_and_saves_load_across_layouts():
+    """pair_block = dim: a member's block is its whole scatter (in float16), so pair shapes are the full ones."""
+    full, blocked = GaussianMetaBank(dim=6), GaussianMetaBank(dim=6, pair_block=6)
+    for Z in _look_alikes(1000, seed=0):
+        full.add(Z)
+        blocked.add(Z)
+    full.prepare()
+    blocked.prepare()
+    assert all(isinstance(s, ShapeBlock) for s in blocked.scatters)
+    Zq = torch.cat(_look_alikes(100, seed=4))
+    np.testing.assert_allclose(blocked.evaluate(Zq).odds, full.evaluate(Zq).odds, rtol=1e-3, atol=1e-2)
+    state = blocked.state_dict()
+    assert "meta.basis" in state and "meta.0.block" in state and not any(k.endswith("scatter_tril") for k in state)
+    twin = GaussianMetaBank(dim=6, pair_block=6)
+    twin.load_state_dict(state, 3)
+    torch.testing.assert_close(twin.evaluate(Zq).odds, blocked.evaluate(Zq).odds)  # a round trip changes nothing
+    as_blocks = GaussianMetaBank(dim=6, pair_block=6)
+    as_blocks.load_state_dict(full.state_dict(), 3)  # full scatters projected onto a basis of the saved shape
+    np.testing.assert_allclose(as_blocks.evaluate(Zq).odds, full.evaluate(Zq).odds, rtol=1e-3, atol=1e-2)
+    for other in (GaussianMetaBank(dim=6), GaussianMetaBank(dim=6, pair_block=4)):
+        before = other.state_dict()
+        with pytest.raises(ValueError, match="blocks in a basis of 6 directions.*load it with pair_block=6"):
+            other.load_state_dict(state, 3)
+        assert other.state_dict().keys() == before.keys()  # refused before anything changed
+    bad = dict(state)
+    bad["meta.basis"] = torch.full((6, 6), float("nan"))
+    with pytest.raises(ValueError, match="not usable"):
+        GaussianMetaBank(dim=6, pair_block=6).load_state_dict(bad, 3)
+    with pytest.raises(ValueError, match="choose one"):
+        GaussianMetaBank(dim=6, pair_block=3, shape_rank=2)
+    with pytest.raises(ValueError, match="at most the 6 features"):
+        GaussianMetaBank(dim=6, pair_block=7)
+
+
+def test_a_pair_of_blocks_compares_under_its_block_and_the_shared_shape_outside_it():
+    """pair_block = 3 of 6: the gap of a close call is the log likelihood ratio under
+    U C_ab U^T + P_perp Sigma P_perp, and a member holds its block, not an F x F scatter."""
+    bank = GaussianMetaBank(dim=6, pair_block=3, pair_iterations=30)
+    for Z in _look_alikes(1000, seed=0):
+        bank.add(Z)
+    bank.prepare()
+    assert bank.work["rebases"] >= 1  # the basis followed the shape as the examples grew
+    Zq = _look_alikes(50, seed=3)[0]
+    out = bank.evaluate(Zq)
+    a, b = bank.scatters[0], bank.scatters[1]
+    U, Sigma = bank._basis.double(), bank._cov32.double()
+    n = bank.counts[0] + bank.counts[1]
+    on_scatter, on_identity = bank._shrink_terms(a.trace() + b.trace(), n, 2)
+    Cu = (a.matrix() + b.matrix()).double() * on_scatter + torch.eye(3, dtype=torch.float64) * on_identity
+    P = torch.eye(6, dtype=torch.float64) - U @ U.T
+    cov = U @ Cu @ U.T + P @ Sigma @ P
+    w = torch.linalg.solve(cov, bank.means64[0] - bank.means64[1])
+    llr = Zq.double() @ w - (w * (bank.means64[0] + bank.means64[1])).sum() / 2
+    close = out.nearest < 2
+    gap = torch.log(torch.sigmoid(out.odds[:, 0])) - torch.log(torch.sigmoid(out.odds[:, 1]))
+    pair = close & (out.odds[:, :2].abs() < 12).all(1)
+    assert pair.sum() > 10
+    np.testing.assert_allclose(gap[pair].numpy(), llr[pair].float().numpy(), rtol=1e-2, atol=5e-2)
+    sizes = bank.member_nbytes()
+    full = GaussianMetaBank(dim=6)
+    for Z in _look_alikes(1000, seed=0):
+        full.add(Z)
+    assert sizes[0] < full.member_nbytes()[0]  # 3 x 3 float16 instead of 6 x 6 float32
+
+
+def test_a_half_reservoir_halves_its_bytes_and_calibrates_as_the_full_one():
+    full, half = GaussianMetaBank(dim=6), GaussianMetaBank(dim=6, half_reservoir=True)
+    for Z in _look_alikes(400, seed=0):
+        full.add(Z)
+        half.add(Z)
+    full.prepare()
+    half.prepare()
+    assert all(r.dtype == torch.float16 for r in half.reservoirs)
+    assert half.member_nbytes()[0] < full.member_nbytes()[0]
+    Zq = torch.cat(_look_alikes(100, seed=4))
+    out_f, out_h = full.evaluate(Zq), half.evaluate(Zq)
+    np.testing.assert_allclose(out_h.conf, out_f.conf, atol=2e-2)
+    twin = GaussianMetaBank(dim=6, half_reservoir=True)
+    twin.load_state_dict(half.state_dict(), 3)
+    assert all(r.dtype == torch.float16 for r in twin.reservoirs)
+    torch.testing.assert_close(twin.evaluate(Zq).conf, out_h.conf)

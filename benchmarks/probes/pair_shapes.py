@@ -9,6 +9,8 @@ repository root (about 5 minutes, 3 GB)::
     python benchmarks/probes/pair_shapes.py block fashion-mnist 256,512,768      # top-k block of the shared eigenbasis, float16
     python benchmarks/probes/pair_shapes.py deviation fashion-mnist 16,64,128    # low-rank whitened deviation of each class
     python benchmarks/probes/pair_shapes.py diagonal fashion-mnist 0,64,256,512  # top-k block plus the rest's diagonal
+    python benchmarks/probes/pair_shapes.py early fashion-mnist 512,768 0,1 0,1,2,3 0,1,2,3,4,5,6,7,8,9  # basis fixed early
+    python benchmarks/probes/pair_shapes.py stream fashion-mnist 512 4       # blocks carried from basis to basis in a stream
 
 Figures are in BENCHMARKS.md ("Memory per member, second try").
 """
@@ -48,3 +50,79 @@ if MODE == 'early':
                 Cu = (Ta + Tb) * ((1 - alpha) / dof) + torch.eye(k, dtype=torch.float64) * (alpha * tr / dof / F)
                 return S + Uk @ (Cu - Uk.T @ S @ Uk) @ Uk.T
             evaluate(f, f"top-{k} block, basis from classes {subset}, float16")
+if MODE == 'stream':
+    # A stream's view of the top-k block: classes arrive two at a time, in chunks; after each
+    # chunk the shared covariance is refitted and its top-k eigenbasis taken again, and every
+    # member's block (k x k, the scatter of its rows in the basis) is carried into the new
+    # basis by modelling the member's scatter outside the old basis by the shared covariance
+    # (B' = R^T B R + n C, R = U_old^T U_new, one C for all members); a chunk's rows are added
+    # in the basis of their time. The pair covariance is block diagonal in [U, U_perp]:
+    # U Cu U^T + P_perp S P_perp (always positive definite, whatever the basis).
+    # Args: ks, chunks per class.
+    ks = [int(x) for x in sys.argv[2].split(",")]
+    chunks = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+    groups = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+    idx_c = {c: torch.nonzero(ytr == c).squeeze(1) for c in range(C)}
+    parts = {c: torch.tensor_split(idx_c[c], chunks) for c in range(C)}
+    for k in ks:
+        t0 = time.time()
+        blocks, cnt, mu, trc = {}, {}, {}, {}
+        Ssum = torch.zeros(F, F, dtype=torch.float64); nsum = 0.0
+        U = None
+        steps = 0
+        for g in groups:
+            for j in range(chunks):
+                # the chunk's rows (class means move: Chan's update in the basis)
+                new = {}
+                for c in g:
+                    X = Ztr[parts[c][j]]
+                    m = X.mean(0); D = X - m
+                    new[c] = (X, m, D.T @ D)
+                # the shared shape over the members' exact scatters (what the bank keeps)
+                for c in g:
+                    X, m, G = new[c]
+                    if c in cnt:
+                        n1, n2 = cnt[c], float(len(X)); d = m - mu[c]
+                        Ssum += G + (n1 * n2 / (n1 + n2)) * torch.outer(d, d)
+                    else:
+                        Ssum += G
+                nsum += sum(len(new[c][0]) for c in g)
+                mcount = len(set(cnt) | set(g))
+                Sc = shrunk(Ssum.clone(), nsum, mcount)
+                lam, V = torch.linalg.eigh(Sc)
+                Un, Ln = V[:, -k:], lam[-k:]
+                if U is not None:
+                    R = U.T @ Un
+                    Q = U.T @ Sc @ U
+                    RR = R.T @ R
+                    Cc = torch.diag(Ln) - RR * Ln[None, :] - Ln[:, None] * RR + R.T @ Q @ R
+                    for c in blocks:
+                        blocks[c] = R.T @ blocks[c] @ R + cnt[c] * Cc
+                U = Un
+                steps += 1
+                for c in g:
+                    X, m, G = new[c]
+                    Gp = U.T @ G @ U
+                    if c in cnt:
+                        n1, n2 = cnt[c], float(len(X)); d = U.T @ (m - mu[c])
+                        blocks[c] = blocks[c] + Gp + (n1 * n2 / (n1 + n2)) * torch.outer(d, d)
+                        mu[c] = (n1 * mu[c] + n2 * m) / (n1 + n2); cnt[c] = n1 + n2
+                        trc[c] = trc[c] + float(torch.trace(G)) + (n1 * n2 / (n1 + n2)) * float((m - mu[c]) @ (m - mu[c]))
+                    else:
+                        blocks[c] = Gp; cnt[c] = float(len(X)); mu[c] = m.clone(); trc[c] = float(torch.trace(G))
+        # final: the eval's shared S is over all classes (as above); blocks in the last U
+        Sfin = S
+        lamf, Vf = torch.linalg.eigh(Sfin)
+        R = U.T @ Vf[:, -k:]
+        def f(a, bb, U=U):
+            Ta = (blocks[a] / cnt[a]).half().double() * cnt[a]
+            Tb = (blocks[bb] / cnt[bb]).half().double() * cnt[bb]
+            n = float(counts[a] + counts[bb])
+            alpha = 1e-4 + (1 - 1e-4) * (F / (n + F)) ** 2 * 0.002
+            dof = n - 2
+            tr = float(torch.trace(scat[a] + scat[bb]))
+            Cu = (Ta + Tb) * ((1 - alpha) / dof) + torch.eye(k, dtype=torch.float64) * (alpha * tr / dof / F)
+            P = torch.eye(F, dtype=torch.float64) - U @ U.T
+            return U @ Cu @ U.T + P @ Sfin @ P
+        print(f"k={k}: {steps} refits, {time.time()-t0:.0f}s", flush=True)
+        evaluate(f, f"stream top-{k} block, {chunks} chunks per class, rotated at each refit, float16")

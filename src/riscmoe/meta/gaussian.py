@@ -65,6 +65,7 @@ from scipy.linalg import lapack
 from threadpoolctl import ThreadpoolController
 from torch.nn import functional as F
 
+from riscmoe.meta.block import ShapeBlock, basis_step, carry_terms, initial_basis
 from riscmoe.meta.protocol import Lesson
 from riscmoe.meta.sketch import ShapeSketch
 from riscmoe.registry import register
@@ -88,6 +89,9 @@ _MEMBER_GROWTH = 1.25
 # Between shapes, the first stage's clusters are made again from scratch once the members number
 # this many times those they were made from; a member added meanwhile joins its nearest cluster.
 _RECLUSTER = 1.25
+# With pair_block, the members' shared basis is taken again at a new shape once the bank holds
+# this many times the examples it held when the basis was last taken (see ``_rebase``).
+_REBASE = 1.5
 
 
 def _gram(C: torch.Tensor, block: int = 256) -> torch.Tensor:
@@ -108,8 +112,8 @@ def _gram(C: torch.Tensor, block: int = 256) -> torch.Tensor:
     return G
 
 
-def _trace(S: "ShapeSketch | torch.Tensor") -> float:
-    return S.trace() if isinstance(S, ShapeSketch) else float(torch.trace(S))
+def _trace(S: "ShapeSketch | ShapeBlock | torch.Tensor") -> float:
+    return S.trace() if isinstance(S, (ShapeSketch, ShapeBlock)) else float(torch.trace(S))
 
 
 @functools.cache
@@ -187,8 +191,9 @@ class MetaOutput:
 
 
 # 2: members' own scatters may be sketched (shape_rank); 3: a member's own scatter is made from its
-# reservoir when it first needs one (``deferred``), so a save may hold none for young members
-@register("meta", "gaussian", version=3)
+# reservoir when it first needs one (``deferred``), so a save may hold none for young members;
+# 4: members' own scatters may be blocks in a shared basis (pair_block)
+@register("meta", "gaussian", version=4)
 @dataclass(frozen=True)
 class Gaussian:
     """The shipped bank: members as Gaussians with a shared shape (``GaussianMetaBank``).
@@ -220,6 +225,13 @@ class Gaussian:
             at rank 32 and 88.86% at 64 against 90.18% in full (the shared shape alone: about
             88.7%), on Split MNIST 98.73% and 98.77% against 99.08%, and training took 1.7x
             and 2.4x as long (BENCHMARKS.md).
+        pair_block: 0 (the default) keeps each member's own scatter in full; a number k keeps
+            only its k x k block in the top-k directions of the shared covariance, in float16
+            (``riscmoe.meta.block``: 262 KB per member at k = 512 instead of 20 MB), and compares
+            a pair under its own block there and the shared shape elsewhere. Not with shape_rank.
+        half_reservoir: keep the calibration examples in float16 (half the bytes: 0.6 MB
+            instead of 1.2 at 128 examples of 2,304 features; these features lie in 0..3,
+            where float16 is exact to about 1e-3).
         tail_level: calibration quantile levels go up to this, then an exponential tail
             keeps far-out confidences ordered instead of collapsing to zero.
         knots: quantile levels of each member's calibration table.
@@ -238,6 +250,8 @@ class Gaussian:
     pair_iterations: int = field(default=6, metadata={"min": 0})
     pair_neighbours: int = field(default=8, metadata={"min": 1})
     shape_rank: int = field(default=0, metadata={"min": 0})
+    pair_block: int = field(default=0, metadata={"min": 0})
+    half_reservoir: bool = False
     candidates: int = field(default=0, metadata={"min": 0})
     tail_level: float = field(default=_TAIL_LEVEL, metadata={"above": 0.0, "below": 1.0})
     knots: int = field(default=_N_KNOTS, metadata={"min": 2})
@@ -252,6 +266,7 @@ class Gaussian:
             pair_neighbours=self.pair_neighbours,
             border_steps=self.border_steps, tail_level=self.tail_level, knots=self.knots, alone_odds=self.alone_odds,
             slope_range=(self.slope_min, self.slope_max), shape_rank=self.shape_rank, candidates=self.candidates,
+            pair_block=self.pair_block, half_reservoir=self.half_reservoir,
         )
 
 
@@ -281,8 +296,21 @@ class GaussianMetaBank:
         pair_margin: float = 10.0, pair_min: int = 256, pair_iterations: int = 6, seed: int = 0, border_steps: int = 3,
         tail_level: float = _TAIL_LEVEL, knots: int = _N_KNOTS, alone_odds: float = _ALONE_ODDS,
         slope_range: tuple[float, float] = _SLOPE_RANGE, shape_rank: int = 0, candidates: int = 0,
-        pair_neighbours: int = 8,
+        pair_neighbours: int = 8, pair_block: int = 0, half_reservoir: bool = False,
     ) -> None:
+        self.half_reservoir = bool(half_reservoir)
+        self._res_dtype = torch.float16 if half_reservoir else torch.float32
+        if pair_block and shape_rank:
+            raise ValueError(f"pair_block={pair_block} and shape_rank={shape_rank} are two ways of keeping members' own scatters; "
+                             "choose one (set the other to 0)")
+        if not 0 <= pair_block <= dim:
+            raise ValueError(f"pair_block must be 0 (full scatters) or a basis of at most the {dim} features, got {pair_block}")
+        self.pair_block = int(pair_block)
+        # With pair_block: the shared basis of the members' blocks (F, k), the examples the bank
+        # held when it was last taken, and the shared covariance of the last shape (float32).
+        self._basis: torch.Tensor | None = None
+        self._basis_at = 0.0
+        self._cov32: torch.Tensor | None = None
         self.pair_neighbours = int(pair_neighbours)
         self._likely: set[tuple[int, int]] | None = None  # the pairs solved ahead (see _neighbour_pairs), once asked for
         self.dim = dim
@@ -308,7 +336,7 @@ class GaussianMetaBank:
         # Each member's own within scatter (a ``ShapeSketch``, or with shape_rank 0 the full
         # F x F float32 matrix; None for members loaded from a save that lacks it, and for
         # ``deferred`` ones): what pair shapes are made of.
-        self.scatters: list[ShapeSketch | torch.Tensor | None] = []
+        self.scatters: list[ShapeSketch | ShapeBlock | torch.Tensor | None] = []
         # Members whose own scatter is not made yet: every example they have learned is still
         # in their reservoir, so the scatter is made from it when it is first needed (see
         # ``_own_scatter_due``). A member with fewer than ``pair_min`` examples never compares
@@ -353,7 +381,7 @@ class GaussianMetaBank:
         self._c_ref = torch.zeros(dim, dtype=torch.float64)
         # Work done so far (refits with and without a new shape, pair tests solved): what
         # tests and benchmarks read to check that queries do none.
-        self.work = {"shape_refits": 0, "member_refits": 0, "pairs_solved": 0}
+        self.work = {"shape_refits": 0, "member_refits": 0, "pairs_solved": 0, "rebases": 0}
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -380,7 +408,7 @@ class GaussianMetaBank:
         out = []
         for i in range(len(self)):
             own = self.scatters[i]
-            shape = 0 if own is None else own.nbytes() if isinstance(own, ShapeSketch) else own.numel() * own.element_size()
+            shape = 0 if own is None else own.nbytes() if isinstance(own, (ShapeSketch, ShapeBlock)) else own.numel() * own.element_size()
             res = self.reservoirs[i]
             derived = 4 * (len(self.levels) + 2) + 8 * F_ + 4 * 2 * F_ + 4 * 3  # table, column (float64), product columns, bias and border
             out.append(2 * 8 * F_ + res.numel() * res.element_size() + shape + derived)
@@ -394,7 +422,7 @@ class GaussianMetaBank:
         self.scatters.append(None)
         self.deferred.add(len(self.counts) - 1)
         self.seen.append(0)
-        self.reservoirs.append(torch.zeros(0, self.dim))
+        self.reservoirs.append(torch.zeros(0, self.dim, dtype=self._res_dtype))
         self.border = torch.cat([self.border, torch.tensor([[1.0, 0.0]])])
         self.border_updates.append(0)
         self._flushed_counts.append(0.0)
@@ -444,17 +472,56 @@ class GaussianMetaBank:
         ``deferred`` its reservoir has replaced nothing, so its first ``_flushed_counts`` rows are
         exactly those examples (pending ones follow them, and ``_flush`` adds them as usual)."""
         n_0 = int(self._flushed_counts[idx])
-        own: ShapeSketch | torch.Tensor = torch.zeros(self.dim, self.dim) if self.shape_rank == 0 else ShapeSketch(self.dim, self.shape_rank)
+        own: ShapeSketch | ShapeBlock | torch.Tensor
+        if self.pair_block:
+            own = ShapeBlock(self.pair_block)
+            self._ensure_basis()
+        else:
+            own = torch.zeros(self.dim, self.dim) if self.shape_rank == 0 else ShapeSketch(self.dim, self.shape_rank)
         if n_0:
             rows = self.reservoirs[idx][:n_0]
             assert len(rows) == n_0, "a deferred member's reservoir holds every example it learned"
-            centred = rows - self._flushed_means[idx].float()
+            centred = rows.float() - self._flushed_means[idx].float()
             if isinstance(own, ShapeSketch):
                 own.add(centred)
+            elif isinstance(own, ShapeBlock):
+                assert self._basis is not None
+                own.add(centred @ self._basis, float((centred.double() ** 2).sum()))
             else:
                 own += _gram(centred)
         self.scatters[idx] = own
         self.deferred.discard(idx)
+
+    def _ensure_basis(self) -> None:
+        """With ``pair_block``: the shared basis, taken now from the last shape if there is none."""
+        if self._basis is None:
+            self._flush()
+            n = sum(self._flushed_counts)
+            # (Before the first shape, from the examples merged so far: a first member that
+            # arrives with many examples needs its block at once; ``_rebase`` soon improves it.)
+            cov = self._cov32 if self._cov32 is not None else self._shrunk(self.scatter.clone(), n, len(self)).float()
+            self._basis, _ = initial_basis(cov, self.pair_block)
+            self._basis_at = n
+
+    def _rebase(self) -> None:
+        """With ``pair_block``, at a new shape: once the bank holds ``_REBASE`` times the examples
+        it held when the basis was last taken, one step of subspace iteration brings the basis
+        nearer the new shape's top directions, and every block is carried into it (see
+        ``riscmoe.meta.block``). Pair tests solved before keep their answers until solved again."""
+        blocks = [own for own in self.scatters if isinstance(own, ShapeBlock)]
+        if self._basis is None or not blocks or self.n_examples < _REBASE * self._basis_at:
+            return
+        assert self._cov32 is not None
+        # One step keeps up with a shape that changes a little; a basis taken from few examples
+        # (fewer than the features) is far from the shape's directions, and takes three.
+        old = self._basis
+        self._basis, _ = basis_step(self._cov32, old, 1 if self._basis_at >= self.dim else 3)
+        R, C = carry_terms(self._cov32, old, self._basis)
+        self._basis_at = self.n_examples
+        for own, n in zip(self.scatters, self._flushed_counts):
+            if isinstance(own, ShapeBlock):
+                own.carry(R, C, n)
+        self.work["rebases"] += 1
 
     def _flush(self) -> None:
         """Merge pending examples into each member's scatter and the pooled one (exact, Chan et al.'s pairwise rule)."""
@@ -477,6 +544,10 @@ class GaussianMetaBank:
             own = self.scatters[idx]
             if isinstance(own, ShapeSketch):  # the same rows, sketched
                 own.add(centred if u is None else torch.cat([centred, u[None]]))
+            elif isinstance(own, ShapeBlock):  # the same rows, in the basis
+                assert self._basis is not None
+                X = centred if u is None else torch.cat([centred, u[None]])
+                own.add(X @ self._basis, float(torch.trace(G)))
             elif own is not None:
                 own += G
             self._flushed_counts[idx] = n_0 + n_b
@@ -537,7 +608,7 @@ class GaussianMetaBank:
         res = self.reservoirs[idx]
         room = self.reservoir - len(res)
         if room > 0:
-            res = torch.cat([res, Z[:room].float()])
+            res = torch.cat([res, Z[:room].to(self._res_dtype)])
             self.seen[idx] += min(room, len(Z))
             Z = Z[room:]
         if len(Z):
@@ -569,6 +640,9 @@ class GaussianMetaBank:
             raw_all = torch.stack(self.means64)  # (M, F)
             self._flush()
             cov = self._shrunk(self.scatter, self.n_examples, m)
+            if self.pair_block:
+                self._cov32 = cov.float()
+                self._rebase()
             self._var = cov.diagonal().clone()
             self._chol = _cholesky(cov)  # overwrites cov
             self._chol32 = self._chol.float()
@@ -973,6 +1047,8 @@ class GaussianMetaBank:
         index = {k: torch.tensor(js) for k, js in rows.items()}
 
         def times_cov(X: torch.Tensor) -> torch.Tensor:
+            if self.pair_block:
+                return times_blocks(X)
             out = X * sphere
             for k, js in index.items():
                 S = self.scatters[k]
@@ -980,6 +1056,24 @@ class GaussianMetaBank:
                 rows = X.index_select(0, js)
                 out.index_add_(0, js, (S.times(rows) if isinstance(S, ShapeSketch) else rows @ S) * scale[js])
             return out
+
+        blocks: dict[int, torch.Tensor] = {}  # with pair_block: each member's block, unpacked once for every step
+        for k in index if self.pair_block else ():
+            own = self.scatters[k]
+            assert isinstance(own, ShapeBlock)
+            blocks[k] = own.matrix()
+
+        def times_blocks(X: torch.Tensor) -> torch.Tensor:
+            # cov_ab = U (scale (B_a + B_b) + sphere I) U^T + P_perp Sigma P_perp (riscmoe.meta.block)
+            U, Sigma = self._basis, self._cov32
+            assert U is not None and Sigma is not None
+            Y = X @ U  # (P, k)
+            T = Y * sphere
+            for k, js in index.items():
+                T.index_add_(0, js, (Y.index_select(0, js) @ blocks[k]) * scale[js])
+            rest = X - Y @ U.T  # the part outside the basis
+            out = rest @ Sigma
+            return out - (out @ U) @ U.T + T @ U.T
 
         # The shared factor read as LAPACK's upper factor (a C-ordered lower triangle is a
         # Fortran-ordered upper one), and rows of R as columns: spotrs with no copies,
@@ -1068,7 +1162,7 @@ class GaussianMetaBank:
     def _distance_rows(self, Z: torch.Tensor, idx: int) -> torch.Tensor:
         """Novelty distances of rows Z (n, F) to member ``idx`` (diagonal metric)."""
         assert self._inv_var is not None and self._means32 is not None and self._center is not None
-        return ((Z - self._center - self._means32[idx]) ** 2 * self._inv_var).sum(1)
+        return ((Z.float() - self._center - self._means32[idx]) ** 2 * self._inv_var).sum(1)
 
     # ---------------------------------------------------------------- inference
     def evaluate(self, Z: torch.Tensor, exact: bool = True) -> MetaOutput:
@@ -1222,6 +1316,9 @@ class GaussianMetaBank:
         out = {"meta.scatter": self.scatter.contiguous(), "meta.border": self.border.contiguous()}
         out["meta.border_updates"] = torch.tensor(self.border_updates, dtype=torch.int64)
         out["meta.deferred"] = torch.tensor(sorted(self.deferred), dtype=torch.int64)
+        if self._basis is not None:
+            out["meta.basis"] = self._basis.contiguous()
+            out["meta.basis_at"] = torch.tensor([self._basis_at], dtype=torch.float64)
         lower = None
         for i in range(len(self)):
             out[f"meta.{i}.count"] = torch.tensor([self.counts[i]], dtype=torch.float64)
@@ -1231,6 +1328,8 @@ class GaussianMetaBank:
             own = self.scatters[i]
             if isinstance(own, ShapeSketch):
                 out[f"meta.{i}.shape_rows"], out[f"meta.{i}.shape_diag"] = own.state()
+            elif isinstance(own, ShapeBlock):
+                out[f"meta.{i}.block"], out[f"meta.{i}.block_info"] = own.state()
             elif own is not None:  # symmetric: its lower triangle, row by row
                 lower = self._lower() if lower is None else lower
                 out[f"meta.{i}.scatter_tril"] = own[lower].contiguous()
@@ -1259,6 +1358,22 @@ class GaussianMetaBank:
         self.load_state_dict({f"meta.{k}": v for k, v in arrays.items()}, n)
         self._rng = rng
 
+    def _saved_basis(self, state: dict[str, torch.Tensor], n_members: int) -> tuple[torch.Tensor | None, float]:
+        """The basis of a save's blocks (None if it has none), checked against this bank's ``pair_block``."""
+        has_blocks = any(f"meta.{i}.block" in state for i in range(n_members))
+        basis = state.get("meta.basis")
+        if not has_blocks:
+            return (None, 0.0)
+        if basis is None or basis.ndim != 2 or basis.shape[0] != self.dim:
+            raise ValueError(f"saved meta-models keep blocks of members' scatters but no basis of {self.dim} features for them")
+        if basis.shape[1] != self.pair_block:
+            raise ValueError(f"saved meta-models keep members' scatters as blocks in a basis of {basis.shape[1]} directions; "
+                             f"this bank has pair_block={self.pair_block}: load it with pair_block={basis.shape[1]}")
+        at = state.get("meta.basis_at", torch.zeros(0))
+        if at.numel() != 1 or not torch.isfinite(basis).all():
+            raise ValueError("saved meta-models' basis of blocks is not usable (missing count, or numbers not finite)")
+        return basis.float().clone(), float(at.reshape(-1)[0])
+
     def _lower(self) -> torch.Tensor:
         """(F, F) mask of the lower triangle; indexing with it reads the triangle row by row."""
         return torch.ones(self.dim, self.dim, dtype=torch.bool).tril_()
@@ -1283,7 +1398,7 @@ class GaussianMetaBank:
             raise ValueError(f"saved meta-models' deferred members are not a list of member indices (shape {tuple(deferred_arr.shape)})")
         deferred = {int(v) for v in deferred_arr.tolist()}
         for i in deferred:
-            if not 0 <= i < n_members or f"meta.{i}.scatter_tril" in state or f"meta.{i}.shape_rows" in state:
+            if not 0 <= i < n_members or any(f"meta.{i}.{k}" in state for k in ("scatter_tril", "shape_rows", "block")):
                 raise ValueError(f"saved meta-models name member {i} as deferred, which does not fit the save")
             if rows[i][1] > self.reservoir or len(rows[i][3]) != rows[i][1] or rows[i][0] != rows[i][1]:
                 raise ValueError(f"saved meta-model {i} is deferred but its reservoir does not hold its every example")
@@ -1291,16 +1406,22 @@ class GaussianMetaBank:
         # compare under the shared shape only). Checked before anything is assigned.
         # A save's layout (full or sketched) is read into this bank's: a full scatter is
         # sketched, a sketch made dense.
-        scatters: list[ShapeSketch | torch.Tensor | None] = []
+        scatters: list[ShapeSketch | ShapeBlock | torch.Tensor | None] = []
         lower = None
+        basis, basis_at = self._saved_basis(state, n_members)
         for i in range(n_members):
             packed, sketched = state.get(f"meta.{i}.scatter_tril"), state.get(f"meta.{i}.shape_rows")
+            block = state.get(f"meta.{i}.block")
+            if block is not None:
+                assert basis is not None  # (_saved_basis checked it)
+                scatters.append(ShapeBlock.from_state(block, state.get(f"meta.{i}.block_info", torch.zeros(0)), basis.shape[1]))
+                continue
             if sketched is not None:
                 diag = state.get(f"meta.{i}.shape_diag")
                 if diag is None or sketched.ndim != 2 or tuple(diag.shape) != (self.dim,) or sketched.shape[1] != self.dim:
                     raise ValueError(f"saved shape sketch of meta-model {i} does not fit a feature space of size {self.dim}")
                 sketch = ShapeSketch.from_state(sketched, diag, max(self.shape_rank, (len(sketched) + 1) // 2))
-                scatters.append(sketch if self.shape_rank else sketch.dense())
+                scatters.append(sketch if self.shape_rank else sketch.dense() if not self.pair_block else ("dense", sketch.dense()))
                 continue
             if packed is None:
                 scatters.append(None)
@@ -1311,7 +1432,14 @@ class GaussianMetaBank:
             own = torch.zeros(self.dim, self.dim)
             own[lower] = packed.float()
             own.T[lower] = packed.float()  # the same numbers, mirrored above the diagonal
-            scatters.append(own if self.shape_rank == 0 else ShapeSketch.from_dense(own, self.shape_rank))
+            scatters.append(("dense", own) if self.pair_block else own if self.shape_rank == 0 else ShapeSketch.from_dense(own, self.shape_rank))
+        if any(isinstance(own, tuple) for own in scatters):
+            # Full scatters (or sketches) read into a bank of blocks: each projected onto the basis
+            # of the saved shared scatter's top directions.
+            cov = self._shrunk(scatter.to(torch.float64, copy=True), float(sum(r[0] for r in rows)), n_members).float()
+            basis, _ = initial_basis(cov, self.pair_block)
+            basis_at = float(sum(r[0] for r in rows))
+            scatters = [ShapeBlock.from_dense(own[1], basis) if isinstance(own, tuple) else own for own in scatters]
         # Copies throughout: the bank learns in place, and must never write into the arrays it
         # was given (an in-memory round trip would otherwise share them with the original).
         self.scatter = scatter.to(torch.float64, copy=True)
@@ -1323,9 +1451,10 @@ class GaussianMetaBank:
         self._pending = {}
         self._flushed_counts = list(self.counts)
         self._flushed_means = [m.clone() for m in self.means64]
-        self.reservoirs = [r[3].to(torch.float32, copy=True) for r in rows]
+        self.reservoirs = [r[3].to(self._res_dtype, copy=True) for r in rows]
         self.scatters = scatters
         self.deferred = deferred
+        self._basis, self._basis_at, self._cov32 = basis, basis_at, None
         self._pairs = {}
         self._structure_changed = True
         self._chol = None

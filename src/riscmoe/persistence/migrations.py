@@ -22,6 +22,8 @@ well (``KIND_STEPS``), applied to a part's manifest entry before the part is reb
   save of version 1 holds full ones and loads with ``shape_rank=0``, as it learned.
 - ``meta`` ``gaussian`` 2 -> 3: nothing to change; version 3 saves may name members whose own
   scatter is still to be made from their reservoir (``meta.deferred``), which version 2 never had.
+- ``meta`` ``gaussian`` 3 -> 4: nothing to change; version 4 saves may keep members' own scatters as
+  blocks in a shared basis (``meta.basis``, ``meta.N.block``), which version 3 never had.
 """
 
 from __future__ import annotations
@@ -105,9 +107,16 @@ def _gaussian_2_to_3(entry: dict[str, Any]) -> dict[str, Any]:
     return dict(entry, version=3)
 
 
+def _gaussian_3_to_4(entry: dict[str, Any]) -> dict[str, Any]:
+    """The gaussian bank 3 -> 4: nothing to change (version 4 may keep members' own scatters as
+    blocks in a shared basis, ``pair_block``, which version 3 never had)."""
+    return dict(entry, version=4)
+
+
 KIND_STEPS: dict[tuple[str, str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("meta", "gaussian", 1): _gaussian_1_to_2,
     ("meta", "gaussian", 2): _gaussian_2_to_3,
+    ("meta", "gaussian", 3): _gaussian_3_to_4,
 }
 
 

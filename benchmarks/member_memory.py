@@ -1,0 +1,115 @@
+"""Memory per member against accuracy (issue 17 item 2): riscmoe-best on the standard streams
+with members' own scatters kept in full or as blocks in a shared basis (``meta__pair_block``).
+
+    python -m benchmarks.member_memory                                   # the three streams, four settings
+    python -m benchmarks.member_memory --streams split-fashion --settings full pair_block=512
+
+Each job runs in its own process (so its peak memory is its own), one after the other, with
+the threads given; the table goes into BENCHMARKS.md between ``member-memory`` markers and the
+figures to ``runs/member-memory/results.json``. Accuracy is on the streams' held-out test sets;
+"meta KB per member" is the largest member's meta-model beyond what the bank shares (mean,
+reservoir, own scatter or block, calibration, columns), its model apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import multiprocessing as mp
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import markdown
+
+STREAMS = ["split-mnist", "split-fashion", "permuted-mnist"]
+SETTINGS = ["full", "pair_block=512", "pair_block=768", "pair_block=512,reservoir=128,half_reservoir=true"]
+
+
+def parse_setting(text: str) -> dict[str, Any]:
+    """``full`` -> {}; ``pair_block=512,reservoir=128`` -> {"meta__pair_block": 512, "meta__reservoir": 128}."""
+    if text == "full":
+        return {}
+    out: dict[str, Any] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if value in ("true", "false"):
+            out[f"meta__{key}"] = value == "true"
+            continue
+        if not sep or not key or not value.lstrip("-").isdigit():
+            raise ValueError(f"a setting is 'full' or name=value pairs joined by commas, each value an integer or true/false "
+                             f"(pair_block=512,reservoir=128,half_reservoir=true); got {text!r}")
+        out[f"meta__{key}"] = int(value)
+    return out
+
+
+def _job(stream: str, setting: str, seed: int, threads: int, data_dir: str | None) -> dict[str, Any]:
+    import torch
+
+    from benchmarks.worker import run_job
+
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    [row] = run_job("riscmoe-best", stream, "standard", seed, data_dir, log=lambda s: None, params=parse_setting(setting))
+    row.update(setting=setting, job_seconds=time.perf_counter() - t0)
+    return row
+
+
+def table(rows: list[dict[str, Any]], streams: list[str], settings: list[str]) -> str:
+    head = "| setting | " + " | ".join(f"{s} %" for s in streams) + " | meta KB / member, largest | train s | peak MB |"
+    lines = [head, "|---|" + "---:|" * len(streams) + "---|---|---|"]
+    by = {(r["setting"], r["stream"]): r for r in rows}
+    for setting in settings:
+        cells = [f"{100 * by[(setting, s)]['final_accuracy']:.2f}" if (setting, s) in by else "-" for s in streams]
+        got = [by[(setting, s)] for s in streams if (setting, s) in by]
+        kb = " / ".join(f"{r['meta_kb_per_member_max']:.0f}" for r in got)
+        train = " / ".join(f"{r['train_seconds']:.1f}" for r in got)
+        peak = " / ".join(f"{r['peak_rss_mb']:.0f}" for r in got)
+        lines.append(f"| {setting} | " + " | ".join(cells) + f" | {kb} | {train} | {peak} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--streams", nargs="+", default=STREAMS)
+    ap.add_argument("--settings", nargs="+", default=SETTINGS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--out", default="runs/member-memory")
+    ap.add_argument("--markdown", default="BENCHMARKS.md", help="file whose member-memory section is rewritten ('none': print only)")
+    args = ap.parse_args(argv)
+    for s in args.settings:
+        try:
+            parse_setting(s)  # a bad setting fails before an hour of work
+        except ValueError as exc:
+            ap.error(str(exc))
+    markdown.check_out(Path(args.out))
+    rows: list[dict[str, Any]] = []
+    ctx = mp.get_context("spawn")
+    started = time.perf_counter()
+    for setting in args.settings:
+        for stream in args.streams:
+            with cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:  # a fresh process: its own peak memory
+                row = pool.submit(_job, stream, setting, args.seed, args.threads, args.data_dir).result()
+            rows.append(row)
+            print(f"{setting:32s} {stream:16s} {100 * row['final_accuracy']:6.2f}%  meta {row['meta_kb_per_member_max']:8.0f} KB / member  "
+                  f"train {row['train_seconds']:6.1f} s  peak {row['peak_rss_mb']:6.0f} MB", flush=True)
+    markdown.write_results(Path(args.out), rows)
+    cmd = "python -m benchmarks.member_memory" + ("" if args.streams == STREAMS else " --streams " + " ".join(args.streams)) + (
+        "" if args.settings == SETTINGS else " --settings " + " ".join(args.settings))
+    text = (f"Command: `{cmd}` ({platform.machine()}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}, "
+            f"{args.threads} threads, seed {args.seed}, {(time.perf_counter() - started) / 60:.0f} min, one job at a time). "
+            "riscmoe-best, default parameters but the setting; accuracy at the end of each stream on its test set.\n\n"
+            + table(rows, args.streams, args.settings))
+    print(text)
+    if args.markdown != "none":
+        markdown.write_section(Path(args.markdown), text, "<!-- member-memory:begin -->", "<!-- member-memory:end -->",
+                               "Memory per member: blocks in a shared basis (issue 17 item 2)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""riscmoe.meta.block: a member's scatter as its block in a shared basis, and the basis itself."""
+
+import numpy as np
+import pytest
+import torch
+
+from riscmoe.meta.block import ShapeBlock, basis_step, carry_terms, initial_basis
+
+
+def _rows(n=600, dim=30, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    scales = torch.linspace(8.0, 0.2, dim)
+    return torch.randn(n, dim, generator=g) * scales
+
+
+def _cov(dim=30, seed=1):
+    R = _rows(2000, dim, seed)
+    return (R.T @ R / len(R)).float()
+
+
+def test_a_block_holds_the_scatter_in_the_basis_to_float16_precision():
+    R = _rows()
+    U = torch.linalg.qr(torch.randn(30, 8, generator=torch.Generator().manual_seed(2)))[0]
+    blk = ShapeBlock(8)
+    for s in range(0, len(R), 64):  # rows a batch at a time
+        part = R[s : s + 64]
+        blk.add(part @ U, float((part.double() ** 2).sum()))
+    want = U.T @ (R.T @ R) @ U
+    np.testing.assert_allclose(blk.matrix(), want, rtol=0, atol=2e-3 * float(want.abs().max()))
+    assert blk.trace() == pytest.approx(float((R.double() ** 2).sum()), rel=1e-9)  # the full trace, exact
+    assert blk.nbytes() == 8 * 9 // 2 * 2 + 16  # an upper triangle in float16
+    dense = ShapeBlock.from_dense(R.T @ R, U)
+    np.testing.assert_allclose(dense.matrix(), want, rtol=0, atol=2e-3 * float(want.abs().max()))
+
+
+def test_subspace_iteration_finds_the_top_directions():
+    cov = _cov()
+    U, lam = initial_basis(cov, 5, iterations=150)
+    vals, vecs = torch.linalg.eigh(cov.double())
+    top = vecs[:, -5:].float()
+    # the same subspace: every column of U lies in the span of the top five eigenvectors
+    np.testing.assert_allclose(torch.linalg.norm(top.T @ U, dim=0), torch.ones(5), atol=1e-3)
+    np.testing.assert_allclose(lam, vals.flip(0)[:5].float(), rtol=1e-3)
+    assert torch.allclose(U.T @ U, torch.eye(5), atol=1e-5)
+
+
+def test_carrying_a_block_models_the_scatter_outside_the_old_basis_by_the_shared_shape():
+    """B' = U'^T M U' for the member's model M = U B U^T + n P_perp cov P_perp."""
+    cov = _cov()
+    U, _ = initial_basis(cov, 6, iterations=1)
+    R_rows = _rows(300, seed=5)
+    blk = ShapeBlock(6)
+    blk.add(R_rows @ U, float((R_rows.double() ** 2).sum()))
+    B = blk.matrix()
+    U_new, _ = basis_step(cov, U)
+    R, C = carry_terms(cov, U, U_new)
+    n = float(len(R_rows))
+    P = torch.eye(30) - U @ U.T
+    model = U @ B @ U.T + n * (P @ cov @ P)
+    want = U_new.T @ model @ U_new
+    np.testing.assert_allclose(R, U.T @ U_new, atol=1e-5)
+    blk.carry(R, C, n)
+    np.testing.assert_allclose(blk.matrix(), want, rtol=0, atol=3e-3 * float(want.abs().max()))
+
+
+def test_state_round_trip_and_bad_states():
+    blk = ShapeBlock(4)
+    blk.add(torch.randn(20, 4), 3.5)
+    again = ShapeBlock.from_state(*blk.state(), k=4)
+    assert torch.equal(again.matrix(), blk.matrix()) and again.trace() == blk.trace()
+    with pytest.raises(ValueError, match="does not fit a basis of 5"):
+        ShapeBlock.from_state(*blk.state(), k=5)
+    packed, info = blk.state()
+    with pytest.raises(ValueError, match="not finite"):
+        ShapeBlock.from_state(packed, torch.tensor([float("nan"), 1.0], dtype=torch.float64), k=4)
+    with pytest.raises(ValueError, match="k >= 1"):
+        ShapeBlock(0)
