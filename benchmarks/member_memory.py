@@ -4,7 +4,7 @@ with members' own scatters kept in full or as blocks in a shared basis (``meta__
     python -m benchmarks.member_memory                                   # the three streams, four settings
     python -m benchmarks.member_memory --streams split-fashion --settings full pair_block=512
 
-Each job runs in its own process (so its peak memory is its own), one after the other, with
+Each job runs in its own process (so its peak memory is its own), ``--jobs`` at a time, with
 the threads given; the table goes into BENCHMARKS.md between ``member-memory`` markers and the
 figures to ``runs/member-memory/results.json``. Accuracy is on the streams' held-out test sets;
 "meta KB per member" is the largest member's meta-model beyond what the bank shares (mean,
@@ -25,7 +25,7 @@ from typing import Any
 from benchmarks import markdown
 
 STREAMS = ["split-mnist", "split-fashion", "permuted-mnist"]
-SETTINGS = ["full", "pair_block=512", "pair_block=768", "pair_block=512,reservoir=128,half_reservoir=true"]
+SETTINGS = ["full", "pair_block=512", "pair_block=512,reservoir=128,half_reservoir=true", "pair_block=768,reservoir=64,half_reservoir=true"]
 
 
 def parse_setting(text: str) -> dict[str, Any]:
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--streams", nargs="+", default=STREAMS)
     ap.add_argument("--settings", nargs="+", default=SETTINGS)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads per job")
+    ap.add_argument("--jobs", type=int, default=1, help="jobs at a time (training times then share the cores)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", default="runs/member-memory")
     ap.add_argument("--markdown", default="BENCHMARKS.md", help="file whose member-memory section is rewritten ('none': print only)")
@@ -88,20 +89,23 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(str(exc))
     markdown.check_out(Path(args.out))
     rows: list[dict[str, Any]] = []
-    ctx = mp.get_context("spawn")
     started = time.perf_counter()
-    for setting in args.settings:
-        for stream in args.streams:
-            with cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:  # a fresh process: its own peak memory
-                row = pool.submit(_job, stream, setting, args.seed, args.threads, args.data_dir).result()
+    # A fresh process per job (max_tasks_per_child=1), so that its peak memory is its own.
+    with cf.ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn"), max_tasks_per_child=1) as pool:
+        futures = {pool.submit(_job, stream, setting, args.seed, args.threads, args.data_dir): (setting, stream)
+                   for setting in args.settings for stream in args.streams}
+        for fut in cf.as_completed(futures):
+            row = fut.result()
             rows.append(row)
-            print(f"{setting:32s} {stream:16s} {100 * row['final_accuracy']:6.2f}%  meta {row['meta_kb_per_member_max']:8.0f} KB / member  "
-                  f"train {row['train_seconds']:6.1f} s  peak {row['peak_rss_mb']:6.0f} MB", flush=True)
+            print(f"{row['setting']:32s} {row['stream']:16s} {100 * row['final_accuracy']:6.2f}%  "
+                  f"meta {row['meta_kb_per_member_max']:8.0f} KB / member  train {row['train_seconds']:6.1f} s  "
+                  f"peak {row['peak_rss_mb']:6.0f} MB", flush=True)
     markdown.write_results(Path(args.out), rows)
     cmd = "python -m benchmarks.member_memory" + ("" if args.streams == STREAMS else " --streams " + " ".join(args.streams)) + (
-        "" if args.settings == SETTINGS else " --settings " + " ".join(args.settings))
+        "" if args.settings == SETTINGS else " --settings " + " ".join(args.settings)) + (
+        "" if args.threads == 2 else f" --threads {args.threads}") + ("" if args.jobs == 1 else f" --jobs {args.jobs}")
     text = (f"Command: `{cmd}` ({platform.machine()}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}, "
-            f"{args.threads} threads, seed {args.seed}, {(time.perf_counter() - started) / 60:.0f} min, one job at a time). "
+            f"{args.threads} threads per job, {args.jobs} job(s) at a time, seed {args.seed}, {(time.perf_counter() - started) / 60:.0f} min). "
             "riscmoe-best, default parameters but the setting; accuracy at the end of each stream on its test set.\n\n"
             + table(rows, args.streams, args.settings))
     print(text)
