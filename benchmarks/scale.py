@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.archive_per_member is not None:
         kw["archive_per_member"] = args.archive_per_member
     clf = riscmoe.RiscClassifier(seed=args.seed, **kw)
+    if args.set:
+        clf.set_params(**dict(args.set))
     peer = StreamingLDA("random-conv", args.seed) if args.peer else None
     rows, X_seen, y_seen = [], [], []
     train_s = peer_s = 0.0
@@ -158,9 +160,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
               f"{time.perf_counter() - t_run:.0f} s", flush=True)
     return {"dataset": args.dataset, "copies": args.copies, "per_class": args.per_class, "batch": args.batch,
             "test_per_class": args.test_per_class, "archive_size": args.archive_size,
-            "archive_per_member": args.archive_per_member, "seed": args.seed, "every": args.every,
+            "archive_per_member": args.archive_per_member, "set": [f"{k}={v}" for k, v in args.set], "seed": args.seed, "every": args.every,
             "threads": threads.current()[0], "machine": f"{platform.machine()}, Python {platform.python_version()}",
             "date": time.strftime("%Y-%m-%d"), "wall_s": time.perf_counter() - t_run, "rows": rows}
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    """``meta__pair_block=768`` -> ("meta__pair_block", 768); true/false are booleans, numbers numbers."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    if value in ("true", "false"):
+        return key, value == "true"
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
 
 
 def _num(v: Any, fmt: str) -> str:
@@ -171,7 +188,9 @@ def table(res: dict[str, Any]) -> str:
     settings = [(flag, res.get(key)) for flag, key in (("--archive-size", "archive_size"), ("--archive-per-member", "archive_per_member"))
                 if res.get(key) is not None]
     archive = "the default archive" if not settings else ", ".join(f"`{flag} {value}`" for flag, value in settings)
-    extra = "".join(f" {flag} {value}" for flag, value in settings)
+    extra = "".join(f" {flag} {value}" for flag, value in settings) + "".join(f" --set {kv}" for kv in res.get("set", []))
+    if res.get("set"):
+        archive += ", " + ", ".join(f"`{kv}`" for kv in res["set"])
     every = f" --every {res['every']}" if res.get("every", 1) != 1 else ""
     lines = [
         f"Command: `python -m benchmarks.scale --dataset {res['dataset']} --copies {res['copies']} --per-class "
@@ -263,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--archive-size", type=int, default=None, help="the estimator's archive_size (default: its own default)")
     p.add_argument("--archive-per-member", type=int, default=None,
                    help="the estimator's archive_per_member (default: its own default; 0: a fixed archive)")
+    p.add_argument("--set", action="append", default=[], type=_setting, metavar="KEY=VALUE",
+                   help="an estimator parameter, as set_params takes it (e.g. meta__pair_block=768); repeatable")
     p.add_argument("--every", type=int, default=1, help="measure after the first copy, every this many, and the last (default 1)")
     p.add_argument("--no-peer", dest="peer", action="store_false", help="leave out streaming LDA on the same stream")
     p.add_argument("--no-save", dest="save", action="store_false", help="leave out the size of a save")

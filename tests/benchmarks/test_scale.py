@@ -45,3 +45,21 @@ def test_a_file_as_results_folder_is_refused_before_any_work(tmp_path, capsys):
             bench(["--dataset" if bench is main else "--stream", "digits", "--out", str(taken), "--write", ""])
         assert exc.value.code == 2 and "is a file, not a folder" in capsys.readouterr().err
     assert taken.read_text() == "mine"
+
+
+def test_scale_benchmark_sets_estimator_parameters(tmp_path, capsys):
+    import pytest
+
+    assert main(["--dataset", "digits", "--copies", "1", "--per-class", "60", "--test-per-class", "5", "--no-peer",
+                 "--no-save", "--set", "meta__reservoir=8", "--set", "meta__half_reservoir=true",
+                 "--out", str(tmp_path / "out"), "--write", ""]) == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["set"] == ["meta__reservoir=8", "meta__half_reservoir=True"]
+    # A reservoir smaller than pair_min cannot keep a member's examples until it needs its own
+    # scatter, so every member makes it at once (with the default reservoir none has one here).
+    row = res["rows"][0]
+    assert row["members"] >= 8 and row["members_with_scatter"] == row["members"]
+    assert "--set meta__reservoir=8" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["--set", "no_equals_sign", "--write", ""])
+    assert exc.value.code == 2

@@ -364,7 +364,10 @@ class GaussianMetaBank:
         self._cap = 0
         self._w_buf = torch.zeros(dim, 0, dtype=torch.float64)  # (F, cap): S^-1 (mu_k - c_ref)
         self._means_buf = torch.zeros(0, dim)  # (cap, F): mu_k - center
-        self._prod_buf = torch.zeros(dim, 0)  # (F, 2 cap): score columns, then scaled means (novelty cross terms)
+        # (2 cap, F): score columns, then scaled means (novelty cross terms), one member's column per
+        # row: the (F, M) views over them are transposed, which MKL multiplies 2-3x faster for a few
+        # members than columns of a wide (F, 2 cap) buffer (Split MNIST: 1.5 ms per batch against 0.4).
+        self._prod_buf = torch.zeros(0, dim)
         self._mean_norms: torch.Tensor | None = None  # (M,): |mu_k - center|^2 / var
         self._knots: torch.Tensor | None = None  # (M, Q)
         self._tails: torch.Tensor | None = None  # (M, 2)
@@ -695,8 +698,8 @@ class GaussianMetaBank:
             self._bias[idx] = (-0.5 * (rel * w.T).sum(1)).float()
             self._mean_norms[idx] = (rel * rel / self._var).sum(1).float()
             # Scores and scaled means side by side: (F, 2M), one product per batch.
-            self._prod_buf[:, idx] = w.float()
-            self._prod_buf[:, idx + self._cap] = (rel / self._var).float().T
+            self._prod_buf[idx] = w.float().T
+            self._prod_buf[idx + self._cap] = (rel / self._var).float()
             for i in stale:
                 self._solved[i] = self.counts[i]
         # Calibration tables: a member's depends on its reservoir, its mean and the shape's
@@ -743,10 +746,10 @@ class GaussianMetaBank:
         n = len(self._solved)  # members whose columns are held (the rest are written after this)
         cap = max(m, self._cap + self._cap // 2, 16)
         F_ = self.dim
-        w, means, prod = torch.zeros(F_, cap, dtype=torch.float64), torch.zeros(cap, F_), torch.zeros(F_, 2 * cap)
+        w, means, prod = torch.zeros(F_, cap, dtype=torch.float64), torch.zeros(cap, F_), torch.zeros(2 * cap, F_)
         if n and self._cap:
             w[:, :n], means[:n] = self._w_buf[:, :n], self._means_buf[:n]
-            prod[:, :n], prod[:, cap : cap + n] = self._prod_buf[:, :n], self._prod_buf[:, self._cap : self._cap + n]
+            prod[:n], prod[cap : cap + n] = self._prod_buf[:n], self._prod_buf[self._cap : self._cap + n]
         self._w_buf, self._means_buf, self._prod_buf, self._cap = w, means, prod, cap
 
     @property
@@ -762,12 +765,12 @@ class GaussianMetaBank:
     @property
     def _score_cols(self) -> torch.Tensor:
         """(F, M) the score columns (a view): ``Z_c @ _score_cols + _bias`` are the scores."""
-        return self._prod_buf[:, : len(self._solved)]
+        return self._prod_buf[: len(self._solved)].T
 
     @property
     def _cross_cols(self) -> torch.Tensor:
         """(F, M) the novelty cross terms' columns, ``(mu_k - center) / var`` (a view)."""
-        return self._prod_buf[:, self._cap : self._cap + len(self._solved)]
+        return self._prod_buf[self._cap : self._cap + len(self._solved)].T
 
     @property
     def _product(self) -> torch.Tensor | None:
