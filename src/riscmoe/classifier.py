@@ -556,7 +556,7 @@ class RiscClassifier(ClassifierMixin, BaseEstimator):
 
         ``predict`` never does this work itself: it answers from the fit that learning keeps
         (the shared shape refitted every ``refresh_every`` examples, new members at once, pair
-        tests solved again as their members double), so its latency does not depend on what
+        tests solved again as their members quadruple), so its latency does not depend on what
         was learned before it. Call ``prepare()`` before an evaluation, or before serving.
 
         With feedback in phases (``feedback="phases"``) it also ends the phase at once (unless

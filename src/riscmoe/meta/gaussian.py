@@ -78,7 +78,9 @@ _SLOPE_RANGE = (0.05, 20.0)
 _FAR = 1e30  # the novelty distance of a member the first stage did not score
 # While learning, a pair test is solved again once either member holds this many times the
 # examples it held at the pair's last solve (``prepare()`` solves every pair that changed).
-_PAIR_GROWTH = 2.0
+# (Permuted MNIST: at 2, the solves while learning cost 14 of 74 CPU-seconds; at 4 they cost
+# half, and the three standard streams answer exactly as before after ``prepare()``.)
+_PAIR_GROWTH = 4.0
 # A member whose mean moves by more than this times F (squared, whitened under the last shape)
 # between shapes has the shape refitted at once (see ``_refit``); ordinary learning moves means
 # far less (digits, F = 576: at most 162 in a class-incremental stream; one pixel at 50: 3,904).
@@ -1156,7 +1158,7 @@ class GaussianMetaBank:
         refit, and solve every pair test that is out of date. Queries after it answer as if
         the bank had been refitted after every example; without it they answer from the fit
         learning keeps (at most ``refresh_every`` examples old, pair tests solved again as
-        their members double)."""
+        their members quadruple)."""
         if len(self) == 0:
             return
         self.refresh()
