@@ -267,6 +267,58 @@ def _repeat(xs: list, a: int) -> list:
     return xs * a
 
 
+class _Undefined:
+    """The value of an expression on an example where evaluating it raises (``xs[3]`` of a 2-element list).
+
+    Kept only in tasks with a list argument: ``[v - min(xs) for v in xs]`` is right on the empty
+    list, where ``min(xs)`` is undefined, because Python never evaluates it there. A vector with
+    some undefined rows is kept in the bank (it is not the target on those rows); an operation
+    on an undefined value is undefined, except where Python would not evaluate it (``_LAZY``).
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNDEF"
+
+
+UNDEF = _Undefined()
+_ERRORS = (ArithmeticError, IndexError, ValueError, TypeError, OverflowError)
+
+
+def _lazy_map(fn: Callable) -> Callable:
+    """A row of ``[... a ... for v in xs]``: the empty list whatever ``a`` is (Python never evaluates it)."""
+    def row(xs: Any, a: Any) -> Any:
+        if xs is UNDEF:
+            return UNDEF
+        if not xs:
+            return []
+        return UNDEF if a is UNDEF else fn(xs, a)
+    return row
+
+
+def _lazy_if(c: Any, a: Any, b: Any) -> Any:
+    return UNDEF if c is UNDEF else a if c else b
+
+
+def _lazy_and(a: Any, b: Any) -> Any:
+    return UNDEF if a is UNDEF else b if a else a
+
+
+def _lazy_or(a: Any, b: Any) -> Any:
+    return UNDEF if a is UNDEF else a if a else b
+
+
+def _singleton_if(xs: list, a: int) -> list:
+    return [a] if xs else []
+
+
+def _repeat_each(xs: list, a: int) -> list:
+    if a < 0 or len(xs) * a > LIST_LIMIT:
+        raise ValueError("list too long")
+    return [v for v in xs for _ in range(a)]
+
+
 def _fold(op: Callable[[int, int], int], empty: int | None) -> Callable[[list], int]:
     def fold(xs: list) -> int:
         if not xs and empty is not None:
@@ -305,7 +357,7 @@ _LOOPS: dict[str, tuple[str, str, Callable, int | None]] = {  # pseudo-function 
     **{f"_scan_{k}": ("scan", text, _scan(op), None) for k, (op, text, _) in FOLD_OPS.items()},
 }
 # Builtins the grammar's expressions use; the sandbox allows each of them.
-_BUILTINS = {"enumerate": enumerate, "min": min, "max": max, "int": int}
+_BUILTINS = {"enumerate": enumerate, "min": min, "max": max, "int": int, "zip": zip, "range": range}
 
 # (output type, argument types, function, format, commutative, needs): needs "" (always),
 # "float" (a float in the task), "list" (a list argument or output), "list_out" (a list output).
@@ -327,6 +379,8 @@ _PRIMITIVES: list[tuple[str, tuple[str, ...], Callable, str, bool, str]] = [
     ("bool", ("bool", "bool"), lambda a, b: a or b, "({0} or {1})", True, ""),
     ("int", ("list[int]", "int"), _index, "{0}[{1}]", False, ""),
     ("int", ("bool", "int", "int"), lambda c, a, b: a if c else b, "({1} if {0} else {2})", False, ""),
+    # The list when it has elements, else the empty list: "[max(xs)] if xs else []".
+    ("list[int]", ("list[int]", "int"), _singleton_if, "([{1}] if {0} else [])", False, "list_out"),
     # Lists: slices (before literals: xs[:1] is right on the empty list, [xs[0]] is not),
     # literals, concatenation (so cons: [a] + xs, xs + [a]) and repetition.
     ("list[int]", ("list[int]", "int"), lambda xs, a: xs[a:], "{0}[{1}:]", False, "list"),
@@ -346,10 +400,33 @@ _PRIMITIVES: list[tuple[str, tuple[str, ...], Callable, str, bool, str]] = [
     ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v > a], "[{v} for {v} in {0} if {v} > {1}]", False, "list"),
     ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v < a], "[{v} for {v} in {0} if {v} < {1}]", False, "list"),
     ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v != a], "[{v} for {v} in {0} if {v} != {1}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), _repeat_each, "[{v} for {v} in {0} for _ in range({1})]", False, "list"),
+    # Positions against one number: the length minus each position, each position times the first, ...
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [a - k for k in range(len(xs))], "[{1} - {k} for {k}, {v} in enumerate({0})]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [a + k for k in range(len(xs))], "[{1} + {k} for {k}, {v} in enumerate({0})]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [a * k for k in range(len(xs))], "[{k} * {1} for {k}, {v} in enumerate({0})]", False, "list"),
+    # Neighbours: each element with the next.
+    *[("list[int]", ("list[int]",), fn, f"[{body} for {{v}}, {{w}} in zip({{0}}, {{0}}[1:])]", False, "list")
+      for fn, body in [(lambda xs: [a + b for a, b in zip(xs, xs[1:])], "{v} + {w}"),
+                       (lambda xs: [b - a for a, b in zip(xs, xs[1:])], "{w} - {v}"),
+                       (lambda xs: [a - b for a, b in zip(xs, xs[1:])], "{v} - {w}"),
+                       (lambda xs: [a * b for a, b in zip(xs, xs[1:])], "{v} * {w}"),
+                       (lambda xs: [max(a, b) for a, b in zip(xs, xs[1:])], "max({v}, {w})"),
+                       (lambda xs: [min(a, b) for a, b in zip(xs, xs[1:])], "min({v}, {w})")]],
     # Folds and scans over a list.
     *[("int" if kind == "fold" else "list[int]", ("list[int]",), fn, f"{nm}({{0}})", False, "list")
       for nm, (kind, _, fn, _) in _LOOPS.items()],
 ]
+
+
+# Rows of the operations Python evaluates lazily, by format: they stand where an argument is undefined.
+_LAZY: dict[str, Callable] = {
+    "({1} if {0} else {2})": _lazy_if,
+    "({0} and {1})": _lazy_and,
+    "({0} or {1})": _lazy_or,
+    **{fmt: _lazy_map(fn) for _, arg_t, fn, fmt, _, _ in _PRIMITIVES
+       if arg_t == ("list[int]", "int") and fmt.startswith(("[{v}", "[{1}", "[{k}", "([{1}]"))},
+}
 
 
 def _valid(t: str, vec: list, list_limit: int = LIST_LIMIT) -> bool:
@@ -363,9 +440,16 @@ def _valid(t: str, vec: list, list_limit: int = LIST_LIMIT) -> bool:
     return all(type(x) is list and len(x) <= list_limit and all(type(e) is int and -INT_LIMIT <= e <= INT_LIMIT for e in x) for x in vec)
 
 
+def _partial_valid(t: str, vec: list, list_limit: int, may: Sequence[bool]) -> bool:
+    """Whether ``vec`` is a sane vector of type ``t`` undefined (``UNDEF``) on some of the rows that ``may`` be, not all."""
+    if t == "float" or all(x is UNDEF for x in vec) or any(x is UNDEF and not ok for x, ok in zip(vec, may)):
+        return False
+    return _valid(t, [x for x in vec if x is not UNDEF], list_limit)
+
+
 def _key(t: str, vec: list) -> tuple:
     if t == "list[int]":
-        return tuple(tuple(x) for x in vec)
+        return tuple(x if x is UNDEF else tuple(x) for x in vec)
     if t == "float":
         return tuple(float(f"{float(x):.9g}") for x in vec)
     return tuple(vec)
@@ -449,6 +533,7 @@ def search(
     params = _param_names(arg_types, set(components))
     var = "v" if "v" not in components and "v" not in params else "v_"
     kvar = "k" if "k" not in components and "k" not in params else "k_"
+    wvar = "w" if "w" not in components and "w" not in params else "w_"
     n = len(inputs)
     longest = max([len(v) for ex in [*inputs, *([o] for o in outputs)] for v in ex if type(v) is list] + [0])
     list_limit = min(LIST_LIMIT, max(100, LIST_SCALE * longest))  # a 1000-element range costs unique() 40 ms
@@ -464,6 +549,21 @@ def search(
     # (free constants, size, library calls, order, source); the least is chosen.
     found: list[tuple[int, int, int, int, str]] = []
     extra_until = [allowed]  # once something is found: how many candidates to look for a better program
+    # Undefined rows (``UNDEF``) are kept only with a list argument: where the empty or a short list makes
+    # ``xs[0]`` or ``min(xs)`` fail on some example, and a lazy context may still use it.
+    # Only on the examples with an empty list argument: there every ``head`` and ``minimum`` fails, and
+    # "[max(xs)] if xs else []" is the rule; undefined rows elsewhere (``xs[3]`` of a short list) would
+    # swell the bank (a third more expressions of size 5) for little.
+    may_fail = [any(type(a) is list and not a for a in inp) for inp in inputs]
+    partial_ok = "list[int]" in arg_types and any(may_fail)
+    partial: set[int] = set()  # ids of the kept vectors with undefined rows
+    # Conditionals for a list target, goal-directed: ``cover[m]`` is the first (smallest) kept list
+    # expression right on every example of the row mask ``m`` (and maybe others), ``conds[m]`` the first
+    # kept condition true on exactly the rows ``m``; ``A if C else B`` needs C's rows covered by A, the rest by B.
+    full = (1 << n) - 1
+    cover: dict[int, tuple[str, int]] = {}
+    conds: dict[int, tuple[str, int]] = {}
+    cond_target = out_type == "list[int]" and lists and n >= 3
 
     def matches(t: str, vec: list) -> bool:
         if out_type == "float":
@@ -500,9 +600,10 @@ def search(
 
     def offer(t: str, size: int, src: str, vec: list) -> None:
         tick()
-        if not _valid(t, vec, list_limit):
+        whole = _valid(t, vec, list_limit)
+        if not whole and not (partial_ok and _partial_valid(t, vec, list_limit, may_fail)):
             return
-        if matches(t, vec):
+        if whole and matches(t, vec):
             consider(src, size)
             return
         k = _key(t, vec)
@@ -510,14 +611,50 @@ def search(
             return
         seen[t][k] = (src, size)
         bank[t].setdefault(size, []).append((src, vec))
+        if not whole:
+            partial.add(id(vec))
         hit = None
-        if t == out_type == "int" and not pending:
+        if t == out_type == "int" and not pending and whole:
             hit = _witness(src, size, vec, target, seen["int"])
-        elif t == out_type == "list[int]" and not pending:
+        elif t == out_type == "list[int]" and not pending and whole:
             hit = _list_witness(src, size, vec, target, seen["list[int]"])
+        if cond_target and hit is None and not pending:
+            hit = conditional(t, src, size, vec, whole)
         if hit is not None:
             # Accepted once every smaller expression was tried, or ``patience`` candidates later.
             pending.extend([hit[0], hit[1], counter[0]])
+
+    def conditional(t: str, src: str, size: int, vec: list, whole: bool) -> tuple[str, int] | None:
+        """``A if C else B`` for the list target, once a new list A or condition C completes one (``cover``, ``conds``)."""
+        if t == "bool":
+            if not whole:
+                return None
+            m = sum(1 << i for i, x in enumerate(vec) if x)
+            if m in (0, full) or m in conds:
+                return None
+            conds[m] = (src, size)
+            return _branches(m)
+        if t != "list[int]":
+            return None
+        m = sum(1 << i for i, (x, y) in enumerate(zip(vec, target)) if x is not UNDEF and x == y)
+        if m in (0, full) or m in cover:
+            return None
+        new = [sub for sub in _submasks(m) if sub not in cover]
+        for sub in new:
+            cover[sub] = (src, size)
+        for sub in new:  # a condition whose rows, or whose other rows, this expression now covers
+            for cm in (sub, full ^ sub):
+                if cm in conds:
+                    hit = _branches(cm)
+                    if hit is not None:
+                        return hit
+        return None
+
+    def _branches(m: int) -> tuple[str, int] | None:
+        a, b, c = cover.get(m), cover.get(full ^ m), conds.get(m)
+        if a is None or b is None or c is None:
+            return None
+        return f"({a[0]}) if ({c[0]}) else ({b[0]})", 1 + a[1] + b[1] + c[1]
 
     def entries(t: str, size: int) -> list[tuple[str, list]]:
         got = bank[t].get(size, [])
@@ -604,7 +741,8 @@ def search(
                         if size > smallest + 1 or (size > smallest and min(found)[0] == 0):
                             break  # the first find's size was searched, and the next one while needed
                     clock()
-                    _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick, list_limit)
+                    _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, (var, kvar, wvar), tick, list_limit,
+                          partial if partial_ok else None)
                 if pending:
                     take_pending()
                 result.reason = "exhausted"
@@ -646,7 +784,7 @@ def search(
     return result
 
 
-def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick, list_limit) -> None:
+def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, names, tick, list_limit, partial=None) -> None:
     """Offer every expression of exactly ``size`` built from smaller kept ones.
 
     The grammar's own operators, literals and slices first: of two programs of one size, the
@@ -654,68 +792,121 @@ def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usabl
     examples only (``digits(x)`` is ``[x]`` below 10; a stored function is right on the
     examples it was made for). Then library calls (``maximum(xs)`` reads better than the
     fold that does the same), then folds and comprehensions.
+
+    ``names`` are the element, position and neighbour variables; ``partial`` the ids of kept
+    vectors with undefined rows (None: the task keeps none, every failure drops a candidate).
     """
-    _apply(size, [p for p in prims if not p[3].startswith("_")], entries, offer, var, tick)
+    var, kvar, _ = names
+    late = [p for p in prims if _late(p[3])]
+    prims = [p for p in prims if not _late(p[3])]
+    _apply(size, [p for p in prims if not p[3].startswith("_")], entries, offer, names, tick, partial)
     for name, arg_t, out_t, fn, cost in comps:
         for parts in _splits(size - cost, len(arg_t)):
             for combo in _combos([entries(t, s) for t, s in zip(arg_t, parts)]):
                 if not usable(name):
                     break  # it kept running out of time: no longer a building block
-                vec = guarded(lambda: _call_each(fn, arg_t, out_t, [c[1] for c in combo], list_limit), name)
+                vec = guarded(lambda: _call_each(fn, arg_t, out_t, [c[1] for c in combo], list_limit, partial is not None), name)
                 if vec is not None:
                     offer(out_t, size, f"{name}({', '.join(c[0] for c in combo)})", vec)
-    _apply(size, [p for p in prims if p[3].startswith("_")], entries, offer, var, tick)
-    # Comprehensions: 1 + list size + body size.
+    _apply(size, [p for p in prims if p[3].startswith("_")], entries, offer, names, tick, partial)
+    # Comprehensions: 1 + list size + body size (an undefined list stays undefined).
     for body in maps:
         for src, vec in entries("list[int]", size - 1 - body.size):
-            out = guarded(lambda: [[body.fn(e) for e in xs] for xs in vec], body.src) if usable(body.src) else None
+            out = guarded(lambda: [xs if xs is UNDEF else [body.fn(e) for e in xs] for xs in vec], body.src) if usable(body.src) else None
             if out is not None:
                 offer("list[int]", size, f"[{body.src} for {var} in {src}]", out)
     for body in preds:
         for src, vec in entries("list[int]", size - 1 - body.size):
-            out = guarded(lambda: [[e for e in xs if body.fn(e)] for xs in vec], body.src) if usable(body.src) else None
+            out = guarded(lambda: [xs if xs is UNDEF else [e for e in xs if body.fn(e)] for xs in vec], body.src) if usable(body.src) else None
             if out is not None:
                 offer("list[int]", size, f"[{var} for {var} in {src} if {body.src}]", out)
     for body in imaps:  # index-aware: the body sees the position k and the element
         for src, vec in entries("list[int]", size - 1 - body.size):
-            out = guarded(lambda: [[body.fn(k, e) for k, e in enumerate(xs)] for xs in vec], body.src)
+            out = guarded(lambda: [xs if xs is UNDEF else [body.fn(k, e) for k, e in enumerate(xs)] for xs in vec], body.src)
             if out is not None:
                 offer("list[int]", size, f"[{body.src} for {kvar}, {var} in enumerate({src})]", out)
+    _apply(size, late, entries, offer, names, tick, partial)
 
 
-def _call_each(fn: Callable, arg_t: Sequence[str], out_t: str, columns: list[list], list_limit: int) -> list:
+def _late(fmt: str) -> bool:
+    """Comprehensions over positions, neighbours or repeats: they cost one more (2 and their arguments) and come
+    last in a size (``[k for k, v in enumerate(xs)]`` before ``[0 + k for k, v in enumerate(xs)]``): each is rarely
+    the rule, and every one applies to every list, so each would swell the sizes after it."""
+    return fmt.startswith("[") and ("enumerate(" in fmt or "zip(" in fmt or "range(" in fmt)
+
+
+def _call_each(fn: Callable, arg_t: Sequence[str], out_t: str, columns: list[list], list_limit: int, partial_ok: bool = False) -> list:
     """A component's outputs on each example, given the argument vectors ``columns``.
 
     Stops (ValueError) at the first output the search would not keep anyway (a 60,000-element
     ``range_list``): the other examples are not worth the time, and 24 examples of a call
-    that is slow but useless would add up to the per-call limit.
+    that is slow but useless would add up to the per-call limit. With ``partial_ok`` a call
+    that raises, or gets an undefined argument, is undefined on that example (``UNDEF``).
     """
     out = []
     for args in zip(*columns):
-        y = fn(*[list(a) if t == "list[int]" else a for a, t in zip(args, arg_t)])
+        if partial_ok:
+            if any(a is UNDEF for a in args):
+                out.append(UNDEF)
+                continue
+            try:
+                y = fn(*[list(a) if t == "list[int]" else a for a, t in zip(args, arg_t)])
+            except Exception:
+                out.append(UNDEF)
+                continue
+        else:
+            y = fn(*[list(a) if t == "list[int]" else a for a, t in zip(args, arg_t)])
         if not _valid(out_t, [y], list_limit):
             raise ValueError("an output the search does not keep")
         out.append(y)
+    if partial_ok and all(y is UNDEF for y in out):
+        raise ValueError("undefined on every example")
     return out
 
 
-def _apply(size, prims, entries, offer, var, tick) -> None:
+def _rows(fn: Callable, lazy: Callable | None, vecs: list[list]) -> list | None:
+    """``fn`` example by example: undefined where it raises or (unless ``lazy`` takes them) gets an undefined value."""
+    out, defined = [], False
+    for args in zip(*vecs):
+        try:
+            if lazy is not None:
+                y = lazy(*args)
+            elif any(a is UNDEF for a in args):
+                y = UNDEF
+            else:
+                y = fn(*args)
+        except _ERRORS:
+            y = UNDEF
+        out.append(y)
+        defined = defined or y is not UNDEF
+    return out if defined else None
+
+
+def _apply(size, prims, entries, offer, names, tick, partial=None) -> None:
     """Offer every expression of exactly ``size`` that applies one of ``prims`` to smaller kept ones."""
+    var, kvar, wvar = names
     for out_t, arg_t, fn, fmt, comm, _ in prims:
-        for parts in _splits(size - 1, len(arg_t)):
+        lazy = _LAZY.get(fmt)
+        for parts in _splits(size - (2 if _late(fmt) else 1), len(arg_t)):
             if comm and parts[0] > parts[1]:
                 continue
             lists = [entries(t, s) for t, s in zip(arg_t, parts)]
             for combo in _combos(lists, same=comm and parts[0] == parts[1]):
-                try:
-                    vec = [fn(*args) for args in zip(*[c[1] for c in combo])]
-                except (ArithmeticError, IndexError, ValueError, TypeError, OverflowError):
+                vecs = [c[1] for c in combo]
+                if partial and any(id(v) in partial for v in vecs):
+                    vec = _rows(fn, lazy, vecs)
+                else:
+                    try:
+                        vec = [fn(*args) for args in zip(*vecs)]
+                    except _ERRORS:
+                        vec = _rows(fn, lazy, vecs) if partial is not None else None
+                if vec is None:
                     tick()  # counted as a candidate, so the budget is spent even when all fail
                     continue
                 srcs = [c[0] for c in combo]
                 if comm and parts[0] < parts[1]:
                     srcs.reverse()  # larger operand first: "x * x + 1" rather than "1 + x * x"
-                offer(out_t, size, fmt.format(*srcs, v=var), vec)
+                offer(out_t, size, fmt.format(*srcs, v=var, k=kvar, w=wvar), vec)
 
 
 def _witness(src: str, size: int, vec: list, target: list, index: dict) -> tuple[str, int] | None:
@@ -827,6 +1018,15 @@ def _same_as_primitive(comp, guarded: Callable) -> bool:
     if outs is None:
         return False
     return any(outs == [op(a, b) for a, b in _PAIRS] for op in (operator.add, operator.sub, operator.mul, _floordiv, operator.mod))
+
+
+def _submasks(m: int) -> list[int]:
+    """Every non-empty row mask within ``m``."""
+    out, sub = [], m
+    while sub:
+        out.append(sub)
+        sub = (sub - 1) & m
+    return out
 
 
 def _splits(total: int, parts: int) -> list[tuple[int, ...]]:
@@ -1027,7 +1227,9 @@ def _to_source(name: str, params: list[str], expr: str, taken: Sequence[str] = (
                     seq = fresh("seq")
                     lines.append(f"{seq} = {xs}")
                     xs = seq
-                first = f"{xs}[0]" if empty is None else f"{xs}[0] if {xs} else {empty}"
+                # No value for the empty list: None, which fails wherever it is used, as the fold would; where
+                # it is not used (``[v - acc for v in xs]`` of the empty list), Python never asked for it.
+                first = f"{xs}[0] if {xs} else {'None' if empty is None else empty}"
                 lines.extend([f"{acc} = {first}", f"for {v} in {xs}[1:]:", f"    {acc} = {step}"])
                 return ast.Name(acc, ast.Load())
             run = fresh("running")
