@@ -400,6 +400,10 @@ _PRIMITIVES: list[tuple[str, tuple[str, ...], Callable, str, bool, str]] = [
     ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v > a], "[{v} for {v} in {0} if {v} > {1}]", False, "list"),
     ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v < a], "[{v} for {v} in {0} if {v} < {1}]", False, "list"),
     ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v != a], "[{v} for {v} in {0} if {v} != {1}]", False, "list"),
+    # The same against the list's own parameter only (see ``_ON_PARAM``).
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [a - v for v in xs], "[{1} - {v} for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [max(v, a) for v in xs], "[max({v}, {1}) for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [min(v, a) for v in xs], "[min({v}, {1}) for {v} in {0}]", False, "list"),
     ("list[int]", ("list[int]", "int"), _repeat_each, "[{v} for {v} in {0} for _ in range({1})]", False, "list"),
     # Positions against one number: the length minus each position, each position times the first, ...
     ("list[int]", ("list[int]", "int"), lambda xs, a: [a - k for k in range(len(xs))], "[{1} - {k} for {k}, {v} in enumerate({0})]", False, "list"),
@@ -425,7 +429,7 @@ _LAZY: dict[str, Callable] = {
     "({0} and {1})": _lazy_and,
     "({0} or {1})": _lazy_or,
     **{fmt: _lazy_map(fn) for _, arg_t, fn, fmt, _, _ in _PRIMITIVES
-       if arg_t == ("list[int]", "int") and fmt.startswith(("[{v}", "[{1}", "[{k}", "([{1}]"))},
+       if arg_t == ("list[int]", "int") and fmt.startswith(("[{v}", "[{1}", "[{k}", "([{1}]", "[max(", "[min("))},
 }
 
 
@@ -671,7 +675,8 @@ def search(
     # A builtin the grammar uses is left out where a library function has its name (it would be called instead).
     has = {"": True, "float": floats, "list": lists, "list_out": out_type == "list[int]"}
     shadowed = set(_BUILTINS) & set(components)
-    prims = [p for p in _PRIMITIVES if has[p[5]] and not (p[3].startswith(("min(", "max(")) and shadowed)]
+    prims = [p for p in _PRIMITIVES if has[p[5]] and not (p[3].startswith(("min(", "max(")) and shadowed)
+             and not any(f"{nm}(" in p[3] for nm in shadowed)]
     prims = [p for p in prims if not (p[3].startswith("_") and {"min", "max"} & shadowed)]
     consts = [*CONSTANTS, *([c for c, k in LIST_CONSTANTS if k == 1] if lists else [])]
     extra = [c for c in task_constants(arg_types, out_type, inputs, outputs) if c not in consts]
@@ -828,6 +833,16 @@ def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usabl
     _apply(size, late, entries, offer, names, tick, partial)
 
 
+def _on_param(fmt: str) -> bool:
+    """Operations tried on a list parameter only (their first argument of size 1), not on every list kept.
+
+    "The element against a number of the list" beyond ``+ - *``, "[a] if xs else []", positions,
+    neighbours and repeats: each is a rule about the input itself, rarely about a list computed
+    from it, and on every kept list each would add as many lists again to every later size.
+    """
+    return fmt.startswith(("[{1} - {v}", "[max({v}", "[min({v}", "([{1}]")) or _late(fmt)
+
+
 def _late(fmt: str) -> bool:
     """Comprehensions over positions, neighbours or repeats: they cost one more (2 and their arguments) and come
     last in a size (``[k for k, v in enumerate(xs)]`` before ``[0 + k for k, v in enumerate(xs)]``): each is rarely
@@ -887,8 +902,9 @@ def _apply(size, prims, entries, offer, names, tick, partial=None) -> None:
     var, kvar, wvar = names
     for out_t, arg_t, fn, fmt, comm, _ in prims:
         lazy = _LAZY.get(fmt)
+        on_param = _on_param(fmt)
         for parts in _splits(size - (2 if _late(fmt) else 1), len(arg_t)):
-            if comm and parts[0] > parts[1]:
+            if (comm and parts[0] > parts[1]) or (on_param and parts[0] != 1):
                 continue
             lists = [entries(t, s) for t, s in zip(arg_t, parts)]
             for combo in _combos(lists, same=comm and parts[0] == parts[1]):
@@ -963,7 +979,10 @@ def task_constants(arg_types: Sequence[str], out_type: str, inputs: Sequence[Seq
     - the thresholds of a filter: when every output keeps only values of its input, and
       sorting the values seen puts the removed and the kept ones into at most three runs
       (one or two boundaries), the values either side of each boundary (40 and 41 for "keep
-      those above 40"; the 7 of "remove every 7" and its neighbours).
+      those above 40"; the 7 of "remove every 7" and its neighbours); failing that, the same
+      among the odd or among the even values only ("the odd elements above 50");
+    - the constants of a rule on each element (``_map_constants``: the 100 of ``100 - v``, the
+      59 and 60 of ``max(v, 60)``).
 
     Each one becomes a leaf of size 1 and a constant of the comprehensions' bodies. A
     constant the examples do not pin down still counts as free (see ``_free_constants``).
@@ -980,12 +999,54 @@ def task_constants(arg_types: Sequence[str], out_type: str, inputs: Sequence[Seq
             brought[v] = brought.get(v, 0) + 1
     picked = [v for v, k in sorted(brought.items(), key=lambda kv: (-kv[1], abs(kv[0]), kv[0])) if k >= 2]
     if out_type == "list[int]" and list(arg_types) == ["list[int]"]:
-        picked += _thresholds([a[0] for a in inputs], outputs)
+        xss = [a[0] for a in inputs]
+        found = _thresholds(xss, outputs) + _map_constants(xss, outputs)
+        for keep in (lambda v: v % 2 == 1, lambda v: v % 2 == 0):  # a filter on parity and a threshold
+            if not found:
+                found = _thresholds([[v for v in xs if keep(v)] for xs in xss], [[v for v in o if keep(v)] for o in outputs])
+        picked += found
     out: list[int] = []
     for v in picked:
         if v not in CONSTANTS and v not in out and abs(v) <= 10**6:
             out.append(v)
     return out[:MAX_TASK_CONSTANTS]
+
+
+def _map_constants(inputs: Sequence[list], outputs: Sequence[list]) -> list[int]:
+    """Constants of a rule applied to each element, when every output is as long as its input.
+
+    - ``o - v`` or ``o + v`` the same for every element (``v + 8``, ``100 - v``): that number;
+    - the elements the rule changes and those it leaves alone (or, when it changes all, those
+      that become one value and those that become another: flags) split by one or two
+      thresholds (``max(v, 60)``, ``int(v < 25)``): the values either side of each, as in
+      ``_thresholds``.
+    """
+    if not inputs or any(type(o) is not list or len(o) != len(xs) for xs, o in zip(inputs, outputs)):
+        return []
+    pairs = [(v, o) for xs, out in zip(inputs, outputs) for v, o in zip(xs, out) if type(o) is int]
+    if len(pairs) < 3:
+        return []
+    out: list[int] = []
+    for d in ({o - v for v, o in pairs}, {o + v for v, o in pairs}):
+        if len(d) == 1:
+            out.append(d.pop())
+    kinds = {o for _, o in pairs}
+    if any(v == o for v, o in pairs):
+        label = {v: "k" if v == o else "r" for v, o in pairs}
+        clash = any(label[v] != ("k" if v == o else "r") for v, o in pairs)
+    elif len(kinds) == 2:
+        lo = min(kinds)
+        label = {v: "k" if o == lo else "r" for v, o in pairs}
+        clash = any(label[v] != ("k" if o == lo else "r") for v, o in pairs)
+    else:
+        return out
+    if clash or min(sum(1 for x in label.values() if x == "k"), sum(1 for x in label.values() if x == "r")) < 2:
+        return out  # one element left alone (100 - 50) is no class of its own
+    labels = sorted(label.items())
+    bounds = [(a, b) for (a, la), (b, lb) in zip(labels, labels[1:]) if la != lb]
+    if 1 <= len(bounds) <= 2:
+        out += [v for pair in bounds for v in pair]
+    return out
 
 
 def _thresholds(inputs: Sequence[list], outputs: Sequence[list]) -> list[int]:
@@ -1093,8 +1154,9 @@ def _bodies(comps, elements: list[int], var: str, guarded: Callable, consts: Seq
             (f"{var} < {c}", 2, lambda v, c=c: v < c),
             (f"{var} != {c}", 2, lambda v, c=c: v != c),
         ]
-        if c >= 2:  # the multiples of c
+        if c >= 2:  # the multiples of c, and the others
             simple_preds.append((f"{var} % {c} == 0", 3, lambda v, c=c: v % c == 0))
+            simple_preds.append((f"{var} % {c} != 0", 3, lambda v, c=c: v % c != 0))
     cand += [(src, size, fn, "bool") for src, size, fn in simple_preds]
     for src, size, p in simple_preds:  # a predicate as a number, and zero where it holds
         if "int" not in shadowed:
@@ -1136,6 +1198,11 @@ def _index_bodies(var: str, kvar: str) -> list[Body]:
         Body(f"{k} - {v}", 2, lambda i, e: i - e),
         Body(f"{v} * {k}", 2, lambda i, e: e * i),
         Body(f"-{v} if {k} % 2 else {v}", 4, lambda i, e: -e if i % 2 else e),  # signs alternating
+        # A condition on the position's parity: every other element zeroed, or doubled.
+        Body(f"0 if {k} % 2 else {v}", 4, lambda i, e: 0 if i % 2 else e),
+        Body(f"{v} if {k} % 2 else 0", 4, lambda i, e: e if i % 2 else 0),
+        Body(f"2 * {v} if {k} % 2 else {v}", 5, lambda i, e: 2 * e if i % 2 else e),
+        Body(f"{v} if {k} % 2 else 2 * {v}", 5, lambda i, e: e if i % 2 else 2 * e),
     ]
 
 
