@@ -568,6 +568,7 @@ def search(
     cover: dict[int, tuple[str, int]] = {}
     conds: dict[int, tuple[str, int]] = {}
     cond_target = out_type == "list[int]" and lists and n >= 3
+    list_makers = {nm for nm, (_, o, _) in components.items() if o == "list[int]"}
 
     def matches(t: str, vec: list) -> bool:
         if out_type == "float":
@@ -634,7 +635,7 @@ def search(
             if not whole:
                 return None
             m = sum(1 << i for i, x in enumerate(vec) if x)
-            if m in (0, full) or m in conds:
+            if m in (0, full) or m in conds or not _plain_condition(src, list_makers):
                 return None
             conds[m] = (src, size)
             return _branches(m)
@@ -804,6 +805,9 @@ def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usabl
     var, kvar, _ = names
     late = [p for p in prims if _late(p[3])]
     prims = [p for p in prims if not _late(p[3])]
+    # Comprehensions over a parameter itself first: the few hundred candidates of the rules people state
+    # ("the multiples of 3 removed") before the size's many compositions of library calls use up the budget.
+    _comprehensions(size, maps, preds, imaps, entries, offer, guarded, usable, names, lambda s: s == 1)
     _apply(size, [p for p in prims if not p[3].startswith("_")], entries, offer, names, tick, partial)
     for name, arg_t, out_t, fn, cost in comps:
         for parts in _splits(size - cost, len(arg_t)):
@@ -814,22 +818,7 @@ def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usabl
                 if vec is not None:
                     offer(out_t, size, f"{name}({', '.join(c[0] for c in combo)})", vec)
     _apply(size, [p for p in prims if p[3].startswith("_")], entries, offer, names, tick, partial)
-    # Comprehensions: 1 + list size + body size (an undefined list stays undefined).
-    for body in maps:
-        for src, vec in entries("list[int]", size - 1 - body.size):
-            out = guarded(lambda: [xs if xs is UNDEF else [body.fn(e) for e in xs] for xs in vec], body.src) if usable(body.src) else None
-            if out is not None:
-                offer("list[int]", size, f"[{body.src} for {var} in {src}]", out)
-    for body in preds:
-        for src, vec in entries("list[int]", size - 1 - body.size):
-            out = guarded(lambda: [xs if xs is UNDEF else [e for e in xs if body.fn(e)] for xs in vec], body.src) if usable(body.src) else None
-            if out is not None:
-                offer("list[int]", size, f"[{var} for {var} in {src} if {body.src}]", out)
-    for body in imaps:  # index-aware: the body sees the position k and the element
-        for src, vec in entries("list[int]", size - 1 - body.size):
-            out = guarded(lambda: [xs if xs is UNDEF else [body.fn(k, e) for k, e in enumerate(xs)] for xs in vec], body.src)
-            if out is not None:
-                offer("list[int]", size, f"[{body.src} for {kvar}, {var} in enumerate({src})]", out)
+    _comprehensions(size, maps, preds, imaps, entries, offer, guarded, usable, names, lambda s: s > 1)
     _apply(size, late, entries, offer, names, tick, partial)
 
 
@@ -843,10 +832,31 @@ def _on_param(fmt: str) -> bool:
     return fmt.startswith(("[{1} - {v}", "[max({v}", "[min({v}", "([{1}]")) or _late(fmt)
 
 
+def _comprehensions(size, maps, preds, imaps, entries, offer, guarded, usable, names, lists_of) -> None:
+    """Comprehensions of exactly ``size``: 1 + list size + body size, over the kept lists whose size ``lists_of``
+    accepts (size 1: the parameters). An undefined list stays undefined."""
+    var, kvar, _ = names
+    for body in maps:
+        for src, vec in (entries("list[int]", size - 1 - body.size) if lists_of(size - 1 - body.size) else []):
+            out = guarded(lambda: [xs if xs is UNDEF else [body.fn(e) for e in xs] for xs in vec], body.src) if usable(body.src) else None
+            if out is not None:
+                offer("list[int]", size, f"[{body.src} for {var} in {src}]", out)
+    for body in preds:
+        for src, vec in (entries("list[int]", size - 1 - body.size) if lists_of(size - 1 - body.size) else []):
+            out = guarded(lambda: [xs if xs is UNDEF else [e for e in xs if body.fn(e)] for xs in vec], body.src) if usable(body.src) else None
+            if out is not None:
+                offer("list[int]", size, f"[{var} for {var} in {src} if {body.src}]", out)
+    for body in imaps:  # index-aware: the body sees the position k and the element
+        for src, vec in (entries("list[int]", size - 1 - body.size) if lists_of(size - 1 - body.size) else []):
+            out = guarded(lambda: [xs if xs is UNDEF else [body.fn(k, e) for k, e in enumerate(xs)] for xs in vec], body.src)
+            if out is not None:
+                offer("list[int]", size, f"[{body.src} for {kvar}, {var} in enumerate({src})]", out)
+
+
 def _late(fmt: str) -> bool:
-    """Comprehensions over positions, neighbours or repeats: they cost one more (2 and their arguments) and come
-    last in a size (``[k for k, v in enumerate(xs)]`` before ``[0 + k for k, v in enumerate(xs)]``): each is rarely
-    the rule, and every one applies to every list, so each would swell the sizes after it."""
+    """Comprehensions over positions, neighbours or repeats: they come last in a size (``[k for k, v in
+    enumerate(xs)]`` before ``[0 + k for k, v in enumerate(xs)]``). The neighbours (``zip``) also cost one more
+    (2 and their list): six new lists of size 2 would swell every later size by a tenth and more."""
     return fmt.startswith("[") and ("enumerate(" in fmt or "zip(" in fmt or "range(" in fmt)
 
 
@@ -903,7 +913,7 @@ def _apply(size, prims, entries, offer, names, tick, partial=None) -> None:
     for out_t, arg_t, fn, fmt, comm, _ in prims:
         lazy = _LAZY.get(fmt)
         on_param = _on_param(fmt)
-        for parts in _splits(size - (2 if _late(fmt) else 1), len(arg_t)):
+        for parts in _splits(size - (2 if "zip(" in fmt else 1), len(arg_t)):
             if (comm and parts[0] > parts[1]) or (on_param and parts[0] != 1):
                 continue
             lists = [entries(t, s) for t, s in zip(arg_t, parts)]
@@ -998,13 +1008,13 @@ def task_constants(arg_types: Sequence[str], out_type: str, inputs: Sequence[Seq
         for v in set(ints(out)) - have:
             brought[v] = brought.get(v, 0) + 1
     picked = [v for v, k in sorted(brought.items(), key=lambda kv: (-kv[1], abs(kv[0]), kv[0])) if k >= 2]
-    if out_type == "list[int]" and list(arg_types) == ["list[int]"]:
+    if out_type == "list[int]" and list(arg_types) == ["list[int]"]:  # a rule's own constants before the values it brings
         xss = [a[0] for a in inputs]
         found = _thresholds(xss, outputs) + _map_constants(xss, outputs)
         for keep in (lambda v: v % 2 == 1, lambda v: v % 2 == 0):  # a filter on parity and a threshold
             if not found:
                 found = _thresholds([[v for v in xs if keep(v)] for xs in xss], [[v for v in o if keep(v)] for o in outputs])
-        picked += found
+        picked = found + picked
     out: list[int] = []
     for v in picked:
         if v not in CONSTANTS and v not in out and abs(v) <= 10**6:
@@ -1079,6 +1089,26 @@ def _same_as_primitive(comp, guarded: Callable) -> bool:
     if outs is None:
         return False
     return any(outs == [op(a, b) for a, b in _PAIRS] for op in (operator.add, operator.sub, operator.mul, _floordiv, operator.mod))
+
+
+def _plain_condition(src: str, list_makers: set[str]) -> bool:
+    """Whether a condition reads only numbers of the parameters themselves: no list is computed in it.
+
+    "The first element is larger than the last", "the length is odd", "the first element is even": the
+    conditions of rules people state are about the input. A condition about a computed list (is the list
+    of squares of the running differences sorted?) is one of thousands that split a few examples by
+    chance, and with two partial fits it makes a conditional that reproduces them and means nothing.
+    """
+    try:
+        tree = ast.parse(src, mode="eval")
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ListComp, ast.List)) or (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice)):
+            return False
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (node.func.id in list_makers or node.func.id.startswith("_scan")):
+            return False
+    return True
 
 
 def _submasks(m: int) -> list[int]:
@@ -1199,10 +1229,10 @@ def _index_bodies(var: str, kvar: str) -> list[Body]:
         Body(f"{v} * {k}", 2, lambda i, e: e * i),
         Body(f"-{v} if {k} % 2 else {v}", 4, lambda i, e: -e if i % 2 else e),  # signs alternating
         # A condition on the position's parity: every other element zeroed, or doubled.
-        Body(f"0 if {k} % 2 else {v}", 4, lambda i, e: 0 if i % 2 else e),
-        Body(f"{v} if {k} % 2 else 0", 4, lambda i, e: e if i % 2 else 0),
-        Body(f"2 * {v} if {k} % 2 else {v}", 5, lambda i, e: 2 * e if i % 2 else e),
-        Body(f"{v} if {k} % 2 else 2 * {v}", 5, lambda i, e: e if i % 2 else 2 * e),
+        Body(f"0 if {k} % 2 else {v}", 3, lambda i, e: 0 if i % 2 else e),
+        Body(f"{v} if {k} % 2 else 0", 3, lambda i, e: e if i % 2 else 0),
+        Body(f"2 * {v} if {k} % 2 else {v}", 4, lambda i, e: 2 * e if i % 2 else e),
+        Body(f"{v} if {k} % 2 else 2 * {v}", 4, lambda i, e: e if i % 2 else 2 * e),
     ]
 
 
