@@ -567,7 +567,7 @@ def search(
     full = (1 << n) - 1
     cover: dict[int, tuple[str, int]] = {}
     conds: dict[int, tuple[str, int]] = {}
-    cond_target = out_type == "list[int]" and lists and n >= 3
+    cond_target = out_type == "list[int]" and lists and n >= 4
     list_makers = {nm for nm, (_, o, _) in components.items() if o == "list[int]"}
 
     def matches(t: str, vec: list) -> bool:
@@ -635,7 +635,7 @@ def search(
             if not whole:
                 return None
             m = sum(1 << i for i, x in enumerate(vec) if x)
-            if m in (0, full) or m in conds or not _plain_condition(src, list_makers):
+            if min(bin(m).count("1"), n - bin(m).count("1")) < 2 or m in conds or not _plain_condition(src, list_makers):
                 return None
             conds[m] = (src, size)
             return _branches(m)
@@ -656,8 +656,9 @@ def search(
         return None
 
     def _branches(m: int) -> tuple[str, int] | None:
+        """The conditional for condition rows ``m``: each branch shown at least two examples, no larger than ``max_size``."""
         a, b, c = cover.get(m), cover.get(full ^ m), conds.get(m)
-        if a is None or b is None or c is None:
+        if a is None or b is None or c is None or 1 + a[1] + b[1] + c[1] > max_size:
             return None
         return f"({a[0]}) if ({c[0]}) else ({b[0]})", 1 + a[1] + b[1] + c[1]
 
@@ -737,7 +738,7 @@ def search(
                     offer("float", 1, "0.5", [0.5] * n)
                 elements = _elements(inputs, arg_types)
                 maps, preds = _bodies([(nm, a, o, f, max(1, int(costs.get(nm, 1)))) for nm, a, o, f, _ in comps], elements, var,
-                                      guarded, [c for c in consts + more if c >= 0] + extra, shadowed)
+                                      guarded, [c for c in consts + more if c >= 0] + extra, shadowed, outside=extra)
                 imaps = _index_bodies(var, kvar) if lists and "enumerate" not in shadowed else []
                 for size in range(2, max_size + 1):
                     if pending and pending[1] <= size:
@@ -1152,8 +1153,11 @@ def _elements(inputs: Sequence[Sequence], arg_types: Sequence[str]) -> list[int]
 
 
 def _bodies(comps, elements: list[int], var: str, guarded: Callable, consts: Sequence[int] = CONSTANTS,
-            shadowed: set[str] = frozenset()) -> tuple[list[Body], list[Body]]:
+            shadowed: set[str] = frozenset(), outside: Sequence[int] = ()) -> tuple[list[Body], list[Body]]:
     """Distinct small int -> int bodies and int -> bool predicates, by behaviour on ``elements``.
+
+    ``outside``: the task's own constants (thresholds), pairs of which make ``v < a or v > b``
+    ("below 20 or above 80"; between a and b is a filter of a filter).
 
     ``consts`` are the constants bodies may use (``v + c``, ``min(v, c)``, ``v > c``, ...);
     ``shadowed`` the builtins a library function's name hides (their bodies are left out).
@@ -1188,6 +1192,10 @@ def _bodies(comps, elements: list[int], var: str, guarded: Callable, consts: Seq
             simple_preds.append((f"{var} % {c} == 0", 3, lambda v, c=c: v % c == 0))
             simple_preds.append((f"{var} % {c} != 0", 3, lambda v, c=c: v % c != 0))
     cand += [(src, size, fn, "bool") for src, size, fn in simple_preds]
+    for a in outside:
+        for b in outside:
+            if a < b:
+                cand.append((f"{var} < {a} or {var} > {b}", 4, lambda v, a=a, b=b: v < a or v > b, "bool"))
     for src, size, p in simple_preds:  # a predicate as a number, and zero where it holds
         if "int" not in shadowed:
             cand.append((f"int({src})", size + 1, lambda v, p=p: int(p(v)), "int"))
