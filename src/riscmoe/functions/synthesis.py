@@ -9,7 +9,7 @@ the search). The grammar has
   the task -1 (size 1), -2 and -3 (size 2), positions from the end; and constants the
   examples suggest (``task_constants``: a value two outputs bring in that their inputs lack,
   the 3 of "append 3"; the values either side of a filter's threshold, 40 and 41 for "keep
-  those above 40"), size 1;
+  those above 40"; the 100 of ``100 - v`` and the 59 and 60 of ``max(v, 60)``), size 1;
 - ``+ - * // %`` on ints, ``/`` and ``+ - *`` on floats (only when the task has floats),
   ``== <`` on ints and lists, ``not and or``, ``xs[i]``, ``a if c else b``;
 - with a list in the task: slices ``xs[a:]``, ``xs[:a]``, ``xs[::a]``, ``xs[a:b]``; folds
@@ -24,7 +24,31 @@ the search). The grammar has
   else v``, ...), and the index-aware ``[body for k, v in enumerate(xs)]`` (``v + k``, ``v * k``,
   ``k``, alternating signs);
 - every library function of matching types, called by name (the seeds include positional
-  edits: ``replace_at``, ``insert_at``, ``remove_at``, ``swap``).
+  edits: ``replace_at``, ``insert_at``, ``remove_at``, ``swap``);
+- on a list parameter itself (not on every list kept: ``_on_param``): ``[a - v for v in xs]``,
+  ``[max(v, a) ...]``, ``[min(v, a) ...]``, ``[a] if xs else []``, each element repeated
+  (``[v for v in xs for _ in range(a)]``), positions against a number (``[a - k for k, v in
+  enumerate(xs)]``, ``a + k``, ``k * a``), neighbours (``[v + w for v, w in zip(xs, xs[1:])]``,
+  ``w - v``, ``v - w``, ``v * w``, ``max``, ``min``; these cost 2), position-parity bodies
+  (``0 if k % 2 else v``, ``2 * v if k % 2 else v``), ``v % c != 0`` and, between a task's
+  thresholds, ``v < a or v > b``. Comprehensions over a parameter come first in each size.
+
+Undefined values. On an example whose list argument is empty, ``minimum(xs)``, ``head(xs)``
+or ``xs[0]`` fail; the search keeps such an expression with that row undefined (``UNDEF``),
+and an operation on an undefined value is undefined except where Python would not evaluate
+it: a comprehension over the empty list, ``a if c else b``, ``and``, ``or``, ``[a] if xs else
+[]``. So ``[v - minimum(xs) for v in xs]`` and ``[maximum(xs)] if xs else []`` are right on
+the empty list, as the emitted Python is (its folds give None for the empty list instead of
+failing ahead of the return). A program is never accepted with an undefined row.
+
+Conditionals, goal-directed. For a list target with at least four examples, each kept list
+expression marks the examples it gets right (a row mask), each condition the examples where
+it holds: ``A if C else B`` is proposed (like the witness finds below) as soon as a condition
+C holds on at least two examples and fails on at least two, a kept A is right where C holds
+and a kept B where it fails, and the whole is no larger than ``max_size``. Conditions read
+only numbers of the parameters (``head(xs) < last(xs)``, ``is_odd(length(xs))``; no computed
+list: ``_plain_condition``). With four examples such splits are easy to fit by chance; the
+held-back example and the controller's second split catch most, not all (see BENCHMARKS.md).
 
 So each stored function becomes a single step of later searches: the library grows, and
 tasks built on earlier ones are found at smaller sizes, faster (DreamCoder's library
