@@ -383,6 +383,9 @@ def test_the_grammar_covers_list_concepts(seeds, rule, fn, want):
     ("each below 20 raised to 20", lambda xs: [max(v, 20) for v in xs], "[max(v, 20) for v in xs]"),
     ("remove the multiples of 3", lambda xs: [v for v in xs if v % 3], "[v for v in xs if v % 3 != 0]"),
     ("the odd elements above 40", lambda xs: [v for v in xs if v % 2 and v > 40], None),
+    # Take-while and drop-while, on the parameter: a loop written as one comprehension.
+    ("the elements before the first odd one", lambda xs: next((xs[:k] for k, v in enumerate(xs) if v % 2), list(xs)), None),
+    ("everything from the first odd element on", lambda xs: next((xs[k:] for k, v in enumerate(xs) if v % 2), []), None),
 ])
 def test_the_grammar_reaches_broader_list_concepts(seeds, rule, fn, want):
     """List concepts of the kind studies of human concept learning use, found small from five examples (an empty

@@ -381,7 +381,7 @@ _LOOPS: dict[str, tuple[str, str, Callable, int | None]] = {  # pseudo-function 
     **{f"_scan_{k}": ("scan", text, _scan(op), None) for k, (op, text, _) in FOLD_OPS.items()},
 }
 # Builtins the grammar's expressions use; the sandbox allows each of them.
-_BUILTINS = {"enumerate": enumerate, "min": min, "max": max, "int": int, "zip": zip, "range": range}
+_BUILTINS = {"enumerate": enumerate, "min": min, "max": max, "int": int, "zip": zip, "range": range, "all": all}
 
 # (output type, argument types, function, format, commutative, needs): needs "" (always),
 # "float" (a float in the task), "list" (a list argument or output), "list_out" (a list output).
@@ -763,7 +763,7 @@ def search(
                 elements = _elements(inputs, arg_types)
                 maps, preds = _bodies([(nm, a, o, f, max(1, int(costs.get(nm, 1)))) for nm, a, o, f, _ in comps], elements, var,
                                       guarded, [c for c in consts + more if c >= 0] + extra, shadowed, outside=extra)
-                imaps = _index_bodies(var, kvar) if lists and "enumerate" not in shadowed else []
+                imaps = _index_bodies(var, kvar) if lists and not {"enumerate", "all"} & shadowed else []
                 for size in range(2, max_size + 1):
                     if pending and pending[1] <= size:
                         take_pending()
@@ -832,7 +832,7 @@ def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usabl
     prims = [p for p in prims if not _late(p[3])]
     # Comprehensions over a parameter itself first: the few hundred candidates of the rules people state
     # ("the multiples of 3 removed") before the size's many compositions of library calls use up the budget.
-    _comprehensions(size, maps, preds, imaps, entries, offer, guarded, usable, names, lambda s: s == 1)
+    _comprehensions(size, maps, preds, imaps, entries, offer, guarded, usable, names, lambda s: s == 1, whiles=bool(imaps))
     _apply(size, [p for p in prims if not p[3].startswith("_")], entries, offer, names, tick, partial)
     for name, arg_t, out_t, fn, cost in comps:
         for parts in _splits(size - cost, len(arg_t)):
@@ -857,10 +857,24 @@ def _on_param(fmt: str) -> bool:
     return fmt.startswith(("[{1} - {v}", "[max({v}", "[min({v}", "([{1}]")) or _late(fmt)
 
 
-def _comprehensions(size, maps, preds, imaps, entries, offer, guarded, usable, names, lists_of) -> None:
+def _comprehensions(size, maps, preds, imaps, entries, offer, guarded, usable, names, lists_of, whiles=False) -> None:
     """Comprehensions of exactly ``size``: 1 + list size + body size, over the kept lists whose size ``lists_of``
-    accepts (size 1: the parameters). An undefined list stays undefined."""
+    accepts (size 1: the parameters). An undefined list stays undefined.
+
+    ``whiles``: also the elements before the first that fails a predicate, and those from it on
+    (take-while and drop-while, on a parameter only, 2 + 1 + the predicate's size), written
+    ``[v for k, v in enumerate(xs) if all(P for v in xs[:k + 1])]`` (``not all`` for the rest).
+    """
     var, kvar, _ = names
+    for body in preds if whiles else ():
+        for src, vec in entries("list[int]", 1) if size - 3 == body.size else ():
+            if not usable(body.src):
+                continue
+            for keep, word in ((True, ""), (False, "not ")):
+                out = guarded(lambda: [xs if xs is UNDEF else _while(xs, body.fn, keep) for xs in vec], body.src)
+                if out is not None:
+                    offer("list[int]", size, f"[{var} for {kvar}, {var} in enumerate({src}) if {word}all({body.src} for {var} in "
+                                             f"{src}[:{kvar} + 1])]", out)
     for body in maps:
         for src, vec in (entries("list[int]", size - 1 - body.size) if lists_of(size - 1 - body.size) else []):
             out = guarded(lambda: [xs if xs is UNDEF else [body.fn(e) for e in xs] for xs in vec], body.src) if usable(body.src) else None
@@ -876,6 +890,14 @@ def _comprehensions(size, maps, preds, imaps, entries, offer, guarded, usable, n
             out = guarded(lambda: [xs if xs is UNDEF else [body.fn(k, e) for k, e in enumerate(xs)] for xs in vec], body.src)
             if out is not None:
                 offer("list[int]", size, f"[{body.src} for {kvar}, {var} in enumerate({src})]", out)
+
+
+def _while(xs: list, pred: Callable[[int], Any], keep: bool) -> list:
+    """The elements before the first that fails ``pred`` (``keep``), or those from it on."""
+    for k, v in enumerate(xs):
+        if not pred(v):
+            return xs[:k] if keep else xs[k:]
+    return list(xs) if keep else []
 
 
 def _late(fmt: str) -> bool:
