@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"), help="file whose section to rewrite, or 'none'")
     p.add_argument("--reuse", action="store_true", help="keep runs already in OUT/results.json for the same code and settings")
     args = p.parse_args(argv)
-    check_args(p, argparse.Namespace(limit=args.limit or 1, out=args.out), ("limit",))
+    check_args(p, argparse.Namespace(limit=1 if args.limit is None else args.limit, out=args.out), ("limit",))
     if not args.time_limit > 0:
         p.error(f"--time-limit must be positive, got {args.time_limit}")
     old: dict[str, Any] = {}
