@@ -58,5 +58,5 @@ def test_check_refuses_a_wrong_answer_and_a_file_without_long_examples(gen):
 def test_task_sets_by_name(tmp_path):
     assert task_set_path("list-concepts") == list_concepts_path()
     assert task_set_path("bundled").name == "tasks.jsonl"
-    with pytest.raises(ValueError, match="no task set named 'nope'; the bundled sets are bundled, list-concepts"):
+    with pytest.raises(ValueError, match="no task set named 'nope'; the bundled sets are bundled, list-concepts, list-concepts-dev, list-concepts-heldout"):
         task_set_path("nope")

@@ -4,7 +4,12 @@ Two sets, by the name ``riscmoe functions solve`` accepts in place of a task fil
 
 - ``bundled``: ``taskset/make_tasks.py`` writes ``tasks.jsonl``, 129 maths and list tasks;
 - ``list-concepts``: ``taskset/make_list_concepts.py`` writes ``list_concepts.jsonl``, 133
-  concepts from integer lists to integer lists ("append 3", "swap the first and the last").
+  concepts from integer lists to integer lists ("append 3", "swap the first and the last");
+- ``list-concepts-dev``: ``taskset/make_list_concepts_dev.py`` writes ``list_concepts_dev.jsonl``,
+  144 other list concepts, the set the synthesiser's list primitives were developed against;
+- ``list-concepts-heldout``: ``taskset/make_list_concepts_heldout.py`` writes
+  ``list_concepts_heldout.jsonl``, 146 more, written before any failure on the development set
+  was looked at and not tuned on (the measure of how far the synthesiser generalises).
 
 Each generator holds a reference implementation of every task and draws examples and queries
 with a fixed seed, so the file it writes is the same on every machine (its tests check that,
@@ -26,8 +31,12 @@ SCRIPTS = Path(__file__).resolve().with_name("taskset")  # where the generators 
 DATA = SCRIPTS  # where the files go (and are looked for) first
 BUNDLED = "bundled"  # what `riscmoe functions solve` accepts in place of a task file
 LIST_CONCEPTS = "list-concepts"
+LIST_CONCEPTS_DEV = "list-concepts-dev"
+LIST_CONCEPTS_HELDOUT = "list-concepts-heldout"
 # set name -> (generator module, file it writes)
-TASK_SETS = {BUNDLED: ("make_tasks", "tasks.jsonl"), LIST_CONCEPTS: ("make_list_concepts", "list_concepts.jsonl")}
+TASK_SETS = {BUNDLED: ("make_tasks", "tasks.jsonl"), LIST_CONCEPTS: ("make_list_concepts", "list_concepts.jsonl"),
+             LIST_CONCEPTS_DEV: ("make_list_concepts_dev", "list_concepts_dev.jsonl"),
+             LIST_CONCEPTS_HELDOUT: ("make_list_concepts_heldout", "list_concepts_heldout.jsonl")}
 GENERATOR = SCRIPTS / "make_tasks.py"
 NAME = "tasks.jsonl"
 

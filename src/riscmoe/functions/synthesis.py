@@ -9,7 +9,7 @@ the search). The grammar has
   the task -1 (size 1), -2 and -3 (size 2), positions from the end; and constants the
   examples suggest (``task_constants``: a value two outputs bring in that their inputs lack,
   the 3 of "append 3"; the values either side of a filter's threshold, 40 and 41 for "keep
-  those above 40"), size 1;
+  those above 40"; the 100 of ``100 - v`` and the 59 and 60 of ``max(v, 60)``), size 1;
 - ``+ - * // %`` on ints, ``/`` and ``+ - *`` on floats (only when the task has floats),
   ``== <`` on ints and lists, ``not and or``, ``xs[i]``, ``a if c else b``;
 - with a list in the task: slices ``xs[a:]``, ``xs[:a]``, ``xs[::a]``, ``xs[a:b]``; folds
@@ -24,7 +24,31 @@ the search). The grammar has
   else v``, ...), and the index-aware ``[body for k, v in enumerate(xs)]`` (``v + k``, ``v * k``,
   ``k``, alternating signs);
 - every library function of matching types, called by name (the seeds include positional
-  edits: ``replace_at``, ``insert_at``, ``remove_at``, ``swap``).
+  edits: ``replace_at``, ``insert_at``, ``remove_at``, ``swap``);
+- on a list parameter itself (not on every list kept: ``_on_param``): ``[a - v for v in xs]``,
+  ``[max(v, a) ...]``, ``[min(v, a) ...]``, ``[a] if xs else []``, each element repeated
+  (``[v for v in xs for _ in range(a)]``), positions against a number (``[a - k for k, v in
+  enumerate(xs)]``, ``a + k``, ``k * a``), neighbours (``[v + w for v, w in zip(xs, xs[1:])]``,
+  ``w - v``, ``v - w``, ``v * w``, ``max``, ``min``; these cost 2), position-parity bodies
+  (``0 if k % 2 else v``, ``2 * v if k % 2 else v``), ``v % c != 0`` and, between a task's
+  thresholds, ``v < a or v > b``. Comprehensions over a parameter come first in each size.
+
+Undefined values. On an example whose list argument is empty, ``minimum(xs)``, ``head(xs)``
+or ``xs[0]`` fail; the search keeps such an expression with that row undefined (``UNDEF``),
+and an operation on an undefined value is undefined except where Python would not evaluate
+it: a comprehension over the empty list, ``a if c else b``, ``and``, ``or``, ``[a] if xs else
+[]``. So ``[v - minimum(xs) for v in xs]`` and ``[maximum(xs)] if xs else []`` are right on
+the empty list, as the emitted Python is (its folds give None for the empty list instead of
+failing ahead of the return). A program is never accepted with an undefined row.
+
+Conditionals, goal-directed. For a list target with at least four examples, each kept list
+expression marks the examples it gets right (a row mask), each condition the examples where
+it holds: ``A if C else B`` is proposed (like the witness finds below) as soon as a condition
+C holds on at least two examples and fails on at least two, a kept A is right where C holds
+and a kept B where it fails, and the whole is no larger than ``max_size``. Conditions read
+only numbers of the parameters (``head(xs) < last(xs)``, ``is_odd(length(xs))``; no computed
+list: ``_plain_condition``). With four examples such splits are easy to fit by chance; the
+held-back example and the controller's second split catch most, not all (see BENCHMARKS.md).
 
 So each stored function becomes a single step of later searches: the library grows, and
 tasks built on earlier ones are found at smaller sizes, faster (DreamCoder's library
@@ -267,6 +291,58 @@ def _repeat(xs: list, a: int) -> list:
     return xs * a
 
 
+class _Undefined:
+    """The value of an expression on an example where evaluating it raises (``xs[3]`` of a 2-element list).
+
+    Kept only in tasks with a list argument: ``[v - min(xs) for v in xs]`` is right on the empty
+    list, where ``min(xs)`` is undefined, because Python never evaluates it there. A vector with
+    some undefined rows is kept in the bank (it is not the target on those rows); an operation
+    on an undefined value is undefined, except where Python would not evaluate it (``_LAZY``).
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNDEF"
+
+
+UNDEF = _Undefined()
+_ERRORS = (ArithmeticError, IndexError, ValueError, TypeError, OverflowError)
+
+
+def _lazy_map(fn: Callable) -> Callable:
+    """A row of ``[... a ... for v in xs]``: the empty list whatever ``a`` is (Python never evaluates it)."""
+    def row(xs: Any, a: Any) -> Any:
+        if xs is UNDEF:
+            return UNDEF
+        if not xs:
+            return []
+        return UNDEF if a is UNDEF else fn(xs, a)
+    return row
+
+
+def _lazy_if(c: Any, a: Any, b: Any) -> Any:
+    return UNDEF if c is UNDEF else a if c else b
+
+
+def _lazy_and(a: Any, b: Any) -> Any:
+    return UNDEF if a is UNDEF else b if a else a
+
+
+def _lazy_or(a: Any, b: Any) -> Any:
+    return UNDEF if a is UNDEF else a if a else b
+
+
+def _singleton_if(xs: list, a: int) -> list:
+    return [a] if xs else []
+
+
+def _repeat_each(xs: list, a: int) -> list:
+    if a < 0 or len(xs) * a > LIST_LIMIT:
+        raise ValueError("list too long")
+    return [v for v in xs for _ in range(a)]
+
+
 def _fold(op: Callable[[int, int], int], empty: int | None) -> Callable[[list], int]:
     def fold(xs: list) -> int:
         if not xs and empty is not None:
@@ -305,7 +381,7 @@ _LOOPS: dict[str, tuple[str, str, Callable, int | None]] = {  # pseudo-function 
     **{f"_scan_{k}": ("scan", text, _scan(op), None) for k, (op, text, _) in FOLD_OPS.items()},
 }
 # Builtins the grammar's expressions use; the sandbox allows each of them.
-_BUILTINS = {"enumerate": enumerate, "min": min, "max": max, "int": int}
+_BUILTINS = {"enumerate": enumerate, "min": min, "max": max, "int": int, "zip": zip, "range": range, "all": all}
 
 # (output type, argument types, function, format, commutative, needs): needs "" (always),
 # "float" (a float in the task), "list" (a list argument or output), "list_out" (a list output).
@@ -327,6 +403,8 @@ _PRIMITIVES: list[tuple[str, tuple[str, ...], Callable, str, bool, str]] = [
     ("bool", ("bool", "bool"), lambda a, b: a or b, "({0} or {1})", True, ""),
     ("int", ("list[int]", "int"), _index, "{0}[{1}]", False, ""),
     ("int", ("bool", "int", "int"), lambda c, a, b: a if c else b, "({1} if {0} else {2})", False, ""),
+    # The list when it has elements, else the empty list: "[max(xs)] if xs else []".
+    ("list[int]", ("list[int]", "int"), _singleton_if, "([{1}] if {0} else [])", False, "list_out"),
     # Lists: slices (before literals: xs[:1] is right on the empty list, [xs[0]] is not),
     # literals, concatenation (so cons: [a] + xs, xs + [a]) and repetition.
     ("list[int]", ("list[int]", "int"), lambda xs, a: xs[a:], "{0}[{1}:]", False, "list"),
@@ -346,10 +424,37 @@ _PRIMITIVES: list[tuple[str, tuple[str, ...], Callable, str, bool, str]] = [
     ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v > a], "[{v} for {v} in {0} if {v} > {1}]", False, "list"),
     ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v < a], "[{v} for {v} in {0} if {v} < {1}]", False, "list"),
     ("list[int]", ("list[int]", "int"), lambda xs, a: [v for v in xs if v != a], "[{v} for {v} in {0} if {v} != {1}]", False, "list"),
+    # The same against the list's own parameter only (see ``_ON_PARAM``).
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [a - v for v in xs], "[{1} - {v} for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [max(v, a) for v in xs], "[max({v}, {1}) for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [min(v, a) for v in xs], "[min({v}, {1}) for {v} in {0}]", False, "list"),
+    ("list[int]", ("list[int]", "int"), _repeat_each, "[{v} for {v} in {0} for _ in range({1})]", False, "list"),
+    # Positions against one number: the length minus each position, each position times the first, ...
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [a - k for k in range(len(xs))], "[{1} - {k} for {k}, {v} in enumerate({0})]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [a + k for k in range(len(xs))], "[{1} + {k} for {k}, {v} in enumerate({0})]", False, "list"),
+    ("list[int]", ("list[int]", "int"), lambda xs, a: [a * k for k in range(len(xs))], "[{k} * {1} for {k}, {v} in enumerate({0})]", False, "list"),
+    # Neighbours: each element with the next.
+    *[("list[int]", ("list[int]",), fn, f"[{body} for {{v}}, {{w}} in zip({{0}}, {{0}}[1:])]", False, "list")
+      for fn, body in [(lambda xs: [a + b for a, b in zip(xs, xs[1:])], "{v} + {w}"),
+                       (lambda xs: [b - a for a, b in zip(xs, xs[1:])], "{w} - {v}"),
+                       (lambda xs: [a - b for a, b in zip(xs, xs[1:])], "{v} - {w}"),
+                       (lambda xs: [a * b for a, b in zip(xs, xs[1:])], "{v} * {w}"),
+                       (lambda xs: [max(a, b) for a, b in zip(xs, xs[1:])], "max({v}, {w})"),
+                       (lambda xs: [min(a, b) for a, b in zip(xs, xs[1:])], "min({v}, {w})")]],
     # Folds and scans over a list.
     *[("int" if kind == "fold" else "list[int]", ("list[int]",), fn, f"{nm}({{0}})", False, "list")
       for nm, (kind, _, fn, _) in _LOOPS.items()],
 ]
+
+
+# Rows of the operations Python evaluates lazily, by format: they stand where an argument is undefined.
+_LAZY: dict[str, Callable] = {
+    "({1} if {0} else {2})": _lazy_if,
+    "({0} and {1})": _lazy_and,
+    "({0} or {1})": _lazy_or,
+    **{fmt: _lazy_map(fn) for _, arg_t, fn, fmt, _, _ in _PRIMITIVES
+       if arg_t == ("list[int]", "int") and fmt.startswith(("[{v}", "[{1}", "[{k}", "([{1}]", "[max(", "[min("))},
+}
 
 
 def _valid(t: str, vec: list, list_limit: int = LIST_LIMIT) -> bool:
@@ -363,9 +468,16 @@ def _valid(t: str, vec: list, list_limit: int = LIST_LIMIT) -> bool:
     return all(type(x) is list and len(x) <= list_limit and all(type(e) is int and -INT_LIMIT <= e <= INT_LIMIT for e in x) for x in vec)
 
 
+def _partial_valid(t: str, vec: list, list_limit: int, may: Sequence[bool]) -> bool:
+    """Whether ``vec`` is a sane vector of type ``t`` undefined (``UNDEF``) on some of the rows that ``may`` be, not all."""
+    if t == "float" or all(x is UNDEF for x in vec) or any(x is UNDEF and not ok for x, ok in zip(vec, may)):
+        return False
+    return _valid(t, [x for x in vec if x is not UNDEF], list_limit)
+
+
 def _key(t: str, vec: list) -> tuple:
     if t == "list[int]":
-        return tuple(tuple(x) for x in vec)
+        return tuple(x if x is UNDEF else tuple(x) for x in vec)
     if t == "float":
         return tuple(float(f"{float(x):.9g}") for x in vec)
     return tuple(vec)
@@ -449,6 +561,7 @@ def search(
     params = _param_names(arg_types, set(components))
     var = "v" if "v" not in components and "v" not in params else "v_"
     kvar = "k" if "k" not in components and "k" not in params else "k_"
+    wvar = "w" if "w" not in components and "w" not in params else "w_"
     n = len(inputs)
     longest = max([len(v) for ex in [*inputs, *([o] for o in outputs)] for v in ex if type(v) is list] + [0])
     list_limit = min(LIST_LIMIT, max(100, LIST_SCALE * longest))  # a 1000-element range costs unique() 40 ms
@@ -464,6 +577,22 @@ def search(
     # (free constants, size, library calls, order, source); the least is chosen.
     found: list[tuple[int, int, int, int, str]] = []
     extra_until = [allowed]  # once something is found: how many candidates to look for a better program
+    # Undefined rows (``UNDEF``) are kept only with a list argument: where the empty or a short list makes
+    # ``xs[0]`` or ``min(xs)`` fail on some example, and a lazy context may still use it.
+    # Only on the examples with an empty list argument: there every ``head`` and ``minimum`` fails, and
+    # "[max(xs)] if xs else []" is the rule; undefined rows elsewhere (``xs[3]`` of a short list) would
+    # swell the bank (a third more expressions of size 5) for little.
+    may_fail = [any(type(a) is list and not a for a in inp) for inp in inputs]
+    partial_ok = "list[int]" in arg_types and any(may_fail)
+    partial: set[int] = set()  # ids of the kept vectors with undefined rows
+    # Conditionals for a list target, goal-directed: ``cover[m]`` is the first (smallest) kept list
+    # expression right on every example of the row mask ``m`` (and maybe others), ``conds[m]`` the first
+    # kept condition true on exactly the rows ``m``; ``A if C else B`` needs C's rows covered by A, the rest by B.
+    full = (1 << n) - 1
+    cover: dict[int, tuple[str, int]] = {}
+    conds: dict[int, tuple[str, int]] = {}
+    cond_target = out_type == "list[int]" and lists and n >= 4
+    list_makers = {nm for nm, (_, o, _) in components.items() if o == "list[int]"}
 
     def matches(t: str, vec: list) -> bool:
         if out_type == "float":
@@ -500,9 +629,10 @@ def search(
 
     def offer(t: str, size: int, src: str, vec: list) -> None:
         tick()
-        if not _valid(t, vec, list_limit):
+        whole = _valid(t, vec, list_limit)
+        if not whole and not (partial_ok and _partial_valid(t, vec, list_limit, may_fail)):
             return
-        if matches(t, vec):
+        if whole and matches(t, vec):
             consider(src, size)
             return
         k = _key(t, vec)
@@ -510,14 +640,51 @@ def search(
             return
         seen[t][k] = (src, size)
         bank[t].setdefault(size, []).append((src, vec))
+        if not whole:
+            partial.add(id(vec))
         hit = None
-        if t == out_type == "int" and not pending:
+        if t == out_type == "int" and not pending and whole:
             hit = _witness(src, size, vec, target, seen["int"])
-        elif t == out_type == "list[int]" and not pending:
+        elif t == out_type == "list[int]" and not pending and whole:
             hit = _list_witness(src, size, vec, target, seen["list[int]"])
+        if cond_target and hit is None and not pending:
+            hit = conditional(t, src, size, vec, whole)
         if hit is not None:
             # Accepted once every smaller expression was tried, or ``patience`` candidates later.
             pending.extend([hit[0], hit[1], counter[0]])
+
+    def conditional(t: str, src: str, size: int, vec: list, whole: bool) -> tuple[str, int] | None:
+        """``A if C else B`` for the list target, once a new list A or condition C completes one (``cover``, ``conds``)."""
+        if t == "bool":
+            if not whole:
+                return None
+            m = sum(1 << i for i, x in enumerate(vec) if x)
+            if min(bin(m).count("1"), n - bin(m).count("1")) < 2 or m in conds or not _plain_condition(src, list_makers):
+                return None
+            conds[m] = (src, size)
+            return _branches(m)
+        if t != "list[int]":
+            return None
+        m = sum(1 << i for i, (x, y) in enumerate(zip(vec, target)) if x is not UNDEF and x == y)
+        if m in (0, full) or m in cover:
+            return None
+        new = [sub for sub in _submasks(m) if sub not in cover]
+        for sub in new:
+            cover[sub] = (src, size)
+        for sub in new:  # a condition whose rows, or whose other rows, this expression now covers
+            for cm in (sub, full ^ sub):
+                if cm in conds:
+                    hit = _branches(cm)
+                    if hit is not None:
+                        return hit
+        return None
+
+    def _branches(m: int) -> tuple[str, int] | None:
+        """The conditional for condition rows ``m``: each branch shown at least two examples, no larger than ``max_size``."""
+        a, b, c = cover.get(m), cover.get(full ^ m), conds.get(m)
+        if a is None or b is None or c is None or 1 + a[1] + b[1] + c[1] > max_size:
+            return None
+        return f"({a[0]}) if ({c[0]}) else ({b[0]})", 1 + a[1] + b[1] + c[1]
 
     def entries(t: str, size: int) -> list[tuple[str, list]]:
         got = bank[t].get(size, [])
@@ -534,7 +701,8 @@ def search(
     # A builtin the grammar uses is left out where a library function has its name (it would be called instead).
     has = {"": True, "float": floats, "list": lists, "list_out": out_type == "list[int]"}
     shadowed = set(_BUILTINS) & set(components)
-    prims = [p for p in _PRIMITIVES if has[p[5]] and not (p[3].startswith(("min(", "max(")) and shadowed)]
+    prims = [p for p in _PRIMITIVES if has[p[5]] and not (p[3].startswith(("min(", "max(")) and shadowed)
+             and not any(f"{nm}(" in p[3] for nm in shadowed)]
     prims = [p for p in prims if not (p[3].startswith("_") and {"min", "max"} & shadowed)]
     consts = [*CONSTANTS, *([c for c, k in LIST_CONSTANTS if k == 1] if lists else [])]
     extra = [c for c in task_constants(arg_types, out_type, inputs, outputs) if c not in consts]
@@ -594,8 +762,8 @@ def search(
                     offer("float", 1, "0.5", [0.5] * n)
                 elements = _elements(inputs, arg_types)
                 maps, preds = _bodies([(nm, a, o, f, max(1, int(costs.get(nm, 1)))) for nm, a, o, f, _ in comps], elements, var,
-                                      guarded, [c for c in consts + more if c >= 0] + extra, shadowed)
-                imaps = _index_bodies(var, kvar) if lists and "enumerate" not in shadowed else []
+                                      guarded, [c for c in consts + more if c >= 0] + extra, shadowed, outside=extra)
+                imaps = _index_bodies(var, kvar) if lists and not {"enumerate", "all"} & shadowed else []
                 for size in range(2, max_size + 1):
                     if pending and pending[1] <= size:
                         take_pending()
@@ -604,7 +772,8 @@ def search(
                         if size > smallest + 1 or (size > smallest and min(found)[0] == 0):
                             break  # the first find's size was searched, and the next one while needed
                     clock()
-                    _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick, list_limit)
+                    _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, (var, kvar, wvar), tick, list_limit,
+                          partial if partial_ok else None)
                 if pending:
                     take_pending()
                 result.reason = "exhausted"
@@ -646,7 +815,7 @@ def search(
     return result
 
 
-def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, var, kvar, tick, list_limit) -> None:
+def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usable, names, tick, list_limit, partial=None) -> None:
     """Offer every expression of exactly ``size`` built from smaller kept ones.
 
     The grammar's own operators, literals and slices first: of two programs of one size, the
@@ -654,68 +823,163 @@ def _grow(size, prims, comps, maps, preds, imaps, entries, offer, guarded, usabl
     examples only (``digits(x)`` is ``[x]`` below 10; a stored function is right on the
     examples it was made for). Then library calls (``maximum(xs)`` reads better than the
     fold that does the same), then folds and comprehensions.
+
+    ``names`` are the element, position and neighbour variables; ``partial`` the ids of kept
+    vectors with undefined rows (None: the task keeps none, every failure drops a candidate).
     """
-    _apply(size, [p for p in prims if not p[3].startswith("_")], entries, offer, var, tick)
+    var, kvar, _ = names
+    late = [p for p in prims if _late(p[3])]
+    prims = [p for p in prims if not _late(p[3])]
+    # Comprehensions over a parameter itself first: the few hundred candidates of the rules people state
+    # ("the multiples of 3 removed") before the size's many compositions of library calls use up the budget.
+    _comprehensions(size, maps, preds, imaps, entries, offer, guarded, usable, names, lambda s: s == 1, whiles=bool(imaps))
+    _apply(size, [p for p in prims if not p[3].startswith("_")], entries, offer, names, tick, partial)
     for name, arg_t, out_t, fn, cost in comps:
         for parts in _splits(size - cost, len(arg_t)):
             for combo in _combos([entries(t, s) for t, s in zip(arg_t, parts)]):
                 if not usable(name):
                     break  # it kept running out of time: no longer a building block
-                vec = guarded(lambda: _call_each(fn, arg_t, out_t, [c[1] for c in combo], list_limit), name)
+                vec = guarded(lambda: _call_each(fn, arg_t, out_t, [c[1] for c in combo], list_limit, partial is not None), name)
                 if vec is not None:
                     offer(out_t, size, f"{name}({', '.join(c[0] for c in combo)})", vec)
-    _apply(size, [p for p in prims if p[3].startswith("_")], entries, offer, var, tick)
-    # Comprehensions: 1 + list size + body size.
+    _apply(size, [p for p in prims if p[3].startswith("_")], entries, offer, names, tick, partial)
+    _comprehensions(size, maps, preds, imaps, entries, offer, guarded, usable, names, lambda s: s > 1)
+    _apply(size, late, entries, offer, names, tick, partial)
+
+
+def _on_param(fmt: str) -> bool:
+    """Operations tried on a list parameter only (their first argument of size 1), not on every list kept.
+
+    "The element against a number of the list" beyond ``+ - *``, "[a] if xs else []", positions,
+    neighbours and repeats: each is a rule about the input itself, rarely about a list computed
+    from it, and on every kept list each would add as many lists again to every later size.
+    """
+    return fmt.startswith(("[{1} - {v}", "[max({v}", "[min({v}", "([{1}]")) or _late(fmt)
+
+
+def _comprehensions(size, maps, preds, imaps, entries, offer, guarded, usable, names, lists_of, whiles=False) -> None:
+    """Comprehensions of exactly ``size``: 1 + list size + body size, over the kept lists whose size ``lists_of``
+    accepts (size 1: the parameters). An undefined list stays undefined.
+
+    ``whiles``: also the elements before the first that fails a predicate, and those from it on
+    (take-while and drop-while, on a parameter only, 2 + 1 + the predicate's size), written
+    ``[v for k, v in enumerate(xs) if all(P for v in xs[:k + 1])]`` (``not all`` for the rest).
+    """
+    var, kvar, _ = names
+    for body in preds if whiles else ():
+        for src, vec in entries("list[int]", 1) if size - 3 == body.size else ():
+            if not usable(body.src):
+                continue
+            for keep, word in ((True, ""), (False, "not ")):
+                out = guarded(lambda: [xs if xs is UNDEF else _while(xs, body.fn, keep) for xs in vec], body.src)
+                if out is not None:
+                    offer("list[int]", size, f"[{var} for {kvar}, {var} in enumerate({src}) if {word}all({body.src} for {var} in "
+                                             f"{src}[:{kvar} + 1])]", out)
     for body in maps:
-        for src, vec in entries("list[int]", size - 1 - body.size):
-            out = guarded(lambda: [[body.fn(e) for e in xs] for xs in vec], body.src) if usable(body.src) else None
+        for src, vec in (entries("list[int]", size - 1 - body.size) if lists_of(size - 1 - body.size) else []):
+            out = guarded(lambda: [xs if xs is UNDEF else [body.fn(e) for e in xs] for xs in vec], body.src) if usable(body.src) else None
             if out is not None:
                 offer("list[int]", size, f"[{body.src} for {var} in {src}]", out)
     for body in preds:
-        for src, vec in entries("list[int]", size - 1 - body.size):
-            out = guarded(lambda: [[e for e in xs if body.fn(e)] for xs in vec], body.src) if usable(body.src) else None
+        for src, vec in (entries("list[int]", size - 1 - body.size) if lists_of(size - 1 - body.size) else []):
+            out = guarded(lambda: [xs if xs is UNDEF else [e for e in xs if body.fn(e)] for xs in vec], body.src) if usable(body.src) else None
             if out is not None:
                 offer("list[int]", size, f"[{var} for {var} in {src} if {body.src}]", out)
     for body in imaps:  # index-aware: the body sees the position k and the element
-        for src, vec in entries("list[int]", size - 1 - body.size):
-            out = guarded(lambda: [[body.fn(k, e) for k, e in enumerate(xs)] for xs in vec], body.src)
+        for src, vec in (entries("list[int]", size - 1 - body.size) if lists_of(size - 1 - body.size) else []):
+            out = guarded(lambda: [xs if xs is UNDEF else [body.fn(k, e) for k, e in enumerate(xs)] for xs in vec], body.src)
             if out is not None:
                 offer("list[int]", size, f"[{body.src} for {kvar}, {var} in enumerate({src})]", out)
 
 
-def _call_each(fn: Callable, arg_t: Sequence[str], out_t: str, columns: list[list], list_limit: int) -> list:
+def _while(xs: list, pred: Callable[[int], Any], keep: bool) -> list:
+    """The elements before the first that fails ``pred`` (``keep``), or those from it on."""
+    for k, v in enumerate(xs):
+        if not pred(v):
+            return xs[:k] if keep else xs[k:]
+    return list(xs) if keep else []
+
+
+def _late(fmt: str) -> bool:
+    """Comprehensions over positions, neighbours or repeats: they come last in a size (``[k for k, v in
+    enumerate(xs)]`` before ``[0 + k for k, v in enumerate(xs)]``). The neighbours (``zip``) also cost one more
+    (2 and their list): six new lists of size 2 would swell every later size by a tenth and more."""
+    return fmt.startswith("[") and ("enumerate(" in fmt or "zip(" in fmt or "range(" in fmt)
+
+
+def _call_each(fn: Callable, arg_t: Sequence[str], out_t: str, columns: list[list], list_limit: int, partial_ok: bool = False) -> list:
     """A component's outputs on each example, given the argument vectors ``columns``.
 
     Stops (ValueError) at the first output the search would not keep anyway (a 60,000-element
     ``range_list``): the other examples are not worth the time, and 24 examples of a call
-    that is slow but useless would add up to the per-call limit.
+    that is slow but useless would add up to the per-call limit. With ``partial_ok`` a call
+    that raises, or gets an undefined argument, is undefined on that example (``UNDEF``).
     """
     out = []
     for args in zip(*columns):
-        y = fn(*[list(a) if t == "list[int]" else a for a, t in zip(args, arg_t)])
+        if partial_ok:
+            if any(a is UNDEF for a in args):
+                out.append(UNDEF)
+                continue
+            try:
+                y = fn(*[list(a) if t == "list[int]" else a for a, t in zip(args, arg_t)])
+            except Exception:
+                out.append(UNDEF)
+                continue
+        else:
+            y = fn(*[list(a) if t == "list[int]" else a for a, t in zip(args, arg_t)])
         if not _valid(out_t, [y], list_limit):
             raise ValueError("an output the search does not keep")
         out.append(y)
+    if partial_ok and all(y is UNDEF for y in out):
+        raise ValueError("undefined on every example")
     return out
 
 
-def _apply(size, prims, entries, offer, var, tick) -> None:
+def _rows(fn: Callable, lazy: Callable | None, vecs: list[list]) -> list | None:
+    """``fn`` example by example: undefined where it raises or (unless ``lazy`` takes them) gets an undefined value."""
+    out, defined = [], False
+    for args in zip(*vecs):
+        try:
+            if lazy is not None:
+                y = lazy(*args)
+            elif any(a is UNDEF for a in args):
+                y = UNDEF
+            else:
+                y = fn(*args)
+        except _ERRORS:
+            y = UNDEF
+        out.append(y)
+        defined = defined or y is not UNDEF
+    return out if defined else None
+
+
+def _apply(size, prims, entries, offer, names, tick, partial=None) -> None:
     """Offer every expression of exactly ``size`` that applies one of ``prims`` to smaller kept ones."""
+    var, kvar, wvar = names
     for out_t, arg_t, fn, fmt, comm, _ in prims:
-        for parts in _splits(size - 1, len(arg_t)):
-            if comm and parts[0] > parts[1]:
+        lazy = _LAZY.get(fmt)
+        on_param = _on_param(fmt)
+        for parts in _splits(size - (2 if "zip(" in fmt else 1), len(arg_t)):
+            if (comm and parts[0] > parts[1]) or (on_param and parts[0] != 1):
                 continue
             lists = [entries(t, s) for t, s in zip(arg_t, parts)]
             for combo in _combos(lists, same=comm and parts[0] == parts[1]):
-                try:
-                    vec = [fn(*args) for args in zip(*[c[1] for c in combo])]
-                except (ArithmeticError, IndexError, ValueError, TypeError, OverflowError):
+                vecs = [c[1] for c in combo]
+                if partial and any(id(v) in partial for v in vecs):
+                    vec = _rows(fn, lazy, vecs)
+                else:
+                    try:
+                        vec = [fn(*args) for args in zip(*vecs)]
+                    except _ERRORS:
+                        vec = _rows(fn, lazy, vecs) if partial is not None else None
+                if vec is None:
                     tick()  # counted as a candidate, so the budget is spent even when all fail
                     continue
                 srcs = [c[0] for c in combo]
                 if comm and parts[0] < parts[1]:
                     srcs.reverse()  # larger operand first: "x * x + 1" rather than "1 + x * x"
-                offer(out_t, size, fmt.format(*srcs, v=var), vec)
+                offer(out_t, size, fmt.format(*srcs, v=var, k=kvar, w=wvar), vec)
 
 
 def _witness(src: str, size: int, vec: list, target: list, index: dict) -> tuple[str, int] | None:
@@ -772,7 +1036,10 @@ def task_constants(arg_types: Sequence[str], out_type: str, inputs: Sequence[Seq
     - the thresholds of a filter: when every output keeps only values of its input, and
       sorting the values seen puts the removed and the kept ones into at most three runs
       (one or two boundaries), the values either side of each boundary (40 and 41 for "keep
-      those above 40"; the 7 of "remove every 7" and its neighbours).
+      those above 40"; the 7 of "remove every 7" and its neighbours); failing that, the same
+      among the odd or among the even values only ("the odd elements above 50");
+    - the constants of a rule on each element (``_map_constants``: the 100 of ``100 - v``, the
+      59 and 60 of ``max(v, 60)``).
 
     Each one becomes a leaf of size 1 and a constant of the comprehensions' bodies. A
     constant the examples do not pin down still counts as free (see ``_free_constants``).
@@ -788,13 +1055,55 @@ def task_constants(arg_types: Sequence[str], out_type: str, inputs: Sequence[Seq
         for v in set(ints(out)) - have:
             brought[v] = brought.get(v, 0) + 1
     picked = [v for v, k in sorted(brought.items(), key=lambda kv: (-kv[1], abs(kv[0]), kv[0])) if k >= 2]
-    if out_type == "list[int]" and list(arg_types) == ["list[int]"]:
-        picked += _thresholds([a[0] for a in inputs], outputs)
+    if out_type == "list[int]" and list(arg_types) == ["list[int]"]:  # a rule's own constants before the values it brings
+        xss = [a[0] for a in inputs]
+        found = _thresholds(xss, outputs) + _map_constants(xss, outputs)
+        for keep in (lambda v: v % 2 == 1, lambda v: v % 2 == 0):  # a filter on parity and a threshold
+            if not found:
+                found = _thresholds([[v for v in xs if keep(v)] for xs in xss], [[v for v in o if keep(v)] for o in outputs])
+        picked = found + picked
     out: list[int] = []
     for v in picked:
         if v not in CONSTANTS and v not in out and abs(v) <= 10**6:
             out.append(v)
     return out[:MAX_TASK_CONSTANTS]
+
+
+def _map_constants(inputs: Sequence[list], outputs: Sequence[list]) -> list[int]:
+    """Constants of a rule applied to each element, when every output is as long as its input.
+
+    - ``o - v`` or ``o + v`` the same for every element (``v + 8``, ``100 - v``): that number;
+    - the elements the rule changes and those it leaves alone (or, when it changes all, those
+      that become one value and those that become another: flags) split by one or two
+      thresholds (``max(v, 60)``, ``int(v < 25)``): the values either side of each, as in
+      ``_thresholds``.
+    """
+    if not inputs or any(type(o) is not list or len(o) != len(xs) for xs, o in zip(inputs, outputs)):
+        return []
+    pairs = [(v, o) for xs, out in zip(inputs, outputs) for v, o in zip(xs, out) if type(o) is int]
+    if len(pairs) < 3:
+        return []
+    out: list[int] = []
+    for d in ({o - v for v, o in pairs}, {o + v for v, o in pairs}):
+        if len(d) == 1:
+            out.append(d.pop())
+    kinds = {o for _, o in pairs}
+    if any(v == o for v, o in pairs):
+        label = {v: "k" if v == o else "r" for v, o in pairs}
+        clash = any(label[v] != ("k" if v == o else "r") for v, o in pairs)
+    elif len(kinds) == 2:
+        lo = min(kinds)
+        label = {v: "k" if o == lo else "r" for v, o in pairs}
+        clash = any(label[v] != ("k" if o == lo else "r") for v, o in pairs)
+    else:
+        return out
+    if clash or min(sum(1 for x in label.values() if x == "k"), sum(1 for x in label.values() if x == "r")) < 2:
+        return out  # one element left alone (100 - 50) is no class of its own
+    labels = sorted(label.items())
+    bounds = [(a, b) for (a, la), (b, lb) in zip(labels, labels[1:]) if la != lb]
+    if 1 <= len(bounds) <= 2:
+        out += [v for pair in bounds for v in pair]
+    return out
 
 
 def _thresholds(inputs: Sequence[list], outputs: Sequence[list]) -> list[int]:
@@ -829,6 +1138,35 @@ def _same_as_primitive(comp, guarded: Callable) -> bool:
     return any(outs == [op(a, b) for a, b in _PAIRS] for op in (operator.add, operator.sub, operator.mul, _floordiv, operator.mod))
 
 
+def _plain_condition(src: str, list_makers: set[str]) -> bool:
+    """Whether a condition reads only numbers of the parameters themselves: no list is computed in it.
+
+    "The first element is larger than the last", "the length is odd", "the first element is even": the
+    conditions of rules people state are about the input. A condition about a computed list (is the list
+    of squares of the running differences sorted?) is one of thousands that split a few examples by
+    chance, and with two partial fits it makes a conditional that reproduces them and means nothing.
+    """
+    try:
+        tree = ast.parse(src, mode="eval")
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ListComp, ast.List)) or (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice)):
+            return False
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (node.func.id in list_makers or node.func.id.startswith("_scan")):
+            return False
+    return True
+
+
+def _submasks(m: int) -> list[int]:
+    """Every non-empty row mask within ``m``."""
+    out, sub = [], m
+    while sub:
+        out.append(sub)
+        sub = (sub - 1) & m
+    return out
+
+
 def _splits(total: int, parts: int) -> list[tuple[int, ...]]:
     """Ways to write ``total`` as an ordered sum of ``parts`` positive sizes."""
     if parts == 1:
@@ -861,8 +1199,11 @@ def _elements(inputs: Sequence[Sequence], arg_types: Sequence[str]) -> list[int]
 
 
 def _bodies(comps, elements: list[int], var: str, guarded: Callable, consts: Sequence[int] = CONSTANTS,
-            shadowed: set[str] = frozenset()) -> tuple[list[Body], list[Body]]:
+            shadowed: set[str] = frozenset(), outside: Sequence[int] = ()) -> tuple[list[Body], list[Body]]:
     """Distinct small int -> int bodies and int -> bool predicates, by behaviour on ``elements``.
+
+    ``outside``: the task's own constants (thresholds), pairs of which make ``v < a or v > b``
+    ("below 20 or above 80"; between a and b is a filter of a filter).
 
     ``consts`` are the constants bodies may use (``v + c``, ``min(v, c)``, ``v > c``, ...);
     ``shadowed`` the builtins a library function's name hides (their bodies are left out).
@@ -893,9 +1234,14 @@ def _bodies(comps, elements: list[int], var: str, guarded: Callable, consts: Seq
             (f"{var} < {c}", 2, lambda v, c=c: v < c),
             (f"{var} != {c}", 2, lambda v, c=c: v != c),
         ]
-        if c >= 2:  # the multiples of c
+        if c >= 2:  # the multiples of c, and the others
             simple_preds.append((f"{var} % {c} == 0", 3, lambda v, c=c: v % c == 0))
+            simple_preds.append((f"{var} % {c} != 0", 3, lambda v, c=c: v % c != 0))
     cand += [(src, size, fn, "bool") for src, size, fn in simple_preds]
+    for a in outside:
+        for b in outside:
+            if a < b:
+                cand.append((f"{var} < {a} or {var} > {b}", 4, lambda v, a=a, b=b: v < a or v > b, "bool"))
     for src, size, p in simple_preds:  # a predicate as a number, and zero where it holds
         if "int" not in shadowed:
             cand.append((f"int({src})", size + 1, lambda v, p=p: int(p(v)), "int"))
@@ -936,6 +1282,11 @@ def _index_bodies(var: str, kvar: str) -> list[Body]:
         Body(f"{k} - {v}", 2, lambda i, e: i - e),
         Body(f"{v} * {k}", 2, lambda i, e: e * i),
         Body(f"-{v} if {k} % 2 else {v}", 4, lambda i, e: -e if i % 2 else e),  # signs alternating
+        # A condition on the position's parity: every other element zeroed, or doubled.
+        Body(f"0 if {k} % 2 else {v}", 3, lambda i, e: 0 if i % 2 else e),
+        Body(f"{v} if {k} % 2 else 0", 3, lambda i, e: e if i % 2 else 0),
+        Body(f"2 * {v} if {k} % 2 else {v}", 4, lambda i, e: 2 * e if i % 2 else e),
+        Body(f"{v} if {k} % 2 else 2 * {v}", 4, lambda i, e: e if i % 2 else 2 * e),
     ]
 
 
@@ -1027,7 +1378,9 @@ def _to_source(name: str, params: list[str], expr: str, taken: Sequence[str] = (
                     seq = fresh("seq")
                     lines.append(f"{seq} = {xs}")
                     xs = seq
-                first = f"{xs}[0]" if empty is None else f"{xs}[0] if {xs} else {empty}"
+                # No value for the empty list: None, which fails wherever it is used, as the fold would; where
+                # it is not used (``[v - acc for v in xs]`` of the empty list), Python never asked for it.
+                first = f"{xs}[0] if {xs} else {'None' if empty is None else empty}"
                 lines.extend([f"{acc} = {first}", f"for {v} in {xs}[1:]:", f"    {acc} = {step}"])
                 return ast.Name(acc, ast.Load())
             run = fresh("running")

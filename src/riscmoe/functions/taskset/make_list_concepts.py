@@ -395,12 +395,12 @@ def probe_lists(k: Concept, rng: random.Random) -> list[list[int]]:
     return [draw_list(k, rng, rng.randint(max(0, k.min_len), 10)) for _ in range(N_PROBES)]
 
 
-def make_task(k: Concept, others: Sequence[Rival]) -> dict:
-    """Five examples no rival explains differently, then five queries on other lists."""
-    probes = probe_lists(k, random.Random(f"{SEED}:{k.name}:probes"))
+def make_task(k: Concept, others: Sequence[Rival], seed: int = SEED) -> dict:
+    """Five examples no rival explains differently, then five queries on other lists (drawn from ``seed``)."""
+    probes = probe_lists(k, random.Random(f"{seed}:{k.name}:probes"))
     rival = None
     for attempt in range(MAX_ATTEMPTS):
-        rng = random.Random(f"{SEED}:{k.name}:{attempt}")
+        rng = random.Random(f"{seed}:{k.name}:{attempt}")
         inputs = [draw_list(k, rng, n) for n in example_lengths(k, rng)]
         if len({tuple(a) for a in inputs}) < N_EXAMPLES:
             continue
@@ -423,18 +423,20 @@ def make_task(k: Concept, others: Sequence[Rival]) -> dict:
     raise RuntimeError(f"concept {k.name}: no draw of {N_EXAMPLES} examples rules out every rival (last: {rival})")
 
 
-def order(concepts: Sequence[Concept]) -> list[Concept]:
+def order(concepts: Sequence[Concept], seed: int = SEED) -> list[Concept]:
     """A fixed shuffle: related concepts ("reverse", "reverse then take 3") are not side by side."""
     seq = list(concepts)
-    random.Random(SEED).shuffle(seq)
+    random.Random(seed).shuffle(seq)
     return seq
 
 
-def build() -> list[dict]:
-    others = rivals(CONCEPTS)
+def build(concepts: Sequence[Concept] | None = None, seed: int = SEED) -> list[dict]:
+    """The tasks of ``concepts`` (default ``CONCEPTS``), drawn from ``seed``; other sets' generators call it with theirs."""
+    concepts = CONCEPTS if concepts is None else concepts
+    others = rivals(concepts)
     tasks = []
-    for k in order(CONCEPTS):
-        tasks.append(make_task(k, [r for r in others if r[0] != k.name]))
+    for k in order(concepts, seed):
+        tasks.append(make_task(k, [r for r in others if r[0] != k.name], seed))
     return tasks
 
 
@@ -445,13 +447,14 @@ def dumps(tasks: Sequence[dict]) -> str:
 # -- checks -------------------------------------------------------------------------------------
 
 
-def check(text: str) -> int:
-    """Check the file against the reference implementations; return the number of tasks."""
-    by_name = {k.name: k for k in CONCEPTS}
+def check(text: str, concepts: Sequence[Concept] | None = None, filename: str = TASKS.name) -> int:
+    """Check the file against the reference implementations of ``concepts`` (default ``CONCEPTS``); return the number of tasks."""
+    concepts = CONCEPTS if concepts is None else concepts
+    by_name = {k.name: k for k in concepts}
     seen: set[str] = set()
     for lineno, line in enumerate(text.splitlines(), 1):
         task = json.loads(line)
-        where = f"list_concepts.jsonl line {lineno} ({task.get('name')!r})"
+        where = f"{filename} line {lineno} ({task.get('name')!r})"
         k = by_name.get(task.get("name"))
         if k is None:
             raise ValueError(f"{where}: no concept of this name")
@@ -473,13 +476,13 @@ def check(text: str) -> int:
         if max(len(a) for a in inputs) < 7:
             raise ValueError(f"{where}: no example list has 7 or more elements")
     if seen != set(by_name):
-        raise ValueError(f"the file holds {len(seen)} concepts, make_list_concepts.py defines {len(by_name)}")
+        raise ValueError(f"the file holds {len(seen)} concepts, its generator defines {len(by_name)}")
     return len(seen)
 
 
-def distinct_concepts(concepts: Sequence[Concept]) -> None:
+def distinct_concepts(concepts: Sequence[Concept], seed: int = SEED) -> None:
     """Raise if two concepts compute the same function on many random lists (one would be a duplicate)."""
-    rng = random.Random(f"{SEED}:distinct")
+    rng = random.Random(f"{seed}:distinct")
     lists = [[rng.randint(0, 99) for _ in range(rng.randint(0, 10))] for _ in range(300)]
     lists += [[rng.choice((1, 2, 7, 40, 50)) for _ in range(rng.randint(0, 10))] for _ in range(100)]
     seen: dict[tuple, str] = {}
@@ -490,21 +493,26 @@ def distinct_concepts(concepts: Sequence[Concept]) -> None:
         seen[key] = k.name
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_cli(argv: list[str] | None, concepts: Sequence[Concept], seed: int, default_out: Path, description: str) -> int:
+    """The command line of a list-concept generator: write ``default_out`` (or ``--out``) and check it, or ``--check`` it."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--check", action="store_true", help="check the file on disk, write nothing")
-    parser.add_argument("--out", type=Path, default=TASKS, help=f"where to write (default {TASKS})")
+    parser.add_argument("--out", type=Path, default=default_out, help=f"where to write (default {default_out})")
     args = parser.parse_args(argv)
-    distinct_concepts(CONCEPTS)
+    distinct_concepts(concepts, seed)
     if args.check:
         text = args.out.read_text()
-        if text != dumps(build()):
-            raise SystemExit(f"{args.out} differs from what make_list_concepts.py generates; rerun it without --check")
+        if text != dumps(build(concepts, seed)):
+            raise SystemExit(f"{args.out} differs from what its generator writes; rerun it without --check")
     else:
-        text = dumps(build())
+        text = dumps(build(concepts, seed))
         args.out.write_text(text)
-    print(f"{args.out}: {check(text)} concepts ok")
+    print(f"{args.out}: {check(text, concepts, args.out.name)} concepts ok")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(argv, CONCEPTS, SEED, TASKS, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
