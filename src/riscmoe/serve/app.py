@@ -19,6 +19,7 @@ over ``max_body`` bytes is refused with 413 before it is read whole.
 
 # (no "from __future__ import annotations": FastAPI reads the endpoints' annotations at run time)
 
+import contextlib
 import json
 import os
 import socket
@@ -99,7 +100,14 @@ def create_app(service: Any, tokens: Tokens, max_body: int = DEFAULT_MAX_BODY) -
     from riscmoe.serve import page
     from riscmoe.serve.service import RequestError
 
-    app = FastAPI(title="riscmoe", docs_url=None, redoc_url=None, openapi_url=None)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        yield
+        # Stopping (Ctrl-C, SIGTERM): what was queued is learned and checkpointed before the
+        # process ends (uvicorn then ends it by the same signal).
+        await run_in_threadpool(service.close)
+
+    app = FastAPI(title="riscmoe", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.service = service
 
     def allow(request: Request, scope: str, query_token: bool = False) -> None:

@@ -103,6 +103,8 @@ class FunctionsService:
         return f"{self._on_thread(len, self.library)} functions in {self.path}"
 
     def close(self) -> None:
+        if self._pool._shutdown:
+            return
         try:
             self._on_thread(self.library.close)
         finally:

@@ -105,6 +105,7 @@ class RecognitionService:
         self._queue: deque[Record] = deque()
         self._stop = False
         self._checkpoint_on_stop = True
+        self._closed = False
         self.applied_seq = 0  # the learner holds every record up to this one
         self.served_seq = 0  # the served system does
         self.failed: list[dict] = []  # records the learner refused (none pass the checks and fail; kept for the record)
@@ -402,6 +403,9 @@ class RecognitionService:
 
     def close(self, checkpoint: bool = True) -> None:
         """Stop learning: what was queued is learned first, then saved as a checkpoint (unless ``checkpoint`` is False)."""
+        if self._closed:
+            return
+        self._closed = True
         with self._cond:
             self._stop = True
             self._checkpoint_on_stop = checkpoint
