@@ -112,7 +112,11 @@ def test_bad_input_is_refused_with_4xx_and_changes_nothing(served):
         s.sendall(f"POST /feedback HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {WRITE}\r\nContent-Type: application/json\r\n"
                   f"Content-Length: {64 * 1024 * 1024}\r\n\r\n[0,".encode())
         reply = b""
-        while chunk := s.recv(65536):
+        while b"\r\n\r\n" not in reply or len(reply.split(b"\r\n\r\n", 1)[1]) < int(
+                reply.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0]):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
             reply += chunk
         reply = reply.decode()
     assert reply.startswith("HTTP/1.1 413") and "at most" in reply
