@@ -51,7 +51,7 @@ def render(service: Any, number: int = 1, token: str | None = None) -> str:
     else:
         body = _recognition(service, number, token)
         title = "riscmoe system"
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'><title>{title}</title>"
             f"<style>{_STYLE}</style></head><body>{body}"
             f"<p class='note'>rendered {time.strftime('%Y-%m-%d %H:%M:%S')}; reload for fresh figures</p></body></html>")
 
@@ -222,7 +222,7 @@ def _cost(cost: dict[str, float], timing: list[tuple[int, float, float, float, f
         for j, name in ((1, "encoder"), (2, "all meta-models"), (3, "models run")):
             measured[name] = sum(t[j] for t in timing) / n * 1e3
         measured["whole request"] = sum(t[4] for t in timing) / n * 1e3
-    body = "".join(f"<tr><td class='l'>{_e(k)}</td><td>{v / 1e3:.1f}k</td><td>{measured.get(k, float('nan')):.3f}</td></tr>"
+    body = "".join(f"<tr><td class='l'>{_e(k)}</td><td>{v / 1e3:.1f}k</td><td>{f'{measured[k]:.3f}' if k in measured else '-'}</td></tr>"
                    for k, v in rows)
     body += "".join(f"<tr><td class='l'>{k}</td><td>-</td><td>{measured[k]:.3f}</td></tr>" for k in ("models run", "whole request")
                     if k in measured)
