@@ -149,6 +149,7 @@ def _ceiling(system: Path, batches: list[np.ndarray]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    load = os.getloadavg()[0]  # other work on the machine: the figures are shared with it
     with tempfile.TemporaryDirectory(prefix="riscmoe-serve-load-") as tmp:
         work = Path(tmp)
         system, X, y = _system(args, work)
@@ -187,7 +188,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {"rows": rows, "ceiling": ceiling, "batch": args.batch, "requests": args.requests, "seconds": args.seconds,
             "feedback_batch": args.feedback_batch, "clients": args.clients, "system": args.system or "digits (1,000 images)",
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-            "date": time.strftime("%Y-%m-%d"), "threads": args.threads}
+            "date": time.strftime("%Y-%m-%d"), "threads": args.threads, "load_before": load}
 
 
 def table(res: dict[str, Any]) -> str:
@@ -195,7 +196,8 @@ def table(res: dict[str, Any]) -> str:
     cmd = (f"python -m benchmarks.serve_load --clients {' '.join(map(str, res['clients']))} --requests {res['requests']} "
            f"--batch {res['batch']} --seconds {res['seconds']:g}")
     lines = [
-        f"Command: `{cmd}` ({res['machine']}, {res['date']}; service math threads: {res['threads'] or 'auto'}). System: "
+        f"Command: `{cmd}` ({res['machine']}, {res['date']}; load average {res.get('load_before', float('nan')):.1f} before "
+        f"the run; service math threads: {res['threads'] or 'auto'}). System: "
         f"{res['system']}, served by `riscmoe serve` on 127.0.0.1; each client sends up to {res['requests']} predict requests "
         f"of {res['batch']} inputs on a kept-alive connection; 'with feedback': one more client posts {res['feedback_batch']} "
         "labelled examples a request as fast as they are acknowledged (fsynced, learned, a new copy swapped in). "
