@@ -148,6 +148,74 @@ def _ceiling(system: Path, batches: list[np.ndarray]) -> dict[str, Any]:
             "p99_ms": float(np.percentile(lat_a, 99) * 1e3), "one_call_inputs_per_s": len(allX) / one, "inputs": len(allX)}
 
 
+def _many_members(n: int, path: Path) -> None:
+    """A system of ``n`` members: synthetic 16-feature blobs, one label each, 6 examples a label (min_examples 4)."""
+    from riscmoe import RiscClassifier
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(n, 16)) * 3
+    clf = RiscClassifier(seed=0, min_examples=4).set_params(model__hidden=4)
+    for s in range(0, n, 100):
+        labels = np.repeat(np.arange(s, min(n, s + 100)), 6)
+        clf.partial_fit((centres[labels] + rng.normal(size=(len(labels), 16)) * 0.3).astype(np.float32), labels)
+    clf.save(path)
+
+
+def _get(c: _Client, path: str) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    c.conn.request("GET", path, headers={"Authorization": f"Bearer {READ}"})
+    r = c.conn.getresponse()
+    body = r.read()
+    if r.status != 200:
+        raise RuntimeError(f"GET {path}: {r.status} {body[:200]!r}")
+    return (time.perf_counter() - t0) * 1e3, len(body)
+
+
+def run_pages(args: argparse.Namespace) -> dict[str, Any]:
+    """The page and /members against a system of ``--page-members`` members, and the cost of one swap."""
+    with tempfile.TemporaryDirectory(prefix="riscmoe-serve-pages-") as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        _many_members(args.page_members, work / "system")
+        build = time.perf_counter() - t0
+        tokens = work / "tokens"
+        tokens.write_text(f"read {READ}\nwrite {WRITE}\n")
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        cmd = [sys.executable, "-m", "riscmoe.cli.main", "serve", str(work / "system"), "--port", "0", "--state",
+               str(work / "state"), "--tokens", str(tokens), "--checkpoint-every", "0"]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        try:
+            line = proc.stdout.readline()
+            start = time.perf_counter() - t0
+            if "listening on" not in line:
+                raise RuntimeError(f"the service did not start: {line!r}")
+            host, port = line.strip().rsplit("/", 1)[1].split(":")
+            c = _Client(host, int(port))
+            pages = -(-args.page_members // 50)
+            out: dict[str, Any] = {"members": args.page_members, "build_seconds": build, "start_seconds": start}
+            for name, path in (("page_first", "/"), ("page_last", f"/?page={pages}"), ("members_1000", "/members?offset=0&limit=1000")):
+                runs = [_get(c, path) for _ in range(5)]
+                out[name] = {"ms": float(np.median([r[0] for r in runs])), "bytes": runs[0][1]}
+            rng = np.random.default_rng(1)
+            X = (rng.normal(size=(8, 16)) * 3).astype(np.float32)
+            t0 = time.perf_counter()
+            status, ack = c.post("/feedback?wait=true", {"examples": {"inputs": X.tolist(), "labels": list(range(8))}}, WRITE)
+            out["feedback_to_served_s"] = time.perf_counter() - t0
+            if status != 200 or not ack["served"]:
+                raise RuntimeError(f"feedback was not served: {status} {ack}")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    print(f"{out['members']} members: page {out['page_first']['ms']:.1f} ms ({out['page_first']['bytes'] / 1e3:.0f} KB), last page "
+          f"{out['page_last']['ms']:.1f} ms, /members?limit=1000 {out['members_1000']['ms']:.1f} ms, feedback to served "
+          f"{out['feedback_to_served_s']:.1f} s, service start {out['start_seconds']:.1f} s")
+    return out
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     load = os.getloadavg()[0]  # other work on the machine: the figures are shared with it
     with tempfile.TemporaryDirectory(prefix="riscmoe-serve-load-") as tmp:
@@ -194,7 +262,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def table(res: dict[str, Any]) -> str:
     c = res["ceiling"]
     cmd = (f"python -m benchmarks.serve_load --clients {' '.join(map(str, res['clients']))} --requests {res['requests']} "
-           f"--batch {res['batch']} --seconds {res['seconds']:g}")
+           f"--batch {res['batch']} --seconds {res['seconds']:g}"
+           + (f" --page-members {res['pages']['members']}" if res.get("pages") else ""))
     lines = [
         f"Command: `{cmd}` ({res['machine']}, {res['date']}; load average {res.get('load_before', float('nan')):.1f} before "
         f"the run; service math threads: {res['threads'] or 'auto'}). System: "
@@ -212,6 +281,15 @@ def table(res: dict[str, Any]) -> str:
     lines.append(f"| library, in process | - | {len(res['rows']) and res['requests']} batches | {c['batches_inputs_per_s']:,.0f} | "
                  f"{c['p50_ms']:.2f} | {c['p99_ms']:.2f} | - |")
     lines.append(f"| library, one call of {c['inputs']} inputs | - | 1 | {c['one_call_inputs_per_s']:,.0f} | - | - | - |")
+    pg = res.get("pages")
+    if pg:
+        lines += ["", f"With {pg['members']:,} members (`--page-members {pg['members']}`: synthetic 16-feature blobs, one label "
+                  f"each, made in {pg['build_seconds']:.0f} s): the page at `/` answers in {pg['page_first']['ms']:.0f} ms "
+                  f"({pg['page_first']['bytes'] / 1e3:.0f} KB: 50 table rows and at most 2,000 dots), its last page in "
+                  f"{pg['page_last']['ms']:.0f} ms, `GET /members?limit=1000` in {pg['members_1000']['ms']:.0f} ms (medians of "
+                  f"5). One feedback request waited for until served took {pg['feedback_to_served_s']:.1f} s (learned, then the "
+                  f"whole system copied and brought up to date); the service started in {pg['start_seconds']:.0f} s (load "
+                  "and the first served copy)."]
     return "\n".join(lines)
 
 
@@ -224,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--feedback-batch", type=int, default=8, help="labelled examples per feedback request")
     p.add_argument("--seconds", type=float, default=30.0, help="most seconds per setting")
     p.add_argument("--threads", type=int, default=0, help="the service's math threads (0: riscmoe's auto rule)")
+    p.add_argument("--page-members", type=int, default=0,
+                   help="also time the page and /members against a system of this many members (0: not)")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "serve_load")
     p.add_argument("--write", default=str(ROOT / "BENCHMARKS.md"), help="file to put the table in ('' for none)")
     args = p.parse_args(argv)
@@ -240,7 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         markdown.check_out(args.out)
     except ValueError as exc:
         p.error(str(exc))
+    if args.page_members < 0:
+        p.error(f"--page-members must be 0 or more, got {args.page_members}")
     res = run(args)
+    if args.page_members:
+        res["pages"] = run_pages(args)
     markdown.write_results(args.out, res)
     if args.write:
         markdown.write_section(Path(args.write), table(res), BEGIN, END, "The service under load (issue 20)")
