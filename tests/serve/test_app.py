@@ -252,3 +252,26 @@ def test_kill_minus_9_under_load_loses_nothing_acknowledged(saved_system, tmp_pa
     assert [a["label"] for a in pred["answers"]] == [None if v == -1 else int(v) for v in want.labels]
     assert np.allclose([a["confidence"] for a in pred["answers"]], want.confidence, atol=1e-5)
     assert n_acked >= 30
+
+
+def test_the_command_refuses_bad_settings_before_loading(saved_system, tmp_path, capsys):
+    from riscmoe.cli.main import main
+
+    system, _, _ = saved_system
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    short = tmp_path / "short"
+    short.write_text("write abc\n")
+    try:
+        for argv, says in ((["serve", str(system), "--port", str(port)], "cannot listen on 127.0.0.1"),
+                           (["serve", str(tmp_path / "nothing"), "--port", "0"], "neither a saved system"),
+                           (["serve", str(system), "--tokens", str(short)], "too short"),
+                           (["serve", str(system), "--port", "70000"], "--port must lie in"),
+                           (["serve", str(system), "--port", "0", "--phase-length", "0"], "phase_length must be at least 1")):
+            assert main(argv + ["--state", str(tmp_path / "state")]) == 2
+            assert says in capsys.readouterr().err
+    finally:
+        taken.close()
+    assert not (tmp_path / "state").exists() and not (system.parent / "system.serve").exists()

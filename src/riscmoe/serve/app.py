@@ -215,15 +215,23 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8000, state: str | Non
     import uvicorn
 
     tokens = tokens if tokens is not None else Tokens.load()
-    service = open_service(path, state, **options)
+    # The address first: one taken is refused before the (possibly long) load.
+    # IPPROTO_TCP named: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets that say
+    # so, and without it each small answer waited for the client's delayed ACK (about 40 ms).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        # IPPROTO_TCP named: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets that say
-        # so, and without it each small answer waited for the client's delayed ACK (about 40 ms).
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port} ({exc.strerror}); give another --port (0: a free one)") from None
+    try:
+        service = open_service(path, state, **options)
+    except BaseException:
+        sock.close()
+        raise
+    try:
         sock.listen(128)
-        sock.set_inheritable(True)
         bound = sock.getsockname()[1]
         app = create_app(service, tokens, max_body)
         config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=30,
@@ -235,4 +243,5 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8000, state: str | Non
         server.run(sockets=[sock])
     finally:
         service.close()
+        sock.close()
     return 0
