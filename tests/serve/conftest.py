@@ -110,6 +110,18 @@ class Server:
         return status in (0, -signal.SIGTERM) and "Traceback" not in self.proc.stderr.read()
 
 
+@pytest.fixture(scope="session")
+def served(saved_system, tmp_path_factory):
+    """One service for the tests of the endpoints and of the page: (server, held-back X, y, state folder)."""
+    system, X, y = saved_system
+    tmp = tmp_path_factory.mktemp("app")
+    tokens = tmp / "tokens"
+    tokens.write_text(f"read {READ}\nwrite {WRITE}\n")
+    server = Server(system, tmp / "state", tokens=tokens)
+    yield server, X, y, tmp / "state"
+    assert server.stop()
+
+
 @pytest.fixture
 def tokens_file(tmp_path):
     p = tmp_path / "tokens"

@@ -10,17 +10,6 @@ import pytest
 from tests.serve.conftest import READ, WRITE, Server, wait_for
 
 
-@pytest.fixture(scope="module")
-def served(saved_system, tmp_path_factory):
-    system, X, y = saved_system
-    tmp = tmp_path_factory.mktemp("app")
-    tokens = tmp / "tokens"
-    tokens.write_text(f"read {READ}\nwrite {WRITE}\n")
-    server = Server(system, tmp / "state", tokens=tokens)
-    yield server, X, y, tmp / "state"
-    assert server.stop()
-
-
 def _log_bytes(state):
     return (state / "feedback.log").read_bytes()
 
