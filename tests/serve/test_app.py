@@ -264,3 +264,43 @@ def test_the_command_refuses_bad_settings_before_loading(saved_system, tmp_path,
     finally:
         taken.close()
     assert not (tmp_path / "state").exists() and not (system.parent / "system.serve").exists()
+
+
+def test_a_body_streaming_past_the_limit_is_refused_with_413_and_never_reaches_the_endpoint():
+    """The body limit on a body sent in chunks without a length (the ASGI messages uvicorn sends)."""
+    import asyncio
+
+    from fastapi import FastAPI, Request
+
+    from riscmoe.serve.app import _BodyLimit
+
+    reached = []
+    inner = FastAPI()
+
+    @inner.post("/x")
+    async def x(request: Request):
+        body = await request.body()
+        reached.append(len(body))
+        return {"n": len(body)}
+
+    def run(chunks):
+        sent = []
+        messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+
+        async def receive():
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(m):
+            sent.append(m)
+
+        scope = {"type": "http", "method": "POST", "path": "/x", "headers": [(b"content-type", b"application/json")],
+                 "query_string": b"", "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 1), "client": ("127.0.0.1", 2),
+                 "root_path": "", "raw_path": b"/x"}
+        asyncio.run(_BodyLimit(inner, 1024)(scope, receive, send))
+        return sent
+
+    sent = run([b"1" * 600, b"1" * 600, b"1" * 600])
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [413] and not reached
+    assert b"at most 1024" in b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    sent = run([b"1" * 500, b"1" * 500])
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200] and reached == [1000]

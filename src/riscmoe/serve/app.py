@@ -53,35 +53,39 @@ class _BodyLimit:
                                        f"the body is {value.decode(errors='replace')} bytes; at most {self.limit} per request")
                     return
         seen = 0
-        too_big = False
+        refused = False
 
         async def limited() -> dict:
-            nonlocal seen, too_big
+            # A body that streams past the limit (no length given, or a wrong one): 413 now, and
+            # the application is told the client left, so it stops reading and changes nothing.
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    too_big = True
-                    raise _TooBig()
+                    if not started:
+                        await _plain_error(send, 413, f"the body is over {self.limit} bytes; at most {self.limit} per request")
+                    refused = True
+                    return {"type": "http.disconnect"}
             return message
 
         started = False
 
         async def tracking_send(message: dict) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 went out already
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
             await self.app(scope, limited, tracking_send)
-        except _TooBig:
-            if not started:
-                await _plain_error(send, 413, f"the body is over {self.limit} bytes; at most {self.limit} per request")
-
-
-class _TooBig(Exception):
-    pass
+        except Exception:
+            if not refused:
+                raise  # (after a refusal: the application's complaint that the client left)
 
 
 async def _plain_error(send: Any, status: int, message: str) -> None:
