@@ -23,7 +23,8 @@ def test_every_endpoint(served):
     answers = out["answers"]
     assert len(answers) == 20 and len({a["id"] for a in answers}) == 20
     for a in answers:
-        assert set(a) == {"id", "label", "confidence", "member", "members_run"} and 0 <= a["confidence"] <= 1
+        assert set(a) == {"id", "label", "confidence", "member", "members_run", "ran"} and 0 <= a["confidence"] <= 1
+        assert len(a["ran"]) == a["members_run"] and (a["member"] in a["ran"] or a["member"] == -1)
         assert a["label"] is None or 0 <= a["label"] <= 9
     right = sum(a["label"] == int(t) for a, t in zip(answers, y[:20]))
     assert right >= 15  # a trained system, served as saved

@@ -4,7 +4,8 @@ Endpoints (JSON unless said otherwise; ``read`` and ``write`` are the token scop
 ``riscmoe.serve.auth``):
 
 - ``POST /predict`` (read): ``{"inputs": [[...], ...]}`` -> ``{"answers": [{"id", "label",
-  "confidence", "member", "members_run"}], "system_version"}``;
+  "confidence", "member", "members_run", "ran"}], "system_version"}`` (``ran``: the members whose
+  models ran on the input);
 - ``POST /feedback`` (write): ``{"answers": [{"id", "label"}], "examples": {"inputs", "labels"},
   "client"}`` -> ``{"seq", "examples", "answers", "answers_right", "learned", "served"}``, sent
   once the feedback is on disk; ``?wait=true`` answers once it is learned;

@@ -223,8 +223,10 @@ class RecognitionService:
         seq = self.served_seq
         X = self._inputs(raw, clf, "inputs")
         t0 = time.perf_counter()
-        p = clf.predict_detailed(X)
+        view = _Recording(clf.collection_)
+        p = clf._predict(X, collection=view)  # (the hook riscmoe.sharding uses: here it notes which models ran)
         wall = time.perf_counter() - t0
+        ran = view.ran(len(X))
         labels = [None if (v is None or (clf.label_kind_ == "int" and int(v) == -1)) else _plain(v) for v in p.labels.tolist()]
         ids = []
         with self._answers_lock:
@@ -239,7 +241,9 @@ class RecognitionService:
         self.stats.predicted(p, labels, wall)
         return {
             "answers": [{"id": ids[i], "label": labels[i], "confidence": float(p.confidence[i]), "member": int(p.member[i]),
-                         "members_run": int(p.members_run[i])} for i in range(len(X))],
+                         "members_run": int(p.members_run[i]),
+                         "ran": ran[i] if len(ran[i]) == int(p.members_run[i]) else ([int(p.member[i])] if p.member[i] >= 0 else [])}
+                        for i in range(len(X))],
             "system_version": seq,
         }
 
@@ -442,6 +446,43 @@ class RecognitionService:
         return {"index": m.index, "label": _plain(clf.labels_[m.label]), "examples": int(m.n_positive),
                 "refused": int(m.n_negative), "border": b, "answered": self.stats.answered(m.index),
                 "made_at": int(m.created_at), "reason": m.reason, "parameters": int(m.model.n_parameters)}
+
+
+class _Recording:
+    """A collection as the controller sees it, noting which members' models ran on which inputs."""
+
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+        self._offset = 0  # first row of the block being answered (predict answers blocks of rows in order)
+        self._next = 0
+        self._pairs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def __len__(self) -> int:
+        return len(self.collection)
+
+    def encode(self, X: Any) -> Any:
+        self._offset = self._next
+        self._next += len(X)
+        return self.collection.encode(X)
+
+    def labels(self) -> Any:
+        return self.collection.labels()
+
+    def evaluate(self, Z: Any, exact: bool = True) -> Any:
+        return self.collection.evaluate(Z, exact=exact)
+
+    def run_models(self, Z: Any, rows: Any, members: Any, runs: Any) -> Any:
+        self._pairs.append((rows.numpy() + self._offset, members.numpy().copy()))
+        return self.collection.run_models(Z, rows, members, runs)
+
+    def ran(self, n: int) -> list[list[int]]:
+        """Per input, the members whose models ran on it, in the order they ran."""
+        out: list[list[int]] = [[] for _ in range(n)]
+        for rows, members in self._pairs:
+            for r, m in zip(rows.tolist(), members.tolist()):
+                if m not in out[r]:
+                    out[r].append(m)
+        return out
 
 
 def _plain(v: Any) -> Any:
