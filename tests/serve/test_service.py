@@ -74,3 +74,23 @@ def test_bad_settings_are_refused_before_anything_is_made(saved_system, tmp_path
         with pytest.raises(ValueError, match=says):
             RecognitionService(system, tmp_path / "state", **kwargs)
     assert not (tmp_path / "state").exists()
+
+
+def test_a_system_learning_in_phases_serves_whole_phases(digits_flat, tmp_path):
+    """The saved system's own schedule is kept: with feedback='phases', each served copy has its phase consolidated."""
+    from riscmoe import RiscClassifier
+
+    X, y = digits_flat
+    clf = RiscClassifier(seed=0, feedback="phases").set_params(feedback__phase_length=256)
+    for i in range(0, 640, 64):
+        clf.partial_fit(X[i: i + 64], y[i: i + 64])
+    clf.save(tmp_path / "system")
+    s = RecognitionService(tmp_path / "system", tmp_path / "state", checkpoint_every=0)
+    try:
+        assert s.feedback(_examples(X, y, 700, 740), wait=True)["served"]
+        served, learner = s.system, s.learner
+        assert any(len(m.held) for m in learner.collection_.members)  # the learner is mid-phase...
+        assert not any(len(m.held) for m in served.collection_.members)  # ...the served copy is not
+        assert served.n_seen_ == learner.n_seen_
+    finally:
+        s.close()
