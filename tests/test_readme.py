@@ -29,3 +29,18 @@ def test_plugging_in_your_own_parts_runs_as_written(tmp_path):
     loaded, trained = lines[2].split()
     assert loaded == trained and float(loaded) > 0.85, proc.stdout
     assert (tmp_path / "cnn-system" / "manifest.json").exists() and (tmp_path / "cnn-kind-system" / "manifest.json").exists()
+
+
+def test_the_serve_command_names_the_folder_the_demo_writes():
+    """The set-up's serve command serves the system the first set-up command saves (its default run folder)."""
+    import shlex
+
+    from riscmoe.cli.main import _default_out, _parser
+
+    text = (ROOT / "README.md").read_text()
+    demo = re.search(r"pip install -e \. && (riscmoe run [^\n]+)", text).group(1)
+    serve = re.search(r"pip install -e '\.\[serve\]' && (riscmoe serve [^\n]+)", text).group(1)
+    args = _parser().parse_args(shlex.split(demo)[1:])
+    served = _parser().parse_args(shlex.split(serve)[1:])
+    assert served.command == "serve" and served.host == "127.0.0.1"
+    assert Path(served.path) == _default_out(args, "mnist") / "system"

@@ -56,6 +56,23 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     ins = sub.add_parser("inspect", help="list the members of a saved system")
     ins.add_argument("path")
+    srv = sub.add_parser("serve", help="answer requests over HTTP from a saved system, learning from feedback")
+    srv.add_argument("path", metavar="SYSTEM_DIR", help="a saved system (e.g. runs/NAME/system) or a functions library file")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    srv.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: a free one, printed)")
+    srv.add_argument("--state", default=None, metavar="DIR",
+                     help="feedback log and checkpoints (default SYSTEM_DIR.serve beside the system, which is never changed)")
+    srv.add_argument("--tokens", default=None, metavar="FILE",
+                     help="token file: lines 'read TOKEN' / 'write TOKEN' (default: $RISCMOE_SERVE_READ_TOKEN and "
+                          "$RISCMOE_SERVE_WRITE_TOKEN; no write token, no feedback; no read token, reading is open)")
+    srv.add_argument("--learn", default="continuous", choices=["continuous", "phases"],
+                     help="serve what feedback taught as soon as it is learned, or once per phase")
+    srv.add_argument("--phase-length", type=int, default=512, help="examples of feedback per phase (--learn phases)")
+    srv.add_argument("--checkpoint-every", type=int, default=1000, help="feedback records between checkpoints (0: only on stop)")
+    srv.add_argument("--keep-answers", type=int, default=10000, help="answers remembered for feedback by answer id")
+    srv.add_argument("--max-batch", type=int, default=4096, help="most inputs in one request")
+    srv.add_argument("--max-body", type=int, default=16 * 1024 * 1024, help="most bytes in one request's body")
+    srv.add_argument("--threads", default=None, metavar="N|auto|off", type=_thread_setting, help="math threads (as for run)")
     fn = sub.add_parser("functions", help="the functions domain: solve tasks with a growing library of code functions")
     from riscmoe.functions.cli import add_arguments as add_functions_arguments  # argparse only; the rest loads on use
 
@@ -81,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from riscmoe.functions.cli import run as run_functions
 
             return run_functions(args)
+        if args.command == "serve":
+            return _serve(args)
         return _inspect(args)
     except (ValueError, OSError, RuntimeError, TypeError) as exc:  # (OSError: a refused save, a full disk, a missing file)
         print(f"riscmoe: error: {exc}", file=sys.stderr)
@@ -351,6 +370,27 @@ def _print_table(m: dict[str, Any], out: Path) -> None:
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
     print(f"run folder: {out}  (metrics.json, *.png, system/)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(f"riscmoe serve needs FastAPI and uvicorn ({exc.name} is missing): pip install 'riscmoe[serve]'") from None
+    from riscmoe import threads
+    from riscmoe.serve.app import serve
+    from riscmoe.serve.auth import Tokens
+
+    if not 0 <= args.port < 65536:
+        raise ValueError(f"--port must lie in [0, 65535], got {args.port}")
+    if args.max_body < 1024:
+        raise ValueError(f"--max-body must be at least 1024 bytes, got {args.max_body}")
+    tokens = Tokens.load(args.tokens)
+    threads.configure(args.threads)
+    return serve(args.path, host=args.host, port=args.port, state=args.state, tokens=tokens, max_body=args.max_body,
+                 learn=args.learn, phase_length=args.phase_length, checkpoint_every=args.checkpoint_every,
+                 keep_answers=args.keep_answers, max_batch=args.max_batch)
 
 
 def _inspect(args: argparse.Namespace) -> int:
