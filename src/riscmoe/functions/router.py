@@ -2,8 +2,9 @@
 
 The applicability index (``riscmoe.functions.meta``) ranks the stored functions of a task's
 signature; ``LLMRouter`` shows the model the task (name, description, examples) and the
-index's top candidates (name, description, source), with a few one-step functions of the
-task's input or output type, and asks which one computes the task, or which composition of
+index's top candidates (name, description, source), with a few one-step functions to compose
+(for a task from a type to itself: the stored functions nearest it by text and behaviour,
+those the index refuted included), and asks which one computes the task, or which composition of
 two (``outer(inner(x))``). The answer is only a proposal: the controller verifies it like
 any candidate, in the sandbox, on the task's examples (the held-back one included), and
 uses it only if it reproduces them all (``FunctionController(router=...)``).
@@ -24,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
-from riscmoe.functions.llm import _THINK, ChatClient, _identifier, _param_names, describe, usage_of
+from riscmoe.functions.llm import _THINK, ChatClient, _identifier, _param_names, describe, similar_functions, usage_of
 from riscmoe.functions.values import Signature, format_call
 
 if TYPE_CHECKING:
@@ -102,7 +103,9 @@ class LLMRouter:
 
     def options(self, task: Task, candidates: Sequence[Candidate], library: FunctionLibrary) -> tuple[list[FunctionRecord], list[FunctionRecord]]:
         """The functions shown: the index's top ``top_k`` candidates, and up to ``steps`` one-step
-        functions (input type to itself, output type to itself) for compositions, nearest the task's text first."""
+        functions for compositions: for a task from a type to itself, those of its signature
+        nearest it by text and behaviour (``similar_functions``); otherwise those from its input
+        type to itself and from its output type to itself, nearest the task's text first."""
         from riscmoe.functions.meta import _text, embed
 
         shown = [library.get(c.name) for c in candidates[: self.top_k]]
@@ -110,6 +113,12 @@ class LLMRouter:
         if sig.arity != 1 or self.steps == 0:
             return shown, []
         taken = {r.name for r in shown}
+        if sig.args == (sig.output,):
+            # A type to itself: the steps are functions of the task's own signature, nearest by
+            # text and by behaviour on its examples (those the index refuted included: a step
+            # need not compute the task alone).
+            near_fns = similar_functions(task, library, self.steps + len(shown))
+            return shown, [library.get(f.name) for f in near_fns if f.name not in taken][: self.steps]
         step_sigs = {Signature((sig.args[0],), sig.args[0]), Signature((sig.output,), sig.output)}
         pool = [r for r in library.list() if r.signature in step_sigs and r.name not in taken]
         if not pool:
