@@ -8,7 +8,8 @@ Run from the repository root::
     python -m benchmarks.functions_llm --n 2 --n-synth 4 --out /tmp/fl --markdown none   # a quick look
 
 On each task set (``--sets``: the bundled maths and list tasks, the list concepts) it takes
-``--n`` tasks spread evenly over the file (every k-th) and solves them under each setting,
+``--n`` tasks spread evenly (every k-th) over those no seed function answers (where a creator
+has work to do) and solves them under each setting,
 each in a fresh child process (so that its CPU time, the sandbox worker's and the model
 server's included, is measured as the process's children's: ``RUSAGE_CHILDREN``):
 
@@ -29,7 +30,7 @@ server's included, is measured as the process's children's: ``RUSAGE_CHILDREN``)
   reproduces every example and answers every query right, beside the index's own first
   choice on the same tasks and library.
 
-``--n-synth`` more tasks per set (also spread evenly) get the two cheap settings without a
+``--n-synth`` more tasks per set (spread evenly over all the others) get the two cheap settings without a
 model (``synthesiser`` with and without a library), for the library's gain on more tasks.
 
 "Fully right" counts a task whose every held-back query is answered right (an answer that
@@ -80,12 +81,22 @@ def spread(tasks: list, n: int, skip: frozenset = frozenset()) -> list:
 
 
 def pick(set_name: str, n: int, n_synth: int) -> tuple[list, list]:
-    """The ``n`` tasks every setting runs, and ``n_synth`` others for the settings without a model."""
+    """The ``n`` tasks every setting runs, and ``n_synth`` others for the settings without a model.
+
+    The ``n`` are spread over the tasks that no seed function answers (a creator has work to
+    do on each: on the others every setting answers alike, by reuse); the ``n_synth`` over
+    all the others, seed-answered ones included.
+    """
     from riscmoe.functions.bundled import task_set_path
+    from riscmoe.functions.controller import FunctionController
+    from riscmoe.functions.library import FunctionLibrary
     from riscmoe.functions.tasks import load_tasks
 
     tasks = load_tasks(task_set_path(set_name))
-    main = spread(tasks, n)
+    with FunctionLibrary(":memory:") as seeds:
+        ctl = FunctionController(seeds, remember_failures=False)
+        answered = frozenset(t.name for t in tasks if ctl.solve(t).status != "failed")
+    main = spread(tasks, n, answered)
     extra = spread(tasks, n_synth, frozenset(t.name for t in main)) if n_synth else []
     return main, extra
 
@@ -349,7 +360,7 @@ def markdown(res: dict[str, Any]) -> str:
     ]
     for s, per in res["sets"].items():
         n = len(per["tasks"])
-        lines += [f"**{s}**, {n} tasks spread over the set ({', '.join(per['tasks'])}):", "",
+        lines += [f"**{s}**, {n} tasks spread over those no seed function answers ({', '.join(per['tasks'])}):", "",
                   "| setting | fully right | answered | reused | made by synthesiser / model | CPU-s | wall s | model requests | tokens in / out | latency s | library after |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for setting, v in per["settings"].items():
