@@ -7,11 +7,15 @@ environment variable ``OPENAI_API_KEY``.
 
 - ``ChatClient`` sends one chat request and returns the reply text, or raises ``LLMError``
   saying what went wrong (server unreachable, too slow, HTTP error, not a chat completion).
-- ``LLMCreator`` writes a function for a task: it shows the model the task's signature,
-  description, examples and the library functions it may call, extracts one ``def`` from
-  the reply, verifies it on the examples and, when that fails, asks again with the failures
-  listed. It returns the first source that passes, or None.
-- ``LLMChooser`` asks the model which of a few candidate functions fits a task.
+- ``LLMCreator`` writes a function for a task: it shows the model the stored functions
+  nearest the task whole (``similar_functions``: by text and by behaviour on the task's
+  examples), then the task's signature, description, examples and the library functions it
+  may call; it extracts one ``def`` from the reply, verifies it on the examples and, when
+  that fails, asks again with the failures listed (a bounded number of repairs). It returns
+  the first source that passes, or None. ``ChatClient.calls_`` keeps each request's tokens
+  (the server's counts) and seconds.
+- ``LLMChooser`` asks the model which of a few candidate functions fits a task
+  (``riscmoe.functions.router.LLMRouter`` asks it which stored function applies at all).
 
 Example (needs a running server)::
 
