@@ -329,9 +329,12 @@ class FunctionController:
         if top is not None:
             info["index_top_verified"] = not reproduces(outs[top.name])
             info["index_top_answers"] = [o.value if o.ok else None for o in outs[top.name][n_ex:]]
-        if proposal is None or proposal.kind not in ("function", "composition"):
-            res.notes.append(f"router proposed {proposal.kind if proposal else info['kind']}"
-                             + (f" ({proposal.why})" if proposal is not None and proposal.why else ""))
+        if proposal is None:
+            if info["kind"] == "nothing shown":
+                res.notes.append("router not asked: no stored function to show it")
+            return False
+        if proposal.kind not in ("function", "composition"):
+            res.notes.append(f"router proposed {proposal.kind}: {proposal.text!r}" + (f" ({proposal.why})" if proposal.why else ""))
             return False
         if single is not None:
             miss = reproduces(outs[single])
