@@ -31,7 +31,9 @@ server's included, is measured as the process's children's: ``RUSAGE_CHILDREN``)
   choice on the same tasks and library.
 
 ``--n-synth`` more tasks per set (spread evenly over all the others) get the two cheap settings without a
-model (``synthesiser`` with and without a library), for the library's gain on more tasks.
+model (``synthesiser`` with and without a library), for the library's gain on more tasks;
+``--route-wider K`` also routes the first K of all those tasks on the library the
+synthesiser grew over them (a library with more to route to).
 
 "Fully right" counts a task whose every held-back query is answered right (an answer that
 only reproduces the examples does not count). Tokens are the server's counts (``usage``);
@@ -117,6 +119,7 @@ def run_setting(cfg: dict[str, Any]) -> dict[str, Any]:
 
     set_tasks = pick(cfg["set"], cfg["n"], cfg["n_synth"])
     tasks = set_tasks[0] + (set_tasks[1] if cfg["with_extra"] else [])
+    tasks = tasks[: cfg.get("limit") or len(tasks)]
     names, fresh, route = cfg["creators"], cfg["fresh"], cfg["route"]
     needs_model = "llm" in names or route
     server: Any = contextlib.nullcontext()
@@ -260,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=240.0, help="seconds a model request may take (default 240)")
     p.add_argument("--threads", type=int, default=2, help="threads of the embedded model (default 2)")
     p.add_argument("--settings", default=",".join(SETTINGS), help="settings to run, comma-separated (default all)")
+    p.add_argument("--route-wider", type=int, default=0, metavar="K",
+                   help="also route K tasks (the --n ones first, then the --n-synth ones) on the library the synthesiser "
+                        "grew over all of them (default 0: not)")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "functions_llm", help="results folder")
     p.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"), help="file to write the table into ('none': no file)")
     args = p.parse_args(argv)
@@ -280,10 +286,16 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--settings: router runs on the library 'both' grows; name both too")
     if (args.llm_base_url is None) != (args.llm_model is None):
         p.error("give both --llm-base-url and --llm-model, or neither")
+    if args.route_wider < 0 or (args.route_wider and not args.n_synth):
+        p.error("--route-wider must be 0 or more, and needs --n-synth tasks")
+    if args.route_wider:
+        settings_with_model = [*settings, "router"]
+    else:
+        settings_with_model = settings
     llm = None if args.llm_base_url or args.llm == "none" else args.llm
-    if llm is None and args.llm_base_url is None and any(s in MODEL_SETTINGS for s in settings):
+    if llm is None and args.llm_base_url is None and any(s in MODEL_SETTINGS for s in settings_with_model):
         p.error("the model settings need --llm NAME or --llm-base-url and --llm-model")
-    if llm is not None and any(s in MODEL_SETTINGS for s in settings):
+    if llm is not None and any(s in MODEL_SETTINGS for s in settings_with_model):
         from riscmoe.functions.local_llm import check_installed, model
 
         try:
@@ -325,6 +337,15 @@ def main(argv: list[str] | None = None) -> int:
                 res = measure(cfg, work)
                 per["wider"][setting] = {"summary": summarise(res), "rows": res["rows"]}
                 print(f"{s} / {setting} wider: {json.dumps(per['wider'][setting]['summary'])}", file=sys.stderr, flush=True)
+            if args.route_wider:
+                # The router on more tasks: the library the synthesiser grew over all of them.
+                key = f"{s}-wider-router"
+                shutil.copy(work / f"{s}-wider-synthesiser.sqlite", work / f"{key}.sqlite")
+                cfg = dict(base, set=s, label=f"{s} / router (wider)", key=key, creators=[], fresh=False, route=True,
+                           library=str(work / f"{key}.sqlite"), with_extra=True, limit=args.route_wider)
+                res = measure(cfg, work)
+                per["wider"]["router"] = {"summary": summarise(res), "rows": res["rows"]}
+                print(f"{s} / router wider: {json.dumps(per['wider']['router']['summary'])}", file=sys.stderr, flush=True)
         results["sets"][s] = per
     results["wall"] = time.perf_counter() - t0
     results["machine"]["load_after"] = os.getloadavg()[0]
@@ -396,6 +417,14 @@ def markdown(res: dict[str, Any]) -> str:
                          f"{a['reused']} answered by reuse)")
         if gains:
             lines += ["", "The library's gain over the no-library baseline, fully right: " + "; ".join(gains) + "."]
+        wr = (wide or {}).get("router", {}).get("summary")
+        if wr and wr.get("routing"):
+            r = wr["routing"]
+            lines += ["", f"Routing on more tasks: {r['asked']} (these first), on the library the synthesiser grew over "
+                      f"them ({wr['library_after']} functions): the model proposed a function for {r['proposed']} "
+                      f"({r['compositions']} compositions), {r['router_verified']} verified, {r['router_right']} fully right; "
+                      f"the index's first choice verified on {r['index_top_verified']}, fully right on {r['index_top_right']} "
+                      f"(latency {_n(wr['latency'])} s a request)."]
         lines.append("")
     return "\n".join(lines).rstrip()
 
