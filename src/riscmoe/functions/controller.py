@@ -7,7 +7,11 @@ Per task:
    one then checks it. With fewer examples every one is needed to pin the function down,
    and nothing is left to check it on;
 2. the meta-models (``ApplicabilityIndex``) filter the library by signature, refute
-   functions whose known outputs contradict a fit example, and rank the rest;
+   functions whose known outputs contradict a fit example, and rank the rest.
+   With a ``router`` (a language model as controller, ``riscmoe.functions.router``), the
+   model is shown the fit examples and the top of that ranking first and proposes a stored
+   function or a composition of two; a proposal that reproduces every example (the
+   held-back one included) answers, and step 3 runs only when it does not;
 3. candidates are verified on the task's examples (seeds in this process, every other
    function in the sandbox), by policy:
 
