@@ -5,7 +5,7 @@ Run from the repository root::
 
     python -m benchmarks.functions_llm                          # the embedded SmolLM2-135M (--llm local)
     python -m benchmarks.functions_llm --llm-base-url http://127.0.0.1:8080 --llm-model qwen2.5-coder
-    python -m benchmarks.functions_llm --n 2 --n-synth 4 --out /tmp/fl --markdown none   # a quick look
+    python -m benchmarks.functions_llm --n 1 --n-synth 2 --n-hard 0 --route-wider 0 --out /tmp/fl --markdown none  # a quick look
 
 On each task set (``--sets``: the bundled maths and list tasks, the list concepts) it takes
 ``--n`` tasks spread evenly (every k-th) over those no seed function answers (where a creator
@@ -24,6 +24,8 @@ server's included, is measured as the process's children's: ``RUSAGE_CHILDREN``)
   LLM Library Learning? Evaluation Must Account For Compute and Behaviour", arXiv 2507.22069)
   found the gains of published library-learning systems vanish or reverse against such a
   baseline, so it is here beside every library figure, with the CPU-seconds each used;
+- (``--n-hard H`` adds to these the first H of the ``--n-synth`` tasks below that the
+  synthesiser alone got wrong from a fresh library: where a second creator can add anything;)
 - ``router``: the model as controller, on the library the ``both`` setting grew: each task's
   fit examples and the applicability index's top candidates go to the model, which proposes
   a stored function or a composition of two; routing accuracy is how often its proposal
@@ -118,7 +120,8 @@ def run_setting(cfg: dict[str, Any]) -> dict[str, Any]:
     from riscmoe.functions.synthesis import SynthesisCreator
 
     set_tasks = pick(cfg["set"], cfg["n"], cfg["n_synth"])
-    tasks = set_tasks[0] + (set_tasks[1] if cfg["with_extra"] else [])
+    hard = set(cfg.get("hard") or ())
+    tasks = set_tasks[0] + (set_tasks[1] if cfg["with_extra"] else [t for t in set_tasks[1] if t.name in hard])
     tasks = tasks[: cfg.get("limit") or len(tasks)]
     names, fresh, route = cfg["creators"], cfg["fresh"], cfg["route"]
     needs_model = "llm" in names or route
@@ -251,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--sets", default=",".join(SETS), help=f"task sets, comma-separated (default {','.join(SETS)})")
     p.add_argument("--n", type=int, default=2, help="tasks per set that every setting runs (default 2)")
+    p.add_argument("--n-hard", type=int, default=3, metavar="H",
+                   help="add to the tasks every setting runs the first H of the --n-synth ones that the synthesiser alone "
+                        "got wrong from a fresh library (default 3)")
     p.add_argument("--n-synth", type=int, default=16, help="more tasks per set for the settings without a model (default 16; 0: none)")
     p.add_argument("--time-limit", type=float, default=2.0, help="synthesiser budget per task, nominal seconds (default 2)")
     p.add_argument("--llm", default="local", help="embedded model to run (default local: SmolLM2-135M); 'none' with --llm-base-url")
@@ -263,17 +269,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=240.0, help="seconds a model request may take (default 240)")
     p.add_argument("--threads", type=int, default=2, help="threads of the embedded model (default 2)")
     p.add_argument("--settings", default=",".join(SETTINGS), help="settings to run, comma-separated (default all)")
-    p.add_argument("--route-wider", type=int, default=0, metavar="K",
+    p.add_argument("--route-wider", type=int, default=6, metavar="K",
                    help="also route K tasks (the --n ones first, then the --n-synth ones) on the library the synthesiser "
-                        "grew over all of them (default 0: not)")
+                        "grew over all of them (default 6; 0, or --n-synth 0: not)")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "functions_llm", help="results folder")
     p.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"), help="file to write the table into ('none': no file)")
     args = p.parse_args(argv)
     if args.child:
         return child(args.child)
     check_args(p, args, ("n", "attempts", "max_tokens", "threads"))
-    if args.n_synth < 0 or args.few_shot < 0 or args.max_functions < 0:
-        p.error("--n-synth, --few-shot and --max-functions must be 0 or more")
+    if args.n_synth < 0 or args.n_hard < 0 or args.few_shot < 0 or args.max_functions < 0:
+        p.error("--n-synth, --n-hard, --few-shot and --max-functions must be 0 or more")
     sets = [s for s in args.sets.split(",") if s]
     settings = [s for s in args.settings.split(",") if s]
     for s in sets:
@@ -286,9 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--settings: router runs on the library 'both' grows; name both too")
     if (args.llm_base_url is None) != (args.llm_model is None):
         p.error("give both --llm-base-url and --llm-model, or neither")
-    if args.route_wider < 0 or (args.route_wider and not args.n_synth):
-        p.error("--route-wider must be 0 or more, and needs --n-synth tasks")
-    if args.route_wider:
+    if args.route_wider < 0:
+        p.error(f"--route-wider must be 0 or more, got {args.route_wider}")
+    if args.route_wider and args.n_synth:
         settings_with_model = [*settings, "router"]
     else:
         settings_with_model = settings
@@ -315,7 +321,23 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     for s in sets:
         main_tasks, extra = pick(s, args.n, args.n_synth)
-        per: dict[str, Any] = {"tasks": [t.name for t in main_tasks], "extra_tasks": [t.name for t in extra], "settings": {}}
+        per: dict[str, Any] = {"tasks": [t.name for t in main_tasks], "extra_tasks": [t.name for t in extra], "hard_tasks": [],
+                               "settings": {}}
+        if extra:  # first: the cheap settings on more tasks, which also say which tasks the synthesiser gets wrong
+            per["wider"] = {}
+            for setting in ("synthesiser", "synthesiser-no-library"):
+                names, fresh, _ = SETTINGS[setting]
+                key = f"{s}-wider-{setting}"
+                cfg = dict(base, set=s, label=f"{s} / {setting} (+{len(extra)})", key=key, creators=list(names), fresh=fresh,
+                           route=False, library=str(work / f"{key}.sqlite"), with_extra=True, hard=[])
+                res = measure(cfg, work)
+                per["wider"][setting] = {"summary": summarise(res), "rows": res["rows"]}
+                print(f"{s} / {setting} wider: {json.dumps(per['wider'][setting]['summary'])}", file=sys.stderr, flush=True)
+            # Hard tasks: of the extra ones, those the synthesiser alone got wrong from a fresh library
+            # (where a second creator has something to add), the first --n-hard of them.
+            extra_names = set(per["extra_tasks"])
+            wrong = [r["name"] for r in per["wider"]["synthesiser-no-library"]["rows"] if r["name"] in extra_names and not r["right"]]
+            per["hard_tasks"] = wrong[: args.n_hard]
         for setting in settings:
             names, fresh, route = SETTINGS[setting]
             key = f"{s}-{setting}"
@@ -323,29 +345,19 @@ def main(argv: list[str] | None = None) -> int:
             if route:
                 shutil.copy(work / f"{s}-both.sqlite", library)
             cfg = dict(base, set=s, label=f"{s} / {setting}", key=key, creators=list(names), fresh=fresh, route=route,
-                       library=str(library), with_extra=False)
+                       library=str(library), with_extra=False, hard=per["hard_tasks"])
             res = measure(cfg, work)
             per["settings"][setting] = {"summary": summarise(res), "rows": res["rows"]}
             print(f"{s} / {setting}: {json.dumps(per['settings'][setting]['summary'])}", file=sys.stderr, flush=True)
-        if extra:
-            per["wider"] = {}
-            for setting in ("synthesiser", "synthesiser-no-library"):
-                names, fresh, _ = SETTINGS[setting]
-                key = f"{s}-wider-{setting}"
-                cfg = dict(base, set=s, label=f"{s} / {setting} (+{len(extra)})", key=key, creators=list(names), fresh=fresh,
-                           route=False, library=str(work / f"{key}.sqlite"), with_extra=True)
-                res = measure(cfg, work)
-                per["wider"][setting] = {"summary": summarise(res), "rows": res["rows"]}
-                print(f"{s} / {setting} wider: {json.dumps(per['wider'][setting]['summary'])}", file=sys.stderr, flush=True)
-            if args.route_wider:
-                # The router on more tasks: the library the synthesiser grew over all of them.
-                key = f"{s}-wider-router"
-                shutil.copy(work / f"{s}-wider-synthesiser.sqlite", work / f"{key}.sqlite")
-                cfg = dict(base, set=s, label=f"{s} / router (wider)", key=key, creators=[], fresh=False, route=True,
-                           library=str(work / f"{key}.sqlite"), with_extra=True, limit=args.route_wider)
-                res = measure(cfg, work)
-                per["wider"]["router"] = {"summary": summarise(res), "rows": res["rows"]}
-                print(f"{s} / router wider: {json.dumps(per['wider']['router']['summary'])}", file=sys.stderr, flush=True)
+        if extra and args.route_wider:
+            # The router on more tasks: the library the synthesiser grew over all of them.
+            key = f"{s}-wider-router"
+            shutil.copy(work / f"{s}-wider-synthesiser.sqlite", work / f"{key}.sqlite")
+            cfg = dict(base, set=s, label=f"{s} / router (wider)", key=key, creators=[], fresh=False, route=True,
+                       library=str(work / f"{key}.sqlite"), with_extra=True, hard=[], limit=args.route_wider)
+            res = measure(cfg, work)
+            per["wider"]["router"] = {"summary": summarise(res), "rows": res["rows"]}
+            print(f"{s} / router wider: {json.dumps(per['wider']['router']['summary'])}", file=sys.stderr, flush=True)
         results["sets"][s] = per
     results["wall"] = time.perf_counter() - t0
     results["machine"]["load_after"] = os.getloadavg()[0]
@@ -380,8 +392,12 @@ def markdown(res: dict[str, Any]) -> str:
         "",
     ]
     for s, per in res["sets"].items():
-        n = len(per["tasks"])
-        lines += [f"**{s}**, {n} tasks spread over those no seed function answers ({', '.join(per['tasks'])}):", "",
+        hard = per.get("hard_tasks") or []
+        n = len(per["tasks"]) + len(hard)
+        also = (f", and {len(hard)} that the synthesiser alone got wrong from a fresh library in the wider run "
+                f"({', '.join(hard)})") if hard else ""
+        lines += [f"**{s}**, {n} tasks: {len(per['tasks'])} spread over those no seed function answers "
+                  f"({', '.join(per['tasks'])}){also}:", "",
                   "| setting | fully right | answered | reused | made by synthesiser / model | CPU-s | wall s | model requests | tokens in / out | latency s | library after |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for setting, v in per["settings"].items():
@@ -411,7 +427,7 @@ def markdown(res: dict[str, Any]) -> str:
         wide = per.get("wider")
         if wide:
             a, b = wide["synthesiser"]["summary"], wide["synthesiser-no-library"]["summary"]
-            gains.append(f"on {a['tasks']} tasks (these and {len(per['extra_tasks'])} more) the synthesiser alone "
+            gains.append(f"on {a['tasks']} tasks (the first {len(per['tasks'])} and {len(per['extra_tasks'])} more) the synthesiser alone "
                          f"{a['right']}/{a['tasks']} with the library against {b['right']}/{b['tasks']} without "
                          f"({a['right'] - b['right']:+d}; {a['cpu_seconds']:.1f} against {b['cpu_seconds']:.1f} CPU-s, "
                          f"{a['reused']} answered by reuse)")
