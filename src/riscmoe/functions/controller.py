@@ -7,7 +7,11 @@ Per task:
    one then checks it. With fewer examples every one is needed to pin the function down,
    and nothing is left to check it on;
 2. the meta-models (``ApplicabilityIndex``) filter the library by signature, refute
-   functions whose known outputs contradict a fit example, and rank the rest;
+   functions whose known outputs contradict a fit example, and rank the rest.
+   With a ``router`` (a language model as controller, ``riscmoe.functions.router``), the
+   model is shown the fit examples and the top of that ranking first and proposes a stored
+   function or a composition of two; a proposal that reproduces every example (the
+   held-back one included) answers, and step 3 runs only when it does not;
 3. candidates are verified on the task's examples (seeds in this process, every other
    function in the sandbox), by policy:
 
@@ -157,6 +161,10 @@ class TaskResult:
     # "changed" (failed before, but the library the creators see changed: searched again),
     # "retried" (failed before on this same search, searched again on request).
     memo: str = ""
+    # With a router (a language model as controller): what it proposed and how that went
+    # ("proposal", "kind", "names", "verified", "why"), and the index's own first choice
+    # beside it ("index_top", "index_top_verified", "index_top_answers"), for routing accuracy.
+    route: dict | None = None
 
     def to_answer_line(self) -> dict:
         """The answers-file line: name, answers, status, check, function."""
@@ -168,6 +176,14 @@ class Chooser(Protocol):
 
     def choose(self, task: Task, candidates: dict[str, str]) -> str | None:
         """One name of ``candidates`` (name -> what it is), or None to leave the choice to the scores."""
+        ...
+
+
+class Router(Protocol):
+    """Proposes the stored function (or composition of two) for a task (``riscmoe.functions.router.LLMRouter``)."""
+
+    def propose(self, task: Task, candidates: Sequence[Candidate], library: FunctionLibrary) -> Any:
+        """A ``riscmoe.functions.router.Proposal`` (kind, names, text, source, why), or None."""
         ...
 
 
@@ -192,6 +208,12 @@ class FunctionController:
         retry_failed: search known failures again all the same (the memo is still written).
         holdout_min: tasks with at least this many examples hold the last one back to check
             the function (None: never; every answer is then only "fits").
+        router: asked first, with the fit examples and the index's ranking, which stored
+            function (or composition of two) applies (``LLMRouter``); its proposal is verified
+            in the sandbox on every example, the held-back one included, and answers only if it
+            reproduces them all (a composition is then stored, made by "llm"). Otherwise the
+            index's candidates are verified as without it. ``TaskResult.route`` says what it
+            proposed and how the index's first choice did beside it.
 
     Example:
         >>> from riscmoe.functions.synthesis import SynthesisCreator
@@ -217,6 +239,7 @@ class FunctionController:
         holdout_min: int | None = HOLDOUT_MIN_EXAMPLES,
         cross_check: bool = False,
         retry_failed: bool = False,
+        router: Router | None = None,
     ) -> None:
         for c in creators:
             if not isinstance(c, FunctionCreator):
@@ -234,6 +257,7 @@ class FunctionController:
         self.index = index if index is not None else ApplicabilityIndex()
         self.max_verify, self.batch = max_verify, batch
         self.chooser, self.remember_failures, self.retry_failed = chooser, remember_failures, retry_failed
+        self.router = router
         # Prefetched outcomes: (id(task), name) -> outcomes on examples + queries, true while
         # the library's functions are those of ``_prefetched_at`` (its ``changes``).
         self._prefetched: dict[tuple[int, str], list] = {}
@@ -249,6 +273,9 @@ class FunctionController:
         fit, held = self._split(task)
         cands, refuted = self.index.rank(fit, self.library)
         res = TaskResult(task.name, "failed", None, [None] * len(task.queries), 0.0, len(cands) + refuted, refuted, held_back=len(held))
+        if self.router is not None and self._ask_router(task, fit, held, cands, res):
+            res.seconds = time.perf_counter() - t0
+            return res
         routed = self._route(task, fit, cands[: self.max_verify], res)
         if routed.refuted:  # each fitted the fit examples and failed the held-back one: it looked right and was not
             self.library.record_refutation([c.name for c in routed.refuted], held, defer=self._deferring)
@@ -267,6 +294,87 @@ class FunctionController:
             self._search(task, fit, held, res)
         res.seconds = time.perf_counter() - t0
         return res
+
+    def _ask_router(self, task: Task, fit: Task, held: list, cands: list[Candidate], res: TaskResult) -> bool:
+        """Ask the router (shown the fit examples) and verify its proposal on every example; whether it answered.
+
+        The index's first choice is run beside it (examples and queries), so that each task
+        records how the two compare (``res.route``). A router that fails (server down) or a
+        proposal that does not verify leaves the task to the index's candidates.
+        """
+        top = cands[0] if cands else None
+        info: dict = {"proposal": None, "kind": None, "names": [], "verified": False, "why": "",
+                      "index_top": top.name if top else None, "index_top_verified": False, "index_top_answers": None}
+        res.route = info
+        args = [a for a, _ in task.examples] + list(task.queries)
+        n_ex, out_type = len(task.examples), task.signature.output
+
+        def reproduces(outs: list) -> str:
+            for o, (a, want) in zip(outs[:n_ex], task.examples):
+                if not o.ok:
+                    return f"{format_call('f', a)} failed: {o.reason}"
+                if not values_equal(o.value, want, out_type):
+                    return f"{format_call('f', a)} returned {o.value!r}, expected {want!r}"
+            return ""
+
+        try:
+            proposal = self.router.propose(fit, cands, self.library)  # type: ignore[union-attr]
+        except Exception as exc:  # a router's failure (network, model) leaves the task to the index
+            info["kind"], info["why"] = "error", f"{type(exc).__name__}: {exc}"
+            res.notes.append(f"router failed: {type(exc).__name__}: {exc}")
+            proposal = None
+        if proposal is not None:
+            info.update(proposal=proposal.text, kind=proposal.kind, names=list(proposal.names), why=proposal.why)
+        elif info["kind"] is None:
+            info["kind"] = "nothing shown"
+        single = proposal.names[0] if proposal is not None and proposal.kind == "function" else None
+        names = list(dict.fromkeys(n for n in (single, top.name if top else None) if n))
+        outs = dict(zip(names, self.library.run_many(names, args))) if names else {}
+        if top is not None:
+            info["index_top_verified"] = not reproduces(outs[top.name])
+            info["index_top_answers"] = [o.value if o.ok else None for o in outs[top.name][n_ex:]]
+        if proposal is None:
+            if info["kind"] == "nothing shown":
+                res.notes.append("router not asked: no stored function to show it")
+            return False
+        if proposal.kind not in ("function", "composition"):
+            res.notes.append(f"router proposed {proposal.kind}: {proposal.text!r}" + (f" ({proposal.why})" if proposal.why else ""))
+            return False
+        if single is not None:
+            miss = reproduces(outs[single])
+            if miss:
+                info["why"] = miss
+                res.notes.append(f"router proposed {single}, which does not verify: {miss}")
+                return False
+            info["verified"] = True
+            rec = self.library.get(single)
+            res.status, res.chosen_by, res.passing = "reused", "router", [single]
+            res.check = "verified" if held else "fits"
+            res.notes.append(f"router proposed {single}; it reproduces every example")
+            self._answer_with(task, [Candidate(single, 0.0, 0, rec.size)], res, [outs[single][n_ex:]], held)
+            return True
+        from riscmoe.functions.creator import check_on_examples
+
+        failures = check_on_examples(proposal.source, task, self.library, self.library.sandbox)
+        if failures:
+            info["why"] = failures[0]
+            res.notes.append(f"router proposed {proposal.text}, which does not verify: {failures[0]}")
+            return False
+        outer, inner = proposal.names
+        try:
+            added = self.library.add(f"{outer}_of_{inner}", proposal.source, task.signature,
+                                     task.description or f"{outer} of {inner}, for task {task.name}", provenance="llm",
+                                     examples=fit.examples, allocate=True, held_back=held, compare_on=task.queries)
+        except ValueError as exc:
+            info["why"] = str(exc)
+            res.notes.append(f"router's composition {proposal.text} rejected: {exc}")
+            return False
+        info["verified"] = True
+        res.status, res.creator, res.created_action, res.chosen_by = "created", "router", added.action, "router"
+        res.check = "verified" if held else "fits"
+        res.notes.append(f"router composed {proposal.text}; it reproduces every example")
+        self._answer_with(task, [Candidate(added.name, 0.0, 0, self.library.get(added.name).size)], res, held=held)
+        return True
 
     def _search(self, task: Task, fit: Task, held: list, res: TaskResult) -> None:
         """Ask the creators, unless the failure memo says they all failed on this same search."""

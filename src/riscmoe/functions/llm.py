@@ -7,11 +7,15 @@ environment variable ``OPENAI_API_KEY``.
 
 - ``ChatClient`` sends one chat request and returns the reply text, or raises ``LLMError``
   saying what went wrong (server unreachable, too slow, HTTP error, not a chat completion).
-- ``LLMCreator`` writes a function for a task: it shows the model the task's signature,
-  description, examples and the library functions it may call, extracts one ``def`` from
-  the reply, verifies it on the examples and, when that fails, asks again with the failures
-  listed. It returns the first source that passes, or None.
-- ``LLMChooser`` asks the model which of a few candidate functions fits a task.
+- ``LLMCreator`` writes a function for a task: it shows the model the stored functions
+  nearest the task whole (``similar_functions``: by text and by behaviour on the task's
+  examples), then the task's signature, description, examples and the library functions it
+  may call; it extracts one ``def`` from the reply, verifies it on the examples and, when
+  that fails, asks again with the failures listed (a bounded number of repairs). It returns
+  the first source that passes, or None. ``ChatClient.calls_`` keeps each request's tokens
+  (the server's counts) and seconds.
+- ``LLMChooser`` asks the model which of a few candidate functions fits a task
+  (``riscmoe.functions.router.LLMRouter`` asks it which stored function applies at all).
 
 Example (needs a running server)::
 
@@ -54,6 +58,27 @@ class LLMError(RuntimeError):
     """The language-model server could not be reached, was too slow or answered something unusable."""
 
 
+@dataclass(frozen=True)
+class Call:
+    """One answered chat request: seconds from sending it to the whole reply, and the server's token counts.
+
+    ``prompt_tokens`` / ``completion_tokens`` are None when the server sent no ``usage``.
+    """
+
+    seconds: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+def usage_of(calls: Sequence[Call]) -> dict:
+    """``{"requests", "prompt_tokens", "completion_tokens", "seconds", "uncounted"}`` over ``calls``
+    (``uncounted``: requests whose reply carried no token counts, left out of the sums)."""
+    counted = [c for c in calls if c.prompt_tokens is not None and c.completion_tokens is not None]
+    return {"requests": len(calls), "prompt_tokens": sum(c.prompt_tokens for c in counted),  # type: ignore[misc]
+            "completion_tokens": sum(c.completion_tokens for c in counted),  # type: ignore[misc]
+            "seconds": sum(c.seconds for c in calls), "uncounted": len(calls) - len(counted)}
+
+
 @dataclass
 class ChatClient:
     """One OpenAI-compatible chat endpoint.
@@ -74,6 +99,7 @@ class ChatClient:
     timeout: float = 120.0
     api_key: str | None = field(default=None, repr=False)
     max_reply_bytes: int = MAX_REPLY_BYTES
+    calls_: list[Call] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not re.match(r"^https?://[^/\s]+", self.base_url or ""):
@@ -93,16 +119,28 @@ class ChatClient:
         root = self.base_url.rstrip("/")
         return root + ("/chat/completions" if root.endswith("/v1") else "/v1/chat/completions")
 
-    def complete(self, messages: Sequence[Message], temperature: float = 0.0) -> str:
-        """The assistant's reply to ``messages``; LLMError if there is no usable one."""
-        body = json.dumps({"model": self.model, "messages": list(messages), "temperature": temperature}).encode()
+    def complete(self, messages: Sequence[Message], temperature: float = 0.0, max_tokens: int | None = None,
+                 stop: Sequence[str] = ()) -> str:
+        """The assistant's reply to ``messages``; LLMError if there is no usable one.
+
+        ``max_tokens``: most tokens of reply (None: the server's limit); ``stop``: strings at
+        which the server ends the reply (OpenAI's ``stop``, at most 4). Each answered request
+        is recorded in ``calls_`` (tokens as the server counts them, seconds waited).
+        """
+        request_body: dict = {"model": self.model, "messages": list(messages), "temperature": temperature}
+        if max_tokens is not None:
+            request_body["max_tokens"] = max_tokens
+        if stop:
+            request_body["stop"] = list(stop)[:4]
+        body = json.dumps(request_body).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = self.api_key if self.api_key is not None else os.environ.get("OPENAI_API_KEY")
         if key:
             headers["Authorization"] = f"Bearer {key}"
         request = urllib.request.Request(self.endpoint, data=body, headers=headers, method="POST")
         url = self.endpoint
-        deadline = time.monotonic() + self.timeout
+        t0 = time.monotonic()
+        deadline = t0 + self.timeout
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = self._read_capped(response, deadline)
@@ -124,7 +162,13 @@ class ChatClient:
             raise LLMError(self._too_slow()) from None
         except (OSError, http.client.HTTPException) as exc:  # reset, closed or cut short while answering
             raise LLMError(f"the language-model server at {url} broke off its answer: {exc}") from None
-        return _reply_text(raw, url)
+        text = _reply_text(raw, url)
+        self.calls_.append(Call(time.monotonic() - t0, *_usage(raw)))
+        return text
+
+    def usage(self) -> dict:
+        """The requests answered so far: how many, tokens in and out, seconds waited (``Call``s summed)."""
+        return usage_of(self.calls_)
 
     def _read_capped(self, response: http.client.HTTPResponse, deadline: float) -> bytes:
         """The body, or LLMError once it passes ``max_reply_bytes`` (read no further: a huge
@@ -186,6 +230,16 @@ def _reply_text(raw: bytes, url: str) -> str:
     if not isinstance(content, str):
         raise LLMError(f"the language-model server at {url} answered a non-text message content: {_snippet(json.dumps(content))}")
     return content
+
+
+def _usage(raw: bytes) -> tuple[int | None, int | None]:
+    """``usage.prompt_tokens`` and ``usage.completion_tokens`` of a chat completion (None where absent)."""
+    try:
+        usage = json.loads(raw).get("usage") or {}
+    except (ValueError, AttributeError):
+        return None, None
+    counts = [usage.get(k) if isinstance(usage, dict) else None for k in ("prompt_tokens", "completion_tokens")]
+    return tuple(c if isinstance(c, int) and not isinstance(c, bool) and c >= 0 else None for c in counts)  # type: ignore[return-value]
 
 
 # -- reading a function out of a reply ---------------------------------------------------------
@@ -274,10 +328,20 @@ def signature_line(name: str, task: Task) -> str:
     return f"def {describe(_identifier(name), task.signature)}:"
 
 
-def task_prompt(task: Task, functions: Sequence[str]) -> str:
-    """The first request for a task; ``functions`` are the library lines to offer (see ``describe``)."""
+def task_prompt(task: Task, functions: Sequence[str], similar: Sequence[Similar] = ()) -> str:
+    """The first request for a task; ``functions`` are the library lines to offer (see ``describe``),
+    ``similar`` the stored functions shown whole as worked examples (``similar_functions``)."""
     name = _identifier(task.name)
-    lines = [f"Write this function:\n\n    {signature_line(name, task)}\n"]
+    lines = []
+    if similar:
+        lines.append("Functions already in the library that come closest to this task (call them by name, or adapt "
+                     "their code):\n")
+        for sim in similar:
+            lines += ["```python", sim.source.strip(), "```"]
+            if sim.shows:
+                lines.append(f"# on this task's first example: {sim.shows}")
+            lines.append("")
+    lines.append(f"Write this function:\n\n    {signature_line(name, task)}\n")
     if task.description:
         lines.append(f"What it computes: {task.description}\n")
     lines.append("It must satisfy every one of these examples:")
@@ -288,6 +352,94 @@ def task_prompt(task: Task, functions: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+# -- the library as context: the stored functions nearest a task ---------------------------------
+
+
+@dataclass(frozen=True)
+class Similar:
+    """A stored function retrieved for a task: its name and source, how near it is, and what it
+    gives on the task's first example (``"rev([3, 1]) == [1, 3], wanted [3, 1]"``; "" when it
+    has another signature)."""
+
+    name: str
+    source: str
+    text: float  # cosine of the task's and the function's hashed bags of words, 0..1
+    behaviour: float  # mean closeness of its outputs to the task's on the examples, 0..1 (0: another signature)
+    shows: str = ""
+
+    @property
+    def score(self) -> float:
+        return self.text + self.behaviour
+
+
+def similar_functions(task: Task, library: FunctionLibrary, k: int) -> list[Similar]:
+    """The ``k`` stored functions nearest ``task`` by text and by behaviour, nearest first.
+
+    Text: the cosine between the task's name and description and the function's name,
+    description and the tasks it answered (``riscmoe.functions.meta``'s hashed bags of
+    words). Behaviour: the functions of the task's signature are run on the task's example
+    inputs (one sandbox round trip) and scored by how close their outputs come to the
+    wanted ones (``closeness``): one that gets every example right scores 1, one that keeps
+    the length of a list and most of its elements scores near 0.5. Score: text + behaviour;
+    functions scoring 0 are left out. Ties go to the smaller function, then library order.
+    """
+    if k <= 0:
+        return []
+    from riscmoe.functions.meta import _text, embed
+
+    recs = library.list()
+    if not recs:
+        return []
+    q = embed([f"{task.name} {task.description}"])[0]
+    text = embed([_text(r) for r in recs]) @ q  # (M,)
+    same = [i for i, r in enumerate(recs) if r.signature == task.signature]
+    behaviour = [0.0] * len(recs)
+    shows = [""] * len(recs)
+    if same:
+        inputs = [a for a, _ in task.examples]
+        outs = library.run_many([recs[i].name for i in same], inputs)
+        out_type = task.signature.output
+        for i, got in zip(same, outs):
+            behaviour[i] = sum(closeness(o.value, want, out_type) if o.ok else 0.0
+                               for o, (_, want) in zip(got, task.examples)) / len(task.examples)
+            first = got[0]
+            value = repr(first.value) if first.ok else "an error"
+            shows[i] = f"{format_call(recs[i].name, task.examples[0][0])} == {value}, wanted {task.examples[0][1]!r}"
+    order = sorted(range(len(recs)), key=lambda i: (-(float(text[i]) + behaviour[i]), recs[i].size, i))
+    return [Similar(recs[i].name, recs[i].source, float(text[i]), behaviour[i], shows[i])
+            for i in order[:k] if float(text[i]) + behaviour[i] > 1e-6]
+
+
+def closeness(got: object, want: object, out_type: str) -> float:
+    """How near an output is to the wanted one, 0..1: 1 equal; partial credit for near numbers and lists.
+
+    Numbers: ``0.5 / (1 + |got - want|)``. Lists: half for the length (``1 - |la - lb| / max``)
+    plus half for the elements shared (as multisets, over the longer length), times 0.9 so
+    that only an equal list scores 1. Booleans and wrong types: 1 or 0.
+
+    >>> closeness([3, 2, 1], [1, 2, 3], "list[int]"), closeness(7, 6, "int"), closeness(True, False, "bool")
+    (0.9, 0.25, 0.0)
+    """
+    from collections import Counter
+
+    from riscmoe.functions.values import values_equal
+
+    if values_equal(got, want, out_type):
+        return 1.0
+    if out_type == "list[int]" and isinstance(got, list) and isinstance(want, list):
+        longest = max(len(got), len(want))
+        if longest == 0:
+            return 0.0
+        shared = sum((Counter(map(repr, got)) & Counter(map(repr, want))).values())
+        return 0.9 * (0.5 * (1 - abs(len(got) - len(want)) / longest) + 0.5 * shared / longest)
+    if out_type in ("int", "float") and isinstance(got, (int, float)) and not isinstance(got, bool):
+        try:
+            return 0.5 / (1.0 + abs(float(got) - float(want)))  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            return 0.0
+    return 0.0
+
+
 def retry_prompt(failures: Sequence[str], limit: int = 8) -> str:
     """The follow-up request after a reply that failed verification."""
     shown = [f"- {f}" for f in failures[:limit]]
@@ -296,6 +448,7 @@ def retry_prompt(failures: Sequence[str], limit: int = 8) -> str:
     return "That function is wrong:\n" + "\n".join(shown) + "\nWrite a corrected version, following the same rules."
 
 
+CODE_END = ("\n```\n",)  # the reply's first code block closed: the rest would be prose, costing time and tokens
 NO_DEF = "the reply holds no Python function definition; answer with one ```python block holding one def"
 
 
@@ -335,8 +488,15 @@ class LLMCreator:
         server_id: what the failure memo knows the server by, in place of ``base_url``: an
             embedded model's server (``--llm local``) listens on a new port each run, and is
             the same model whatever the port (``riscmoe.functions.local_llm``). None: the URL.
+        few_shot: stored functions nearest the task (by text and by behaviour on its
+            examples: ``similar_functions``) shown whole at the top of the prompt, as worked
+            examples to call or adapt; 0: none (only the list of names).
+        max_tokens: most tokens of each reply (None: the server's own limit). Replies stop at
+            the end of the first code block either way.
 
-    ``client_`` is the ``ChatClient``; ``attempts_`` records every attempt of every ``create`` call.
+    ``client_`` is the ``ChatClient``; ``attempts_`` records every attempt of every ``create``
+    call; ``last`` the latest call's figures (``reason``, ``attempts``, ``llm_requests``,
+    ``prompt_tokens``, ``completion_tokens``, ``llm_seconds``, ``few_shot``: the names shown).
     """
 
     base_url: str
@@ -348,13 +508,21 @@ class LLMCreator:
     api_key: str | None = field(default=None, repr=False)
     verify: Verify | None = None
     server_id: str | None = None
+    few_shot: int = 3
+    max_tokens: int | None = None
     provenance: str = field(default="llm", init=False)
     client_: ChatClient = field(init=False, repr=False)
     attempts_: list[Attempt] = field(default_factory=list, init=False, repr=False)
+    last: dict = field(default_factory=dict, init=False, repr=False)
+    _similar_cache: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if not (isinstance(self.few_shot, int) and self.few_shot >= 0):
+            raise ValueError(f"few_shot must be a whole number of functions, 0 or more, got {self.few_shot!r}")
+        if self.max_tokens is not None and not (isinstance(self.max_tokens, int) and self.max_tokens >= 1):
+            raise ValueError(f"max_tokens must be a positive whole number of tokens or None, got {self.max_tokens!r}")
         self.client_ = ChatClient(self.base_url, self.model, self.timeout, self.api_key)
 
     def create(self, task: Task, library: FunctionLibrary) -> str | None:
@@ -363,19 +531,45 @@ class LLMCreator:
         Raises LLMError when the server cannot be reached or answers something that is not a
         chat completion; a reply without a usable function only costs an attempt.
         """
+        similar = self.similar(task, library)
         messages: list[Message] = [
             {"role": "system", "content": RULES},
-            {"role": "user", "content": task_prompt(task, self.offer(task, library))},
+            {"role": "user", "content": task_prompt(task, self.offer(task, library), similar)},
         ]
-        for number in range(1, self.max_attempts + 1):
-            reply = self.client_.complete(messages, temperature=self.temperature + 0.2 * (number - 1))
-            source = extract_function(reply, _identifier(task.name))
-            failures = [NO_DEF] if source is None else list(self._verify(source, task, library))
-            self.attempts_.append(Attempt(task.name, number, reply, source, failures))
-            if not failures:
-                return source
-            messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": retry_prompt(failures)}]
-        return None
+        start = len(self.client_.calls_)
+        self.last = {"reason": "no attempt", "attempts": 0, "few_shot": [s.name for s in similar]}
+        try:
+            for number in range(1, self.max_attempts + 1):
+                reply = self.client_.complete(messages, temperature=self.temperature + 0.2 * (number - 1),
+                                              max_tokens=self.max_tokens, stop=CODE_END)
+                source = extract_function(reply, _identifier(task.name))
+                failures = [NO_DEF] if source is None else list(self._verify(source, task, library))
+                self.attempts_.append(Attempt(task.name, number, reply, source, failures))
+                self.last.update(attempts=number, reason="verified" if not failures else "failed")
+                if not failures:
+                    return source
+                # Repair: the verifier's failures go back to the model, a bounded number of rounds.
+                messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": retry_prompt(failures)}]
+            self.last["reason"] = f"no reply passed in {self.max_attempts} attempt{'s' * (self.max_attempts != 1)}"
+            return None
+        finally:
+            used = usage_of(self.client_.calls_[start:])
+            self.last.update(llm_requests=used["requests"], prompt_tokens=used["prompt_tokens"],
+                             completion_tokens=used["completion_tokens"], llm_seconds=used["seconds"])
+
+    def similar(self, task: Task, library: FunctionLibrary) -> list[Similar]:
+        """The ``few_shot`` stored functions shown whole in the prompt (``similar_functions``), kept
+        per task and library revision (``library_view`` and ``create`` read the same ones)."""
+        if self.few_shot == 0:
+            return []
+        key = (id(library), library.revision, task.name, task.description, str(task.signature),
+               json.dumps([[list(a), o] for a, o in task.examples], default=str))
+        found = self._similar_cache.get(key)
+        if found is None:
+            if len(self._similar_cache) > 256:
+                self._similar_cache.clear()
+            found = self._similar_cache[key] = similar_functions(task, library, self.few_shot)
+        return found
 
     def offer(self, task: Task, library: FunctionLibrary) -> list[str]:
         """Lines presenting library functions to the model, e.g. ``square(x: int) -> int  # x times x``.
@@ -403,12 +597,14 @@ class LLMCreator:
 
         The functions it offers the model, in the prompt's order (``offer``: by type, then by
         use count), with each one's source: what a call of it in the reply runs when the reply
-        is verified. A model that failed on a task is asked again once that list changes.
+        is verified; and the functions shown whole (``similar``) with what they give on the
+        task's first example. A model that failed on a task is asked again once either changes.
         """
         lines = self.offer(task, library)
         sources = library.sources()
         names = [r.name for r in sorted(library.list(), key=self._rank(task))[: self.max_functions]]
-        text = json.dumps([lines, [[n, sources.get(n, "")] for n in names]], separators=(",", ":"))
+        shown = [[s.name, s.source, s.shows] for s in self.similar(task, library)]
+        text = json.dumps([lines, [[n, sources.get(n, "")] for n in names], shown], separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:32]
 
     def _verify(self, source: str, task: Task, library: FunctionLibrary) -> Sequence[str]:
@@ -505,9 +701,12 @@ class LLM:
     temperature: float = field(default=0.2, metadata={"min": 0.0})
     max_functions: int = field(default=40, metadata={"min": 0})
     server_id: str | None = None
+    few_shot: int = field(default=3, metadata={"min": 0})
+    max_tokens: int | None = None
 
     def build(self) -> LLMCreator:
         if not self.base_url or not self.model:
             raise ValueError("the llm creator needs base_url and model (--llm-base-url and --llm-model)")
         return LLMCreator(self.base_url, self.model, max_attempts=self.max_attempts, timeout=self.timeout,
-                          temperature=self.temperature, max_functions=self.max_functions, server_id=self.server_id)
+                          temperature=self.temperature, max_functions=self.max_functions, server_id=self.server_id,
+                          few_shot=self.few_shot, max_tokens=self.max_tokens)
