@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="functions_command", required=True)
     solve = sub.add_parser("solve", help="answer the queries of a JSON Lines task file, growing the library")
     solve.add_argument("tasks", help="JSON Lines task file (one task a line), or a bundled set: 'bundled' (129 maths and list "
-                       "tasks) or 'list-concepts' (133 list rules)")
+                       "tasks), 'list-concepts' (133 list rules), 'list-concepts-dev' (144, the synthesiser's development "
+                       "set) or 'list-concepts-heldout' (146, never tuned against)")
     solve.add_argument("--library", default=DEFAULT_LIBRARY, help=f"library file (default {DEFAULT_LIBRARY}; made with the seed functions if absent)")
     solve.add_argument("--out", default="answers.jsonl", help="answers file, one line per task (default answers.jsonl)")
     solve.add_argument("--report", default=None, help="report folder (default: the answers file's name + '-report')")
