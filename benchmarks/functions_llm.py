@@ -252,7 +252,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.functions_llm", description=__doc__.split("\n\n")[0])
     p.add_argument("--child", help=argparse.SUPPRESS)
-    p.add_argument("--sets", default=",".join(SETS), help=f"task sets, comma-separated (default {','.join(SETS)})")
+    p.add_argument("--sets", default=",".join(SETS), help=f"task sets, comma-separated, of riscmoe.functions.bundled's (default {','.join(SETS)})")
     p.add_argument("--n", type=int, default=2, help="tasks per set that every setting runs (default 2)")
     p.add_argument("--n-hard", type=int, default=3, metavar="H",
                    help="add to the tasks every setting runs the first H of the --n-synth ones that the synthesiser alone "
@@ -282,9 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--n-synth, --n-hard, --few-shot and --max-functions must be 0 or more")
     sets = [s for s in args.sets.split(",") if s]
     settings = [s for s in args.settings.split(",") if s]
+    from riscmoe.functions.bundled import TASK_SETS
+
     for s in sets:
-        if s not in SETS:
-            p.error(f"--sets: no task set named {s!r}; the sets are {', '.join(SETS)}")
+        if s not in TASK_SETS:
+            p.error(f"--sets: no task set named {s!r}; the sets are {', '.join(TASK_SETS)}")
     for s in settings:
         if s not in SETTINGS:
             p.error(f"--settings: no setting named {s!r}; the settings are {', '.join(SETTINGS)}")
