@@ -177,6 +177,14 @@ def test_force_never_replaces_a_folder_that_is_not_a_run(tmp_path):
     assert _snapshot(home) == before and afile.read_text() == "notes"
 
 
+def _interruptible() -> None:
+    """In the child before exec: Ctrl-C's default back. A test run started in the background of a
+    non-interactive shell inherits SIGINT ignored, and a Python started so never sees Ctrl-C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("earlier", [False, True], ids=["new-folder", "over-an-earlier-run-with-force"])
 def test_ctrl_c_stops_cleanly(tmp_path, earlier):
     # Issue 15, finding 13: Ctrl-C printed a 24-line traceback and left an empty run folder.
@@ -185,7 +193,7 @@ def test_ctrl_c_stops_cleanly(tmp_path, earlier):
     proc = subprocess.Popen(RUN + ["--dataset", "digits", "--no-progress", "--out", str(out)]
                             + (["--force"] if earlier else []),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env(PYTHONUNBUFFERED="1", RISCMOE_THREADS="1"))
+                            env=_env(PYTHONUNBUFFERED="1", RISCMOE_THREADS="1"), preexec_fn=_interruptible)
     for line in proc.stdout:
         if "after stage 1/" in line:  # mid-run: the first of five groups learned
             proc.send_signal(signal.SIGINT)

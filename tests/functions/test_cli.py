@@ -228,7 +228,10 @@ def test_ctrl_c_stops_cleanly_keeps_the_answers_and_the_library(files):
     out = tmp / "a.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "riscmoe.cli.main", "functions", "solve", str(tasks), "--library", str(lib),
                              "--out", str(out), "--no-progress", "--time-limit", "30"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+                            # Ctrl-C's default back in the child: a test run started in the background of
+                            # a non-interactive shell inherits SIGINT ignored, and so would the service.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not (out.exists() and out.read_text().count("\n") >= 1) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
