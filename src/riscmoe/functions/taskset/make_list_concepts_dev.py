@@ -17,36 +17,19 @@ check it, or add ``--check`` to check the file on disk without writing it.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from itertools import accumulate
 from pathlib import Path
-from types import ModuleType
+
+from riscmoe.functions.bundled import generator
 
 HERE = Path(__file__).resolve().parent
 TASKS = HERE / "list_concepts_dev.jsonl"
 SEED = 20261203
 
 
-def _base() -> ModuleType:
-    """``make_list_concepts.py``, the generator whose drawing and checks this set shares (loaded from its file)."""
-    path = HERE / "make_list_concepts.py"
-    mod = sys.modules.get("make_list_concepts")
-    if mod is not None and Path(getattr(mod, "__file__", "")).resolve() == path:
-        return mod
-    spec = importlib.util.spec_from_file_location("make_list_concepts", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["make_list_concepts"] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except BaseException:
-        del sys.modules["make_list_concepts"]
-        raise
-    return mod
-
-
-base = _base()
+# make_list_concepts.py: the generator whose drawing and checks this set shares.
+base = generator("list-concepts")
 c, replace_at, insert_at, remove_at, swap = base.c, base.replace_at, base.insert_at, base.remove_at, base.swap
 unique, take_while, drop_while, singleton_if = base.unique, base.take_while, base.drop_while, base.singleton_if
 
