@@ -28,7 +28,7 @@ def test_a_block_holds_the_scatter_in_the_basis_to_float16_precision():
     want = U.T @ (R.T @ R) @ U
     np.testing.assert_allclose(blk.matrix(), want, rtol=0, atol=2e-3 * float(want.abs().max()))
     assert blk.trace() == pytest.approx(float((R.double() ** 2).sum()), rel=1e-9)  # the full trace, exact
-    assert blk.nbytes() == 8 * 9 // 2 * 2 + 16  # an upper triangle in float16
+    assert blk.nbytes() == 8 * 9 // 2 * 2 + 8 * 4 + 8  # an upper triangle in float16, a scale per direction, the trace
     dense = ShapeBlock.from_dense(R.T @ R, U)
     np.testing.assert_allclose(dense.matrix(), want, rtol=0, atol=2e-3 * float(want.abs().max()))
 
@@ -63,6 +63,34 @@ def test_carrying_a_block_models_the_scatter_outside_the_old_basis_by_the_shared
     np.testing.assert_allclose(blk.matrix(), want, rtol=0, atol=3e-3 * float(want.abs().max()))
 
 
+def test_a_block_keeps_float16_precision_in_directions_of_little_variance():
+    """Variances from 1 to 1e-7 (these features' shared shape spans 18 to 4e-6 over its top 1,280
+    directions): every entry is kept to float16's relative precision of its own two directions,
+    where one scale for the whole block loses the small ones among float16's subnormals."""
+    g = torch.Generator().manual_seed(3)
+    k = 12
+    sd = torch.logspace(0, -3.5, k)  # standard deviations: variances 1 .. 1e-7
+    Q = torch.linalg.qr(torch.randn(k, k, generator=g))[0]
+    X = (torch.randn(400, k, generator=g) @ (torch.eye(k) + 0.3 * Q)) * sd  # correlated, of variances far apart
+    want = (X.T @ X).double()
+    blk = ShapeBlock(k)
+    blk.add(X, float((X.double() ** 2).sum()))
+    d = want.diagonal().sqrt()
+    err = (blk.matrix().double() - want).abs() / (d[:, None] * d[None, :])
+    assert float(err.max()) < 2e-3
+    # (One scale for the whole block, the first layout, misses this by orders of magnitude.)
+    r, c = torch.triu_indices(k, k)
+    top = float(want[r, c].abs().max())
+    old = ShapeBlock.from_state((want[r, c] / top).half(), torch.tensor([top, blk.trace()], dtype=torch.float64), k=k)
+    first = torch.zeros(k, k, dtype=torch.float64)
+    first[r, c] = (want[r, c] / top).half().double() * top
+    first[c, r] = first[r, c]
+    assert float(((first - want).abs() / (d[:, None] * d[None, :])).max()) > 1e-1
+    # ... and a save of that layout is read as it was written (kept per direction from then on).
+    np.testing.assert_allclose(old.matrix().double(), first, rtol=2e-3, atol=1e-12)
+    assert old.trace() == blk.trace()
+
+
 def test_state_round_trip_and_bad_states():
     blk = ShapeBlock(4)
     blk.add(torch.randn(20, 4), 3.5)
@@ -71,7 +99,12 @@ def test_state_round_trip_and_bad_states():
     with pytest.raises(ValueError, match="does not fit a basis of 5"):
         ShapeBlock.from_state(*blk.state(), k=5)
     packed, info = blk.state()
+    assert tuple(info.shape) == (6,) and float(info[0]) == -1.0
     with pytest.raises(ValueError, match="not finite"):
         ShapeBlock.from_state(packed, torch.tensor([float("nan"), 1.0], dtype=torch.float64), k=4)
+    with pytest.raises(ValueError, match="not those of a block scaled per direction"):
+        ShapeBlock.from_state(packed, torch.cat([torch.tensor([2.0]), info[1:]]), k=4)
+    with pytest.raises(ValueError, match="not those of a block scaled per direction"):
+        ShapeBlock.from_state(packed, torch.cat([info[:2], -info[2:]]), k=4)
     with pytest.raises(ValueError, match="k >= 1"):
         ShapeBlock(0)
