@@ -91,6 +91,32 @@ def test_a_block_keeps_float16_precision_in_directions_of_little_variance():
     assert old.trace() == blk.trace()
 
 
+def test_an_8_bit_block_keeps_correlations_to_a_step_of_1_over_127_and_converts_between_widths():
+    R = _rows(dim=10)
+    U = torch.linalg.qr(torch.randn(10, 6, generator=torch.Generator().manual_seed(4)))[0]
+    want = (U.T @ (R.T @ R) @ U).double()
+    d = want.diagonal().sqrt()
+    b8, b16 = ShapeBlock(6, bits=8), ShapeBlock(6)
+    for s in range(0, len(R), 64):
+        part = R[s : s + 64]
+        for blk in (b8, b16):
+            blk.add(part @ U, float((part.double() ** 2).sum()))
+    assert b8.packed.dtype == torch.int8 and b8.nbytes() == 21 + 6 * 4 + 8  # a byte a correlation
+    err = (b8.matrix().double() - want).abs() / (d[:, None] * d[None, :])
+    assert 1e-4 < float(err.max()) < 0.03  # rounded again at every batch: a few steps of 1/127 at most
+    assert float(((b16.matrix().double() - want).abs() / (d[:, None] * d[None, :])).max()) < 2e-3
+    as16 = ShapeBlock.from_state(*b8.state(), k=6, bits=16)  # another width: converted
+    assert as16.packed.dtype == torch.float16 and as16.trace() == b8.trace()
+    np.testing.assert_allclose(as16.matrix(), b8.matrix(), rtol=2e-3, atol=1e-6)
+    as8 = ShapeBlock.from_state(*b16.state(), k=6, bits=8)
+    assert as8.packed.dtype == torch.int8
+    np.testing.assert_allclose(as8.matrix().double(), want, rtol=0, atol=0.01 * float(want.abs().max()))
+    with pytest.raises(ValueError, match="16 or 8 bits"):
+        ShapeBlock(6, bits=4)
+    with pytest.raises(ValueError, match="not float16 or int8"):
+        ShapeBlock.from_state(b8.packed.float(), b8.state()[1], k=6)
+
+
 def test_state_round_trip_and_bad_states():
     blk = ShapeBlock(4)
     blk.add(torch.randn(20, 4), 3.5)

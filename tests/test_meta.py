@@ -653,6 +653,19 @@ def test_blocks_of_the_whole_space_answer_as_full_scatters_and_saves_load_across
         GaussianMetaBank(dim=6, pair_block=3, shape_rank=2)
     with pytest.raises(ValueError, match="at most the 6 features"):
         GaussianMetaBank(dim=6, pair_block=7)
+    # 8-bit blocks: the same answers to within their rounding, and saves load across widths.
+    b8 = GaussianMetaBank(dim=6, pair_block=6, block_bits=8)
+    for Z in _look_alikes(1000, seed=0):
+        b8.add(Z)
+    b8.prepare()
+    assert all(s.packed.dtype == torch.int8 for s in b8.scatters)
+    np.testing.assert_allclose(b8.evaluate(Zq).odds, full.evaluate(Zq).odds, rtol=2e-2, atol=5e-2)
+    wide = GaussianMetaBank(dim=6, pair_block=6)
+    wide.load_state_dict(b8.state_dict(), 3)
+    assert all(s.packed.dtype == torch.float16 for s in wide.scatters)
+    np.testing.assert_allclose(wide.evaluate(Zq).odds, b8.evaluate(Zq).odds, rtol=2e-3, atol=1e-2)
+    with pytest.raises(ValueError, match="block_bits must be 8 or 16"):
+        GaussianMetaBank(dim=6, pair_block=6, block_bits=12)
 
 
 def test_a_pair_of_blocks_compares_under_its_block_and_the_shared_shape_outside_it():

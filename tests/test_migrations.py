@@ -119,15 +119,16 @@ def test_a_save_of_the_gaussian_bank_version_1_answers_and_learns_on_as_its_buil
     np.testing.assert_array_equal(after, expected["labels_after"])
     _same_confidence(conf_after, expected["confidence_after"])
     clf.save(tmp_path / "again")
-    assert read_manifest(tmp_path / "again")["parts"]["meta"]["version"] == 4
+    assert read_manifest(tmp_path / "again")["parts"]["meta"]["version"] == 5
 
 
 def test_kind_steps_bring_a_parts_entry_forward_and_refuse_what_they_cannot_read():
     entry = {"kind": "gaussian", "version": 1, "config": {"pair_margin": 5.0}}
-    assert migrations.migrate_part("meta", entry) == {"kind": "gaussian", "version": 4, "config": {"pair_margin": 5.0, "shape_rank": 0}}
-    assert migrations.migrate_part("meta", {"kind": "gaussian", "version": 2, "config": {}}) == {"kind": "gaussian", "version": 4, "config": {}}
-    assert migrations.migrate_part("meta", {"kind": "gaussian", "version": 3, "config": {}}) == {"kind": "gaussian", "version": 4, "config": {}}
-    today = {"kind": "gaussian", "version": 4, "config": {}}
+    assert migrations.migrate_part("meta", entry) == {"kind": "gaussian", "version": 5, "config": {"pair_margin": 5.0, "shape_rank": 0}}
+    assert migrations.migrate_part("meta", {"kind": "gaussian", "version": 2, "config": {}}) == {"kind": "gaussian", "version": 5, "config": {}}
+    assert migrations.migrate_part("meta", {"kind": "gaussian", "version": 3, "config": {}}) == {"kind": "gaussian", "version": 5, "config": {}}
+    assert migrations.migrate_part("meta", {"kind": "gaussian", "version": 4, "config": {}}) == {"kind": "gaussian", "version": 5, "config": {}}
+    today = {"kind": "gaussian", "version": 5, "config": {}}
     assert migrations.migrate_part("meta", today) is today
     assert migrations.migrate_part("policy", {"kind": "best", "version": 1}) == {"kind": "best", "version": 1}
     with pytest.raises(migrations.MigrationError, match="has a shape_rank setting"):

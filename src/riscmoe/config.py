@@ -3,7 +3,7 @@
 Every part's configuration is the frozen dataclass of its kind (``riscmoe.registry``). A
 field is checked against its annotation (``int``, ``float``, ``bool``, ``str``, each
 optionally ``| None``) and, where the field's metadata says so, a range:
-``field(default=64, metadata={"min": 1})`` (also ``"above"``, ``"max"``, ``"below"``). The
+``field(default=64, metadata={"min": 1})`` (also ``"above"``, ``"max"``, ``"below"``, ``"choices"``). The
 estimator runs these checks before it builds anything, so a bad setting is refused by
 name (``model__hidden must be at least 1, got 0``) with nothing changed.
 
@@ -80,6 +80,8 @@ def check_fields(part: str, spec: Any) -> None:
             raise ValueError(f"{name} must be at most {meta['max']}, got {value}")
         if "below" in meta and not number < meta["below"]:
             raise ValueError(f"{name} must be below {meta['below']}, got {value}")
+        if "choices" in meta and number not in meta["choices"]:
+            raise ValueError(f"{name} must be one of {', '.join(map(str, meta['choices']))}, got {value}")
 
 
 def parse_value(text: str) -> Any:

@@ -194,8 +194,9 @@ class MetaOutput:
 
 # 2: members' own scatters may be sketched (shape_rank); 3: a member's own scatter is made from its
 # reservoir when it first needs one (``deferred``), so a save may hold none for young members;
-# 4: members' own scatters may be blocks in a shared basis (pair_block)
-@register("meta", "gaussian", version=4)
+# 4: members' own scatters may be blocks in a shared basis (pair_block); 5: blocks are scaled per
+# direction and may be int8 (block_bits)
+@register("meta", "gaussian", version=5)
 @dataclass(frozen=True)
 class Gaussian:
     """The shipped bank: members as Gaussians with a shared shape (``GaussianMetaBank``).
@@ -231,6 +232,9 @@ class Gaussian:
             only its k x k block in the top-k directions of the shared covariance, in float16
             (``riscmoe.meta.block``: 262 KB per member at k = 512 instead of 20 MB), and compares
             a pair under its own block there and the shared shape elsewhere. Not with shape_rank.
+        block_bits: with pair_block, the width of a block's correlations: 16 (float16) or 8
+            (int8: half the bytes, 806 KB at k = 1,280 instead of 1.6 MB; Split Fashion-MNIST
+            89.96% against 90.05%, BENCHMARKS.md).
         half_reservoir: keep the calibration examples in float16 (half the bytes: 0.6 MB
             instead of 1.2 at 128 examples of 2,304 features; these features lie in 0..3,
             where float16 is exact to about 1e-3).
@@ -253,6 +257,7 @@ class Gaussian:
     pair_neighbours: int = field(default=8, metadata={"min": 1})
     shape_rank: int = field(default=0, metadata={"min": 0})
     pair_block: int = field(default=0, metadata={"min": 0})
+    block_bits: int = field(default=16, metadata={"choices": (8, 16)})
     half_reservoir: bool = False
     candidates: int = field(default=0, metadata={"min": 0})
     tail_level: float = field(default=_TAIL_LEVEL, metadata={"above": 0.0, "below": 1.0})
@@ -268,7 +273,7 @@ class Gaussian:
             pair_neighbours=self.pair_neighbours,
             border_steps=self.border_steps, tail_level=self.tail_level, knots=self.knots, alone_odds=self.alone_odds,
             slope_range=(self.slope_min, self.slope_max), shape_rank=self.shape_rank, candidates=self.candidates,
-            pair_block=self.pair_block, half_reservoir=self.half_reservoir,
+            pair_block=self.pair_block, half_reservoir=self.half_reservoir, block_bits=self.block_bits,
         )
 
 
@@ -298,9 +303,12 @@ class GaussianMetaBank:
         pair_margin: float = 10.0, pair_min: int = 256, pair_iterations: int = 6, seed: int = 0, border_steps: int = 3,
         tail_level: float = _TAIL_LEVEL, knots: int = _N_KNOTS, alone_odds: float = _ALONE_ODDS,
         slope_range: tuple[float, float] = _SLOPE_RANGE, shape_rank: int = 0, candidates: int = 0,
-        pair_neighbours: int = 8, pair_block: int = 0, half_reservoir: bool = False,
+        pair_neighbours: int = 8, pair_block: int = 0, half_reservoir: bool = False, block_bits: int = 16,
     ) -> None:
         self.half_reservoir = bool(half_reservoir)
+        if block_bits not in (8, 16):
+            raise ValueError(f"block_bits must be 8 or 16, got {block_bits}")
+        self.block_bits = int(block_bits)
         self._res_dtype = torch.float16 if half_reservoir else torch.float32
         if pair_block and shape_rank:
             raise ValueError(f"pair_block={pair_block} and shape_rank={shape_rank} are two ways of keeping members' own scatters; "
@@ -479,7 +487,7 @@ class GaussianMetaBank:
         n_0 = int(self._flushed_counts[idx])
         own: ShapeSketch | ShapeBlock | torch.Tensor
         if self.pair_block:
-            own = ShapeBlock(self.pair_block)
+            own = ShapeBlock(self.pair_block, self.block_bits)
             self._ensure_basis()
         else:
             own = torch.zeros(self.dim, self.dim) if self.shape_rank == 0 else ShapeSketch(self.dim, self.shape_rank)
@@ -1419,7 +1427,7 @@ class GaussianMetaBank:
             block = state.get(f"meta.{i}.block")
             if block is not None:
                 assert basis is not None  # (_saved_basis checked it)
-                scatters.append(ShapeBlock.from_state(block, state.get(f"meta.{i}.block_info", torch.zeros(0)), basis.shape[1]))
+                scatters.append(ShapeBlock.from_state(block, state.get(f"meta.{i}.block_info", torch.zeros(0)), basis.shape[1], self.block_bits))
                 continue
             if sketched is not None:
                 diag = state.get(f"meta.{i}.shape_diag")
@@ -1444,7 +1452,7 @@ class GaussianMetaBank:
             cov = self._shrunk(scatter.to(torch.float64, copy=True), float(sum(r[0] for r in rows)), n_members).float()
             basis, _ = initial_basis(cov, self.pair_block)
             basis_at = float(sum(r[0] for r in rows))
-            scatters = [ShapeBlock.from_dense(own[1], basis) if isinstance(own, tuple) else own for own in scatters]
+            scatters = [ShapeBlock.from_dense(own[1], basis, self.block_bits) if isinstance(own, tuple) else own for own in scatters]
         # Copies throughout: the bank learns in place, and must never write into the arrays it
         # was given (an in-memory round trip would otherwise share them with the original).
         self.scatter = scatter.to(torch.float64, copy=True)

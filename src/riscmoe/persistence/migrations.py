@@ -24,6 +24,9 @@ well (``KIND_STEPS``), applied to a part's manifest entry before the part is reb
   scatter is still to be made from their reservoir (``meta.deferred``), which version 2 never had.
 - ``meta`` ``gaussian`` 3 -> 4: nothing to change; version 4 saves may keep members' own scatters as
   blocks in a shared basis (``meta.basis``, ``meta.N.block``), which version 3 never had.
+- ``meta`` ``gaussian`` 4 -> 5: nothing to change; version 5 blocks are scaled per direction
+  (``meta.N.block_info`` holds -1, the trace and a scale per direction) and may be int8
+  (``block_bits``); a version 4 block (one scale) is read as it was written.
 """
 
 from __future__ import annotations
@@ -113,10 +116,17 @@ def _gaussian_3_to_4(entry: dict[str, Any]) -> dict[str, Any]:
     return dict(entry, version=4)
 
 
+def _gaussian_4_to_5(entry: dict[str, Any]) -> dict[str, Any]:
+    """The gaussian bank 4 -> 5: nothing to change (``ShapeBlock.from_state`` reads a version 4
+    block, of one scale, as it was written; version 5 scales blocks per direction)."""
+    return dict(entry, version=5)
+
+
 KIND_STEPS: dict[tuple[str, str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("meta", "gaussian", 1): _gaussian_1_to_2,
     ("meta", "gaussian", 2): _gaussian_2_to_3,
     ("meta", "gaussian", 3): _gaussian_3_to_4,
+    ("meta", "gaussian", 4): _gaussian_4_to_5,
 }
 
 
