@@ -51,8 +51,11 @@ def test_each_copy_equals_a_whole_deep_copy_and_shares_only_unchanged_members(sa
     for label in (3, 3, 7):  # one label at a time: its members change, the others do not
         rows = np.flatnonzero(y == label)[:12]
         learner.partial_fit(X[rows], y[rows])
+        before = served
         served = snaps.take(learner)
         assert 0 < snaps.copied < learner.n_experts_ and snaps.shared + snaps.copied == learner.n_experts_
+        same_means = [a is b for a, b in zip(served.collection_.meta.means64, before.collection_.meta.means64)]
+        assert 0 < sum(same_means) < learner.n_experts_  # the bank's per-member tensors are shared alike
         _same_answers(served, _whole_copy(learner), X)
         for old, m in zip(served.collection_.members, learner.collection_.members):
             assert old is not m  # the learner's own members are never served
