@@ -126,7 +126,8 @@ def test_what_is_served_is_the_saved_system_and_every_record_learned_in_order(sa
         for a, b in SPANS:
             assert s.feedback(_examples(X, y, a, b), wait=True)["served"]
         got = s.predict(X[100:300].tolist())["answers"]
-        assert s._snapshots.shared > 0  # (members were shared with the copy before: the path under test)
+        swap = s.health()["last_swap"]  # (members were shared with the copy before: the path under test)
+        assert swap["members_shared"] > 0 and swap["members_shared"] + swap["members_copied"] == s.system.n_experts_
     finally:
         s.close()
     want = _replayed(system, X, y, SPANS)[-1].predict_detailed(X[100:300])

@@ -119,6 +119,7 @@ class RecognitionService:
         # it once never pairs one copy with another copy's number.
         self._now: tuple[Any, int] = (None, 0)
         self._snapshots = Snapshots()
+        self.last_swap: dict[str, Any] = {}  # the last served copy: seconds to make it, members copied and shared
         self.failed: list[dict] = []  # records the learner refused (none pass the checks and fail; kept for the record)
         self._since_swap = 0
         self.started = time.time()
@@ -377,9 +378,12 @@ class RecognitionService:
 
     def _swap(self) -> None:
         """Serve a prepared copy of the learner (members it did not change since the last copy are that copy's)."""
+        t0 = time.perf_counter()
         served = self._snapshots.take(self.learner)
         self._now = (served, self.applied_seq)
         self._since_swap = 0
+        self.last_swap = {"seconds": round(time.perf_counter() - t0, 4), "members_copied": self._snapshots.copied,
+                          "members_shared": self._snapshots.shared}
 
     def _run(self) -> None:
         while True:
@@ -445,7 +449,7 @@ class RecognitionService:
         return {"status": "ok" if self.learner_error is None else f"learning stopped ({self.learner_error})", "domain": "recognition", "members": clf.n_experts_, "labels": len(clf.labels_),
                 "input_shape": list(clf.input_shape_), "accepted_seq": self.log.last_seq, "learned_seq": self.applied_seq,
                 "served_seq": self.served_seq, "pending": self.pending(), "learn": self.learn_mode,
-                "refused_by_learner": len(self.failed), "uptime_seconds": time.time() - self.started}
+                "refused_by_learner": len(self.failed), "last_swap": self.last_swap, "uptime_seconds": time.time() - self.started}
 
     def members(self, offset: int = 0, limit: int = 100) -> dict[str, Any]:
         clf = self.system
