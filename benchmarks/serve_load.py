@@ -287,9 +287,9 @@ def table(res: dict[str, Any]) -> str:
                   f"each, made in {pg['build_seconds']:.0f} s): the page at `/` answers in {pg['page_first']['ms']:.0f} ms "
                   f"({pg['page_first']['bytes'] / 1e3:.0f} KB: 50 table rows and at most 2,000 dots), its last page in "
                   f"{pg['page_last']['ms']:.0f} ms, `GET /members?limit=1000` in {pg['members_1000']['ms']:.0f} ms (medians of "
-                  f"5). One feedback request waited for until served took {pg['feedback_to_served_s']:.1f} s (learned, then the "
-                  f"whole system copied and brought up to date); the service started in {pg['start_seconds']:.0f} s (load "
-                  "and the first served copy)."]
+                  f"5). One feedback request waited for until served took {pg['feedback_to_served_s']:.1f} s (learned, then a "
+                  f"served copy made, sharing the members it did not change with the copy before, and brought up to date); "
+                  f"the service started in {pg['start_seconds']:.0f} s (load and the first served copy, made whole)."]
     return "\n".join(lines)
 
 

@@ -1,5 +1,8 @@
 """RecognitionService in process: served copies swapped whole, phases, checkpoints and restarts."""
 
+import copy
+import time
+
 import numpy as np
 import pytest
 
@@ -94,3 +97,71 @@ def test_a_system_learning_in_phases_serves_whole_phases(digits_flat, tmp_path):
         assert served.n_seen_ == learner.n_seen_
     finally:
         s.close()
+
+
+def _replayed(system, X, y, spans):
+    """The saved system with the examples of ``spans`` learned in order, prepared: what is served after them."""
+    import riscmoe
+
+    clf = riscmoe.load(system)
+    out = [copy.deepcopy(clf).prepare()]
+    for a, b in spans:
+        clf.partial_fit(X[a:b].reshape(b - a, *clf.input_shape_), y[a:b])
+        out.append(copy.deepcopy(clf).prepare())
+    return out
+
+
+SPANS = [(0, 12), (12, 30), (30, 36), (36, 60)]
+
+
+def _labels(p):
+    """A prediction's labels as the service answers them ("unknown", -1, is None)."""
+    return [None if v == -1 else v for v in p.labels.tolist()]
+
+
+def test_what_is_served_is_the_saved_system_and_every_record_learned_in_order(saved_system, tmp_path):
+    system, X, y = saved_system
+    s = RecognitionService(system, tmp_path / "state", checkpoint_every=0)
+    try:
+        for a, b in SPANS:
+            assert s.feedback(_examples(X, y, a, b), wait=True)["served"]
+        got = s.predict(X[100:300].tolist())["answers"]
+        swap = s.health()["last_swap"]  # (members were shared with the copy before: the path under test)
+        assert swap["members_shared"] > 0 and swap["members_shared"] + swap["members_copied"] == s.system.n_experts_
+    finally:
+        s.close()
+    want = _replayed(system, X, y, SPANS)[-1].predict_detailed(X[100:300])
+    assert [a["label"] for a in got] == _labels(want) and [a["member"] for a in got] == want.member.tolist()
+    assert np.array_equal(np.float32([a["confidence"] for a in got]), want.confidence)
+
+
+def test_a_prediction_during_swaps_sees_one_served_system_whole(saved_system, tmp_path):
+    """Every answer, asked while feedback is learned and swapped in, is the old system's or the new one's."""
+    import threading
+
+    system, X, y = saved_system
+    query = X[100:164]
+    want = [p.predict_detailed(query) for p in _replayed(system, X, y, SPANS)]
+    s = RecognitionService(system, tmp_path / "state", checkpoint_every=0)
+    seen, stop = [], threading.Event()
+
+    def ask():
+        while not stop.is_set():
+            r = s.predict(query.tolist())
+            seen.append((r["system_version"], [a["label"] for a in r["answers"]], [a["confidence"] for a in r["answers"]]))
+
+    t = threading.Thread(target=ask)
+    try:
+        t.start()
+        for a, b in SPANS:
+            s.feedback(_examples(X, y, a, b), wait=True)
+        while not any(v == len(SPANS) for v, _, _ in seen):
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        t.join()
+        s.close()
+    assert {v for v, _, _ in seen} >= {0, len(SPANS)}
+    for version, labels, conf in seen:
+        assert labels == _labels(want[version])
+        assert np.array_equal(np.float32(conf), want[version].confidence)
