@@ -54,14 +54,21 @@ def solve(tasks: str, library: Path, out: Path, extra: list[str]) -> dict[str, A
 def figures(run: dict[str, Any]) -> dict[str, Any]:
     rows = run["rows"]
     scored = [r for r in rows if r.get("scored_queries")]
+    first = [(r.get("sweeps") or [r])[0] for r in rows]  # each task's attempt in the pass, before any sweep
+    sweeps = run["summary"].get("sweeps") or {}
     return {
         "tasks": len(rows), "solved": sum(r["status"] != "failed" for r in rows),
         "all_queries_right": sum(r["correct_queries"] == r["scored_queries"] for r in scored),
         "query_accuracy": sum(r["correct_queries"] for r in scored) / max(1, sum(r["scored_queries"] for r in scored)),
         "reused": sum(r["status"] == "reused" for r in rows), "created": sum(r["status"] == "created" for r in rows),
-        "failed": sum(r["status"] == "failed" for r in rows), "searches": sum(bool(r.get("search")) for r in rows),
-        "known_failures_skipped": sum(r.get("memo") == "known" for r in rows),
-        "failures_searched_again": sum(r.get("memo") == "changed" for r in rows),
+        "failed": sum(r["status"] == "failed" for r in rows),
+        # every search of the run, the sweeps' included
+        "searches": sum(bool(a.get("search")) for r in rows for a in (r.get("sweeps") or [r])),
+        "known_failures_skipped": sum(a.get("memo") == "known" for a in first),
+        "failures_searched_again": sum(a.get("memo") == "changed" for a in first),
+        "sweeps": sweeps.get("run", 0), "swept_tasks": sum(p["tasks"] for p in sweeps.get("per_sweep", [])),
+        "sweep_searches": sweeps.get("searches", 0), "answered_in_sweeps": sweeps.get("tasks_answered", 0),
+        "sweep_seconds": sweeps.get("seconds", 0.0), "stale_left": sweeps.get("stale_left"),
         "seconds_solving": sum(r["seconds"] for r in rows), "wall_seconds": run["wall"],
         "right": sorted(r["name"] for r in scored if r["correct_queries"] == r["scored_queries"]),
     }
@@ -124,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pass {i}: solved {f['solved']}/{f['tasks']}, all queries right {f['all_queries_right']}, "
               f"queries {100 * f['query_accuracy']:.1f}%, reused/created/failed {f['reused']}/{f['created']}/{f['failed']}, "
               f"{f['searches']} searches, known failures skipped {f['known_failures_skipped']}, failures searched again "
-              f"(library changed) {f['failures_searched_again']}, solving {f['seconds_solving']:.1f} s, wall {f['wall_seconds']:.1f} s"
+              f"(library changed) {f['failures_searched_again']}, sweeps {f['sweeps']} ({f['swept_tasks']} tasks solved again, "
+              f"{f['sweep_searches']} searched, {f['answered_in_sweeps']} answered, {f['sweep_seconds']:.1f} s), "
+              f"stale failures left {f['stale_left']}, solving {f['seconds_solving']:.1f} s, wall {f['wall_seconds']:.1f} s"
               + (f" ({f['rerun_speedup']:.1f}x faster than pass 1)" if f.get("rerun_speedup") else ""))
     ch = res["changed_between_passes"]
     print(f"answers changed pass 1 -> 2: {len(ch['became_right'])} became right, {len(ch['other'])} other {ch['other']}")

@@ -165,6 +165,12 @@ class TaskResult:
     # ("proposal", "kind", "names", "verified", "why"), and the index's own first choice
     # beside it ("index_top", "index_top_verified", "index_top_answers"), for routing accuracy.
     route: dict | None = None
+    # 0: solved in its place in the sequence; k: solved again by the k-th sweep of ``solve_many``.
+    sweep: int = 0
+    # What the task's solve saw: the library's ``state()`` at its end and, when the creators
+    # were asked or the memo consulted, the fingerprint of the library as they see it (the
+    # memo's key); ``solve_many``'s sweeps compare both with the library as it is now.
+    seen: tuple | None = field(default=None, repr=False, compare=False)
 
     def to_answer_line(self) -> dict:
         """The answers-file line: name, answers, status, check, function."""
@@ -292,6 +298,7 @@ class FunctionController:
             res.notes.append("no stored function reproduces the examples, and there is no creator")
         else:
             self._search(task, fit, held, res)
+        res.seen = (self.library.state(), res.seen[1] if res.seen else None)
         res.seconds = time.perf_counter() - t0
         return res
 
@@ -380,6 +387,7 @@ class FunctionController:
         """Ask the creators, unless the failure memo says they all failed on this same search."""
         keys = self._memo_keys(task, fit, res.notes) if self.remember_failures else None
         if keys is not None:
+            res.seen = (None, keys[2])
             before = self.library.failed_before(keys[0], keys[1])
             if before is not None:
                 res.memo = "changed" if before[0] != keys[2] else "retried" if self.retry_failed else "known"
@@ -412,13 +420,29 @@ class FunctionController:
             self._splits[id(task)] = (task, fit, held)
         return fit, held
 
-    def solve_many(self, tasks: Sequence[Task], callback: Callable[[TaskResult], Any] | None = None) -> list[TaskResult]:
+    def solve_many(self, tasks: Sequence[Task], callback: Callable[[TaskResult], Any] | None = None, sweeps: int = 0,
+                   on_sweep: Callable[[int, list[int]], Any] | None = None) -> list[TaskResult]:
         """``solve`` each task in order (the library grows along the way); ``callback`` after each.
 
         Batched: the candidates of the next few tasks are verified in one round trip (their
         time is shared among those tasks' ``seconds``), and use counts are written in one
         transaction at the end (``FunctionLibrary.flush_uses``).
+
+        ``sweeps``: after the pass, up to this many sweeps over the tasks that failed while the
+        library they saw has since changed (``stale_failures``: a function stored, replaced,
+        quarantined or made composable since, or the creators would now see the library
+        otherwise than when their search failed). Each such task is solved again in file
+        order, exactly as a second pass would solve it (the stored functions first, then the
+        creators unless the failure memo knows this search), and its result replaces the
+        pass's (``TaskResult.sweep`` says which sweep made it); ``on_sweep(k, indices)`` is
+        called before sweep ``k``, ``callback`` after each task of it. A sweep that stores a
+        function makes the failures before it in that sweep stale again, so sweeps repeat
+        until none is stale or ``sweeps`` ran. Every failure then left is remembered against
+        the library as the run leaves it, and a second pass over the same tasks searches none
+        of them again.
         """
+        if not isinstance(sweeps, int) or isinstance(sweeps, bool) or sweeps < 0:
+            raise ValueError(f"sweeps must be a whole number of sweeps, 0 or more, got {sweeps!r}")
         out: list[TaskResult] = []
         window, upto, share = 4, 0, 0.0
         self._deferring = True
@@ -436,11 +460,52 @@ class FunctionController:
                 out.append(r)
                 if callback is not None:
                     callback(r)
+            self._prefetched.clear()
+            for k in range(1, sweeps + 1):
+                todo = self.stale_failures(tasks, out)
+                if not todo:
+                    break
+                if on_sweep is not None:
+                    on_sweep(k, todo)
+                for i in todo:
+                    r = self.solve(tasks[i])
+                    r.sweep = k
+                    out[i] = r
+                    if callback is not None:
+                        callback(r)
         finally:
             self._deferring = False
             self._prefetched.clear()
             self._splits.clear()
             self.library.flush_uses()
+        return out
+
+    def stale_failures(self, tasks: Sequence[Task], results: Sequence[TaskResult]) -> list[int]:
+        """Indices of the failed ``results`` that solving their task now might change.
+
+        Stale: the library's functions changed since the task was solved (a function stored,
+        replaced, quarantined or made composable: one of them may now reproduce its examples),
+        or the creators would see the library otherwise than when they failed (their view,
+        the failure memo's key: e.g. the synthesiser's order of building blocks, which the
+        texts of the tasks its functions answered change). A failed task that is not stale
+        would come out the same: its stored functions are those it already tried, and the
+        memo knows its search.
+        """
+        if len(tasks) != len(results):
+            raise ValueError(f"{len(tasks)} tasks but {len(results)} results")
+        self.library.refresh()
+        now = self.library.state()
+        out = []
+        for i, (task, r) in enumerate(zip(tasks, results)):
+            if r.status != "failed" or r.seen is None:
+                continue
+            state, view = r.seen
+            if state != now:
+                out.append(i)
+            elif view is not None:
+                keys = self._memo_keys(task, self._split(task)[0])
+                if keys is not None and keys[2] != view:
+                    out.append(i)
         return out
 
     def _prefetch(self, tasks: Sequence[Task]) -> float:
