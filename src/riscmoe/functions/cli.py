@@ -252,6 +252,7 @@ def _solve_tasks(args: argparse.Namespace, tasks: list, out: Path, report_dir: P
     try:
         summary = _summary(rows, n_start, time.perf_counter() - t_start, args)
         summary["sweeps"] = run.sweep_summary()
+        summary["library_after"] = run.library_after if rows else n_start  # with what the sweeps stored
         summary["llm"] = llm_usage([*creators, chooser, router])
         summary["routing"] = routing_accuracy(rows, tasks)
         summary["interrupted"] = interrupted
@@ -314,6 +315,7 @@ class _Run:
         self.per_sweep: list[dict] = []
         self.stale_left: int | None = None  # failed tasks a next run would solve again (None: not known, interrupted)
         self._todo: list[int] = []
+        self.library_after = 0  # functions in the library after the latest task (of the pass or a sweep)
 
     def solve(self, ctl: Any, fh: Any, bar: Any, lib: Any) -> None:
         """Solve every task, writing each answers line (strict JSON) and report row as it comes, then sweep."""
@@ -326,6 +328,7 @@ class _Run:
             fh.write(self.lines[-1])
             fh.flush()
             self.rows.append(_row(i, self.tasks[i], r, len(lib)))
+            self.library_after = len(lib)
             bar.update(1)
             bar.set_postfix(library=len(lib), status=r.status)
             bar.write(f"[{i + 1:>4}/{len(self.tasks)}] {printable(self.tasks[i].name):<28} {r.status:<8} {printable(r.function):<28} "
@@ -356,7 +359,7 @@ class _Run:
         stats["answered"] += r.status != "failed"
         stats["stored"] += r.created_action in ("added", "replaced")
         stats["seconds"] += r.seconds
-        stats["library_after"] = len(lib)
+        stats["library_after"] = self.library_after = len(lib)
         line = dumps(r.to_answer_line()) + "\n"
         if line != self.lines[i]:
             self.lines[i] = line
