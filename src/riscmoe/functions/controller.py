@@ -81,6 +81,16 @@ known failures too ("retried"). Not remembered: a search in which a creator rais
 server that was down may answer next time), one the sandbox worker did not survive, and
 one the wall-clock safety net stopped (on a quieter machine it may finish): each of these
 depends on more than the three fingerprints.
+
+Sweeps (``solve_many(..., sweeps=N)``; ``riscmoe functions solve --sweeps``, default 3). A
+task that failed early in a sequence saw a smaller library than the sequence leaves: a later
+function may reproduce its examples, or change what the creators see, and a second pass would
+search it again. After the pass, each sweep solves again, in order, the failed tasks that are
+stale (``stale_failures``: the library's ``state()`` or the creators' view differ from what
+their solve saw), just as a second pass would solve them; sweeps repeat while any is stale, at
+most N times. Every failure the sequence leaves is then remembered against the library as it
+leaves it, so a second pass over the same tasks asks the creators nothing (unless the sweeps
+stopped at N, or a search was cut short and so not remembered).
 """
 
 from __future__ import annotations
