@@ -310,7 +310,8 @@ class FunctionController:
             res.notes.append("no stored function reproduces the examples, and there is no creator")
         else:
             self._search(task, fit, held, res)
-        res.seen = (self.library.state(), res.seen[1] if res.seen else None)
+        if res.status == "failed":  # what a sweep compares (an answered task is not solved again)
+            res.seen = (self.library.state(), res.seen[1] if res.seen else None)
         res.seconds = time.perf_counter() - t0
         return res
 
