@@ -10,11 +10,15 @@ Run from the repository root::
 Each pass is the real command in a subprocess. Pass 2 (and each later one) runs the same
 file against the library the passes before grew. Printed and written to ``OUT/results.json``
 per pass: tasks solved (a function fits the examples), tasks whose every held-back query is
-right, query accuracy, reused/created/failed, searches run, failed tasks the failure memo
-skipped (known failures: the same search failed before) and those searched again because the
-library they see changed, solving time (sum of per-task seconds), whole wall time, and the
-rerun speed-up (pass 1's whole wall time over this pass's); and the tasks whose answers
-changed from pass 1 to pass 2, split into those that became right and the rest.
+right, query accuracy, reused/created/failed, searches run (the sweeps' included), failed
+tasks the failure memo skipped in the pass (known failures: the same search failed before) and
+those searched again because the library they see changed, the sweeps at the end of the run
+(``--sweeps``: failed tasks solved again against the library the run grew, searches among
+them, tasks they answered, their seconds) and the failures still stale after them, solving
+time (sum of per-task seconds, sweeps included), whole wall time, CPU time of the command and
+its sandbox worker, and the rerun speed-up (pass 1's wall and CPU time over this pass's); and
+the tasks whose answers changed from pass 1 to pass 2, split into those that became right and
+the rest. ``--sweeps 0`` (passed on to solve) measures the run without sweeps.
 
 ``--hog N`` runs N busy-looping processes (``while True: pass``) for the whole measurement,
 as other work on a shared machine would. ``--compare RESULTS`` lists the tasks whose answers
@@ -41,28 +45,43 @@ def solve(tasks: str, library: Path, out: Path, extra: list[str]) -> dict[str, A
     """One ``riscmoe functions solve`` run: its report's rows, the answers file and the wall time."""
     cmd = [sys.executable, "-m", "riscmoe.cli.main", "functions", "solve", tasks, "--library", str(library),
            "--out", str(out), "--no-progress", *extra]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _children_cpu() - c0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed with status {proc.returncode}:\n{proc.stderr[-2000:]}")
     report = json.loads((out.with_name(out.stem + "-report") / "report.json").read_text())
     answers = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    return {"wall": wall, "summary": report["summary"], "rows": report["tasks"], "answers": answers}
+    return {"wall": wall, "cpu": cpu, "summary": report["summary"], "rows": report["tasks"], "answers": answers}
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far, theirs included (the sandbox worker)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def figures(run: dict[str, Any]) -> dict[str, Any]:
     rows = run["rows"]
     scored = [r for r in rows if r.get("scored_queries")]
+    first = [(r.get("sweeps") or [r])[0] for r in rows]  # each task's attempt in the pass, before any sweep
+    sweeps = run["summary"].get("sweeps") or {}
     return {
         "tasks": len(rows), "solved": sum(r["status"] != "failed" for r in rows),
         "all_queries_right": sum(r["correct_queries"] == r["scored_queries"] for r in scored),
         "query_accuracy": sum(r["correct_queries"] for r in scored) / max(1, sum(r["scored_queries"] for r in scored)),
         "reused": sum(r["status"] == "reused" for r in rows), "created": sum(r["status"] == "created" for r in rows),
-        "failed": sum(r["status"] == "failed" for r in rows), "searches": sum(bool(r.get("search")) for r in rows),
-        "known_failures_skipped": sum(r.get("memo") == "known" for r in rows),
-        "failures_searched_again": sum(r.get("memo") == "changed" for r in rows),
-        "seconds_solving": sum(r["seconds"] for r in rows), "wall_seconds": run["wall"],
+        "failed": sum(r["status"] == "failed" for r in rows),
+        # every search of the run, the sweeps' included
+        "searches": sum(bool(a.get("search")) for r in rows for a in (r.get("sweeps") or [r])),
+        "known_failures_skipped": sum(a.get("memo") == "known" for a in first),
+        "failures_searched_again": sum(a.get("memo") == "changed" for a in first),
+        "sweeps": sweeps.get("run", 0), "swept_tasks": sum(p["tasks"] for p in sweeps.get("per_sweep", [])),
+        "sweep_searches": sweeps.get("searches", 0), "answered_in_sweeps": sweeps.get("tasks_answered", 0),
+        "sweep_seconds": sweeps.get("seconds", 0.0), "stale_left": sweeps.get("stale_left"),
+        "seconds_solving": sum(r["seconds"] for r in rows), "wall_seconds": run["wall"], "cpu_seconds": run["cpu"],
         "right": sorted(r["name"] for r in scored if r["correct_queries"] == r["scored_queries"]),
     }
 
@@ -118,14 +137,20 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(2, len(runs) + 1):  # a rerun against the first pass, in whole wall time
         f = res[f"pass{i}"]
         f["rerun_speedup"] = res["pass1"]["wall_seconds"] / f["wall_seconds"] if f["wall_seconds"] > 0 else None
+        # CPU-seconds of the whole command and its sandbox worker: the same on a machine other work shares
+        f["rerun_speedup_cpu"] = res["pass1"]["cpu_seconds"] / f["cpu_seconds"] if f["cpu_seconds"] > 0 else None
     (args.out / "results.json").write_text(json.dumps(res, indent=2))
     for i in range(1, len(runs) + 1):
         f = res[f"pass{i}"]
         print(f"pass {i}: solved {f['solved']}/{f['tasks']}, all queries right {f['all_queries_right']}, "
               f"queries {100 * f['query_accuracy']:.1f}%, reused/created/failed {f['reused']}/{f['created']}/{f['failed']}, "
               f"{f['searches']} searches, known failures skipped {f['known_failures_skipped']}, failures searched again "
-              f"(library changed) {f['failures_searched_again']}, solving {f['seconds_solving']:.1f} s, wall {f['wall_seconds']:.1f} s"
-              + (f" ({f['rerun_speedup']:.1f}x faster than pass 1)" if f.get("rerun_speedup") else ""))
+              f"(library changed) {f['failures_searched_again']}, sweeps {f['sweeps']} ({f['swept_tasks']} tasks solved again, "
+              f"{f['sweep_searches']} searched, {f['answered_in_sweeps']} answered, {f['sweep_seconds']:.1f} s), "
+              f"stale failures left {f['stale_left']}, solving {f['seconds_solving']:.1f} s, wall {f['wall_seconds']:.1f} s, "
+              f"CPU {f['cpu_seconds']:.1f} s"
+              + (f" ({f['rerun_speedup']:.1f}x faster than pass 1 in wall time, {f['rerun_speedup_cpu']:.1f}x in CPU time)"
+                 if f.get("rerun_speedup") and f.get("rerun_speedup_cpu") else ""))
     ch = res["changed_between_passes"]
     print(f"answers changed pass 1 -> 2: {len(ch['became_right'])} became right, {len(ch['other'])} other {ch['other']}")
     if "differs_from_compared" in res:

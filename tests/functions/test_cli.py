@@ -78,8 +78,13 @@ def test_a_rerun_skips_known_failures_says_how_many_and_retries_them_on_request(
         return capsys.readouterr().out, report["summary"], {r["name"]: r for r in report["tasks"]}
 
     text, summary, rows = run("r1")
-    assert "failure memo" not in text and rows["odd"]["status"] == "failed" and rows["odd"]["memo"] == ""
+    assert "failure memo" not in text and rows["odd"]["status"] == "failed"
     assert summary["known_failures_skipped"] == 0 and summary["searches"] == 2  # odd and sq_plus_one
+    # sq_plus_one was stored after odd failed: the sweep solved odd again (the stored functions first); the
+    # synthesiser sees the same library (an unchecked function is no building block), so the memo spared it.
+    assert [(a["sweep"], a["memo"], bool(a["search"])) for a in rows["odd"]["sweeps"]] == [(0, "", True), (1, "known", False)]
+    assert (summary["sweeps"]["run"], summary["sweeps"]["searches"], summary["sweeps"]["stale_left"]) == (1, 0, 0)
+    assert "sweeps: 1 (at most 3) over failed tasks the library changed for since they were solved: 1 solved again, 0 searched" in text
     text, summary, rows = run("r2")  # the same file again: nothing to search
     assert "failure memo: 1 known failure skipped (every creator failed on the same search before; --retry-failed searches it)" in text
     assert (summary["known_failures_skipped"], summary["searches"], summary["reused"], summary["failed"]) == (1, 0, 2, 1)
@@ -349,3 +354,103 @@ def test_a_users_policy_and_creator_kinds_are_named_on_the_command_line(tmp_path
         assert solve(tasks, lib, tmp_path / "b.jsonl", *extra) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "b.jsonl").exists()  # refused before anything was written
+
+
+CHAIN_KIND = '''
+from dataclasses import dataclass
+from riscmoe.registry import register
+
+
+@register("creator", "chain", domains=("functions",))
+@dataclass(frozen=True)
+class Chain:
+    """Makes step<k> (x * 1000 + k) once step<k + 1> is stored; step3 needs nothing."""
+
+    provenance = "synthesised"
+    calls = []
+    interrupt_at = None  # Ctrl-C lands in this call (counted from 0)
+    last = {"candidates": 1}  # what a search reports (the report counts searches by it)
+
+    def create(self, task, library):
+        if len(Chain.calls) == Chain.interrupt_at:
+            raise KeyboardInterrupt
+        Chain.calls.append(task.name)
+        k = int(task.name[4:])
+        if k < 3 and f"step{k + 1}" not in library:
+            return None
+        return f"def {task.name}(x):\\n    return x * 1000 + {k}\\n"
+'''
+
+
+@pytest.fixture
+def chain(tmp_path):
+    from riscmoe import registry
+
+    (tmp_path / "chain_kind.py").write_text(CHAIN_KIND)
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(json.dumps({"name": f"step{k}", "examples": [{"args": [x], "output": x * 1000 + k} for x in (1, 2, 3)],
+                                         "queries": [{"args": [9], "expected": 9000 + k}]}) + "\n" for k in (1, 2, 3)))
+    yield tasks, ["--import", str(tmp_path / "chain_kind.py"), "--creator", "chain"]
+    registry.unregister("creator", "chain")
+    import sys
+
+    sys.modules.pop("chain_kind", None)
+
+
+def test_sweeps_answer_what_the_pass_failed_before_its_library_grew_and_rewrite_the_answers(tmp_path, capsys, chain):
+    import sys
+
+    tasks, kind = chain
+    lib = tmp_path / "lib.sqlite"
+    assert solve(tasks, lib, tmp_path / "a.jsonl", *kind) == 0
+    text = capsys.readouterr().out
+    assert sys.modules["chain_kind"].Chain.calls == ["step1", "step2", "step3", "step1", "step2", "step1"]
+    assert "sweep 1: solving again 2 failed tasks that the library changed for since they were solved" in text
+    assert "sweep 2: solving again 1 failed task that the library changed for since it was solved" in text
+    assert "sweeps: 2 (at most 3) over failed tasks the library changed for since they were solved: 2 + 1 solved again, " \
+           "3 searched, 2 answered, 2 functions stored" in text
+    assert "3 tasks: answered 3 (100.0%), reused 0, created 3, failed 0" in text and "see a library changed" not in text
+    answers = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert [(a["name"], a["status"], a["answers"]) for a in answers] == [(f"step{k}", "created", [9000 + k]) for k in (1, 2, 3)]
+    report = json.loads((tmp_path / "a-report" / "report.json").read_text())
+    rows, summary = report["tasks"], report["summary"]
+    assert [[(a["sweep"], a["status"]) for a in r.get("sweeps", [])] for r in rows] == [
+        [(0, "failed"), (1, "failed"), (2, "created")], [(0, "failed"), (1, "created")], []]
+    assert rows[0]["seconds"] == pytest.approx(sum(a["seconds"] for a in rows[0]["sweeps"]))  # the task's time, sweeps included
+    assert (summary["searches"], summary["sweeps"]["searches"], summary["sweeps"]["stale_left"]) == (6, 3, 0)
+    assert summary["tasks_all_queries_correct"] == 1.0 and summary["library_after"] == summary["library_before"] + 3
+    # A second run over the file: every answer reused, nothing searched, no sweep.
+    assert solve(tasks, lib, tmp_path / "b.jsonl", *kind) == 0
+    assert "reused 3, created 0, failed 0" in capsys.readouterr().out and sys.modules["chain_kind"].Chain.calls == []  # (imported anew)
+    assert [json.loads(line)["answers"] for line in (tmp_path / "b.jsonl").read_text().splitlines()] == [a["answers"] for a in answers]
+
+
+def test_sweeps_stop_at_their_bound_and_say_what_is_left(tmp_path, capsys, chain):
+    tasks, kind = chain
+    for n, left in [("0", "2 failed tasks see a library changed since they were solved (no sweep was asked for (--sweeps 0))"),
+                    ("1", "1 failed task sees a library changed since it was solved (the sweeps stopped at --sweeps 1)")]:
+        assert solve(tasks, tmp_path / f"lib{n}.sqlite", tmp_path / f"a{n}.jsonl", *kind, "--sweeps", n) == 0
+        text = capsys.readouterr().out
+        assert left + ": the next run over this file solves" in text
+        report = json.loads((tmp_path / f"a{n}-report" / "report.json").read_text())
+        assert (report["summary"]["sweeps"]["run"], report["summary"]["failed"]) == (int(n), 2 - int(n))
+    assert solve(tasks, tmp_path / "lib.sqlite", tmp_path / "b.jsonl", *kind, "--sweeps", "-1") == 2
+    assert "--sweeps must be 0 (no sweep) or more, got -1" in capsys.readouterr().err and not (tmp_path / "b.jsonl").exists()
+
+
+def test_ctrl_c_in_a_sweep_keeps_every_answer_and_a_whole_answers_file(tmp_path, capsys, chain):
+    tasks, kind = chain
+    lib = tmp_path / "lib.sqlite"
+    # Sweep 1: step1 searched (fails), step2 searched and stored, Ctrl-C in sweep 2's search of step1.
+    (tmp_path / "chain_kind.py").write_text(CHAIN_KIND.replace("interrupt_at = None", "interrupt_at = 5"))
+    assert solve(tasks, lib, tmp_path / "a.jsonl", *kind) == 130
+    err = capsys.readouterr().err
+    assert "interrupted in sweep 2, after all 3 tasks; their answers are kept in" in err and "is consistent" in err
+    answers = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert [a["status"] for a in answers] == ["failed", "created", "created"]  # step2's answer from sweep 1 is in the file
+    report = json.loads((tmp_path / "a-report" / "report.json").read_text())
+    assert report["summary"]["interrupted"] is True and report["summary"]["tasks"] == 3
+    assert [r["status"] for r in report["tasks"]] == ["failed", "created", "created"]
+    (tmp_path / "chain_kind.py").write_text(CHAIN_KIND)  # (each run imports it anew)
+    assert solve(tasks, lib, tmp_path / "b.jsonl", *kind) == 0  # the next run finishes it
+    assert [json.loads(line)["status"] for line in (tmp_path / "b.jsonl").read_text().splitlines()] == ["created", "reused", "reused"]

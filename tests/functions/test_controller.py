@@ -498,3 +498,31 @@ def test_two_splits_that_disagree_on_a_query_leave_the_task_unanswered(box):
         assert any(("finds nothing" if second is None else "gives a function that misses an example (f(5) returned 0, expected 42)") in n for n in r.notes), r.notes
     with pytest.raises(TypeError, match="cross_check must be True or False"):
         FunctionController(lib, cross_check=1)
+
+
+def test_a_candidate_that_misses_the_first_example_is_run_on_nothing_else(box):
+    """Verification runs every candidate on the first example, and the rest only for those that reproduce it."""
+    lib = FunctionLibrary(":memory:", sandbox=box)
+    sig = Signature(("int",), "int")
+    for name, body in [("plus_two", "x + 2"), ("twice_plus_one", "2 * x + 1"), ("minus_seven", "x - 7")]:
+        lib.add(name, f"def {name}(x):\n    return {body}\n", sig, f"{name} of x")
+    task = Task("add_two", [((1001,), 1003), ((1002,), 1004), ((1005,), 1007)], [(1010,)], description="x plus two")
+    trips = []
+    real = box.run_many
+    box.run_many = lambda jobs, library=None: trips.append({n: len(calls) for _, n, calls in jobs}) or real(jobs, library)
+    try:
+        r = FunctionController(lib).solve(task)
+    finally:
+        del box.run_many
+    assert (r.status, r.function, r.answers) == ("reused", "plus_two", [1012])
+    # (1001 -> 1003: 2 * 1001 + 1 is not, 1001 - 7 is not; only plus_two goes on to the other two examples and the query.)
+    assert trips[0] == {"plus_two": 1, "twice_plus_one": 1, "minus_seven": 1}
+    assert trips[1:] == [{"plus_two": 3}]
+    task2 = Task("odd_one", [((1001,), 2003), ((1002,), 2005), ((1005,), 9)], [(1010,)])  # twice_plus_one fits two of three
+    trips.clear()
+    box.run_many = lambda jobs, library=None: trips.append({n: len(calls) for _, n, calls in jobs}) or real(jobs, library)
+    try:
+        r = FunctionController(lib).solve(task2)
+    finally:
+        del box.run_many
+    assert r.status == "failed" and trips[1:] == [{"twice_plus_one": 3}]

