@@ -715,3 +715,21 @@ def test_a_half_reservoir_halves_its_bytes_and_calibrates_as_the_full_one():
     twin.load_state_dict(half.state_dict(), 3)
     assert all(r.dtype == torch.float16 for r in twin.reservoirs)
     torch.testing.assert_close(twin.evaluate(Zq).conf, out_h.conf)
+
+
+def test_flush_helpers_give_the_same_numbers_as_the_plain_expressions():
+    """The flush's mean a block of columns at a time equals the float64 copy's mean, and the
+    shrunk covariance written into a given buffer equals a fresh one (bit for bit)."""
+    from riscmoe.meta.gaussian import _mean64
+
+    g = torch.Generator().manual_seed(3)
+    for n in (1, 63, 600):
+        P = torch.rand(n, 700, generator=g) * 3
+        assert torch.equal(_mean64(P), P.to(torch.float64).mean(0))
+    bank = GaussianMetaBank(700)
+    S = torch.rand(700, 700, generator=g, dtype=torch.float64)
+    S = S @ S.T
+    buf = torch.empty(700, 700, dtype=torch.float64)
+    out = bank._shrunk(S, 900.0, 3, out=buf)
+    assert out.data_ptr() == buf.data_ptr()
+    assert torch.equal(out, bank._shrunk(S, 900.0, 3))
