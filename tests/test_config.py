@@ -41,6 +41,8 @@ def test_assignments_read_as_the_estimators_parameters():
     assert parse_assignment("threshold=1e-2") == ("threshold", 0.01)
     assert parse_assignment("archive_bytes=None") == ("archive_bytes", None)
     assert parse_assignment("encoder.stride=null") == ("encoder__stride", None)
+    assert parse_assignment("meta.half_reservoir=True") == ("meta__half_reservoir", True)
+    assert parse_assignment("meta.half_reservoir=false") == ("meta__half_reservoir", False)
     with pytest.raises(ValueError, match="PART.NAME=VALUE"):
         parse_assignment("model.hidden")
 

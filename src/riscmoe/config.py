@@ -86,10 +86,13 @@ def check_fields(part: str, spec: Any) -> None:
 
 def parse_value(text: str) -> Any:
     """A value written on the command line: JSON where it parses (``32``, ``1e-3``, ``null``,
-    ``true``, ``"x"``), else the plain string (``mixture``)."""
+    ``true``, ``"x"``), else the plain string (``mixture``). Python's spellings ``None``, ``True``
+    and ``False`` count too (a benchmark writes its settings back as Python prints them)."""
     text = text.strip()
     if text in ("None", "none"):
         return None
+    if text in ("True", "False"):
+        return text == "True"
     try:
         return json.loads(text)
     except ValueError:
