@@ -1,7 +1,8 @@
 """Memory per member against accuracy (issue 17 item 2): riscmoe-best on the standard streams
-with members' own scatters kept in full or as blocks in a shared basis (``meta__pair_block``).
+with members' own scatters kept in full (``full``: ``meta__member_kb=0``), as the budget per member
+chooses (``default``) or as blocks in a shared basis set by hand (``meta__pair_block``).
 
-    python -m benchmarks.member_memory                                   # the three streams, four settings
+    python -m benchmarks.member_memory                                   # the three streams, three settings
     python -m benchmarks.member_memory --streams split-fashion --settings full pair_block=512
 
 Each job runs in its own process (so its peak memory is its own), ``--jobs`` at a time, with
@@ -25,13 +26,17 @@ from typing import Any
 from benchmarks import markdown
 
 STREAMS = ["split-mnist", "split-fashion", "permuted-mnist"]
-SETTINGS = ["full", "pair_block=512", "pair_block=512,reservoir=128,half_reservoir=true", "pair_block=768,reservoir=64,half_reservoir=true"]
+SETTINGS = ["full", "default", "pair_block=1152,block_bits=8,reservoir=60,half_reservoir=true"]
 
 
 def parse_setting(text: str) -> dict[str, Any]:
-    """``full`` -> {}; ``pair_block=512,reservoir=128`` -> {"meta__pair_block": 512, "meta__reservoir": 128}."""
-    if text == "full":
+    """``default`` -> {} (the layout ``meta__member_kb`` chooses); ``full`` -> no budget (full scatters,
+    256 calibration examples in float32); ``pair_block=512,reservoir=128`` -> {"meta__pair_block": 512,
+    "meta__reservoir": 128}."""
+    if text == "default":
         return {}
+    if text == "full":
+        return {"meta__member_kb": 0}
     out: dict[str, Any] = {}
     for part in text.split(","):
         key, sep, value = part.partition("=")
@@ -39,7 +44,7 @@ def parse_setting(text: str) -> dict[str, Any]:
             out[f"meta__{key}"] = value == "true"
             continue
         if not sep or not key or not value.lstrip("-").isdigit():
-            raise ValueError(f"a setting is 'full' or name=value pairs joined by commas, each value an integer or true/false "
+            raise ValueError(f"a setting is 'full', 'default' or name=value pairs joined by commas, each value an integer or true/false "
                              f"(pair_block=512,reservoir=128,half_reservoir=true); got {text!r}")
         out[f"meta__{key}"] = int(value)
     return out

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from riscmoe.meta import GaussianMetaBank
+from riscmoe.meta.gaussian import Gaussian
 from riscmoe.meta.block import ShapeBlock
 from riscmoe.meta.protocol import Lesson
 
@@ -733,3 +734,118 @@ def test_flush_helpers_give_the_same_numbers_as_the_plain_expressions():
     out = bank._shrunk(S, 900.0, 3, out=buf)
     assert out.data_ptr() == buf.data_ptr()
     assert torch.equal(out, bank._shrunk(S, 900.0, 3))
+
+
+# ------------------------------------------------------------------ a budget per member (member_kb, full_mb)
+def _pairs_of_lookalikes(members, n, d=64, seed=0):
+    """Members in pairs of look-alikes (means 0.8 apart), each pair far from the others, and
+    each member with its own spread along a few directions: close calls that need pair shapes."""
+    centres = torch.randn(members // 2 + 1, d, generator=torch.Generator().manual_seed(99)) * 6.0  # the same in every sample
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for k in range(members):
+        scale = torch.ones(d)
+        scale[torch.randperm(d, generator=torch.Generator().manual_seed(100 + k))[:4]] = 3.0
+        shift = torch.zeros(d)
+        shift[k % d] = 0.8 * (k % 2)
+        out.append(torch.randn(n, d, generator=g) * scale + centres[k // 2] + shift)
+    return out
+
+
+def test_member_layout_keeps_full_scatters_where_they_fit_and_chooses_the_largest_block_within_the_budget():
+    from riscmoe.meta.gaussian import member_layout
+
+    small = member_layout(64)
+    assert (small["pair_block"], small["reservoir"], small["half_reservoir"]) == (0, 256, False) and small["nbytes"] <= 1_000_000
+    wide = member_layout(2304)
+    assert wide["pair_block"] == 1135 and wide["reservoir"] == 60 and wide["half_reservoir"] and wide["block_bits"] == 8
+    assert 990_000 < wide["nbytes"] <= 1_000_000  # the largest block that fits: one more direction does not
+    assert member_layout(2304, 1000, pair_block=1136, reservoir=60, half_reservoir=True, block_bits=8)["nbytes"] > 1_000_000
+    assert member_layout(500)["pair_block"] == 500  # the whole space fits as a block, not as a full scatter
+    assert member_layout(2304, 0)["pair_block"] == 0  # no budget: full scatters, as before the budget
+    mine = member_layout(2304, pair_block=512, reservoir=100)  # explicit settings are kept
+    assert (mine["pair_block"], mine["reservoir"], mine["half_reservoir"], mine["block_bits"]) == (512, 100, True, 8)
+    assert member_layout(2304, shape_rank=16)["pair_block"] == 0
+    huge = member_layout(100_000)
+    assert huge["over"] and huge["pair_block"] == 64
+    with pytest.warns(UserWarning, match="member_kb=5 is too small for members on 64 features"):
+        Gaussian(member_kb=5).build(64, 0)
+
+
+def test_past_full_mb_a_bank_compacts_its_members_into_the_budget_and_answers_as_well():
+    train, test = _pairs_of_lookalikes(14, 400, d=128, seed=0), _pairs_of_lookalikes(14, 100, d=128, seed=1)
+    spec = Gaussian(member_kb=25, full_mb=1)
+    lay, whole = spec.layout(128), Gaussian(member_kb=0).layout(128)
+    assert 0 < lay["pair_block"] < 128 and lay["nbytes"] <= 25_000
+    in_full = 1_000_000 // whole["nbytes"]  # members kept in full (201 KB each at F = 128) before 1 MB is passed
+    bank, full = spec.build(128, 0), Gaussian(member_kb=0).build(128, 0)
+    assert bank.layout()["pair_block"] == 0 and bank._compact_to is not None
+    for k, Z in enumerate(train):
+        bank.add(Z[:300])
+        full.add(Z[:300])
+        assert bank.work["compactions"] == (k >= in_full)
+    for k, Z in enumerate(train):
+        bank.update(k, Z[300:])
+        full.update(k, Z[300:])
+    bank.prepare()
+    full.prepare()
+    assert bank.layout() == {k: lay[k] for k in ("pair_block", "reservoir", "half_reservoir", "block_bits")}
+    assert all(isinstance(s, ShapeBlock) for s in bank.scatters) and not bank.deferred
+    assert all(len(r) <= lay["reservoir"] and r.dtype == torch.float16 for r in bank.reservoirs)
+    assert max(bank.member_nbytes()) <= 25_000 < min(full.member_nbytes())
+    Zq, yq = torch.cat(test), torch.arange(14).repeat_interleave(100)
+    right = [float((b.evaluate(Zq).odds.argmax(1) == yq).float().mean()) for b in (bank, full)]
+    shared = Gaussian(member_kb=0, pair_margin=0.0).build(128, 0)  # no pair shapes at all
+    for k, Z in enumerate(train):
+        shared.add(Z)
+    shared.prepare()
+    alone = float((shared.evaluate(Zq).odds.argmax(1) == yq).float().mean())
+    assert right[0] >= right[1] - 0.01 and right[1] > alone + 0.01, (right, alone)  # the blocks keep the pair shapes' gain
+
+
+def test_compaction_gives_deferred_members_blocks_from_their_reservoir_and_keeps_the_young_deferred():
+    train = _pairs_of_lookalikes(13, 400, d=128, seed=0)
+    bank = Gaussian(member_kb=25, full_mb=1).build(128, 0)
+    for Z in train[:12]:
+        bank.add(Z[:100])  # deferred (fewer than pair_min), reservoirs of 100 rows: 12 x 55 KB, no compaction
+    assert bank.work["compactions"] == 0 and bank.deferred == set(range(12))
+    for k in range(11):
+        bank.update(k, train[k][100:400])  # full scatters of 64 KB each: past 1 MB in all
+    assert bank.work["compactions"] == 0  # (update only counts; the bank compacts when it next keeps its fit)
+    bank.add(train[12][:40])  # a young member: its 40 examples fit the new reservoir of 60
+    assert bank.work["compactions"] == 1 and bank.deferred == {12}
+    assert isinstance(bank.scatters[11], ShapeBlock)  # deferred with 100 examples: its block from its reservoir
+    assert all(isinstance(bank.scatters[i], ShapeBlock) for i in range(12))
+    bank.update(12, train[12][40:100])  # past 60: its block from every example it learned
+    assert 12 not in bank.deferred and isinstance(bank.scatters[12], ShapeBlock)
+
+
+def test_a_compacting_bank_survives_a_round_trip_before_and_after_compaction_and_refuses_bad_layout_notes():
+    train, Zq = _pairs_of_lookalikes(14, 300, d=128, seed=0), torch.cat(_pairs_of_lookalikes(14, 50, d=128, seed=1))
+    spec = Gaussian(member_kb=25, full_mb=1)
+    bank = spec.build(128, 0)
+    for Z in train[:4]:
+        bank.add(Z)
+    arrays, info = bank.save_state()  # before compaction
+    twin = spec.build(128, 0)
+    twin.load_state(arrays, info)
+    for b in (bank, twin):
+        for Z in train[4:]:
+            b.add(Z)
+        b.prepare()
+    assert bank.work["compactions"] == twin.work["compactions"] == 1
+    torch.testing.assert_close(twin.evaluate(Zq).odds, bank.evaluate(Zq).odds)
+    arrays, info = bank.save_state()  # after
+    assert info["layout"]["pair_block"] > 0 and info["compact_to"] is None
+    again = spec.build(128, 0)
+    again.load_state(arrays, info)
+    assert again.layout() == bank.layout() and again._compact_to is None
+    torch.testing.assert_close(again.evaluate(Zq).odds, bank.evaluate(Zq).odds)
+    for bad in ({"pair_block": 999}, {"reservoir": 1}, {"block_bits": 12}, {"pair_block": "7"}):
+        other = spec.build(128, 0)
+        notes = dict(info, layout=dict(info["layout"], **bad))
+        with pytest.raises(ValueError, match="layout notes are not usable"):
+            other.load_state(arrays, notes)
+        assert other.layout()["pair_block"] == 0 and other._compact_to is not None and len(other) == 0  # nothing changed
+    with pytest.raises(ValueError, match="compacts them into blocks"):
+        GaussianMetaBank(dim=128, pair_block=8, compact_to={"pair_block": 8, "reservoir": 60, "half_reservoir": True, "block_bits": 8})

@@ -119,16 +119,24 @@ def test_a_save_of_the_gaussian_bank_version_1_answers_and_learns_on_as_its_buil
     np.testing.assert_array_equal(after, expected["labels_after"])
     _same_confidence(conf_after, expected["confidence_after"])
     clf.save(tmp_path / "again")
-    assert read_manifest(tmp_path / "again")["parts"]["meta"]["version"] == 5
+    assert read_manifest(tmp_path / "again")["parts"]["meta"]["version"] == 6
+    assert clf.get_params()["meta__member_kb"] == 0 and clf.get_params()["meta__pair_block"] == 0  # full scatters, as it learned
 
 
 def test_kind_steps_bring_a_parts_entry_forward_and_refuse_what_they_cannot_read():
+    old = {"member_kb": 0, "pair_block": 0, "reservoir": 256, "half_reservoir": False, "block_bits": 16}  # version 5's layout
     entry = {"kind": "gaussian", "version": 1, "config": {"pair_margin": 5.0}}
-    assert migrations.migrate_part("meta", entry) == {"kind": "gaussian", "version": 5, "config": {"pair_margin": 5.0, "shape_rank": 0}}
-    assert migrations.migrate_part("meta", {"kind": "gaussian", "version": 2, "config": {}}) == {"kind": "gaussian", "version": 5, "config": {}}
-    assert migrations.migrate_part("meta", {"kind": "gaussian", "version": 3, "config": {}}) == {"kind": "gaussian", "version": 5, "config": {}}
-    assert migrations.migrate_part("meta", {"kind": "gaussian", "version": 4, "config": {}}) == {"kind": "gaussian", "version": 5, "config": {}}
-    today = {"kind": "gaussian", "version": 5, "config": {}}
+    assert migrations.migrate_part("meta", entry) == {"kind": "gaussian", "version": 6,
+                                                      "config": dict(old, pair_margin=5.0, shape_rank=0)}
+    for version in (2, 3, 4, 5):
+        assert migrations.migrate_part("meta", {"kind": "gaussian", "version": version, "config": {}}) == {
+            "kind": "gaussian", "version": 6, "config": old}
+    # a version 5 save names its layout: it is kept as it learned
+    kept = {"pair_block": 1152, "reservoir": 60, "half_reservoir": True, "block_bits": 8}
+    assert migrations.migrate_part("meta", {"kind": "gaussian", "version": 5, "config": kept})["config"] == dict(old, **kept)
+    with pytest.raises(migrations.MigrationError, match="has a member_kb setting"):
+        migrations.migrate_part("meta", {"kind": "gaussian", "version": 5, "config": {"member_kb": 10}})
+    today = {"kind": "gaussian", "version": 6, "config": {}}
     assert migrations.migrate_part("meta", today) is today
     assert migrations.migrate_part("policy", {"kind": "best", "version": 1}) == {"kind": "best", "version": 1}
     with pytest.raises(migrations.MigrationError, match="has a shape_rank setting"):

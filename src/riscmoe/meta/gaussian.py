@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,7 @@ from riscmoe.registry import register
 # Defaults of the settings below (``Gaussian``'s fields say what each does).
 _TAIL_LEVEL = 0.9
 _N_KNOTS = 64
+_LAYOUT = ("pair_block", "reservoir", "half_reservoir", "block_bits")  # how members keep their own scatters
 _ALONE_ODDS = 30.0
 _SLOPE_RANGE = (0.05, 20.0)
 _FAR = 1e30  # the novelty distance of a member the first stage did not score
@@ -205,18 +207,89 @@ class MetaOutput:
         return MetaOutput(z, z, z, torch.zeros(batch), torch.full((batch,), -1, dtype=torch.long), z)
 
 
+def member_layout(
+    dim: int, member_kb: int = 1000, *, shape_rank: int = 0, pair_block: int | None = None, reservoir: int | None = None,
+    half_reservoir: bool | None = None, block_bits: int | None = None, knots: int = _N_KNOTS,
+) -> dict[str, Any]:
+    """How a member's meta-model keeps its own scatter and calibration examples on ``dim`` features
+    within ``member_kb`` kilobytes (10^3 bytes; 0: no budget), each setting given as None chosen here.
+
+    The choice, in this order (explicit settings are kept as given):
+
+    - the full F x F scatter (float32) and 256 calibration examples (float32) when they fit, which
+      answers best and at small F costs little (F = 64: 82 KB a member);
+    - otherwise a block in the top-k directions of the shared covariance (``pair_block``), in int8
+      (``block_bits=8``), with 60 calibration examples in float16, and k the largest that fits
+      (1,135 at F = 2,304: a member's meta-model 1,000 KB instead of 24,975 KB in full; Split
+      MNIST, Split Fashion-MNIST and permuted MNIST within 0.2 points of full scatters,
+      BENCHMARKS.md "Memory per member").
+
+    Returns ``pair_block``, ``reservoir``, ``half_reservoir``, ``block_bits``, the bytes
+    ``member_nbytes`` will count once a member holds its scatter (``nbytes``) and ``over``: True
+    when even the smallest block chosen here (64 directions) does not fit the budget.
+    """
+    fixed = 32 * dim + 4 * (knots + 2) + 12  # means (twice), column, product columns, table, bias and border
+
+    def res_bytes(r: int, half: bool) -> int:
+        return r * dim * (2 if half else 4)
+
+    def block_bytes(k: int, bits: int) -> int:
+        return k * (k + 1) // 2 * (bits // 8) + 4 * k + 8
+
+    budget = 1000 * int(member_kb)
+    if pair_block is None:
+        if shape_rank or not budget:
+            pair_block = 0
+        else:
+            r, half = reservoir or 256, bool(half_reservoir)
+            pair_block = 0 if fixed + res_bytes(r, half) + 4 * dim * dim <= budget else -1
+    bits = block_bits or (8 if pair_block and budget else 16)
+    if pair_block:
+        r = reservoir or (60 if budget else 256)
+        half = bool(budget) if half_reservoir is None else bool(half_reservoir)
+    else:
+        r, half = reservoir or 256, bool(half_reservoir)
+    over = False
+    if pair_block == -1:  # chosen by the budget
+        room = budget - fixed - res_bytes(r, half)
+        k = min(dim, max(64, int(math.sqrt(max(room, 0) * 16 / bits))))  # about the largest; then exact
+        while k > min(dim, 64) and block_bytes(k, bits) > room:
+            k -= 1
+        while k < dim and block_bytes(k + 1, bits) <= room:
+            k += 1
+        over = block_bytes(k, bits) > room
+        pair_block = k
+    shape = block_bytes(pair_block, bits) if pair_block else 4 * dim * dim if not shape_rank else 4 * dim * (2 * shape_rank + 1)
+    return {"pair_block": int(pair_block), "reservoir": int(r), "half_reservoir": half, "block_bits": int(bits),
+            "nbytes": fixed + res_bytes(r, half) + shape, "over": over}
+
+
 # 2: members' own scatters may be sketched (shape_rank); 3: a member's own scatter is made from its
 # reservoir when it first needs one (``deferred``), so a save may hold none for young members;
 # 4: members' own scatters may be blocks in a shared basis (pair_block); 5: blocks are scaled per
-# direction and may be int8 (block_bits)
-@register("meta", "gaussian", version=5)
+# direction and may be int8 (block_bits); 6: a budget per member (member_kb) chooses the layout of
+# the settings left None (``member_layout``); a version 5 save names every setting, as it learned
+@register("meta", "gaussian", version=6)
 @dataclass(frozen=True)
 class Gaussian:
     """The shipped bank: members as Gaussians with a shared shape (``GaussianMetaBank``).
 
     Args:
         shrinkage: least weight of the spherical part of the shared covariance.
-        reservoir: calibration examples kept per member.
+        member_kb: the budget of a member's meta-model beyond its model, in kilobytes (10^3
+            bytes): the settings of how members keep their own scatters and calibration
+            examples that are left None (``pair_block``, ``reservoir``, ``half_reservoir``,
+            ``block_bits``) are chosen to fit it by ``member_layout``: full scatters where they
+            fit (up to about 380 features), blocks of int8 in the shared basis beyond (F = 2,304:
+            1,000 KB a member, not 24,975). 0: no budget (full scatters, 256 calibration
+            examples in float32, as before version 6).
+        full_mb: with blocks chosen by ``member_kb``, members keep full scatters and 256
+            calibration examples, which answer best, while their meta-models take at most this
+            many megabytes in all (84 members at F = 2,304); past it the bank compacts every
+            member once into the budget's layout (``GaussianMetaBank._compact``) and keeps new
+            ones so. 0: the budget's layout from the first member.
+        reservoir: calibration examples kept per member (None: 256, or 60 with blocks chosen by
+            the budget).
         refresh_every: examples learned between refits of the shared solve while training.
         border_lr: step size of the per-member border correction.
         border_steps: gradient steps of the border correction per batch.
@@ -241,16 +314,17 @@ class Gaussian:
             at rank 32 and 88.86% at 64 against 90.18% in full (the shared shape alone: about
             88.7%), on Split MNIST 98.73% and 98.77% against 99.08%, and training took 1.7x
             and 2.4x as long (BENCHMARKS.md).
-        pair_block: 0 (the default) keeps each member's own scatter in full; a number k keeps
-            only its k x k block in the top-k directions of the shared covariance, in float16
-            (``riscmoe.meta.block``: 262 KB per member at k = 512 instead of 20 MB), and compares
-            a pair under its own block there and the shared shape elsewhere. Not with shape_rank.
+        pair_block: None (the default) chooses by ``member_kb``; 0 keeps each member's own
+            scatter in full; a number k keeps only its k x k block in the top-k directions of the
+            shared covariance (``riscmoe.meta.block``: 262 KB per member at k = 512 in float16
+            instead of 20 MB), and compares a pair under its own block there and the shared shape
+            elsewhere. Not with shape_rank.
         block_bits: with pair_block, the width of a block's correlations: 16 (float16) or 8
             (int8: half the bytes, 806 KB at k = 1,280 instead of 1.6 MB; Split Fashion-MNIST
-            89.96% against 90.05%, BENCHMARKS.md).
+            89.96% against 90.05%, BENCHMARKS.md). None: 8 with blocks chosen by the budget, else 16.
         half_reservoir: keep the calibration examples in float16 (half the bytes: 0.6 MB
             instead of 1.2 at 128 examples of 2,304 features; these features lie in 0..3,
-            where float16 is exact to about 1e-3).
+            where float16 is exact to about 1e-3). None: with blocks chosen by the budget.
         tail_level: calibration quantile levels go up to this, then an exponential tail
             keeps far-out confidences ordered instead of collapsing to zero.
         knots: quantile levels of each member's calibration table.
@@ -259,8 +333,10 @@ class Gaussian:
             never flip or vanish.
     """
 
+    member_kb: int = field(default=1000, metadata={"min": 0})
+    full_mb: int = field(default=2000, metadata={"min": 0})
     shrinkage: float = field(default=1e-4, metadata={"min": 0.0, "max": 1.0})
-    reservoir: int = field(default=256, metadata={"min": 2})
+    reservoir: int | None = field(default=None, metadata={"min": 2})
     refresh_every: int = field(default=4096, metadata={"min": 1})
     border_lr: float = field(default=0.05, metadata={"min": 0.0})
     border_steps: int = field(default=3, metadata={"min": 0})
@@ -269,9 +345,9 @@ class Gaussian:
     pair_iterations: int = field(default=6, metadata={"min": 0})
     pair_neighbours: int = field(default=8, metadata={"min": 1})
     shape_rank: int = field(default=0, metadata={"min": 0})
-    pair_block: int = field(default=0, metadata={"min": 0})
-    block_bits: int = field(default=16, metadata={"choices": (8, 16)})
-    half_reservoir: bool = False
+    pair_block: int | None = field(default=None, metadata={"min": 0})
+    block_bits: int | None = field(default=None, metadata={"choices": (8, 16)})
+    half_reservoir: bool | None = None
     candidates: int = field(default=0, metadata={"min": 0})
     tail_level: float = field(default=_TAIL_LEVEL, metadata={"above": 0.0, "below": 1.0})
     knots: int = field(default=_N_KNOTS, metadata={"min": 2})
@@ -279,14 +355,33 @@ class Gaussian:
     slope_min: float = field(default=_SLOPE_RANGE[0], metadata={"above": 0.0})
     slope_max: float = field(default=_SLOPE_RANGE[1], metadata={"above": 0.0})
 
+    def layout(self, dim: int) -> dict[str, Any]:
+        """The layout members get on ``dim`` features (``member_layout``)."""
+        return member_layout(dim, self.member_kb, shape_rank=self.shape_rank, pair_block=self.pair_block,
+                             reservoir=self.reservoir, half_reservoir=self.half_reservoir, block_bits=self.block_bits,
+                             knots=self.knots)
+
     def build(self, dim: int, seed: int) -> "GaussianMetaBank":
+        lay = self.layout(dim)
+        start, compact_to = lay, None
+        if self.pair_block is None and lay["pair_block"] and self.member_kb and self.full_mb:
+            # blocks chosen by the budget: full scatters first, compacted past full_mb
+            start = member_layout(dim, 0, pair_block=0, reservoir=self.reservoir, half_reservoir=self.half_reservoir,
+                                  block_bits=self.block_bits, knots=self.knots)
+            compact_to = lay
+        if lay["over"]:
+            warnings.warn(f"meta__member_kb={self.member_kb} is too small for members on {dim} features: the smallest layout "
+                          f"chosen ({lay['pair_block']} directions in {lay['block_bits']} bits, {lay['reservoir']} calibration "
+                          f"examples) takes {lay['nbytes'] / 1000:.0f} KB a member; raise member_kb or set the layout yourself",
+                          stacklevel=2)
         return GaussianMetaBank(
-            dim, shrinkage=self.shrinkage, reservoir=self.reservoir, refresh_every=self.refresh_every, border_lr=self.border_lr,
+            dim, shrinkage=self.shrinkage, reservoir=start["reservoir"], refresh_every=self.refresh_every, border_lr=self.border_lr,
             pair_margin=self.pair_margin, pair_min=self.pair_min, pair_iterations=self.pair_iterations, seed=seed,
             pair_neighbours=self.pair_neighbours,
             border_steps=self.border_steps, tail_level=self.tail_level, knots=self.knots, alone_odds=self.alone_odds,
             slope_range=(self.slope_min, self.slope_max), shape_rank=self.shape_rank, candidates=self.candidates,
-            pair_block=self.pair_block, half_reservoir=self.half_reservoir, block_bits=self.block_bits,
+            pair_block=start["pair_block"], half_reservoir=start["half_reservoir"], block_bits=start["block_bits"],
+            compact_to=compact_to, compact_after=1_000_000 * self.full_mb,
         )
 
 
@@ -317,7 +412,18 @@ class GaussianMetaBank:
         tail_level: float = _TAIL_LEVEL, knots: int = _N_KNOTS, alone_odds: float = _ALONE_ODDS,
         slope_range: tuple[float, float] = _SLOPE_RANGE, shape_rank: int = 0, candidates: int = 0,
         pair_neighbours: int = 8, pair_block: int = 0, half_reservoir: bool = False, block_bits: int = 16,
+        compact_to: dict[str, Any] | None = None, compact_after: int = 0,
     ) -> None:
+        # Past ``compact_after`` bytes of members' meta-models in all, the bank keeps its members
+        # as ``compact_to`` says (``pair_block``, ``reservoir``, ``half_reservoir``, ``block_bits``:
+        # see ``_compact``); None: it keeps the layout it starts with.
+        if compact_to is not None:
+            if pair_block or shape_rank or not compact_to.get("pair_block"):
+                raise ValueError("a bank that compacts its members starts with full scatters and compacts them into blocks")
+            if not 0 < int(compact_to["pair_block"]) <= dim or int(compact_to["reservoir"]) < 2 or compact_to["block_bits"] not in (8, 16):
+                raise ValueError(f"not a layout to compact members into: {compact_to}")
+        self._compact_to = None if compact_to is None else {k: compact_to[k] for k in _LAYOUT}
+        self.compact_after = int(compact_after)
         self.half_reservoir = bool(half_reservoir)
         if block_bits not in (8, 16):
             raise ValueError(f"block_bits must be 8 or 16, got {block_bits}")
@@ -407,7 +513,7 @@ class GaussianMetaBank:
         self._c_ref = torch.zeros(dim, dtype=torch.float64)
         # Work done so far (refits with and without a new shape, pair tests solved): what
         # tests and benchmarks read to check that queries do none.
-        self.work = {"shape_refits": 0, "member_refits": 0, "pairs_solved": 0, "rebases": 0}
+        self.work = {"shape_refits": 0, "member_refits": 0, "pairs_solved": 0, "rebases": 0, "compactions": 0}
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -484,14 +590,71 @@ class GaussianMetaBank:
         """What ``add`` and ``learn`` do last, so that queries never have to: the members that
         are new or have learned enough (``_due``) are solved and calibrated again (their own
         columns, under the last shape), and every ``refresh_every`` examples the shared shape
-        is refitted and the pair tests that are due are solved."""
+        is refitted and the pair tests that are due are solved. A bank that compacts its
+        members does so first once they outgrow ``compact_after`` (``_compact``)."""
         if len(self) == 0:
             return
+        if self._compact_to is not None and self._members_bytes() > self.compact_after:
+            self._compact()
         if self._chol is None or self._changed_since_fit >= self.refresh_every:
             self._refit()
             self._solve_due(_PAIR_GROWTH)
         elif (self._structure_changed or (self._dirty and self._due())) and self._refit(shape=False):
             self._solve_due(_PAIR_GROWTH)  # (a member moved far: the shape was refitted)
+
+    def layout(self) -> dict[str, Any]:
+        """How members keep their own scatters and calibration examples now (``member_layout``'s keys)."""
+        return {"pair_block": self.pair_block, "reservoir": self.reservoir, "half_reservoir": self.half_reservoir,
+                "block_bits": self.block_bits}
+
+    def _members_bytes(self) -> int:
+        """``sum(member_nbytes())``, without a Python step per member's scatter: before compaction every
+        member that is not deferred holds a full F x F float32 scatter (or none, loaded without)."""
+        F_ = self.dim
+        fixed = 32 * F_ + 4 * (len(self.levels) + 2) + 12
+        res = sum(r.numel() for r in self.reservoirs) * (2 if self.half_reservoir else 4)
+        full = sum(1 for own in self.scatters if isinstance(own, torch.Tensor))
+        return len(self) * fixed + res + full * 4 * F_ * F_
+
+    def _compact(self) -> None:
+        """Keep every member as ``compact_to`` says from now on: each full scatter becomes its block in
+        the top directions of the shared covariance of everything learned so far (``ShapeBlock.from_dense``:
+        exactly ``U^T S U``, better than blocks kept from the start, whose directions are those known
+        when they learned), each deferred member with more examples than the new reservoir holds gets
+        its block now from the examples its reservoir still holds, and each reservoir keeps a uniform
+        sample of its rows (a uniform sample of a uniform sample is one), in float16 if it says so.
+        The fit is then made again from the new layout (the next ``_keep_fit`` calibrates every
+        member again; pair tests are solved again when next due, every one by ``prepare()``), so
+        that the bank answers as a save of it loads."""
+        lay, self._compact_to = self._compact_to, None
+        assert lay is not None
+        self._flush()
+        self.pair_block, self.block_bits = int(lay["pair_block"]), int(lay["block_bits"])
+        self._basis = None
+        self._ensure_basis()
+        assert self._basis is not None
+        for i, own in enumerate(self.scatters):
+            if isinstance(own, torch.Tensor):
+                self.scatters[i] = ShapeBlock.from_dense(own, self._basis, self.block_bits)
+        r = int(lay["reservoir"])
+        for i in sorted(self.deferred):
+            if self.seen[i] > r:
+                self._make_own_scatter(i)  # (with pair_block set: a block, from every example it learned)
+        self.reservoir = r
+        self.half_reservoir = bool(lay["half_reservoir"])
+        self._res_dtype = torch.float16 if self.half_reservoir else torch.float32
+        for i, res in enumerate(self.reservoirs):
+            if len(res) > r:
+                res = res[torch.from_numpy(np.sort(self._rng.choice(len(res), r, replace=False)))]
+            self.reservoirs[i] = res.to(self._res_dtype, copy=True)
+        # Answers from the new layout alone (what a save of it loads into): every calibration
+        # table is made again at once (the shape stays: the pooled scatter is unchanged), and
+        # pair tests when they are next asked for (``prepare()``, or a refit of the shape).
+        self._pairs = {}
+        self._solved, self._calibrated = [-1.0] * len(self._solved), [-1.0] * len(self._calibrated)
+        self._dirty = set(range(len(self)))
+        self._structure_changed = True
+        self.work["compactions"] += 1
 
     def _make_own_scatter(self, idx: int) -> None:
         """Member ``idx``'s own scatter, made from the examples merged so far: while a member is
@@ -1391,7 +1554,8 @@ class GaussianMetaBank:
         arrays = {k[len("meta."):]: v for k, v in self.state_dict().items()}
         per_member = [{"border": [round(float(v), 4) for v in self.border[i].tolist()], "border_updates": self.border_updates[i]}
                       for i in range(len(self))]
-        return arrays, {"members": len(self), "rng": self._rng.bit_generator.state, "per_member": per_member}
+        return arrays, {"members": len(self), "rng": self._rng.bit_generator.state, "per_member": per_member,
+                        "layout": self.layout(), "compact_to": self._compact_to}
 
     def load_state(self, arrays: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
         """Restore ``save_state``'s output (checked first; ValueError names what does not fit)."""
@@ -1401,7 +1565,26 @@ class GaussianMetaBank:
             rng.bit_generator.state = info["rng"]
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"the saved meta-models' notes hold no usable member count or random state: {exc}") from None
-        self.load_state_dict({f"meta.{k}": v for k, v in arrays.items()}, n)
+        # A bank that compacts its members (``compact_to``) takes the layout the save's members are
+        # in, and whether they were still to be compacted; any other bank reads the save into its
+        # own layout (``load_state_dict``).
+        before = (self.layout(), self._compact_to, self._res_dtype)
+        if self._compact_to is not None and "layout" in info:
+            lay, to = info["layout"], info.get("compact_to")
+            if (not isinstance(lay, dict) or set(lay) != set(_LAYOUT) or not (to is None or isinstance(to, dict) and set(to) == set(_LAYOUT))
+                    or not all(isinstance(lay[k], (bool, int)) for k in _LAYOUT) or not 0 <= lay["pair_block"] <= self.dim
+                    or lay["reservoir"] < 2 or lay["block_bits"] not in (8, 16)):
+                raise ValueError(f"the saved meta-models' layout notes are not usable: {lay!r}, {to!r}")
+            self.pair_block, self.reservoir, self.block_bits = int(lay["pair_block"]), int(lay["reservoir"]), int(lay["block_bits"])
+            self.half_reservoir = bool(lay["half_reservoir"])
+            self._res_dtype = torch.float16 if self.half_reservoir else torch.float32
+            self._compact_to = None if to is None else dict(to)
+        try:
+            self.load_state_dict({f"meta.{k}": v for k, v in arrays.items()}, n)
+        except ValueError:
+            (self.pair_block, self.reservoir, self.half_reservoir, self.block_bits), self._compact_to, self._res_dtype = (
+                tuple(before[0][k] for k in _LAYOUT), before[1], before[2])
+            raise
         self._rng = rng
 
     def _saved_basis(self, state: dict[str, torch.Tensor], n_members: int) -> tuple[torch.Tensor | None, float]:

@@ -27,6 +27,9 @@ well (``KIND_STEPS``), applied to a part's manifest entry before the part is reb
 - ``meta`` ``gaussian`` 4 -> 5: nothing to change; version 5 blocks are scaled per direction
   (``meta.N.block_info`` holds -1, the trace and a scale per direction) and may be int8
   (``block_bits``); a version 4 block (one scale) is read as it was written.
+- ``meta`` ``gaussian`` 5 -> 6: ``member_kb`` 0 (no budget): version 6 chooses the layout of the
+  settings left None to fit a budget per member, and a version 5 save names every setting as it
+  learned (full scatters and 256 calibration examples unless it set others).
 """
 
 from __future__ import annotations
@@ -122,11 +125,22 @@ def _gaussian_4_to_5(entry: dict[str, Any]) -> dict[str, Any]:
     return dict(entry, version=5)
 
 
+def _gaussian_5_to_6(entry: dict[str, Any]) -> dict[str, Any]:
+    """The gaussian bank 5 -> 6: ``member_kb`` 0, and the layout settings version 5 had by default
+    written out (a save names them all; this only guards a hand-written config that left one out)."""
+    config = dict(entry.get("config") or {})
+    if "member_kb" in config:
+        raise MigrationError("its gaussian bank of version 5 has a member_kb setting, which version 5 did not have")
+    defaults = {"member_kb": 0, "pair_block": 0, "reservoir": 256, "half_reservoir": False, "block_bits": 16}
+    return dict(entry, version=6, config=dict(defaults, **config))
+
+
 KIND_STEPS: dict[tuple[str, str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("meta", "gaussian", 1): _gaussian_1_to_2,
     ("meta", "gaussian", 2): _gaussian_2_to_3,
     ("meta", "gaussian", 3): _gaussian_3_to_4,
     ("meta", "gaussian", 4): _gaussian_4_to_5,
+    ("meta", "gaussian", 5): _gaussian_5_to_6,
 }
 
 
