@@ -220,9 +220,10 @@ def member_layout(
       answers best and at small F costs little (F = 64: 82 KB a member);
     - otherwise a block in the top-k directions of the shared covariance (``pair_block``), in int8
       (``block_bits=8``), with 60 calibration examples in float16, and k the largest that fits
-      (1,135 at F = 2,304: a member's meta-model 1,000 KB instead of 24,975 KB in full; Split
-      MNIST, Split Fashion-MNIST and permuted MNIST within 0.2 points of full scatters,
-      BENCHMARKS.md "Memory per member").
+      (1,122 at F = 2,400, the MNIST features: a member's meta-model 1,000 KB instead of 25,575 KB
+      in full; such blocks kept from the first member, at k = 1,152, answer Split MNIST, Split
+      Fashion-MNIST and permuted MNIST within 0.2 points of full scatters, BENCHMARKS.md "Memory
+      per member").
 
     Returns ``pair_block``, ``reservoir``, ``half_reservoir``, ``block_bits``, the bytes
     ``member_nbytes`` will count once a member holds its scatter (``nbytes``) and ``over``: True
@@ -280,12 +281,12 @@ class Gaussian:
             bytes): the settings of how members keep their own scatters and calibration
             examples that are left None (``pair_block``, ``reservoir``, ``half_reservoir``,
             ``block_bits``) are chosen to fit it by ``member_layout``: full scatters where they
-            fit (up to about 380 features), blocks of int8 in the shared basis beyond (F = 2,304:
-            1,000 KB a member, not 24,975). 0: no budget (full scatters, 256 calibration
+            fit (up to about 380 features), blocks of int8 in the shared basis beyond (F = 2,400:
+            1,000 KB a member, not 25,575). 0: no budget (full scatters, 256 calibration
             examples in float32, as before version 6).
         full_mb: with blocks chosen by ``member_kb``, members keep full scatters and 256
             calibration examples, which answer best, while their meta-models take at most this
-            many megabytes in all (84 members at F = 2,304); past it the bank compacts every
+            many megabytes in all (78 members at F = 2,400); past it the bank compacts every
             member once into the budget's layout (``GaussianMetaBank._compact``) and keeps new
             ones so. 0: the budget's layout from the first member.
         reservoir: calibration examples kept per member (None: 256, or 60 with blocks chosen by
