@@ -221,9 +221,9 @@ def member_layout(
     - otherwise a block in the top-k directions of the shared covariance (``pair_block``), in int8
       (``block_bits=8``), with 60 calibration examples in float16, and k the largest that fits
       (1,122 at F = 2,400, the MNIST features: a member's meta-model 1,000 KB instead of 25,575 KB
-      in full; such blocks kept from the first member, at k = 1,152, answer Split MNIST, Split
-      Fashion-MNIST and permuted MNIST within 0.2 points of full scatters, BENCHMARKS.md "Memory
-      per member").
+      in full; such blocks kept from the first member answer Split MNIST, Split Fashion-MNIST and
+      permuted MNIST 0.12, 0.26 and 0.33 points below full scatters, means over seeds 0-2,
+      BENCHMARKS.md "Memory per member, fifth try": hence ``full_mb``).
 
     Returns ``pair_block``, ``reservoir``, ``half_reservoir``, ``block_bits``, the bytes
     ``member_nbytes`` will count once a member holds its scatter (``nbytes``) and ``over``: True
